@@ -1,0 +1,197 @@
+"""Request-form validation on the server, and the form as JSON Schema."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from servicebay.catalog.errors import InputsInvalid
+from servicebay.catalog.schemas import FieldType, FormField, RequestForm
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def visible_fields(form: RequestForm, inputs: dict[str, Any]) -> list[FormField]:
+    """Fields shown for these inputs: a field whose show_if fails is hidden."""
+    shown: list[FormField] = []
+    values: dict[str, Any] = {}
+    for form_field in form.fields:
+        condition = form_field.show_if
+        if condition is not None:
+            parent_visible = any(f.name == condition.field for f in shown)
+            if not parent_visible or not condition.matches(values.get(condition.field)):
+                continue
+        shown.append(form_field)
+        values[form_field.name] = inputs.get(form_field.name, form_field.default)
+    return shown
+
+
+def validate_inputs(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Clean inputs against the form; raise InputsInvalid naming every failing field.
+
+    Hidden fields are neither required nor stored; unknown names are refused.
+    """
+    problems: dict[str, str] = {}
+    known = set(form.field_names())
+    for name in inputs:
+        if name not in known:
+            problems[name] = "is not a field of this form"
+    cleaned: dict[str, Any] = {}
+    for form_field in visible_fields(form, {**inputs}):
+        raw = inputs.get(form_field.name)
+        if _is_empty(raw):
+            if form_field.required:
+                problems[form_field.name] = "is required"
+            elif form_field.type is FieldType.BOOLEAN:
+                cleaned[form_field.name] = False
+            continue
+        try:
+            cleaned[form_field.name] = _clean(form_field, raw)
+        except ValueError as error:
+            problems[form_field.name] = str(error)
+    if problems:
+        raise InputsInvalid(problems)
+    return cleaned
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _clean(form_field: FormField, raw: Any) -> Any:
+    kind = form_field.type
+    if kind is FieldType.NUMBER:
+        return _clean_number(form_field, raw)
+    if kind is FieldType.BOOLEAN:
+        return _clean_boolean(raw)
+    if kind is FieldType.MULTISELECT:
+        values = raw if isinstance(raw, list) else [raw]
+        wrong = [str(v) for v in values if v not in form_field.options]
+        if wrong:
+            raise ValueError(f"must be chosen from the options (not {', '.join(wrong)})")
+        return [str(v) for v in values]
+    if not isinstance(raw, str):
+        raise ValueError("must be text")
+    text = raw.strip()
+    if kind is FieldType.SELECT and text not in form_field.options:
+        raise ValueError("must be one of the options")
+    if kind is FieldType.DATE:
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("must be a date (YYYY-MM-DD)") from None
+    if kind is FieldType.EMAIL and not EMAIL_RE.match(text):
+        raise ValueError("must be an email address")
+    if kind is FieldType.URL:
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// address")
+    _check_length(form_field, text)
+    if form_field.pattern and not re.fullmatch(form_field.pattern, text):
+        raise ValueError("does not have the expected format")
+    return text
+
+
+def _clean_number(form_field: FormField, raw: Any) -> float | int:
+    if isinstance(raw, bool):
+        raise ValueError("must be a number")
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("must be a number")
+    if form_field.min is not None and number < form_field.min:
+        raise ValueError(f"must be at least {form_field.min:g}")
+    if form_field.max is not None and number > form_field.max:
+        raise ValueError(f"must be at most {form_field.max:g}")
+    return int(number) if number.is_integer() else number
+
+
+def _clean_boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "on", "yes", "1"):
+        return True
+    if isinstance(raw, str) and raw.lower() in ("false", "off", "no", "0"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _check_length(form_field: FormField, text: str) -> None:
+    if form_field.min_length is not None and len(text) < form_field.min_length:
+        raise ValueError(f"must have at least {form_field.min_length} characters")
+    if form_field.max_length is not None and len(text) > form_field.max_length:
+        raise ValueError(f"must have at most {form_field.max_length} characters")
+
+
+def json_schema(form: RequestForm, *, title: str) -> dict[str, Any]:
+    """The form as a JSON Schema (draft 2020-12); show_if becomes if/then."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    conditionals: list[dict[str, Any]] = []
+    for form_field in form.fields:
+        properties[form_field.name] = _field_schema(form_field)
+        if not form_field.required:
+            continue
+        if form_field.show_if is None:
+            required.append(form_field.name)
+            continue
+        condition = form_field.show_if
+        match = (
+            {"enum": condition.in_} if condition.in_ is not None else {"const": condition.equals}
+        )
+        conditionals.append(
+            {
+                "if": {"properties": {condition.field: match}, "required": [condition.field]},
+                "then": {"required": [form_field.name]},
+            }
+        )
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+    if conditionals:
+        schema["allOf"] = conditionals
+    return schema
+
+
+def _field_schema(form_field: FormField) -> dict[str, Any]:
+    schema: dict[str, Any] = {"title": form_field.label}
+    if form_field.help:
+        schema["description"] = form_field.help
+    if form_field.default is not None:
+        schema["default"] = form_field.default
+    kind = form_field.type
+    if kind is FieldType.NUMBER:
+        schema["type"] = "number"
+        if form_field.min is not None:
+            schema["minimum"] = form_field.min
+        if form_field.max is not None:
+            schema["maximum"] = form_field.max
+        return schema
+    if kind is FieldType.BOOLEAN:
+        schema["type"] = "boolean"
+        return schema
+    if kind is FieldType.MULTISELECT:
+        schema.update(type="array", items={"enum": form_field.options}, uniqueItems=True)
+        return schema
+    schema["type"] = "string"
+    if kind is FieldType.SELECT:
+        schema["enum"] = form_field.options
+    formats = {FieldType.DATE: "date", FieldType.EMAIL: "email", FieldType.URL: "uri"}
+    if kind in formats:
+        schema["format"] = formats[kind]
+    if form_field.min_length is not None:
+        schema["minLength"] = form_field.min_length
+    if form_field.max_length is not None:
+        schema["maxLength"] = form_field.max_length
+    if form_field.pattern:
+        schema["pattern"] = form_field.pattern
+    return schema

@@ -1,0 +1,66 @@
+"""Catalog tables: offerings and their versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from servicebay.core.database import Base, UTCDateTime
+from servicebay.core.identity import Team
+
+
+class Offering(Base):
+    __tablename__ = "catalog_offering"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(100), default="General")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    owner_team_id: Mapped[int] = mapped_column(ForeignKey("core_team.id"))
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    runbook_url: Mapped[str] = mapped_column(String(500), default="")
+    work_kind: Mapped[str] = mapped_column(String(16), default="standard")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    # No database foreign key: offering and version refer to each other, and a
+    # cycle of constraints cannot be created in one step on every database.
+    current_version_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    owner_team: Mapped[Team] = relationship(lazy="joined")
+    current_version: Mapped[OfferingVersion | None] = relationship(
+        primaryjoin="foreign(Offering.current_version_id) == OfferingVersion.id",
+        lazy="joined",
+        post_update=True,
+    )
+
+
+class OfferingVersion(Base):
+    """One definition of an offering. Immutable once published."""
+
+    __tablename__ = "catalog_offering_version"
+    __table_args__ = (UniqueConstraint("offering_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offering_id: Mapped[int] = mapped_column(ForeignKey("catalog_offering.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    form: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    approval_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fulfilment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Write-only: never serialised into API answers, pages or logs.
+    webhook_secret: Mapped[str | None] = mapped_column(String(500))
+    sle_percent: Mapped[float | None]
+    sle_hours: Mapped[float | None]
+    cost: Mapped[float] = mapped_column(default=0.0)
+    manual_effort_minutes: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    offering: Mapped[Offering] = relationship(foreign_keys=[offering_id])

@@ -1,0 +1,24 @@
+"""Who may do what in the catalog. Pure functions of the user and the offering."""
+
+from __future__ import annotations
+
+from servicebay.catalog.models import Offering
+from servicebay.core.identity import Role, User
+
+
+def can_edit_offering(user: User, offering: Offering) -> bool:
+    return user.is_admin or user.role_in(offering.owner_team_id) is not None
+
+
+def can_create_offering_for(user: User, team_id: int) -> bool:
+    return user.is_admin or user.role_in(team_id) is not None
+
+
+def can_publish_offering(user: User, offering: Offering) -> bool:
+    return user.is_admin or user.role_in(offering.owner_team_id) is Role.LEAD
+
+
+def can_see_offering(user: User | None, offering: Offering) -> bool:
+    if offering.status in ("published", "deprecated"):
+        return True
+    return user is not None and can_edit_offering(user, offering)

@@ -1,0 +1,303 @@
+"""People and teams: users, teams, memberships, sessions and personal API tokens."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from servicebay.core import clock, events
+from servicebay.core.database import Base, UTCDateTime
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "sb_"
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+class IdentityError(Exception):
+    """Bad input to an identity operation; the message says what."""
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    LEAD = "lead"
+
+
+class Team(Base):
+    __tablename__ = "core_team"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    __tablename__ = "core_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    is_analyst: Mapped[bool] = mapped_column(default=False)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    def role_in(self, team_id: int) -> Role | None:
+        for membership in self.memberships:
+            if membership.team_id == team_id:
+                return Role(membership.role)
+        return None
+
+    @property
+    def team_ids(self) -> list[int]:
+        return [membership.team_id for membership in self.memberships]
+
+
+class Membership(Base):
+    __tablename__ = "core_membership"
+    __table_args__ = (UniqueConstraint("user_id", "team_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("core_team.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    team: Mapped[Team] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    __tablename__ = "core_api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserSession(Base):
+    """A browser sign-in. The cookie holds a random key; only its hash is stored."""
+
+    __tablename__ = "core_user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def hash_secret(value: str) -> str:
+    """Hash of a high-entropy random value (tokens, session keys)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# --- teams and users -------------------------------------------------------
+
+
+def create_team(session: Session, *, slug: str, name: str, actor_id: int | None = None) -> Team:
+    if not SLUG_PATTERN.match(slug):
+        raise IdentityError(f"team slug {slug!r} must be lowercase letters, digits and dashes")
+    if session.scalar(select(Team).where(Team.slug == slug)):
+        raise IdentityError(f"team {slug!r} already exists")
+    team = Team(slug=slug, name=name, created_at=clock.now())
+    session.add(team)
+    session.flush()
+    events.record(session, type="team.created", actor_id=actor_id, data={"team": slug})
+    return team
+
+
+def get_team(session: Session, *, slug: str) -> Team:
+    team = session.scalar(select(Team).where(Team.slug == slug))
+    if team is None:
+        raise IdentityError(f"no team {slug!r}")
+    return team
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str | None,
+    email: str = "",
+    display_name: str = "",
+    is_admin: bool = False,
+    is_analyst: bool = False,
+    actor_id: int | None = None,
+) -> User:
+    if not re.match(r"^[A-Za-z0-9._@-]{2,64}$", username):
+        raise IdentityError(f"username {username!r} must be 2-64 letters, digits, . _ @ or -")
+    if session.scalar(select(User).where(User.username == username)):
+        raise IdentityError(f"user {username!r} already exists")
+    if password is not None and len(password) < 8:
+        raise IdentityError("password must have at least 8 characters")
+    user = User(
+        username=username,
+        email=email,
+        display_name=display_name or username,
+        password_hash=_hasher.hash(password) if password else None,
+        is_admin=is_admin,
+        is_analyst=is_analyst,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    events.record(session, type="user.created", actor_id=actor_id, data={"user": username})
+    return user
+
+
+def get_user(session: Session, *, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise IdentityError(f"no user {username!r}")
+    return user
+
+
+def add_member(session: Session, *, user: User, team: Team, role: Role = Role.MEMBER) -> Membership:
+    existing = session.scalar(
+        select(Membership).where(Membership.user_id == user.id, Membership.team_id == team.id)
+    )
+    if existing:
+        existing.role = role.value
+        return existing
+    membership = Membership(user=user, team=team, role=role.value)
+    session.add(membership)
+    session.flush()
+    return membership
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User | None:
+    """The user if the password matches; None for any kind of mismatch."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active or not user.password_hash:
+        # Spend the same time as a real check so timing does not reveal usernames.
+        _burn(password)
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def _burn(password: str) -> None:
+    with contextlib.suppress(VerificationError):
+        _hasher.verify(_DUMMY_HASH, password)
+
+
+# --- browser sessions ------------------------------------------------------
+
+
+def start_session(session: Session, *, user: User) -> str:
+    key = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.add(
+        UserSession(key_hash=hash_secret(key), user_id=user.id, created_at=now, last_seen_at=now)
+    )
+    events.record(session, type="user.signed_in", actor_id=user.id)
+    return key
+
+
+def user_for_session(
+    session: Session, *, key: str, idle: timedelta, absolute: timedelta
+) -> User | None:
+    row = session.scalar(select(UserSession).where(UserSession.key_hash == hash_secret(key)))
+    if row is None or row.ended_at is not None:
+        return None
+    now = clock.now()
+    if now - row.last_seen_at > idle or now - row.created_at > absolute:
+        return None
+    if now - row.last_seen_at > timedelta(minutes=1):
+        row.last_seen_at = now
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.is_active else None
+
+
+def end_session(session: Session, *, key: str) -> None:
+    row = session.scalar(select(UserSession).where(UserSession.key_hash == hash_secret(key)))
+    if row is not None and row.ended_at is None:
+        row.ended_at = clock.now()
+        events.record(session, type="user.signed_out", actor_id=row.user_id)
+
+
+# --- API tokens ------------------------------------------------------------
+
+SCOPES = ("read", "request", "ops", "admin")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    value: str
+
+
+def create_token(
+    session: Session,
+    *,
+    user: User,
+    name: str,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedToken:
+    scopes = scopes or ["read", "request"]
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise IdentityError(f"unknown scope(s): {', '.join(unknown)}")
+    value = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=hash_secret(value),
+        scopes=scopes,
+        created_at=clock.now(),
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    events.record(
+        session, type="token.created", actor_id=user.id, data={"name": name, "scopes": scopes}
+    )
+    return IssuedToken(token=token, value=value)
+
+
+def user_for_token(session: Session, *, value: str) -> tuple[User, ApiToken] | None:
+    if not value.startswith(TOKEN_PREFIX):
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(value)))
+    if token is None or not hmac.compare_digest(token.token_hash, hash_secret(value)):
+        return None
+    now = clock.now()
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at < now):
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.is_active:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+    return user, token

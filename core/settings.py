@@ -1,0 +1,103 @@
+"""Settings read from ``SERVICEBAY_*`` environment variables and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class SettingsError(Exception):
+    """Raised when the configuration cannot be used; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SERVICEBAY_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(default=Path("data"), description="Folder for the SQLite file and keys")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in data_dir")
+    analytics_database_url: str = Field(
+        default="", description="Optional read replica for analytics queries"
+    )
+    secret_key: str = Field(default="", description="Signs sessions and encrypts secrets")
+    base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL of the portal")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    fulfilment_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs that webhooks may reach although they are private or loopback",
+    )
+    fulfilment_allowed_hosts: list[str] = Field(default_factory=list)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    run_lease_seconds: float = Field(default=30.0, gt=0)
+    session_idle_minutes: int = Field(default=60 * 8, gt=0)
+    session_absolute_hours: int = Field(default=24 * 7, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_known(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @field_validator("fulfilment_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'servicebay.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_KEY_FILE
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise SettingsError with one line naming the bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "SERVICEBAY_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from error
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

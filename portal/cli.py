@@ -1,0 +1,231 @@
+"""The `servicebay` command."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from servicebay.core import identity, migrations
+from servicebay.core.database import make_engine, make_sessionmaker, transaction
+from servicebay.core.identity import IdentityError, Role
+from servicebay.core.settings import Settings, SettingsError, load_settings
+
+
+class Context:
+    """Settings are read once, lazily, so `--help` works with broken settings."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except SettingsError as error:
+                raise click.ClickException(str(error)) from None
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """servicebay: service catalog and self-service portal."""
+
+
+def _sessions(settings: Settings) -> Any:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return make_sessionmaker(make_engine(settings.effective_database_url))
+
+
+def _upgrade(settings: Settings) -> None:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.effective_database_url)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--with-worker/--no-worker",
+    default=None,
+    help="Run the fulfilment worker in this process (default: on with SQLite, off otherwise).",
+)
+@pass_context
+def serve(ctx: Context, host: str, port: int, with_worker: bool | None) -> None:
+    """Run the web portal and API."""
+    import uvicorn
+
+    from servicebay.portal.app import create_app
+
+    settings = ctx.settings
+    if settings.is_sqlite:
+        _upgrade(settings)
+    settings.resolved_secret_key()
+    run_worker = settings.is_sqlite if with_worker is None else with_worker
+    app = create_app(settings, run_worker=run_worker)
+    click.echo(f"servicebay on http://{host}:{port} ({'with' if run_worker else 'no'} worker)")
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Runs worked on at the same time.",
+)
+@pass_context
+def worker(ctx: Context, concurrency: int) -> None:
+    """Run a fulfilment worker until stopped (SIGTERM or Ctrl-C)."""
+    from servicebay.requests.fulfilment.worker import Worker
+
+    settings = ctx.settings
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Worker(_sessions(settings), settings, concurrency=concurrency).run_forever(stop)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(ctx: Context) -> None:
+    """Apply every pending migration."""
+    _upgrade(ctx.settings)
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option(
+    "--password", default=None, help="One password for every demo user (default: random)."
+)
+@pass_context
+def demo(ctx: Context, password: str | None) -> None:
+    """Load demo teams, users, offerings and requests (once)."""
+    from servicebay.portal import demo as demo_data
+
+    settings = ctx.settings
+    _upgrade(settings)
+    result = demo_data.load(_sessions(settings), settings, password=password)
+    if not result.created:
+        click.echo("demo data is already loaded; nothing changed")
+        return
+    click.echo("demo data loaded; sign in with one of these:")
+    for username, secret in result.passwords.items():
+        click.echo(f"  {username:<8} {secret}")
+
+
+@main.group()
+def teams() -> None:
+    """Teams."""
+
+
+@teams.command("create")
+@click.argument("slug")
+@click.argument("name")
+@pass_context
+def teams_create(ctx: Context, slug: str, name: str) -> None:
+    """Create team SLUG called NAME."""
+    try:
+        with transaction(_sessions(ctx.settings)) as session:
+            identity.create_team(session, slug=slug, name=name)
+    except IdentityError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"team {slug} created")
+
+
+@main.group()
+def users() -> None:
+    """Users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--email", default="", help="Email address.")
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--team", "team_slugs", multiple=True, help="Team to join (repeatable).")
+@click.option("--lead", is_flag=True, help="Join the teams as lead.")
+@click.option("--admin", is_flag=True, help="Administrator.")
+@click.option("--analyst", is_flag=True, help="Sees analytics of every team.")
+@click.password_option(help="Password (asked for when not given).")
+@pass_context
+def users_create(
+    ctx: Context,
+    username: str,
+    email: str,
+    display_name: str,
+    team_slugs: tuple[str, ...],
+    lead: bool,
+    admin: bool,
+    analyst: bool,
+    password: str,
+) -> None:
+    """Create a user who signs in with a password."""
+    try:
+        with transaction(_sessions(ctx.settings)) as session:
+            user = identity.create_user(
+                session,
+                username=username,
+                password=password,
+                email=email,
+                display_name=display_name,
+                is_admin=admin,
+                is_analyst=analyst,
+            )
+            for slug in team_slugs:
+                team = identity.get_team(session, slug=slug)
+                identity.add_member(
+                    session, user=user, team=team, role=Role.LEAD if lead else Role.MEMBER
+                )
+    except IdentityError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"user {username} created")
+
+
+@main.group()
+def tokens() -> None:
+    """Personal API tokens."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(identity.SCOPES),
+    help="Scope (repeatable; default read, request).",
+)
+@pass_context
+def tokens_create(ctx: Context, username: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Create a token for USERNAME and print it once."""
+    try:
+        with transaction(_sessions(ctx.settings)) as session:
+            user = identity.get_user(session, username=username)
+            issued = identity.create_token(session, user=user, name=name, scopes=list(scopes))
+            value = issued.value
+    except IdentityError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(value)
+    click.echo("Store it now: it is not shown again.", err=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

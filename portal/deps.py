@@ -1,0 +1,115 @@
+"""Route dependencies: database session, current user, load-or-404 helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from servicebay.core import identity
+from servicebay.core.identity import User
+from servicebay.core.settings import Settings
+from servicebay.portal.security import SESSION_COOKIE, check_csrf
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One transaction per HTTP request: committed when the route returns normally."""
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def optional_user(request: Request, db: DbSession, settings: AppSettings) -> User | None:
+    """The caller, by bearer token or by sign-in cookie; None when anonymous."""
+    request.state.token_scopes = None
+    token_value = _bearer(request)
+    if token_value is not None:
+        found = identity.user_for_token(db, value=token_value)
+        if found is None:
+            raise HTTPException(
+                401, "invalid, expired or revoked token", {"WWW-Authenticate": "Bearer"}
+            )
+        user, token = found
+        request.state.token_scopes = list(token.scopes)
+        request.state.user = user
+        return user
+    key = request.cookies.get(SESSION_COOKIE)
+    signed_in: User | None = None
+    if key:
+        signed_in = identity.user_for_session(
+            db,
+            key=key,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        )
+    request.state.user = signed_in
+    return signed_in
+
+
+MaybeUser = Annotated[User | None, Depends(optional_user)]
+
+
+async def submitted_form(request: Request) -> FormData:
+    return await request.form()
+
+
+SubmittedForm = Annotated[FormData, Depends(submitted_form)]
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in user; answered with a redirect to the sign-in page."""
+
+
+async def api_user(request: Request, user: MaybeUser) -> User:
+    if user is None:
+        raise HTTPException(401, "sign in or send a bearer token", {"WWW-Authenticate": "Bearer"})
+    if request.state.token_scopes is None:
+        # A browser calling the API with its cookie must prove the call is its own.
+        await check_csrf(request)
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+def require_scope(request: Request, scope: str) -> None:
+    """A token acts only within its scopes; a browser session has the user's full rights."""
+    scopes = request.state.token_scopes
+    if scopes is not None and scope not in scopes and "admin" not in scopes:
+        raise HTTPException(403, f"this token lacks the {scope!r} scope")
+
+
+def page_user(user: MaybeUser) -> User:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]

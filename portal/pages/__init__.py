@@ -1,0 +1,12 @@
+"""HTML pages. Every state-changing form is CSRF-checked."""
+
+from fastapi import APIRouter, Depends
+
+from servicebay.portal.pages import auth, catalog, insights, requests
+from servicebay.portal.security import check_csrf
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router.include_router(auth.router)
+router.include_router(catalog.router)
+router.include_router(requests.router)
+router.include_router(insights.router)

@@ -1,0 +1,65 @@
+"""Sign in and sign out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from servicebay.core import identity
+from servicebay.portal.deps import AppSettings, DbSession
+from servicebay.portal.render import render
+from servicebay.portal.security import SESSION_COOKIE
+
+router = APIRouter()
+
+
+def _safe_next(target: str) -> str:
+    # Only local paths: an open redirect would let a link send people elsewhere.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/login", name="login")
+def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "auth/login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", name="login_submit")
+def login_submit(
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    user = identity.authenticate(db, username=username.strip(), password=password)
+    if user is None:
+        context = {
+            "next": _safe_next(next),
+            "error": "Wrong username or password.",
+            "username": username,
+        }
+        return render(request, "auth/login.html", context, status_code=401)
+    key = identity.start_session(db, user=user)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        key,
+        httponly=True,
+        samesite="lax",
+        secure=settings.base_url.startswith("https://"),
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout", name="logout")
+def logout(request: Request, db: DbSession) -> Response:
+    key = request.cookies.get(SESSION_COOKIE)
+    if key:
+        identity.end_session(db, key=key)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

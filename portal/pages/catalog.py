@@ -1,0 +1,114 @@
+"""Consumer pages of the catalog: home with search, offering page with its request form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from servicebay.catalog import service as catalog_service
+from servicebay.catalog.errors import InputsInvalid
+from servicebay.catalog.schemas import FieldType, RequestForm
+from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
+from servicebay.portal.render import render
+from servicebay.requests import service as requests_service
+from servicebay.requests.errors import OfferingNotRequestable
+
+router = APIRouter()
+
+
+@router.get("/", name="home")
+def home(request: Request, db: DbSession, user: PageUser, q: str = "") -> Response:
+    offerings = catalog_service.list_published(db, query=q)
+    my_requests = requests_service.list_for_requester(db, requester=user, limit=5)
+    context = {"offerings": offerings, "q": q, "my_requests": my_requests}
+    return render(request, "catalog/home.html", context, block="results")
+
+
+@router.get("/offerings/{slug}", name="offering_page")
+def offering_page(request: Request, slug: str, db: DbSession, user: PageUser) -> Response:
+    offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    catalog_service.record_view(db, offering=offering, viewer=user)
+    return _offering_response(request, offering, values={}, problems={})
+
+
+def _offering_response(
+    request: Request,
+    offering: Any,
+    *,
+    values: dict[str, Any],
+    problems: dict[str, str],
+    status_code: int = 200,
+    notice: str = "",
+) -> Response:
+    version = offering.current_version
+    form = catalog_service.form_of(version) if version else RequestForm()
+    context = {
+        "offering": offering,
+        "version": version,
+        "form": form,
+        "values": values,
+        "problems": problems,
+        "notice": notice,
+    }
+    return render(
+        request,
+        "catalog/offering_detail.html",
+        context,
+        block="request_form",
+        status_code=status_code,
+    )
+
+
+def inputs_from_form(form: RequestForm, data: FormData) -> dict[str, Any]:
+    """HTML form values as request inputs, by each field's type."""
+    inputs: dict[str, Any] = {}
+    for form_field in form.fields:
+        if form_field.type is FieldType.MULTISELECT:
+            chosen = [v for v in data.getlist(form_field.name) if isinstance(v, str)]
+            if chosen:
+                inputs[form_field.name] = chosen
+        elif form_field.type is FieldType.BOOLEAN:
+            inputs[form_field.name] = data.get(form_field.name) == "on"
+        else:
+            value = data.get(form_field.name)
+            if isinstance(value, str) and value.strip():
+                inputs[form_field.name] = value
+    return inputs
+
+
+@router.post("/offerings/{slug}/request", name="offering_request")
+def offering_request(
+    request: Request,
+    slug: str,
+    db: DbSession,
+    user: PageUser,
+    data: SubmittedForm,
+    background: BackgroundTasks,
+) -> Response:
+    offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    form = (
+        catalog_service.form_of(offering.current_version)
+        if offering.current_version
+        else RequestForm()
+    )
+    inputs = inputs_from_form(form, data)
+    try:
+        created = requests_service.submit(db, actor=user, offering_slug=slug, inputs=inputs)
+    except InputsInvalid as invalid:
+        return _offering_response(
+            request, offering, values=inputs, problems=invalid.problems, status_code=422
+        )
+    except OfferingNotRequestable as refused:
+        return _offering_response(
+            request, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
+        )
+    worker = request.app.state.worker
+    if worker is not None:
+        background.add_task(worker.wake)
+    target = str(request.url_for("request_page", request_id=created.id))
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)

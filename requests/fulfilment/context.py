@@ -1,0 +1,40 @@
+"""What a fulfilment handler is given for one attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FulfilmentContext:
+    run_id: int
+    attempt: int
+    request_id: int
+    offering_slug: str
+    offering_version: int
+    inputs: dict[str, Any]
+    requester: dict[str, Any]
+    spec: dict[str, Any]
+    secret: str | None
+    callback_url: str
+    callback_token: str
+    event_type: str = "request.fulfil"
+
+    def envelope(self, *, timestamp: int) -> dict[str, Any]:
+        """The JSON body sent to a webhook receiver."""
+        return {
+            "type": self.event_type,
+            "timestamp": timestamp,
+            "data": {
+                "request": {
+                    "id": self.request_id,
+                    "offering": self.offering_slug,
+                    "offering_version": self.offering_version,
+                    "inputs": self.inputs,
+                    "requester": self.requester,
+                },
+                "run": {"id": self.run_id, "attempt": self.attempt},
+                "callback": {"url": self.callback_url, "token": self.callback_token},
+            },
+        }

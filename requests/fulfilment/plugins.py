@@ -1,0 +1,57 @@
+"""Plugin fulfilment: Python code found through the ``servicebay.fulfilment`` entry points."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from servicebay.requests.fulfilment.context import FulfilmentContext
+from servicebay.requests.fulfilment.engine import Outcome
+
+GROUP = "servicebay.fulfilment"
+
+
+class FulfilmentPlugin(Protocol):
+    """What a plugin class provides. ``Settings`` validates the offering's settings."""
+
+    Settings: type[BaseModel]
+
+    def fulfil(self, context: FulfilmentContext, settings: Any) -> Outcome: ...
+
+
+class PluginMissing(Exception):
+    pass
+
+
+def load(name: str) -> FulfilmentPlugin:
+    for entry in entry_points(group=GROUP):
+        if entry.name == name:
+            plugin_class = entry.load()
+            return plugin_class()  # type: ignore[no-any-return]
+    raise PluginMissing(f"no fulfilment plugin named {name!r} is installed")
+
+
+def run(context: FulfilmentContext) -> Outcome:
+    try:
+        plugin = load(str(context.spec["plugin"]))
+    except PluginMissing as missing:
+        return Outcome.fatal(str(missing))
+    settings = plugin.Settings.model_validate(context.spec.get("settings", {}))
+    return plugin.fulfil(context, settings)
+
+
+class EchoPlugin:
+    """Completes at once and returns the inputs as outputs: for demos and tests."""
+
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        message: str = "Done."
+
+    def fulfil(self, context: FulfilmentContext, settings: Any) -> Outcome:
+        outputs = {
+            "message": settings.message,
+            **{f"echo_{k}": v for k, v in context.inputs.items()},
+        }
+        return Outcome.succeeded(outputs, "echo plugin completed the request")

@@ -1,0 +1,95 @@
+"""Webhook fulfilment: a signed JSON envelope per the Standard Webhooks scheme."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+import httpx
+
+from servicebay.core import clock
+from servicebay.requests.fulfilment.context import FulfilmentContext
+from servicebay.requests.fulfilment.engine import Outcome
+from servicebay.requests.fulfilment.outbound import OutboundPolicy, OutboundRefused
+
+RETRYABLE = {408, 429}
+USER_AGENT = "servicebay-webhooks/1"
+
+
+def secret_bytes(secret: str) -> bytes:
+    """``whsec_``-prefixed secrets are base64 (Standard Webhooks); others are used as text."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret.removeprefix("whsec_"))
+    return secret.encode()
+
+
+def sign(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def deliver(context: FulfilmentContext, *, policy: OutboundPolicy) -> Outcome:
+    url = str(context.spec["url"])
+    timeout = float(context.spec.get("timeout_seconds", 10.0))
+    try:
+        address = policy.resolve(url)
+    except OutboundRefused as refused:
+        return Outcome.fatal(f"refused to call {url}: {refused}")
+    timestamp = int(clock.now().timestamp())
+    message_id = f"run_{context.run_id}"
+    body = json.dumps(context.envelope(timestamp=timestamp), separators=(",", ":")).encode()
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+    }
+    if context.secret:
+        headers["webhook-signature"] = sign(
+            secret=context.secret, message_id=message_id, timestamp=timestamp, body=body
+        )
+    target = httpx.URL(url)
+    headers["host"] = target.netloc.decode()
+    pinned = target.copy_with(host=str(address))
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.post(
+                pinned,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.host},
+            )
+    except httpx.TimeoutException:
+        return Outcome.retry(f"no answer from {url} within {timeout:g} s")
+    except httpx.HTTPError as error:
+        return Outcome.retry(f"could not reach {url}: {error}")
+    return _judge(response)
+
+
+def _judge(response: httpx.Response) -> Outcome:
+    status = response.status_code
+    excerpt = response.text[:500]
+    if 200 <= status < 300:
+        payload = _json_object(response)
+        if payload.get("status") == "accepted":
+            return Outcome(
+                "accepted", f"receiver accepted the work ({status}); waiting for callback"
+            )
+        outputs = payload.get("outputs", payload)
+        if not isinstance(outputs, dict):
+            outputs = {"result": outputs}
+        return Outcome.succeeded(outputs, f"receiver answered {status}")
+    if status in RETRYABLE or status >= 500:
+        return Outcome.retry(f"receiver answered {status}: {excerpt}")
+    return Outcome.fatal(f"receiver refused the work with {status}: {excerpt}")
+
+
+def _json_object(response: httpx.Response) -> dict[str, object]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {"result": payload}

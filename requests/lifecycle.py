@@ -1,0 +1,55 @@
+"""The request state machine: one table of allowed steps, one function that takes a step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from servicebay.core import clock, events
+from servicebay.requests.errors import TransitionNotAllowed
+from servicebay.requests.models import Request
+from servicebay.requests.models import RequestStatus as S
+
+ALLOWED: dict[S, frozenset[S]] = {
+    S.SUBMITTED: frozenset({S.PENDING_APPROVAL, S.IN_FULFILMENT, S.CANCELLED}),
+    S.PENDING_APPROVAL: frozenset({S.REJECTED, S.IN_FULFILMENT, S.CANCELLED}),
+    S.IN_FULFILMENT: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED}),
+    S.FAILED: frozenset({S.IN_FULFILMENT, S.CANCELLED}),
+    S.REJECTED: frozenset(),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+CLOSED = frozenset({S.REJECTED, S.COMPLETED, S.CANCELLED})
+
+
+def can_move(request: Request, to: S) -> bool:
+    return to in ALLOWED[S(request.status)]
+
+
+def move(
+    session: Session,
+    request: Request,
+    to: S,
+    *,
+    actor_id: int | None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Take one step and append its Event to the same transaction."""
+    current = S(request.status)
+    if to not in ALLOWED[current]:
+        raise TransitionNotAllowed(f"a {current.value} request cannot become {to.value}")
+    now = clock.now()
+    request.status = to.value
+    request.updated_at = now
+    if to in CLOSED:
+        request.closed_at = now
+    events.record(
+        session,
+        type=f"request.{to.value}",
+        actor_id=actor_id,
+        offering_id=request.offering_id,
+        request_id=request.id,
+        data={"from": current.value, **(data or {})},
+        at=now,
+    )
