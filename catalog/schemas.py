@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from servicebay.catalog.conditions import ConditionError, fields_of, parse
+
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 FIELD_NAME_RE = r"^[a-z][a-z0-9_]{0,63}$"
 
@@ -154,6 +156,52 @@ FulfilmentSpec = Annotated[
 ]
 
 
+class Decider(StrEnum):
+    OWNER_LEADS = "owner_leads"
+    REQUESTER_LEAD = "requester_lead"
+    TEAM = "team"
+
+
+class ApprovalStep(BaseModel):
+    """One decision: who may take it, and when it applies (a condition on the inputs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    decider: Decider
+    team: str | None = Field(default=None, description="Team slug when decider is 'team'")
+    condition: str | None = Field(default=None, description='e.g. cost > 500 and region == "eu"')
+
+    @model_validator(mode="after")
+    def _team_when_named(self) -> ApprovalStep:
+        if self.decider is Decider.TEAM and not self.team:
+            raise ValueError(f"step {self.name!r} decides by team but names none")
+        if self.condition is not None:
+            try:
+                parse(self.condition)
+            except ConditionError as error:
+                raise ValueError(f"condition of step {self.name!r}: {error}") from None
+        return self
+
+
+class ApprovalPolicy(BaseModel):
+    """No steps: no approval needed. Steps are decided in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[ApprovalStep] = Field(default_factory=list)
+
+    def check_fields(self, known: set[str]) -> None:
+        for step in self.steps:
+            if step.condition:
+                unknown = sorted(fields_of(parse(step.condition)) - known)
+                if unknown:
+                    raise ValueError(
+                        f"condition of step {step.name!r} names unknown field(s): "
+                        + ", ".join(unknown)
+                    )
+
+
 class ServiceLevel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -177,11 +225,17 @@ class OfferingIn(BaseModel):
     runbook_url: str = ""
     work_kind: WorkKind = WorkKind.STANDARD
     form: RequestForm = Field(default_factory=RequestForm)
+    approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     fulfilment: FulfilmentSpec
     webhook_secret: str | None = Field(default=None, description="Write-only signing secret")
     sle: ServiceLevel | None = None
     cost: Annotated[float, Field(ge=0)] = 0.0
     manual_effort_minutes: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _policy_names_form_fields(self) -> OfferingIn:
+        self.approval_policy.check_fields(set(self.form.field_names()))
+        return self
 
 
 class FormFieldOut(FormField):
@@ -202,6 +256,7 @@ class OfferingOut(BaseModel):
     status: OfferingStatus
     version: int
     form: RequestForm
+    approval_policy: ApprovalPolicy
     fulfilment: dict[str, Any]
     sle: ServiceLevel | None
     cost: float

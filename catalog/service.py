@@ -65,7 +65,7 @@ def _new_version(offering: Offering, definition: OfferingIn, *, number: int) -> 
         number=number,
         status="draft",
         form=definition.form.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-        approval_policy={"steps": []},
+        approval_policy=definition.approval_policy.model_dump(mode="json", exclude_none=True),
         fulfilment=definition.fulfilment.model_dump(mode="json"),
         webhook_secret=definition.webhook_secret,
         sle_percent=definition.sle.percent if definition.sle else None,

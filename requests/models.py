@@ -75,7 +75,7 @@ class FulfilmentRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
 
-    request: Mapped[Request] = relationship(lazy="joined")
+    request: Mapped[Request] = relationship()
 
 
 class RunLogLine(Base):

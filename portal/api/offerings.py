@@ -10,6 +10,7 @@ from servicebay.catalog import forms
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering
 from servicebay.catalog.schemas import (
+    ApprovalPolicy,
     OfferingIn,
     OfferingOut,
     OfferingStatus,
@@ -43,6 +44,7 @@ def offering_out(offering: Offering) -> OfferingOut:
         status=OfferingStatus(offering.status),
         version=version.number if version else 0,
         form=catalog_service.form_of(version) if version else RequestForm(),
+        approval_policy=ApprovalPolicy.model_validate(version.approval_policy if version else {}),
         fulfilment=dict(version.fulfilment) if version else {},
         sle=sle,
         cost=version.cost if version else 0.0,

@@ -176,7 +176,7 @@ def finish(session: Session, *, run: ClaimedRun, outcome: Outcome) -> bool:
             FulfilmentRun.attempt == run.attempt,
             FulfilmentRun.status == RunStatus.RUNNING.value,
         )
-        .with_for_update()
+        .with_for_update(of=FulfilmentRun)
     )
     if row is None:
         return False

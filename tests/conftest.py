@@ -1,0 +1,122 @@
+"""Shared fixtures: a migrated database per backend per run, an app, a client.
+
+Every test that touches the database runs on SQLite and on PostgreSQL. The
+PostgreSQL database is created for this run and dropped at its end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from servicebay.core import clock, migrations
+from servicebay.core.database import Base, make_engine, make_sessionmaker
+from servicebay.core.settings import Settings
+from servicebay.portal.app import create_app
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SERVICEBAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _create_postgres_database() -> tuple[str, Engine]:
+    name = f"servicebay_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
+    return url.render_as_string(hide_password=False), admin
+
+
+def _drop_postgres_database(url: str, admin: Engine) -> None:
+    name = make_url(url).database
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database for this run, made by the migrations and nothing else."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "servicebay.db"
+        url = f"sqlite:///{path}"
+        migrations.upgrade(url)
+        yield url
+        return
+    url, admin = _create_postgres_database()
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        _drop_postgres_database(url, admin)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory on an empty database (every table emptied before the test)."""
+    _empty_tables(engine)
+    clock.reset()
+    yield make_sessionmaker(engine)
+    clock.reset()
+
+
+def _empty_tables(engine: Engine) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for arranging and checking data; commit to make it visible to the app."""
+    session = sessions()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="test-secret-key-not-for-production",
+        base_url="http://testserver",
+        fulfilment_allowed_networks=["127.0.0.0/8"],
+        run_lease_seconds=30,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
