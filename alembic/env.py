@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import servicebay.catalog.models
-import servicebay.core.events
-import servicebay.core.identity
-import servicebay.requests.models  # noqa: F401  (every context's tables)
 from alembic import context
 from servicebay.core.database import Base, make_engine
+from servicebay.core.modules import import_all
 from servicebay.core.settings import get_settings
 
+import_all()  # every context's tables
 metadata = Base.metadata
 
 config = context.config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,8 @@ from servicebay.requests.errors import (
     TransitionNotAllowed,
 )
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
+
+logger = logging.getLogger("servicebay.portal")
 
 STATUS_OF_ERROR: dict[type[Exception], int] = {
     OfferingNotFound: 404,
@@ -143,3 +146,14 @@ def _map_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
+
+    async def unexpected(request: Request, error: Exception) -> Response:
+        logger.exception(
+            "unexpected error on %s %s", request.method, request.url.path, exc_info=error
+        )
+        if _wants_json(request):
+            return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+        message = "An unexpected error happened. It has been logged; please try again."
+        return render(request, "error.html", {"status": 500, "message": message}, status_code=500)
+
+    app.add_exception_handler(Exception, unexpected)

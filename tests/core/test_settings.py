@@ -1,0 +1,48 @@
+"""Settings: defaults that work, a secret key made once and kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servicebay.core.settings import SettingsError, load_settings
+
+
+def test_default_database_is_sqlite_in_the_data_folder(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.effective_database_url == f"sqlite:///{tmp_path}/servicebay.db"
+
+
+def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = load_settings(data_dir=tmp_path).resolved_secret_key()
+    second = load_settings(data_dir=tmp_path).resolved_secret_key()
+    assert first == second and len(first) >= 40
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_configured_secret_key_wins(tmp_path: Path) -> None:
+    assert load_settings(data_dir=tmp_path, secret_key="k" * 32).resolved_secret_key() == "k" * 32
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_plain_postgres_url_uses_psycopg3() -> None:
+    settings = load_settings(database_url="postgresql://u@h/db")
+    assert settings.effective_database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("database_url", "mysql://x", "SERVICEBAY_DATABASE_URL"),
+        ("log_level", "loud", "SERVICEBAY_LOG_LEVEL"),
+        (
+            "fulfilment_allowed_networks",
+            ["not-a-network"],
+            "SERVICEBAY_FULFILMENT_ALLOWED_NETWORKS",
+        ),
+    ],
+)
+def test_invalid_setting_names_itself(name: str, value: object, needle: str) -> None:
+    with pytest.raises(SettingsError, match=needle):
+        load_settings(**{name: value})

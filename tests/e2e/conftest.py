@@ -1,0 +1,134 @@
+"""Browser journeys: a real server process with demo data, driven by Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+DEMO_PASSWORD = "demo-password-42"
+SERVICEBAY = Path(sys.executable).with_name("servicebay")
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("Debian's chromium is not installed; scripts/setup --test installs it")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`servicebay serve` on SQLite with the demo organisation loaded."""
+    data_dir = tmp_path_factory.mktemp("live")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SERVICEBAY_DATA_DIR": str(data_dir),
+        "SERVICEBAY_BASE_URL": f"http://127.0.0.1:{port}",
+        "SERVICEBAY_WORKER_POLL_SECONDS": "0.2",
+        "SERVICEBAY_FULFILMENT_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+    }
+    env.pop("SERVICEBAY_DATABASE_URL", None)
+    subprocess.run(
+        [str(SERVICEBAY), "demo", "--password", DEMO_PASSWORD],
+        env=env,
+        cwd=data_dir,
+        check=True,
+        capture_output=True,
+    )
+    log = (data_dir / "server.log").open("w")
+    server = subprocess.Popen(
+        [str(SERVICEBAY), "serve", "--port", str(port)],
+        env=env,
+        cwd=data_dir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url + "/login")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        yield LiveServer(url=url, data_dir=data_dir)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # Answers like 422 for an invalid form are intended; broken answers are
+        # caught below from the responses themselves.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            errors.append(message.text)
+
+    def on_response(response: Response) -> None:
+        broken_asset = response.status == 404 and "/static/" in response.url
+        if response.status >= 500 or broken_asset:
+            errors.append(f"{response.status} from {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert errors == [], f"the browser reported errors: {errors}"
+
+
+def sign_in(page: Page, server: LiveServer, username: str) -> None:
+    page.goto(server.url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/")
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
