@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 
 from servicebay.catalog.errors import (
     CatalogPermissionDenied,
@@ -24,8 +25,9 @@ from servicebay.core.database import make_engine, make_sessionmaker
 from servicebay.core.identity import IdentityError
 from servicebay.core.paths import STATIC_DIR
 from servicebay.core.settings import Settings, get_settings
-from servicebay.portal import api, pages
+from servicebay.portal import api, observability, pages
 from servicebay.portal.deps import LoginRequired
+from servicebay.portal.observability import DatabaseCollector
 from servicebay.portal.render import render
 from servicebay.portal.security import CsrfRejected, security_middleware
 from servicebay.requests.errors import (
@@ -82,8 +84,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.worker = None
+    app.state.metrics_registry = CollectorRegistry()
+    app.state.metrics_registry.register(DatabaseCollector(sessions))
     app.middleware("http")(security_middleware)
+    app.middleware("http")(observability.request_id_and_metrics)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(observability.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     _map_errors(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -10,7 +9,7 @@ from typing import Any
 
 import click
 
-from servicebay.core import identity, migrations
+from servicebay.core import identity, logs, migrations
 from servicebay.core.database import make_engine, make_sessionmaker, transaction
 from servicebay.core.identity import IdentityError, Role
 from servicebay.core.settings import Settings, SettingsError, load_settings
@@ -74,7 +73,8 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None) -> None:
     run_worker = settings.is_sqlite if with_worker is None else with_worker
     app = create_app(settings, run_worker=run_worker)
     click.echo(f"servicebay on http://{host}:{port} ({'with' if run_worker else 'no'} worker)")
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+    logs.configure(settings.log_level)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=None)
 
 
 @main.command()
@@ -91,7 +91,7 @@ def worker(ctx: Context, concurrency: int) -> None:
     from servicebay.requests.fulfilment.worker import Worker
 
     settings = ctx.settings
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
