@@ -54,6 +54,8 @@ class User(Base):
     is_analyst: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", lazy="selectin", cascade="all, delete-orphan"
@@ -189,17 +191,40 @@ def add_member(session: Session, *, user: User, team: Team, role: Role = Role.ME
     return membership
 
 
+LOCKOUT_AFTER = 5
+LOCKOUT_FOR = timedelta(minutes=15)
+
+
 def authenticate(session: Session, *, username: str, password: str) -> User | None:
-    """The user if the password matches; None for any kind of mismatch."""
+    """The user if the password matches; None for any kind of mismatch.
+
+    After LOCKOUT_AFTER failures in a row the account refuses every password for
+    LOCKOUT_FOR, so guessing is slow even across many addresses.
+    """
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active or not user.password_hash:
         # Spend the same time as a real check so timing does not reveal usernames.
         _burn(password)
         return None
+    now = clock.now()
+    if user.locked_until is not None and user.locked_until > now:
+        _burn(password)
+        return None
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= LOCKOUT_AFTER:
+            user.locked_until = now + LOCKOUT_FOR
+            user.failed_logins = 0
+            events.record(
+                session, type="user.locked_out", actor_id=None, data={"user": user.username}
+            )
         return None
+    user.failed_logins = 0
+    user.locked_until = None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
     return user
 
 

@@ -41,6 +41,22 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(default=60 * 8, gt=0)
     session_absolute_hours: int = Field(default=24 * 7, gt=0)
 
+    # Attempts allowed per minute, per user (or per address for sign-in).
+    rate_limit_login: int = Field(default=10, ge=1)
+    rate_limit_submit: int = Field(default=30, ge=1)
+    rate_limit_search: int = Field(default=120, ge=1)
+    rate_limit_tokens: int = Field(default=10, ge=1)
+
+    # Sign-in through a trusted reverse proxy (oauth2-proxy and similar). Off unless
+    # proxy_auth is true, and honoured only from the listed proxy addresses.
+    proxy_auth: bool = False
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    proxy_user_header: str = "X-Forwarded-User"
+    proxy_email_header: str = "X-Forwarded-Email"
+    proxy_groups_header: str = Field(
+        default="", description="e.g. X-Forwarded-Groups; empty: memberships are not synced"
+    )
+
     @field_validator("base_url")
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
@@ -57,7 +73,7 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
 
-    @field_validator("fulfilment_allowed_networks")
+    @field_validator("fulfilment_allowed_networks", "trusted_proxies")
     @classmethod
     def _networks_parse(cls, value: list[str]) -> list[str]:
         for network in value:

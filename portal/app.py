@@ -24,6 +24,7 @@ from servicebay.catalog.errors import (
 from servicebay.core.database import make_engine, make_sessionmaker
 from servicebay.core.identity import IdentityError
 from servicebay.core.paths import STATIC_DIR
+from servicebay.core.ratelimit import RateLimited
 from servicebay.core.settings import Settings, get_settings
 from servicebay.portal import api, observability, pages
 from servicebay.portal.deps import LoginRequired
@@ -54,6 +55,7 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     InputsInvalid: 422,
     InvalidOffering: 422,
     IdentityError: 422,
+    RateLimited: 429,
 }
 
 
@@ -110,10 +112,17 @@ def _detail(error: Exception) -> Any:
 def _map_errors(app: FastAPI) -> None:
     async def domain_error(request: Request, error: Exception) -> Response:
         status = next(code for kind, code in STATUS_OF_ERROR.items() if isinstance(error, kind))
+        headers = {}
+        if isinstance(error, RateLimited):
+            headers["Retry-After"] = str(error.retry_after)
         if _wants_json(request):
-            return JSONResponse({"detail": _detail(error)}, status_code=status)
+            return JSONResponse({"detail": _detail(error)}, status_code=status, headers=headers)
         return render(
-            request, "error.html", {"status": status, "message": str(error)}, status_code=status
+            request,
+            "error.html",
+            {"status": status, "message": str(error)},
+            status_code=status,
+            headers=headers,
         )
 
     for kind in STATUS_OF_ERROR:

@@ -10,23 +10,40 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from servicebay.core import identity
+from servicebay.core import identity, ratelimit
+from servicebay.core.database import transaction
 from servicebay.core.identity import User
 from servicebay.core.settings import Settings
+from servicebay.portal.proxy_auth import proxy_user
 from servicebay.portal.security import SESSION_COOKIE, check_csrf
+
+RATE_WINDOW = timedelta(minutes=1)
 
 
 def get_db(request: Request) -> Iterator[Session]:
     """One transaction per HTTP request: committed when the route returns normally."""
     session: Session = request.app.state.sessions()
+    request.state.rate_hits = []
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
+        _keep_rate_hits(request)
         raise
     finally:
         session.close()
+
+
+def _keep_rate_hits(request: Request) -> None:
+    """Attempts count even when the request fails, or failing would be a way around limits."""
+    hits: list[tuple[str, int, str]] = request.state.rate_hits
+    if hits:
+        with transaction(request.app.state.sessions) as session:
+            for key, limit, what in hits:
+                ratelimit.hit(
+                    session, key=key, limit=limit, window=RATE_WINDOW, what=what, enforce=False
+                )
 
 
 DbSession = Annotated[Session, Depends(get_db)]
@@ -61,8 +78,8 @@ def optional_user(request: Request, db: DbSession, settings: AppSettings) -> Use
         request.state.user = user
         return user
     key = request.cookies.get(SESSION_COOKIE)
-    signed_in: User | None = None
-    if key:
+    signed_in: User | None = proxy_user(request, db, settings)
+    if signed_in is None and key:
         signed_in = identity.user_for_session(
             db,
             key=key,
@@ -97,6 +114,13 @@ async def api_user(request: Request, user: MaybeUser) -> User:
 
 
 ApiUser = Annotated[User, Depends(api_user)]
+
+
+def limit_rate(request: Request, db: Session, *, action: str, limit: int, who: str) -> None:
+    """Count one ``action`` by ``who``; RateLimited (429) past ``limit`` a minute."""
+    key, what = f"{action}:{who}", action.replace("_", " ")
+    request.state.rate_hits.append((key, limit, what))
+    ratelimit.hit(db, key=key, limit=limit, window=RATE_WINDOW, what=what)
 
 
 def require_scope(request: Request, scope: str) -> None:

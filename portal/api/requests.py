@@ -9,7 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, Field
 
 from servicebay.core import events
-from servicebay.portal.deps import ApiUser, DbSession, require_scope
+from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
 from servicebay.requests import service as requests_service
 from servicebay.requests.models import Request as ServiceRequest
 
@@ -63,9 +63,13 @@ def submit_request(
     body: RequestIn,
     db: DbSession,
     user: ApiUser,
+    settings: AppSettings,
     background: BackgroundTasks,
 ) -> RequestOut:
     require_scope(request, "request")
+    limit_rate(
+        request, db, action="submissions", limit=settings.rate_limit_submit, who=f"user:{user.id}"
+    )
     created = requests_service.submit(
         db, actor=user, offering_slug=body.offering, inputs=body.inputs
     )

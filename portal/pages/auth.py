@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from servicebay.core import identity
-from servicebay.portal.deps import AppSettings, DbSession
+from servicebay.core.ratelimit import RateLimited
+from servicebay.portal.deps import AppSettings, DbSession, limit_rate
 from servicebay.portal.render import render
 from servicebay.portal.security import SESSION_COOKIE
 
@@ -34,6 +35,35 @@ def login_submit(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    address = request.client.host if request.client else "unknown"
+    try:
+        limit_rate(
+            request,
+            db,
+            action="sign_in_attempts",
+            limit=settings.rate_limit_login,
+            who=f"address:{address}",
+        )
+        limit_rate(
+            request,
+            db,
+            action="sign_in_attempts",
+            limit=settings.rate_limit_login,
+            who=f"user:{username.strip().lower()}",
+        )
+    except RateLimited as limited:
+        context = {
+            "next": _safe_next(next),
+            "username": username,
+            "error": f"Too many sign-in attempts. Try again in {limited.retry_after} s.",
+        }
+        return render(
+            request,
+            "auth/login.html",
+            context,
+            status_code=429,
+            headers={"Retry-After": str(limited.retry_after)},
+        )
     user = identity.authenticate(db, username=username.strip(), password=password)
     if user is None:
         context = {

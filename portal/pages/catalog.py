@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import FieldType, RequestForm
-from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
+from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
 from servicebay.portal.render import render
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
@@ -86,8 +86,12 @@ def offering_request(
     db: DbSession,
     user: PageUser,
     data: SubmittedForm,
+    settings: AppSettings,
     background: BackgroundTasks,
 ) -> Response:
+    limit_rate(
+        request, db, action="submissions", limit=settings.rate_limit_submit, who=f"user:{user.id}"
+    )
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     form = (
         catalog_service.form_of(offering.current_version)
