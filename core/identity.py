@@ -294,6 +294,10 @@ def create_token(
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise IdentityError(f"unknown scope(s): {', '.join(unknown)}")
+    if "admin" in scopes and not user.is_admin:
+        raise IdentityError("only administrators may create tokens with the admin scope")
+    if expires_at is not None and expires_at <= clock.now():
+        raise IdentityError("the expiry must lie in the future")
     value = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
@@ -309,6 +313,22 @@ def create_token(
         session, type="token.created", actor_id=user.id, data={"name": name, "scopes": scopes}
     )
     return IssuedToken(token=token, value=value)
+
+
+def tokens_of(session: Session, *, user: User) -> list[ApiToken]:
+    statement = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return list(session.scalars(statement))
+
+
+def revoke_token(session: Session, *, user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's own tokens (revoking twice changes nothing)."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise IdentityError(f"no token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        events.record(session, type="token.revoked", actor_id=user.id, data={"name": token.name})
+    return token
 
 
 def user_for_token(session: Session, *, value: str) -> tuple[User, ApiToken] | None:
