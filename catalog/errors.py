@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CatalogError(Exception):
     """Base of every catalog error."""
@@ -35,3 +37,14 @@ class InputsInvalid(CatalogError):
     def __init__(self, problems: dict[str, str]) -> None:
         super().__init__("; ".join(f"{name}: {message}" for name, message in problems.items()))
         self.problems = problems
+
+
+class NotReady(CatalogError):
+    """Publishing was refused: ``failing`` lists the readiness checks that do not pass."""
+
+    def __init__(self, failing: list[Any]) -> None:
+        super().__init__(
+            "not ready to publish: " + "; ".join(f"{check.label}" for check in failing)
+        )
+        self.failing = failing
+        self.problems = {check.name: check.hint or check.label for check in failing}

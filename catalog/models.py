@@ -27,6 +27,10 @@ class Offering(Base):
     runbook_url: Mapped[str] = mapped_column(String(500), default="")
     work_kind: Mapped[str] = mapped_column(String(16), default="standard")
     status: Mapped[str] = mapped_column(String(16), default="draft")
+    # Empty: everyone may see it; otherwise only members of these teams (and its owners).
+    visible_team_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    replacement_slug: Mapped[str | None] = mapped_column(String(64))
+    deprecation_notice: Mapped[str] = mapped_column(Text, default="")
     # No database foreign key: offering and version refer to each other, and a
     # cycle of constraints cannot be created in one step on every database.
     current_version_id: Mapped[int | None]
@@ -51,6 +55,10 @@ class OfferingVersion(Base):
     offering_id: Mapped[int] = mapped_column(ForeignKey("catalog_offering.id", ondelete="CASCADE"))
     number: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="draft")
+    # What the portal shows (name, summary, description, category, tags, contact,
+    # runbook, work kind, visibility): copied to the offering when the version is published.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    no_input_needed: Mapped[bool] = mapped_column(default=False)
     form: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     approval_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     fulfilment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -60,6 +68,13 @@ class OfferingVersion(Base):
     sle_hours: Mapped[float | None]
     cost: Mapped[float] = mapped_column(default=0.0)
     manual_effort_minutes: Mapped[int] = mapped_column(default=0)
+    # At most quota_count requests per requesting team in any quota_period_days.
+    quota_count: Mapped[int | None]
+    quota_period_days: Mapped[int | None]
+    # The last "Test fulfilment" of this version: passed | failed, and what happened.
+    dry_run_status: Mapped[str | None] = mapped_column(String(16))
+    dry_run_message: Mapped[str] = mapped_column(Text, default="")
+    dry_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -15,10 +15,22 @@ def can_create_offering_for(user: User, team_id: int) -> bool:
 
 
 def can_publish_offering(user: User, offering: Offering) -> bool:
+    """Publishing, deprecating and retiring are for the owner team's leads."""
     return user.is_admin or user.role_in(offering.owner_team_id) is Role.LEAD
 
 
 def can_see_offering(user: User | None, offering: Offering) -> bool:
-    if offering.status in ("published", "deprecated"):
+    if user is not None and can_edit_offering(user, offering):
         return True
-    return user is not None and can_edit_offering(user, offering)
+    if offering.status not in ("published", "deprecated"):
+        return False
+    return is_visible_to(user, offering)
+
+
+def is_visible_to(user: User | None, offering: Offering) -> bool:
+    """Visibility: everyone, or only the listed teams (and the owners)."""
+    if not offering.visible_team_ids:
+        return True
+    if user is None:
+        return False
+    return user.is_admin or any(team_id in offering.visible_team_ids for team_id in user.team_ids)

@@ -209,6 +209,15 @@ class ServiceLevel(BaseModel):
     within_hours: Annotated[float, Field(gt=0)]
 
 
+class Quota(BaseModel):
+    """At most ``count`` requests per requesting team in any ``period_days`` days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: Annotated[int, Field(ge=1)]
+    period_days: Annotated[int, Field(ge=1, le=3660)] = 30
+
+
 class OfferingIn(BaseModel):
     """An offering's definition as an ops team writes it (API, editor, catalog-as-code)."""
 
@@ -224,6 +233,10 @@ class OfferingIn(BaseModel):
     contact: str = ""
     runbook_url: str = ""
     work_kind: WorkKind = WorkKind.STANDARD
+    visibility: list[Annotated[str, Field(pattern=SLUG_RE)]] = Field(
+        default_factory=list, description="Team slugs that may see it; empty: everyone"
+    )
+    no_input_needed: bool = False
     form: RequestForm = Field(default_factory=RequestForm)
     approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     fulfilment: FulfilmentSpec
@@ -231,6 +244,12 @@ class OfferingIn(BaseModel):
     sle: ServiceLevel | None = None
     cost: Annotated[float, Field(ge=0)] = 0.0
     manual_effort_minutes: Annotated[int, Field(ge=0)] = 0
+    quota: Quota | None = None
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_is_http(cls, value: str) -> str:
+        return _http_url(value) if value else value
 
     @model_validator(mode="after")
     def _policy_names_form_fields(self) -> OfferingIn:
@@ -243,6 +262,8 @@ class FormFieldOut(FormField):
 
 
 class OfferingOut(BaseModel):
+    """An offering as the API shows it: the current version, never a webhook secret."""
+
     slug: str
     name: str
     summary: str
@@ -255,9 +276,48 @@ class OfferingOut(BaseModel):
     work_kind: WorkKind
     status: OfferingStatus
     version: int
+    draft_version: int | None = None
+    visibility: list[str] = Field(default_factory=list)
+    replacement: str | None = None
+    deprecation_notice: str = ""
+    no_input_needed: bool = False
     form: RequestForm
     approval_policy: ApprovalPolicy
     fulfilment: dict[str, Any]
+    signing_secret_set: bool = False
     sle: ServiceLevel | None
     cost: float
+    quota: Quota | None = None
     created_at: datetime
+
+
+class ReadinessCheck(BaseModel):
+    name: str
+    label: str
+    passed: bool
+    hint: str = ""
+
+
+class Readiness(BaseModel):
+    version: int
+    ready: bool
+    checks: list[ReadinessCheck]
+
+    @property
+    def failing(self) -> list[ReadinessCheck]:
+        return [check for check in self.checks if not check.passed]
+
+
+class VersionOut(BaseModel):
+    number: int
+    status: str
+    created_at: datetime
+    published_at: datetime | None
+    dry_run_status: str | None
+
+
+class DryRunOut(BaseModel):
+    version: int
+    passed: bool
+    message: str
+    at: datetime

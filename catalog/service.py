@@ -1,103 +1,464 @@
-"""Catalog operations: create, publish and find offerings."""
+"""Catalog operations: define, version, publish, deprecate, retire and find offerings."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from servicebay.catalog import policies
+from servicebay.catalog import dry_run, policies, readiness, search
 from servicebay.catalog.errors import (
     CatalogPermissionDenied,
     InvalidOffering,
+    NotReady,
     OfferingConflict,
     OfferingNotFound,
 )
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import OfferingIn, OfferingStatus, RequestForm
+from servicebay.catalog.schemas import (
+    ApprovalPolicy,
+    Decider,
+    OfferingIn,
+    OfferingStatus,
+    Quota,
+    Readiness,
+    RequestForm,
+    ServiceLevel,
+)
 from servicebay.core import clock, events
 from servicebay.core.identity import Team, User
+from servicebay.core.outbound import OutboundPolicy
+
+DETAIL_FIELDS = (
+    "name",
+    "summary",
+    "description",
+    "category",
+    "tags",
+    "contact",
+    "runbook_url",
+    "work_kind",
+    "visibility",
+)
 
 
-def create_offering(session: Session, *, actor: User, definition: OfferingIn) -> Offering:
-    """Create a draft offering with its first version."""
-    team = session.scalar(select(Team).where(Team.slug == definition.owner_team))
-    if team is None:
-        raise InvalidOffering({"owner_team": f"no team {definition.owner_team!r}"})
-    if not policies.can_create_offering_for(actor, team.id):
+# --- defining offerings ------------------------------------------------------
+
+
+def create_offering(
+    session: Session, *, actor: User | None, definition: OfferingIn, secret_env: str | None = None
+) -> Offering:
+    """Create a draft offering with its first version.
+
+    ``actor`` None is the operator at the command line, who has every right.
+    """
+    team = _team(session, definition.owner_team)
+    if actor is not None and not policies.can_create_offering_for(actor, team.id):
         raise CatalogPermissionDenied("only members of the owner team may create its offerings")
     if session.scalar(select(Offering.id).where(Offering.slug == definition.slug)):
         raise OfferingConflict(f"an offering with slug {definition.slug!r} exists already")
+    _check_references(session, definition)
     now = clock.now()
     offering = Offering(
         slug=definition.slug,
         name=definition.name,
-        summary=definition.summary,
-        description=definition.description,
-        category=definition.category,
-        tags=definition.tags,
         owner_team_id=team.id,
-        contact=definition.contact,
-        runbook_url=definition.runbook_url,
-        work_kind=definition.work_kind.value,
         status=OfferingStatus.DRAFT.value,
+        visible_team_ids=[],
+        deprecation_notice="",
         created_at=now,
         updated_at=now,
     )
     session.add(offering)
     session.flush()
-    version = _new_version(offering, definition, number=1)
+    version = OfferingVersion(offering_id=offering.id, number=1, status="draft", created_at=now)
+    _fill_version(session, version, definition, secret_env=secret_env, keep_secret=None)
     session.add(version)
     session.flush()
     offering.current_version = version
+    _show_details(session, offering, version)
     events.record(
         session,
         type="offering.created",
-        actor_id=actor.id,
+        actor_id=_id(actor),
         offering_id=offering.id,
-        data={"slug": offering.slug},
+        data={"slug": offering.slug, "version": 1},
     )
     return offering
 
 
-def _new_version(offering: Offering, definition: OfferingIn, *, number: int) -> OfferingVersion:
-    return OfferingVersion(
+def update_offering(
+    session: Session,
+    *,
+    actor: User | None,
+    offering: Offering,
+    definition: OfferingIn,
+    secret_env: str | None = None,
+) -> OfferingVersion:
+    """Save a new definition into the draft version, opening one if none is open.
+
+    A published version never changes; requests made against it keep pointing at it.
+    A webhook secret left out keeps the one stored before (it is write-only).
+    """
+    _require_edit(actor, offering)
+    if definition.slug != offering.slug:
+        raise InvalidOffering({"slug": "the slug of an offering cannot change"})
+    if definition.owner_team != offering.owner_team.slug:
+        raise InvalidOffering({"owner_team": "the owner team of an offering cannot change"})
+    if offering.status == OfferingStatus.RETIRED.value:
+        raise OfferingConflict("a retired offering cannot be changed")
+    _check_references(session, definition)
+    head = head_version(session, offering)
+    draft = head if head.status == "draft" else None
+    if draft is None:
+        draft = OfferingVersion(
+            offering_id=offering.id, number=head.number + 1, status="draft", created_at=clock.now()
+        )
+        session.add(draft)
+    before = (draft.fulfilment, draft.webhook_secret)
+    _fill_version(session, draft, definition, secret_env=secret_env, keep_secret=head)
+    if (draft.fulfilment, draft.webhook_secret) != before:
+        draft.dry_run_status, draft.dry_run_message, draft.dry_run_at = None, "", None
+    session.flush()
+    if offering.status == OfferingStatus.DRAFT.value:
+        offering.current_version = draft
+        _show_details(session, offering, draft)
+    offering.updated_at = clock.now()
+    events.record(
+        session,
+        type="offering.changed",
+        actor_id=_id(actor),
         offering_id=offering.id,
-        number=number,
-        status="draft",
-        form=definition.form.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-        approval_policy=definition.approval_policy.model_dump(mode="json", exclude_none=True),
-        fulfilment=definition.fulfilment.model_dump(mode="json"),
-        webhook_secret=definition.webhook_secret,
-        sle_percent=definition.sle.percent if definition.sle else None,
-        sle_hours=definition.sle.within_hours if definition.sle else None,
-        cost=definition.cost,
-        manual_effort_minutes=definition.manual_effort_minutes,
-        created_at=clock.now(),
+        data={"version": draft.number},
+    )
+    return draft
+
+
+def _fill_version(
+    session: Session,
+    version: OfferingVersion,
+    definition: OfferingIn,
+    *,
+    secret_env: str | None,
+    keep_secret: OfferingVersion | None,
+) -> None:
+    details = definition.model_dump(mode="json", include=set(DETAIL_FIELDS))
+    if secret_env:
+        details["webhook_secret_env"] = secret_env
+    version.details = details
+    version.no_input_needed = definition.no_input_needed
+    version.form = definition.form.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    version.approval_policy = definition.approval_policy.model_dump(mode="json", exclude_none=True)
+    version.fulfilment = definition.fulfilment.model_dump(mode="json")
+    if definition.fulfilment.kind != "webhook":
+        version.webhook_secret = None
+    elif definition.webhook_secret is not None:
+        version.webhook_secret = definition.webhook_secret or None
+    elif keep_secret is not None:
+        version.webhook_secret = keep_secret.webhook_secret
+    version.sle_percent = definition.sle.percent if definition.sle else None
+    version.sle_hours = definition.sle.within_hours if definition.sle else None
+    version.cost = definition.cost
+    version.manual_effort_minutes = definition.manual_effort_minutes
+    version.quota_count = definition.quota.count if definition.quota else None
+    version.quota_period_days = definition.quota.period_days if definition.quota else None
+
+
+def _show_details(session: Session, offering: Offering, version: OfferingVersion) -> None:
+    """Copy a version's portal details onto the offering (what search and pages read)."""
+    details = version.details
+    offering.name = details["name"]
+    offering.summary = details.get("summary", "")
+    offering.description = details.get("description", "")
+    offering.category = details.get("category", "General")
+    offering.tags = list(details.get("tags", []))
+    offering.contact = details.get("contact", "")
+    offering.runbook_url = details.get("runbook_url", "")
+    offering.work_kind = details.get("work_kind", "standard")
+    slugs = details.get("visibility", [])
+    offering.visible_team_ids = (
+        list(session.scalars(select(Team.id).where(Team.slug.in_(slugs)))) if slugs else []
     )
 
 
-def publish(session: Session, *, actor: User, offering: Offering) -> Offering:
-    if not policies.can_publish_offering(actor, offering):
-        raise CatalogPermissionDenied("only leads of the owner team may publish its offerings")
-    version = offering.current_version
+def _check_references(session: Session, definition: OfferingIn) -> None:
+    """What a definition names must exist: teams, deciding teams, fulfilment plugins."""
+    problems: dict[str, str] = {}
+    named = set(definition.visibility)
+    for index, step in enumerate(definition.approval_policy.steps):
+        if step.decider is Decider.TEAM and step.team:
+            named.add(step.team)
+            if not _team_exists(session, step.team):
+                problems[f"approval_policy.steps.{index}.team"] = f"no team {step.team!r}"
+    for index, slug in enumerate(definition.visibility):
+        if not _team_exists(session, slug):
+            problems[f"visibility.{index}"] = f"no team {slug!r}"
+    if definition.fulfilment.kind == "plugin":
+        problem = dry_run.check_plugin(definition.fulfilment.plugin, definition.fulfilment.settings)
+        if problem:
+            problems["fulfilment.settings"] = problem
+    if problems:
+        raise InvalidOffering(problems)
+
+
+def _team(session: Session, slug: str) -> Team:
+    team = session.scalar(select(Team).where(Team.slug == slug))
+    if team is None:
+        raise InvalidOffering({"owner_team": f"no team {slug!r}"})
+    return team
+
+
+def _team_exists(session: Session, slug: str) -> bool:
+    return session.scalar(select(Team.id).where(Team.slug == slug)) is not None
+
+
+def _id(actor: User | None) -> int | None:
+    return actor.id if actor is not None else None
+
+
+def _require_edit(actor: User | None, offering: Offering) -> None:
+    if actor is not None and not policies.can_edit_offering(actor, offering):
+        raise CatalogPermissionDenied("only members of the owner team may change this offering")
+
+
+def _require_lead(actor: User | None, offering: Offering, doing: str) -> None:
+    if actor is not None and not policies.can_publish_offering(actor, offering):
+        raise CatalogPermissionDenied(f"only leads of the owner team may {doing} this offering")
+
+
+# --- versions ------------------------------------------------------------------
+
+
+def versions_of(session: Session, offering: Offering) -> list[OfferingVersion]:
+    statement = (
+        select(OfferingVersion)
+        .where(OfferingVersion.offering_id == offering.id)
+        .order_by(OfferingVersion.number)
+    )
+    return list(session.scalars(statement))
+
+
+def head_version(session: Session, offering: Offering) -> OfferingVersion:
+    """The newest version: the open draft if there is one, else the current one."""
+    newest = session.scalar(
+        select(OfferingVersion)
+        .where(OfferingVersion.offering_id == offering.id)
+        .order_by(OfferingVersion.number.desc())
+        .limit(1)
+    )
+    if newest is None:
+        raise OfferingConflict(f"{offering.slug} has no version")
+    return newest
+
+
+def draft_version(session: Session, offering: Offering) -> OfferingVersion | None:
+    head = head_version(session, offering)
+    return head if head.status == "draft" else None
+
+
+def get_version(session: Session, offering: Offering, number: int) -> OfferingVersion:
+    version = session.scalar(
+        select(OfferingVersion).where(
+            OfferingVersion.offering_id == offering.id, OfferingVersion.number == number
+        )
+    )
     if version is None:
-        raise OfferingConflict("the offering has no version to publish")
+        raise OfferingNotFound(f"{offering.slug} version {number}")
+    return version
+
+
+def definition_of(offering: Offering, version: OfferingVersion) -> OfferingIn:
+    """The definition a version was saved from (without its secret)."""
+    details = {k: v for k, v in version.details.items() if k in DETAIL_FIELDS}
+    sle = (
+        {"percent": version.sle_percent, "within_hours": version.sle_hours}
+        if version.sle_percent is not None and version.sle_hours is not None
+        else None
+    )
+    quota = (
+        {"count": version.quota_count, "period_days": version.quota_period_days or 30}
+        if version.quota_count is not None
+        else None
+    )
+    return OfferingIn.model_validate(
+        {
+            "slug": offering.slug,
+            "owner_team": offering.owner_team.slug,
+            **details,
+            "no_input_needed": version.no_input_needed,
+            "form": version.form,
+            "approval_policy": version.approval_policy,
+            "fulfilment": version.fulfilment,
+            "sle": sle,
+            "cost": version.cost,
+            "manual_effort_minutes": version.manual_effort_minutes,
+            "quota": quota,
+        }
+    )
+
+
+def secret_env_of(version: OfferingVersion) -> str | None:
+    name = version.details.get("webhook_secret_env")
+    return str(name) if name else None
+
+
+def sle_of(version: OfferingVersion) -> ServiceLevel | None:
+    if version.sle_percent is None or version.sle_hours is None:
+        return None
+    return ServiceLevel(percent=version.sle_percent, within_hours=version.sle_hours)
+
+
+def quota_of(version: OfferingVersion) -> Quota | None:
+    if version.quota_count is None:
+        return None
+    return Quota(count=version.quota_count, period_days=version.quota_period_days or 30)
+
+
+def policy_of(version: OfferingVersion) -> ApprovalPolicy:
+    return ApprovalPolicy.model_validate(version.approval_policy)
+
+
+# --- readiness and lifecycle ---------------------------------------------------
+
+
+def readiness_of(session: Session, offering: Offering) -> Readiness:
+    """The scorecard of the version that publishing would make current."""
+    return readiness.assess(offering, head_version(session, offering))
+
+
+def test_fulfilment(
+    session: Session, *, actor: User | None, offering: Offering, outbound: OutboundPolicy
+) -> OfferingVersion:
+    """Send a test event to the head version's fulfilment and record how it went."""
+    _require_edit(actor, offering)
+    version = head_version(session, offering)
+    result = dry_run.run(offering, version, outbound=outbound)
+    version.dry_run_status = "passed" if result.passed else "failed"
+    version.dry_run_message = result.message
+    version.dry_run_at = clock.now()
+    events.record(
+        session,
+        type="offering.dry_run",
+        actor_id=_id(actor),
+        offering_id=offering.id,
+        data={"version": version.number, "passed": result.passed, "message": result.message},
+    )
+    return version
+
+
+def publish(
+    session: Session,
+    *,
+    actor: User | None,
+    offering: Offering,
+    override_reason: str | None = None,
+    skip_checks: tuple[str, ...] = (),
+) -> Offering:
+    """Make the newest version current. Refused while a readiness check fails,
+    unless an admin overrides with a reason (recorded as an Event)."""
+    _require_lead(actor, offering, "publish")
     if offering.status == OfferingStatus.RETIRED.value:
         raise OfferingConflict("a retired offering cannot be published again")
+    version = head_version(session, offering)
+    if version.status != "draft" and offering.status == OfferingStatus.PUBLISHED.value:
+        raise OfferingConflict(f"version {version.number} is published already; edit to change it")
+    scorecard = readiness.assess(offering, version)
+    failing = [c for c in scorecard.failing if c.name not in skip_checks]
+    if failing:
+        _override(session, actor, offering, version, failing, override_reason)
     now = clock.now()
-    if version.status == "draft":
-        version.status = "published"
-        version.published_at = now
+    previous = offering.current_version
+    if previous is not None and previous.id != version.id and previous.status == "published":
+        previous.status = "superseded"
+    version.status = "published"
+    version.published_at = version.published_at or now
+    offering.current_version = version
+    _show_details(session, offering, version)
     offering.status = OfferingStatus.PUBLISHED.value
+    offering.replacement_slug = None
+    offering.deprecation_notice = ""
     offering.updated_at = now
     events.record(
         session,
         type="offering.published",
-        actor_id=actor.id,
+        actor_id=_id(actor),
         offering_id=offering.id,
         data={"version": version.number},
     )
     return offering
+
+
+def _override(
+    session: Session,
+    actor: User | None,
+    offering: Offering,
+    version: OfferingVersion,
+    failing: list[Any],
+    reason: str | None,
+) -> None:
+    names = [check.name for check in failing]
+    if not reason or not reason.strip():
+        raise NotReady(failing)
+    if actor is not None and not actor.is_admin:
+        raise CatalogPermissionDenied("only an admin may publish past failing readiness checks")
+    events.record(
+        session,
+        type="offering.readiness_overridden",
+        actor_id=_id(actor),
+        offering_id=offering.id,
+        data={"version": version.number, "failing": names, "reason": reason.strip()},
+    )
+
+
+def deprecate(
+    session: Session,
+    *,
+    actor: User | None,
+    offering: Offering,
+    replacement: str | None = None,
+    notice: str = "",
+) -> Offering:
+    """Still shown, with a notice and maybe a pointer to its replacement; no new requests."""
+    _require_lead(actor, offering, "deprecate")
+    if offering.status != OfferingStatus.PUBLISHED.value:
+        raise OfferingConflict(
+            f"only a published offering can be deprecated, not a {offering.status} one"
+        )
+    if replacement:
+        target = session.scalar(select(Offering).where(Offering.slug == replacement))
+        if target is None or target.id == offering.id:
+            raise InvalidOffering({"replacement": f"no other offering {replacement!r}"})
+    offering.status = OfferingStatus.DEPRECATED.value
+    offering.replacement_slug = replacement or None
+    offering.deprecation_notice = notice.strip()
+    offering.updated_at = clock.now()
+    events.record(
+        session,
+        type="offering.deprecated",
+        actor_id=_id(actor),
+        offering_id=offering.id,
+        data={"replacement": replacement, "notice": notice.strip()},
+    )
+    return offering
+
+
+def retire(session: Session, *, actor: User | None, offering: Offering) -> Offering:
+    """Gone from the portal; existing requests are untouched."""
+    _require_lead(actor, offering, "retire")
+    if offering.status == OfferingStatus.RETIRED.value:
+        raise OfferingConflict("the offering is retired already")
+    offering.status = OfferingStatus.RETIRED.value
+    offering.updated_at = clock.now()
+    events.record(
+        session, type="offering.retired", actor_id=_id(actor), offering_id=offering.id, data={}
+    )
+    return offering
+
+
+# --- finding offerings ---------------------------------------------------------
 
 
 def get_offering(session: Session, *, slug: str, viewer: User | None) -> Offering:
@@ -108,18 +469,31 @@ def get_offering(session: Session, *, slug: str, viewer: User | None) -> Offerin
     return offering
 
 
-def list_published(session: Session, *, query: str = "") -> list[Offering]:
-    statement = select(Offering).where(Offering.status == OfferingStatus.PUBLISHED.value)
-    if query:
-        pattern = f"%{query.strip().lower()}%"
-        statement = statement.where(
-            or_(
-                Offering.name.ilike(pattern),
-                Offering.summary.ilike(pattern),
-                Offering.category.ilike(pattern),
-            )
-        )
-    return list(session.scalars(statement.order_by(Offering.category, Offering.name)))
+def get_for_edit(session: Session, *, slug: str, actor: User) -> Offering:
+    offering = get_offering(session, slug=slug, viewer=actor)
+    _require_edit(actor, offering)
+    return offering
+
+
+def list_published(
+    session: Session, *, query: str = "", viewer: User | None = None
+) -> list[Offering]:
+    """Everything a consumer can browse, best match first (see catalog.search)."""
+    return search.find(session, viewer=viewer, query=query, per_page=500).offerings
+
+
+def list_for_ops(session: Session, *, actor: User) -> list[Offering]:
+    """The offerings of the actor's teams (every offering for an admin), retired too."""
+    statement = select(Offering).order_by(Offering.name)
+    if not actor.is_admin:
+        statement = statement.where(Offering.owner_team_id.in_(actor.team_ids or [-1]))
+    return list(session.scalars(statement))
+
+
+def count_versions(session: Session, offering: Offering) -> int:
+    return int(
+        session.scalar(select(func.count()).where(OfferingVersion.offering_id == offering.id)) or 0
+    )
 
 
 def form_of(version: OfferingVersion) -> RequestForm:
@@ -132,4 +506,33 @@ def record_view(session: Session, *, offering: Offering, viewer: User | None) ->
         type="offering.viewed",
         actor_id=viewer.id if viewer else None,
         offering_id=offering.id,
+    )
+
+
+def problems_of(error: ValidationError) -> dict[str, str]:
+    """Pydantic's errors as field path → message."""
+    problems: dict[str, str] = {}
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "definition"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems[path] = message
+    return problems
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What may be done next to an offering, for pages."""
+
+    can_publish: bool
+    can_deprecate: bool
+    can_retire: bool
+
+
+def lifecycle_of(session: Session, offering: Offering) -> Lifecycle:
+    draft = draft_version(session, offering)
+    status = offering.status
+    return Lifecycle(
+        can_publish=status != "retired" and (draft is not None or status != "published"),
+        can_deprecate=status == "published",
+        can_retire=status != "retired",
     )

@@ -18,6 +18,7 @@ from servicebay.catalog.errors import (
     CatalogPermissionDenied,
     InputsInvalid,
     InvalidOffering,
+    NotReady,
     OfferingConflict,
     OfferingNotFound,
 )
@@ -49,6 +50,7 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     CatalogPermissionDenied: 403,
     CsrfRejected: 403,
     OfferingConflict: 409,
+    NotReady: 409,
     OfferingNotRequestable: 409,
     TransitionNotAllowed: 409,
     RunConflict: 409,

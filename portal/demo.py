@@ -14,6 +14,7 @@ from servicebay.catalog.schemas import OfferingIn
 from servicebay.core import identity
 from servicebay.core.database import transaction
 from servicebay.core.identity import Role, Team, User
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.requests import service as requests_service
 from servicebay.requests.fulfilment.worker import Worker
@@ -189,12 +190,18 @@ def load(
             if team_slug and role:
                 identity.add_member(session, user=user, team=teams[team_slug], role=role)
             users[username] = user
+        outbound = OutboundPolicy.from_lists(
+            settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
+        )
         for spec in OFFERINGS:
             definition = OfferingIn.model_validate(spec)
             lead = next(
                 users[p[0]] for p in PEOPLE if p[2] == definition.owner_team and p[3] is Role.LEAD
             )
             offering = catalog_service.create_offering(session, actor=lead, definition=definition)
+            catalog_service.test_fulfilment(
+                session, actor=lead, offering=offering, outbound=outbound
+            )
             catalog_service.publish(session, actor=lead, offering=offering)
         samples: list[tuple[str, str, dict[str, Any]]] = [
             ("casey", "postgres-database", {"database_name": "payments_ledger", "size": "medium"}),

@@ -33,6 +33,10 @@ def test_offering_published_requested_fulfilled_by_webhook_and_counted(
             json={
                 "slug": "postgres",
                 "name": "PostgreSQL database",
+                "description": "A managed database.",
+                "contact": "#platform-help",
+                "runbook_url": "https://runbooks.example.com/postgres",
+                "sle": {"percent": 85, "within_hours": 48},
                 "owner_team": "platform",
                 "form": {
                     "fields": [
@@ -52,6 +56,8 @@ def test_offering_published_requested_fulfilled_by_webhook_and_counted(
         )
         assert created.status_code == 201, created.text
         assert "webhook_secret" not in created.text and SECRET not in created.text
+        tested = client.post("/api/v1/offerings/postgres/test-fulfilment", headers=ops_headers)
+        assert tested.json()["passed"], tested.text
         published = client.post("/api/v1/offerings/postgres/publish", headers=ops_headers)
         assert published.json()["status"] == "published"
 
@@ -69,8 +75,8 @@ def test_offering_published_requested_fulfilled_by_webhook_and_counted(
 
         assert Worker(sessions, settings).run_until_idle() == 1
 
-        assert len(hook.deliveries) == 1
-        delivery = hook.deliveries[0]
+        assert [d.body["type"] for d in hook.deliveries] == ["test", "request.fulfil"]
+        delivery = hook.deliveries[1]
         assert delivery.signature_valid
         assert delivery.body["data"]["request"]["inputs"] == {"name": "ledger", "size": "small"}
         assert delivery.body["data"]["request"]["requester"]["username"] == "casey"

@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from servicebay.catalog import forms
+from servicebay.catalog import forms, search
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering
 from servicebay.catalog.schemas import (
     ApprovalPolicy,
+    DryRunOut,
     OfferingIn,
     OfferingOut,
     OfferingStatus,
+    Readiness,
     RequestForm,
-    ServiceLevel,
+    VersionOut,
     WorkKind,
 )
-from servicebay.portal.deps import ApiUser, DbSession, require_scope
+from servicebay.core.outbound import OutboundPolicy
+from servicebay.core.settings import Settings
+from servicebay.portal.deps import ApiUser, AppSettings, DbSession, require_scope
 
 router = APIRouter(tags=["offerings"])
 
 
-def offering_out(offering: Offering) -> OfferingOut:
+def offering_out(session: Session, offering: Offering) -> OfferingOut:
     version = offering.current_version
-    sle = (
-        ServiceLevel(percent=version.sle_percent, within_hours=version.sle_hours)
-        if version and version.sle_percent and version.sle_hours
-        else None
-    )
+    draft = catalog_service.draft_version(session, offering)
     return OfferingOut(
         slug=offering.slug,
         name=offering.name,
@@ -43,18 +45,61 @@ def offering_out(offering: Offering) -> OfferingOut:
         work_kind=WorkKind(offering.work_kind),
         status=OfferingStatus(offering.status),
         version=version.number if version else 0,
+        draft_version=draft.number if draft and draft is not version else None,
+        visibility=list(version.details.get("visibility", [])) if version else [],
+        replacement=offering.replacement_slug,
+        deprecation_notice=offering.deprecation_notice,
+        no_input_needed=version.no_input_needed if version else False,
         form=catalog_service.form_of(version) if version else RequestForm(),
-        approval_policy=ApprovalPolicy.model_validate(version.approval_policy if version else {}),
+        approval_policy=catalog_service.policy_of(version) if version else ApprovalPolicy(),
         fulfilment=dict(version.fulfilment) if version else {},
-        sle=sle,
+        signing_secret_set=bool(version and version.webhook_secret),
+        sle=catalog_service.sle_of(version) if version else None,
         cost=version.cost if version else 0.0,
+        quota=catalog_service.quota_of(version) if version else None,
         created_at=offering.created_at,
     )
 
 
-@router.get("/offerings", response_model=list[OfferingOut])
-def list_offerings(db: DbSession, user: ApiUser, q: str = "") -> list[OfferingOut]:
-    return [offering_out(o) for o in catalog_service.list_published(db, query=q)]
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    return OutboundPolicy.from_lists(
+        settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
+    )
+
+
+class OfferingPage(BaseModel):
+    items: list[OfferingOut]
+    total: int
+    page: int
+    per_page: int
+
+
+@router.get("/offerings", response_model=OfferingPage)
+def list_offerings(
+    db: DbSession,
+    user: ApiUser,
+    q: str = "",
+    category: str = "",
+    team: str = "",
+    tag: str = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> OfferingPage:
+    """Ranked search and browse; every search is recorded for demand analytics."""
+    found = search.search(
+        db,
+        viewer=user,
+        query=q,
+        filters=search.Filters(category=category, team=team, tag=tag),
+        page=page,
+        per_page=per_page,
+    )
+    return OfferingPage(
+        items=[offering_out(db, o) for o in found.offerings],
+        total=found.total,
+        page=found.page,
+        per_page=found.per_page,
+    )
 
 
 @router.post("/offerings", response_model=OfferingOut, status_code=201)
@@ -63,19 +108,121 @@ def create_offering(
 ) -> OfferingOut:
     require_scope(request, "ops")
     offering = catalog_service.create_offering(db, actor=user, definition=definition)
-    return offering_out(offering)
+    return offering_out(db, offering)
 
 
 @router.get("/offerings/{slug}", response_model=OfferingOut)
 def get_offering(slug: str, db: DbSession, user: ApiUser) -> OfferingOut:
-    return offering_out(catalog_service.get_offering(db, slug=slug, viewer=user))
+    return offering_out(db, catalog_service.get_offering(db, slug=slug, viewer=user))
+
+
+@router.put("/offerings/{slug}", response_model=OfferingOut)
+def update_offering(
+    request: Request, slug: str, definition: OfferingIn, db: DbSession, user: ApiUser
+) -> OfferingOut:
+    """Save into the draft version (a published version is never changed)."""
+    require_scope(request, "ops")
+    offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    catalog_service.update_offering(db, actor=user, offering=offering, definition=definition)
+    return offering_out(db, offering)
+
+
+class PublishIn(BaseModel):
+    override_reason: str | None = Field(
+        default=None, description="Admins only: publish past failing readiness checks"
+    )
 
 
 @router.post("/offerings/{slug}/publish", response_model=OfferingOut)
-def publish_offering(request: Request, slug: str, db: DbSession, user: ApiUser) -> OfferingOut:
+def publish_offering(
+    request: Request,
+    slug: str,
+    db: DbSession,
+    user: ApiUser,
+    body: PublishIn | None = None,
+) -> OfferingOut:
     require_scope(request, "ops")
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
-    return offering_out(catalog_service.publish(db, actor=user, offering=offering))
+    reason = body.override_reason if body else None
+    catalog_service.publish(db, actor=user, offering=offering, override_reason=reason)
+    return offering_out(db, offering)
+
+
+class DeprecateIn(BaseModel):
+    replacement: str | None = None
+    notice: str = ""
+
+
+@router.post("/offerings/{slug}/deprecate", response_model=OfferingOut)
+def deprecate_offering(
+    request: Request, slug: str, db: DbSession, user: ApiUser, body: DeprecateIn | None = None
+) -> OfferingOut:
+    require_scope(request, "ops")
+    offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    body = body or DeprecateIn()
+    catalog_service.deprecate(
+        db, actor=user, offering=offering, replacement=body.replacement, notice=body.notice
+    )
+    return offering_out(db, offering)
+
+
+@router.post("/offerings/{slug}/retire", response_model=OfferingOut)
+def retire_offering(request: Request, slug: str, db: DbSession, user: ApiUser) -> OfferingOut:
+    require_scope(request, "ops")
+    offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    catalog_service.retire(db, actor=user, offering=offering)
+    return offering_out(db, offering)
+
+
+@router.get("/offerings/{slug}/readiness", response_model=Readiness)
+def offering_readiness(slug: str, db: DbSession, user: ApiUser) -> Readiness:
+    offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
+    return catalog_service.readiness_of(db, offering)
+
+
+@router.post("/offerings/{slug}/test-fulfilment", response_model=DryRunOut)
+def test_fulfilment(
+    request: Request, slug: str, db: DbSession, user: ApiUser, settings: AppSettings
+) -> DryRunOut:
+    """Send a test event to the newest version's webhook or plugin; record the outcome."""
+    require_scope(request, "ops")
+    offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
+    version = catalog_service.test_fulfilment(
+        db, actor=user, offering=offering, outbound=outbound_policy(settings)
+    )
+    assert version.dry_run_at is not None
+    return DryRunOut(
+        version=version.number,
+        passed=version.dry_run_status == "passed",
+        message=version.dry_run_message,
+        at=version.dry_run_at,
+    )
+
+
+@router.get("/offerings/{slug}/versions", response_model=list[VersionOut])
+def offering_versions(slug: str, db: DbSession, user: ApiUser) -> list[VersionOut]:
+    offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
+    return [
+        VersionOut(
+            number=v.number,
+            status=v.status,
+            created_at=v.created_at,
+            published_at=v.published_at,
+            dry_run_status=v.dry_run_status,
+        )
+        for v in catalog_service.versions_of(db, offering)
+    ]
+
+
+@router.get("/offerings/{slug}/versions/{number}/definition")
+def offering_version_definition(
+    slug: str, number: int, db: DbSession, user: ApiUser
+) -> dict[str, Any]:
+    """A version's definition (never its secret)."""
+    offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
+    version = catalog_service.get_version(db, offering, number)
+    definition = catalog_service.definition_of(offering, version)
+    return definition.model_dump(mode="json", exclude={"webhook_secret"})
 
 
 @router.get("/offerings/{slug}/schema")

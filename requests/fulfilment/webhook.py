@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 
 import httpx
 
 from servicebay.core import clock
+from servicebay.core.outbound import OutboundPolicy, OutboundRefused
+from servicebay.core.signing import sign
 from servicebay.requests.fulfilment.context import FulfilmentContext
 from servicebay.requests.fulfilment.engine import Outcome
-from servicebay.requests.fulfilment.outbound import OutboundPolicy, OutboundRefused
 
 RETRYABLE = {408, 429}
 USER_AGENT = "servicebay-webhooks/1"
-
-
-def secret_bytes(secret: str) -> bytes:
-    """``whsec_``-prefixed secrets are base64 (Standard Webhooks); others are used as text."""
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"))
-    return secret.encode()
-
-
-def sign(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def deliver(context: FulfilmentContext, *, policy: OutboundPolicy) -> Outcome:

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from servicebay.catalog.models import OfferingVersion
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.requests.fulfilment import engine, plugins, webhook
 from servicebay.requests.fulfilment.context import FulfilmentContext
 from servicebay.requests.fulfilment.engine import ClaimedRun, Outcome
-from servicebay.requests.fulfilment.outbound import OutboundPolicy
 from servicebay.requests.models import FulfilmentRun
 
 logger = logging.getLogger("servicebay.worker")

@@ -1,0 +1,165 @@
+"""Ranked search and browse over what consumers may see.
+
+On PostgreSQL the words are matched with full-text search (prefix terms over a
+weighted tsvector of name, tags, category and summary, ranked by ts_rank); on SQLite
+every word must appear in one of those columns and the rank weighs where it appears.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from servicebay.catalog import policies
+from servicebay.catalog.models import Offering
+from servicebay.core import events
+from servicebay.core.identity import Team, User
+
+VISIBLE_STATUSES = ("published", "deprecated")
+
+
+@dataclass(frozen=True)
+class Filters:
+    category: str = ""
+    team: str = ""
+    tag: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@dataclass
+class SearchPage:
+    offerings: list[Offering]
+    total: int
+    page: int
+    per_page: int
+    facets: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def words_of(query: str) -> list[str]:
+    return re.findall(r"[\w]+", query.lower())[:10]
+
+
+def find(
+    session: Session,
+    *,
+    viewer: User | None,
+    query: str = "",
+    filters: Filters | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> SearchPage:
+    filters = filters or Filters()
+    per_page = max(1, min(per_page, 500))
+    page = max(1, page)
+    statement = select(Offering).where(Offering.status.in_(VISIBLE_STATUSES))
+    statement = _filtered(statement, filters)
+    words = words_of(query)
+    if words:
+        postgres = _dialect(session) == "postgresql"
+        match, rank = _postgres_match(words) if postgres else _portable_match(words)
+        statement = statement.where(match).order_by(rank.desc(), Offering.name)
+    else:
+        statement = statement.order_by(Offering.category, Offering.name)
+    found = [o for o in session.scalars(statement).unique() if policies.is_visible_to(viewer, o)]
+    start = (page - 1) * per_page
+    return SearchPage(
+        offerings=found[start : start + per_page],
+        total=len(found),
+        page=page,
+        per_page=per_page,
+        facets=_facets(session, viewer),
+    )
+
+
+def search(
+    session: Session,
+    *,
+    viewer: User | None,
+    query: str = "",
+    filters: Filters | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> SearchPage:
+    """Find, and record the search (query, filters, result count) as an Event."""
+    filters = filters or Filters()
+    result = find(
+        session, viewer=viewer, query=query, filters=filters, page=page, per_page=per_page
+    )
+    if query.strip() or filters.as_dict():
+        events.record(
+            session,
+            type="catalog.searched",
+            actor_id=viewer.id if viewer else None,
+            data={"query": query.strip(), "filters": filters.as_dict(), "results": result.total},
+        )
+    return result
+
+
+def _dialect(session: Session) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
+
+def _filtered(statement: Any, filters: Filters) -> Any:
+    if filters.category:
+        statement = statement.where(Offering.category == filters.category)
+    if filters.team:
+        statement = statement.join(Team, Team.id == Offering.owner_team_id).where(
+            Team.slug == filters.team
+        )
+    if filters.tag:
+        quoted = '"' + filters.tag.replace("\\", "").replace('"', "") + '"'
+        statement = statement.where(cast(Offering.tags, String).contains(quoted))
+    return statement
+
+
+def _document() -> ColumnElement[Any]:
+    def weighted(column: Any, weight: str) -> ColumnElement[Any]:
+        return func.setweight(func.to_tsvector("simple", func.coalesce(column, "")), weight)
+
+    return (
+        weighted(Offering.name, "A")
+        .op("||")(weighted(cast(Offering.tags, String), "B"))
+        .op("||")(weighted(Offering.category, "C"))
+        .op("||")(weighted(Offering.summary, "D"))
+    )
+
+
+def _postgres_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    query = func.to_tsquery("simple", " & ".join(f"{word}:*" for word in words))
+    document = _document()
+    return document.op("@@")(query), func.ts_rank(document, query)
+
+
+def _portable_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    columns = [(Offering.name, 8), (cast(Offering.tags, String), 4), (Offering.category, 2)]
+    columns.append((Offering.summary, 1))
+    matches = []
+    rank: ColumnElement[Any] = literal(0)
+    for word in words:
+        pattern = f"%{word}%"
+        matches.append(or_(*(func.lower(column).like(pattern) for column, _ in columns)))
+        for column, weight in columns:
+            rank = rank + case((func.lower(column).like(pattern), weight), else_=0)
+    return and_(*matches), rank
+
+
+def _facets(session: Session, viewer: User | None) -> dict[str, list[str]]:
+    """Categories, teams and tags of what the viewer may browse, for the filter menus."""
+    statement = select(Offering).where(Offering.status.in_(VISIBLE_STATUSES))
+    visible = [o for o in session.scalars(statement).unique() if policies.is_visible_to(viewer, o)]
+    return {
+        "category": sorted({o.category for o in visible}),
+        "team": sorted({o.owner_team.slug for o in visible}),
+        "tag": sorted({tag for o in visible for tag in o.tags}),
+    }
