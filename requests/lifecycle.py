@@ -53,3 +53,33 @@ def move(
         data={"from": current.value, **(data or {})},
         at=now,
     )
+    from servicebay.requests import notifications  # imported late: it enqueues runs
+
+    notifications.status_changed(session, request, to)
+
+
+# One function per transition; each names the step in the product's language.
+
+
+def await_approval(session: Session, request: Request) -> None:
+    move(session, request, S.PENDING_APPROVAL, actor_id=None)
+
+
+def reject(session: Session, request: Request, *, actor_id: int, reason: str, step: str) -> None:
+    move(session, request, S.REJECTED, actor_id=actor_id, data={"reason": reason, "step": step})
+
+
+def start_fulfilment(session: Session, request: Request, *, actor_id: int | None) -> None:
+    move(session, request, S.IN_FULFILMENT, actor_id=actor_id)
+
+
+def complete(session: Session, request: Request, *, actor_id: int | None, **data: Any) -> None:
+    move(session, request, S.COMPLETED, actor_id=actor_id, data=data)
+
+
+def fail(session: Session, request: Request, **data: Any) -> None:
+    move(session, request, S.FAILED, actor_id=None, data=data)
+
+
+def cancel(session: Session, request: Request, *, actor_id: int, reason: str) -> None:
+    move(session, request, S.CANCELLED, actor_id=actor_id, data={"reason": reason})
