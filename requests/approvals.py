@@ -120,10 +120,11 @@ def decide(
     session: Session, *, actor: User, approval_id: int, approve: bool, reason: str = ""
 ) -> Approval:
     """Approve or reject the request's current step; a rejection ends the request."""
-    approval = session.get(Approval, approval_id, with_for_update=True)
+    approval = session.get(Approval, approval_id)
     if approval is None:
         raise NotPermitted(f"no approval {approval_id} is waiting for you")
-    request = session.get_one(Request, approval.request_id, with_for_update=True)
+    request = lifecycle.lock(session, approval.request)
+    session.refresh(approval)
     reason = reason.strip()
     if approval.request.requester_id == actor.id:
         raise NotPermitted("you cannot decide on your own request")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.core import clock, events
@@ -21,6 +22,13 @@ ALLOWED: dict[S, frozenset[S]] = {
     S.CANCELLED: frozenset(),
 }
 CLOSED = frozenset({S.REJECTED, S.COMPLETED, S.CANCELLED})
+
+
+def lock(session: Session, request: Request) -> Request:
+    """Lock the request's row for this transaction and reread it (plain row lock, no joins)."""
+    session.execute(select(Request.id).where(Request.id == request.id).with_for_update())
+    session.refresh(request)
+    return request
 
 
 def can_move(request: Request, to: S) -> bool:

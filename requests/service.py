@@ -209,10 +209,13 @@ def release_key(sessions: sessionmaker[Session], *, user_id: int, key: str) -> N
 def cancel(session: Session, *, actor: User, request_id: int, reason: str = "") -> Request:
     """The requester or the owner team stops a request before it completes."""
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
-    session.refresh(request, with_for_update=True)
     if not lifecycle.can_move(request, RequestStatus.CANCELLED):
         raise TransitionNotAllowed(f"a {request.status} request cannot be cancelled")
+    # Runs before the request: the same lock order as a worker finishing a run.
     stopped = engine.cancel_open_runs(session, request_id=request.id)
+    lifecycle.lock(session, request)
+    if not lifecycle.can_move(request, RequestStatus.CANCELLED):
+        raise TransitionNotAllowed(f"a {request.status} request cannot be cancelled")
     lifecycle.cancel(session, request, actor_id=actor.id, reason=reason.strip())
     if stopped:
         events.record(
@@ -231,7 +234,7 @@ def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
     if not (actor.is_admin or actor.role_in(request.offering.owner_team_id) is not None):
         raise NotPermitted("only the owner team retries a failed request")
-    session.refresh(request, with_for_update=True)
+    lifecycle.lock(session, request)
     if request.status != RequestStatus.FAILED.value:
         raise TransitionNotAllowed(f"a {request.status} request cannot be retried")
     lifecycle.start_fulfilment(session, request, actor_id=actor.id)

@@ -105,7 +105,8 @@ def advance(
 ) -> Task:
     """Move a task one column on; finishing it completes the request with its outputs."""
     task = get_for_member(session, task_id=task_id, actor=actor)
-    session.refresh(task, with_for_update=True)
+    lifecycle.lock(session, task.request)
+    session.refresh(task)
     current = TaskStatus(task.status)
     if current not in NEXT:
         raise TransitionNotAllowed("the task is already done")

@@ -37,7 +37,9 @@ def test_receiver_answering_500_three_times_then_200_completes_on_attempt_4_with
 
     assert len(hook.deliveries) == 4
     assert all(delivery.signature_valid for delivery in hook.deliveries)
-    assert {d.headers["webhook-id"] for d in hook.deliveries} == {str(runs_of(db, request_id)[0].id)}
+    assert {d.headers["webhook-id"] for d in hook.deliveries} == {
+        str(runs_of(db, request_id)[0].id)
+    }
     assert [d.body["data"]["run"]["attempt"] for d in hook.deliveries] == [1, 2, 3, 4]
     run = runs_of(db, request_id)[0]
     assert (run.status, run.attempt) == ("succeeded", 4)
@@ -147,4 +149,6 @@ def test_redirects_are_not_followed(
             Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "failed"
         )
     assert len(hook.deliveries) == 1
-    assert any("redirects are not followed" in line for line in log_of(db, runs_of(db, request_id)[0].id))
+    assert any(
+        "redirects are not followed" in line for line in log_of(db, runs_of(db, request_id)[0].id)
+    )
