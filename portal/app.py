@@ -27,6 +27,7 @@ from servicebay.portal import api, pages
 from servicebay.portal.deps import LoginRequired
 from servicebay.portal.render import render
 from servicebay.portal.security import CsrfRejected, security_middleware
+from servicebay.requests import notifications
 from servicebay.requests.errors import (
     CallbackRefused,
     DecisionInvalid,
@@ -41,7 +42,6 @@ from servicebay.requests.errors import (
     TransitionNotAllowed,
     WipLimitReached,
 )
-from servicebay.requests import notifications
 from servicebay.requests.fulfilment import mail
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
 
