@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     fulfilment_allowed_hosts: list[str] = Field(default_factory=list)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=30.0, gt=0)
+    retry_base_seconds: float = Field(
+        default=2.0, gt=0, description="First retry delay of a failed run; doubles each attempt"
+    )
+    callback_timeout_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="How long an accepted run waits for its callback"
+    )
+    smtp_host: str = Field(default="", description="Mail server for notifications (off if empty)")
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "servicebay@localhost"
     session_idle_minutes: int = Field(default=60 * 8, gt=0)
     session_absolute_hours: int = Field(default=24 * 7, gt=0)
 

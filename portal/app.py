@@ -32,13 +32,22 @@ from servicebay.portal.deps import LoginRequired
 from servicebay.portal.observability import DatabaseCollector
 from servicebay.portal.render import render
 from servicebay.portal.security import CsrfRejected, security_middleware
+from servicebay.requests import notifications
 from servicebay.requests.errors import (
+    CallbackRefused,
+    DecisionInvalid,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    NotPermitted,
     OfferingNotRequestable,
+    QuotaExceeded,
     RequestNotFound,
     RunConflict,
     RunNotFound,
     TransitionNotAllowed,
+    WipLimitReached,
 )
+from servicebay.requests.fulfilment import mail
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
 
 logger = logging.getLogger("servicebay.portal")
@@ -47,7 +56,14 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     OfferingNotFound: 404,
     RequestNotFound: 404,
     RunNotFound: 404,
+    CallbackRefused: 401,
     CatalogPermissionDenied: 403,
+    NotPermitted: 403,
+    QuotaExceeded: 409,
+    IdempotencyKeyInFlight: 409,
+    WipLimitReached: 409,
+    IdempotencyKeyReused: 422,
+    DecisionInvalid: 422,
     CsrfRejected: 403,
     OfferingConflict: 409,
     NotReady: 409,
@@ -65,6 +81,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     settings = settings or get_settings()
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
+    notifications.configure(sessions, email=mail.configured(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

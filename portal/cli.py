@@ -87,7 +87,13 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None) -> None:
 )
 @pass_context
 def worker(ctx: Context, concurrency: int) -> None:
-    """Run a fulfilment worker until stopped (SIGTERM or Ctrl-C)."""
+    """Run a fulfilment worker until stopped (SIGTERM or Ctrl-C).
+
+    Claims due runs with SELECT ... FOR UPDATE SKIP LOCKED, holds a lease on each
+    and renews it while working; start as many as you like on PostgreSQL.
+    """
+    from servicebay.requests import notifications
+    from servicebay.requests.fulfilment import mail
     from servicebay.requests.fulfilment.worker import Worker
 
     settings = ctx.settings
@@ -95,7 +101,9 @@ def worker(ctx: Context, concurrency: int) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Worker(_sessions(settings), settings, concurrency=concurrency).run_forever(stop)
+    sessions = _sessions(settings)
+    notifications.configure(sessions, email=mail.configured(settings))
+    Worker(sessions, settings, concurrency=concurrency).run_forever(stop)
 
 
 @main.group()

@@ -27,3 +27,31 @@ class RunNotFound(RequestsError):
 
 class RunConflict(RequestsError):
     """The run is no longer in a state that accepts this (for example a late callback)."""
+
+
+class CallbackRefused(RequestsError):
+    """The callback's bearer token is missing or is not the run's current token."""
+
+
+class NotPermitted(RequestsError):
+    """The actor may not do this to this request (for example decide their own request)."""
+
+
+class DecisionInvalid(RequestsError):
+    """A decision or form is incomplete, for example a rejection without a reason."""
+
+
+class QuotaExceeded(RequestsError):
+    """The requesting team has used its quota of this offering for the period."""
+
+
+class IdempotencyKeyInFlight(RequestsError):
+    """The first submission with this Idempotency-Key is still being processed."""
+
+
+class IdempotencyKeyReused(RequestsError):
+    """The Idempotency-Key was already used with a different request body."""
+
+
+class WipLimitReached(RequestsError):
+    """Moving the task would exceed the column's WIP limit; an override is needed."""

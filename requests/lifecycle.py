@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.core import clock, events
@@ -21,6 +22,13 @@ ALLOWED: dict[S, frozenset[S]] = {
     S.CANCELLED: frozenset(),
 }
 CLOSED = frozenset({S.REJECTED, S.COMPLETED, S.CANCELLED})
+
+
+def lock(session: Session, request: Request) -> Request:
+    """Lock the request's row for this transaction and reread it (plain row lock, no joins)."""
+    session.execute(select(Request.id).where(Request.id == request.id).with_for_update())
+    session.refresh(request)
+    return request
 
 
 def can_move(request: Request, to: S) -> bool:
@@ -53,3 +61,33 @@ def move(
         data={"from": current.value, **(data or {})},
         at=now,
     )
+    from servicebay.requests import notifications  # imported late: it enqueues runs
+
+    notifications.status_changed(session, request, to)
+
+
+# One function per transition; each names the step in the product's language.
+
+
+def await_approval(session: Session, request: Request) -> None:
+    move(session, request, S.PENDING_APPROVAL, actor_id=None)
+
+
+def reject(session: Session, request: Request, *, actor_id: int, reason: str, step: str) -> None:
+    move(session, request, S.REJECTED, actor_id=actor_id, data={"reason": reason, "step": step})
+
+
+def start_fulfilment(session: Session, request: Request, *, actor_id: int | None) -> None:
+    move(session, request, S.IN_FULFILMENT, actor_id=actor_id)
+
+
+def complete(session: Session, request: Request, *, actor_id: int | None, **data: Any) -> None:
+    move(session, request, S.COMPLETED, actor_id=actor_id, data=data)
+
+
+def fail(session: Session, request: Request, **data: Any) -> None:
+    move(session, request, S.FAILED, actor_id=None, data=data)
+
+
+def cancel(session: Session, request: Request, *, actor_id: int, reason: str) -> None:
+    move(session, request, S.CANCELLED, actor_id=actor_id, data={"reason": reason})

@@ -1,25 +1,32 @@
 """Durable fulfilment runs: enqueue, claim with a lease, finish with fencing.
 
-Every write that ends an attempt is fenced by ``attempt`` and ``status='running'``:
-a worker that was paused past its lease and wakes up changes nothing.
+Every write that ends an attempt is fenced by ``attempt`` and ``status='running'``
+(or ``'waiting'`` for callbacks): a worker that was paused past its lease and wakes
+up changes nothing, and a terminal run is never left again.
 """
 
 from __future__ import annotations
 
+import hmac
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from servicebay.core import clock
+from servicebay.core.identity import hash_secret
 from servicebay.requests import lifecycle
+from servicebay.requests.errors import CallbackRefused, RunConflict, RunNotFound
 from servicebay.requests.models import (
+    AttemptStatus,
     FulfilmentRun,
     Request,
     RequestStatus,
+    RunAttempt,
+    RunKind,
     RunLogLine,
     RunStatus,
 )
@@ -27,7 +34,9 @@ from servicebay.requests.models import (
 MAX_RESCUES = 3
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60.0
-CALLBACK_TIMEOUT = timedelta(hours=24)
+WAKE_CHANNEL = "servicebay_runs"
+ENDED = frozenset({RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CANCELLED.value})
+OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,10 @@ class Outcome:
         return cls("succeeded", message, outputs or {})
 
     @classmethod
+    def accepted(cls, message: str = "") -> Outcome:
+        return cls("accepted", message)
+
+    @classmethod
     def retry(cls, message: str) -> Outcome:
         return cls("retry", message)
 
@@ -52,30 +65,58 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """How long to wait between attempts and for callbacks."""
+
+    backoff_base: timedelta = timedelta(seconds=BACKOFF_BASE_SECONDS)
+    callback_timeout: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
 class ClaimedRun:
     id: int
     attempt: int
     request_id: int
+    kind: str
     rescued: bool
 
 
-def enqueue(session: Session, *, request: Request, max_attempts: int) -> FulfilmentRun:
-    """Create the run in the caller's transaction (transactional outbox)."""
+def enqueue(
+    session: Session,
+    *,
+    request: Request,
+    max_attempts: int,
+    kind: RunKind = RunKind.FULFIL,
+    payload: dict[str, Any] | None = None,
+) -> FulfilmentRun:
+    """Create the run in the caller's transaction (transactional outbox) and wake workers."""
     now = clock.now()
     run = FulfilmentRun(
         request_id=request.id,
+        kind=kind.value,
+        payload=payload or {},
         status=RunStatus.QUEUED.value,
         attempt=0,
         max_attempts=max_attempts,
+        rescues=0,
         next_attempt_at=now,
         created_at=now,
     )
     session.add(run)
     session.flush()
+    _notify_workers(session)
     return run
 
 
-def claim(session: Session, *, worker_id: str, limit: int, lease: timedelta) -> list[ClaimedRun]:
+def _notify_workers(session: Session) -> None:
+    """On PostgreSQL, NOTIFY is delivered when (and only if) the transaction commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
+
+
+def claim(
+    session: Session, *, worker_id: str, limit: int, lease: timedelta, timing: Timing | None = None
+) -> list[ClaimedRun]:
     """Take up to ``limit`` due runs, including runs whose lease expired.
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED, so concurrent
@@ -113,45 +154,52 @@ def claim(session: Session, *, worker_id: str, limit: int, lease: timedelta) -> 
             lease_expires_at=now + lease,
             started_at=now,
         )
-        .returning(FulfilmentRun.id, FulfilmentRun.attempt, FulfilmentRun.request_id)
-    ).all()
-    claimed = [
-        ClaimedRun(
-            id=row[0],
-            attempt=row[1],
-            request_id=row[2],
-            rescued=previous[row[0]] == RunStatus.RUNNING.value,
+        .returning(
+            FulfilmentRun.id, FulfilmentRun.attempt, FulfilmentRun.request_id, FulfilmentRun.kind
         )
-        for row in rows
-    ]
-    for run in claimed:
-        if run.rescued:
-            _rescue(session, run)
-    return [run for run in claimed if not _parked(session, run)]
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed: list[ClaimedRun] = []
+    for run_id, attempt, request_id, kind in rows:
+        run = ClaimedRun(run_id, attempt, request_id, kind, previous[run_id] == "running")
+        if run.rescued and _rescued_too_often(session, run, timing or Timing()):
+            continue
+        session.add(
+            RunAttempt(
+                run_id=run.id,
+                attempt=run.attempt,
+                worker=worker_id[:100],
+                status=AttemptStatus.RUNNING.value,
+                started_at=now,
+            )
+        )
+        claimed.append(run)
+    return claimed
 
 
-def _rescue(session: Session, run: ClaimedRun) -> None:
-    session.execute(
-        update(FulfilmentRun)
-        .where(FulfilmentRun.id == run.id)
-        .values(rescues=FulfilmentRun.rescues + 1)
+def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> bool:
+    """Record the lost attempt; park the run as dead if it may be what kills its workers."""
+    lost = run.attempt - 1
+    _end_attempt(
+        session, run.id, lost, AttemptStatus.LEASE_EXPIRED, "lease expired: worker stopped"
     )
+    row = session.get_one(FulfilmentRun, run.id, populate_existing=True)
+    row.rescues += 1
     log(
         session,
         run_id=run.id,
-        attempt=run.attempt - 1,
+        attempt=lost,
         level="warning",
-        message="lease expired: the worker stopped answering; the run is taken over",
+        message=f"lease expired: the worker of attempt {lost} stopped answering; "
+        "the run is taken over",
     )
-
-
-def _parked(session: Session, run: ClaimedRun) -> bool:
-    """A run rescued from dead workers too often may be what kills them: park it as dead."""
-    row = session.get(FulfilmentRun, run.id)
-    if row is None or row.rescues < MAX_RESCUES:
-        return False
-    _end_dead(session, row, f"rescued from {row.rescues} stopped workers; parked as dead")
-    return True
+    if row.rescues >= MAX_RESCUES:
+        _end_dead(session, row, f"rescued from {row.rescues} stopped workers; parked as dead")
+        return True
+    if run.attempt > row.max_attempts:
+        _end_dead(session, row, f"all {row.max_attempts} attempts are used up")
+        return True
+    return False
 
 
 def renew_lease(session: Session, *, run: ClaimedRun, lease: timedelta) -> bool:
@@ -163,13 +211,14 @@ def renew_lease(session: Session, *, run: ClaimedRun, lease: timedelta) -> bool:
             FulfilmentRun.status == RunStatus.RUNNING.value,
         )
         .values(lease_expires_at=clock.now() + lease)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def finish(session: Session, *, run: ClaimedRun, outcome: Outcome) -> bool:
-    """Record the attempt's outcome. False when the attempt was fenced off."""
-    row = session.scalar(
+def running_row(session: Session, run: ClaimedRun) -> FulfilmentRun | None:
+    """The run locked for update, if this attempt still holds it."""
+    return session.scalar(
         select(FulfilmentRun)
         .where(
             FulfilmentRun.id == run.id,
@@ -178,47 +227,162 @@ def finish(session: Session, *, run: ClaimedRun, outcome: Outcome) -> bool:
         )
         .with_for_update(of=FulfilmentRun)
     )
+
+
+def finish(
+    session: Session, *, run: ClaimedRun, outcome: Outcome, timing: Timing | None = None
+) -> bool:
+    """Record the attempt's outcome. False when the attempt was fenced off."""
+    timing = timing or Timing()
+    row = running_row(session, run)
     if row is None:
         return False
-    now = clock.now()
     if outcome.message:
         level = "info" if outcome.kind in ("succeeded", "accepted") else "error"
         log(session, run_id=row.id, attempt=run.attempt, level=level, message=outcome.message)
     row.lease_owner = None
     row.lease_expires_at = None
     if outcome.kind == "succeeded":
-        row.status = RunStatus.SUCCEEDED.value
-        row.finished_at = now
-        request = row.request
-        request.outputs = outcome.outputs
-        lifecycle.move(
-            session,
-            request,
-            RequestStatus.COMPLETED,
-            actor_id=None,
-            data={"run_id": row.id, "attempt": run.attempt},
-        )
-        return True
-    if outcome.kind == "accepted":
+        _succeed(session, row, outcome.outputs)
+    elif outcome.kind == "accepted":
         row.status = RunStatus.WAITING.value
-        row.next_attempt_at = now + CALLBACK_TIMEOUT
-        return True
-    row.last_error = outcome.message
-    if outcome.kind == "retry" and run.attempt < row.max_attempts:
-        delay = backoff(run.attempt)
-        row.status = RunStatus.QUEUED.value
-        row.next_attempt_at = now + delay
+        row.next_attempt_at = clock.now() + timing.callback_timeout
+        _end_attempt(session, row.id, row.attempt, AttemptStatus.ACCEPTED, None)
         log(
             session,
             run_id=row.id,
-            attempt=run.attempt,
+            attempt=row.attempt,
             level="info",
-            message=f"attempt {run.attempt} of {row.max_attempts} failed; "
-            f"next attempt in {delay.total_seconds():.1f} s",
+            message=f"waiting for a callback until {row.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC",
         )
-        return True
-    _end_dead(session, row, outcome.message or "failed")
+    else:
+        _fail_attempt(
+            session,
+            row,
+            outcome.message or "failed",
+            retryable=outcome.kind == "retry",
+            timing=timing,
+        )
     return True
+
+
+def expire_waiting(session: Session, *, timing: Timing | None = None, limit: int = 50) -> int:
+    """Fail the waiting runs whose callback did not come in time; they retry as usual."""
+    timing = timing or Timing()
+    rows = list(
+        session.scalars(
+            select(FulfilmentRun)
+            .where(
+                FulfilmentRun.status == RunStatus.WAITING.value,
+                FulfilmentRun.next_attempt_at <= clock.now(),
+            )
+            .order_by(FulfilmentRun.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for row in rows:
+        message = "no callback came before the callback timeout"
+        log(session, run_id=row.id, attempt=row.attempt, level="error", message=message)
+        _fail_attempt(session, row, message, retryable=True, timing=timing)
+    return len(rows)
+
+
+def callback(
+    session: Session,
+    *,
+    run_id: int,
+    token: str,
+    status: str,
+    message: str = "",
+    outputs: dict[str, Any] | None = None,
+    timing: Timing | None = None,
+) -> FulfilmentRun:
+    """A receiver reports on the run it accepted: progress, succeeded or failed."""
+    row = session.scalar(
+        select(FulfilmentRun).where(FulfilmentRun.id == run_id).with_for_update(of=FulfilmentRun)
+    )
+    if row is None:
+        raise RunNotFound(f"no run {run_id}")
+    expected = row.callback_token_hash or ""
+    if not expected or not hmac.compare_digest(expected, hash_secret(token)):
+        raise CallbackRefused("this token does not belong to this run's current attempt")
+    if row.status not in (RunStatus.WAITING.value, RunStatus.RUNNING.value):
+        raise RunConflict(f"run {run_id} is {row.status} and takes no more callbacks")
+    if status == "progress":
+        text_ = (message or "working").strip()[:2000]
+        log(session, run_id=row.id, attempt=row.attempt, level="info", message=f"progress: {text_}")
+        return row
+    row.lease_owner = None
+    row.lease_expires_at = None
+    if status == "succeeded":
+        if message:
+            log(session, run_id=row.id, attempt=row.attempt, level="info", message=message)
+        _succeed(session, row, outputs or {})
+        return row
+    reason = message or "the receiver reported a failure"
+    log(session, run_id=row.id, attempt=row.attempt, level="error", message=f"failed: {reason}")
+    _fail_attempt(session, row, reason, retryable=False, timing=timing or Timing())
+    return row
+
+
+def cancel_open_runs(session: Session, *, request_id: int) -> int:
+    """Stop every run of the request that has not ended; a worker still on one is fenced off."""
+    rows = list(
+        session.scalars(
+            select(FulfilmentRun)
+            .where(FulfilmentRun.request_id == request_id, FulfilmentRun.status.in_(OPEN))
+            .with_for_update(of=FulfilmentRun)
+        )
+    )
+    now = clock.now()
+    for row in rows:
+        if row.status == RunStatus.RUNNING.value:
+            _end_attempt(session, row.id, row.attempt, AttemptStatus.CANCELLED, "cancelled")
+        row.status = RunStatus.CANCELLED.value
+        row.finished_at = now
+        row.lease_owner = None
+        row.lease_expires_at = None
+        log(session, run_id=row.id, attempt=row.attempt, level="warning", message="cancelled")
+    return len(rows)
+
+
+def _succeed(session: Session, row: FulfilmentRun, outputs: dict[str, Any]) -> None:
+    row.status = RunStatus.SUCCEEDED.value
+    row.finished_at = clock.now()
+    row.callback_token_hash = None
+    _end_attempt(session, row.id, row.attempt, AttemptStatus.SUCCEEDED, None)
+    if row.kind != RunKind.FULFIL.value:
+        return
+    request = row.request
+    request.outputs = outputs
+    if lifecycle.can_move(request, RequestStatus.COMPLETED):
+        lifecycle.complete(session, request, actor_id=None, run_id=row.id, attempt=row.attempt)
+
+
+def _fail_attempt(
+    session: Session, row: FulfilmentRun, message: str, *, retryable: bool, timing: Timing
+) -> None:
+    row.last_error = message[:4000]
+    row.lease_owner = None
+    row.lease_expires_at = None
+    _end_attempt(session, row.id, row.attempt, AttemptStatus.FAILED, message)
+    if retryable and row.attempt < row.max_attempts:
+        delay = backoff(row.attempt, base=timing.backoff_base)
+        row.status = RunStatus.QUEUED.value
+        row.next_attempt_at = clock.now() + delay
+        log(
+            session,
+            run_id=row.id,
+            attempt=row.attempt,
+            level="info",
+            message=f"attempt {row.attempt} of {row.max_attempts} failed; "
+            f"backoff: next attempt in {delay.total_seconds():.1f} s",
+        )
+        return
+    if retryable:
+        message = f"all {row.max_attempts} attempts failed; last error: {message}"
+    _end_dead(session, row, message)
 
 
 def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
@@ -226,7 +390,8 @@ def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
     row.finished_at = clock.now()
     row.lease_owner = None
     row.lease_expires_at = None
-    row.last_error = reason
+    row.callback_token_hash = None
+    row.last_error = reason[:4000]
     log(
         session,
         run_id=row.id,
@@ -234,20 +399,37 @@ def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
         level="error",
         message=f"run is dead after attempt {row.attempt}: {reason}",
     )
+    if row.kind != RunKind.FULFIL.value:
+        return
     request = row.request
     if lifecycle.can_move(request, RequestStatus.FAILED):
-        lifecycle.move(
-            session,
-            request,
-            RequestStatus.FAILED,
-            actor_id=None,
-            data={"run_id": row.id, "reason": reason},
+        lifecycle.fail(session, request, run_id=row.id, reason=reason[:500])
+
+
+def _end_attempt(
+    session: Session, run_id: int, attempt: int, status: AttemptStatus, error: str | None
+) -> None:
+    session.execute(
+        update(RunAttempt)
+        .where(
+            RunAttempt.run_id == run_id,
+            RunAttempt.attempt == attempt,
+            RunAttempt.finished_at.is_(None),
         )
+        .values(
+            status=status.value,
+            finished_at=clock.now(),
+            error=error[:4000] if error else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
-def backoff(attempt: int) -> timedelta:
-    """Exponential backoff with full jitter in its upper half."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+def backoff(
+    attempt: int, *, base: timedelta = timedelta(seconds=BACKOFF_BASE_SECONDS)
+) -> timedelta:
+    """Exponential backoff with jitter in its upper half: base, twice that, four times, and so on"""
+    ceiling = min(BACKOFF_CAP_SECONDS, base.total_seconds() * 2 ** (attempt - 1))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
@@ -266,8 +448,17 @@ def log(session: Session, *, run_id: int, attempt: int, level: str, message: str
 def runs_for_request(session: Session, *, request_id: int) -> list[FulfilmentRun]:
     statement = (
         select(FulfilmentRun)
-        .where(FulfilmentRun.request_id == request_id)
+        .where(FulfilmentRun.request_id == request_id, FulfilmentRun.kind == RunKind.FULFIL.value)
         .order_by(FulfilmentRun.id)
+    )
+    return list(session.scalars(statement))
+
+
+def attempts_of(session: Session, *, run_ids: list[int]) -> list[RunAttempt]:
+    statement = (
+        select(RunAttempt)
+        .where(RunAttempt.run_id.in_(run_ids))
+        .order_by(RunAttempt.run_id, RunAttempt.attempt)
     )
     return list(session.scalars(statement))
 

@@ -24,7 +24,7 @@ def deliver(context: FulfilmentContext, *, policy: OutboundPolicy) -> Outcome:
     except OutboundRefused as refused:
         return Outcome.fatal(f"refused to call {url}: {refused}")
     timestamp = int(clock.now().timestamp())
-    message_id = f"run_{context.run_id}"
+    message_id = str(context.run_id)  # the same for every attempt: the receiver's dedup key
     body = json.dumps(context.envelope(timestamp=timestamp), separators=(",", ":")).encode()
     headers = {
         "content-type": "application/json",
@@ -50,7 +50,7 @@ def deliver(context: FulfilmentContext, *, policy: OutboundPolicy) -> Outcome:
     except httpx.TimeoutException:
         return Outcome.retry(f"no answer from {url} within {timeout:g} s")
     except httpx.HTTPError as error:
-        return Outcome.retry(f"could not reach {url}: {error}")
+        return Outcome.retry(f"could not reach {url}: {error.__class__.__name__}: {error}")
     return _judge(response)
 
 
@@ -67,6 +67,9 @@ def _judge(response: httpx.Response) -> Outcome:
         if not isinstance(outputs, dict):
             outputs = {"result": outputs}
         return Outcome.succeeded(outputs, f"receiver answered {status}")
+    if 300 <= status < 400:
+        where = response.headers.get("location", "?")
+        return Outcome.fatal(f"receiver answered {status} to {where}; redirects are not followed")
     if status in RETRYABLE or status >= 500:
         return Outcome.retry(f"receiver answered {status}: {excerpt}")
     return Outcome.fatal(f"receiver refused the work with {status}: {excerpt}")

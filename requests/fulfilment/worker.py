@@ -1,7 +1,8 @@
 """The fulfilment worker: claims due runs, runs their handler, records the outcome.
 
 One worker runs in-process under ``servicebay serve`` on SQLite; any number run as
-``servicebay worker`` processes on PostgreSQL.
+``servicebay worker`` processes on PostgreSQL, woken by NOTIFY within milliseconds of
+the commit that created a run, and polling as the fallback.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import os
 import secrets
 import socket
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog.models import OfferingVersion
@@ -21,10 +25,10 @@ from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment import engine, plugins, webhook
+from servicebay.requests.fulfilment import engine, mail, plugins, webhook
 from servicebay.requests.fulfilment.context import FulfilmentContext
-from servicebay.requests.fulfilment.engine import ClaimedRun, Outcome
-from servicebay.requests.models import FulfilmentRun
+from servicebay.requests.fulfilment.engine import ClaimedRun, Outcome, Timing
+from servicebay.requests.models import RunKind
 
 logger = logging.getLogger("servicebay.worker")
 
@@ -43,22 +47,29 @@ class Worker:
         self.concurrency = concurrency
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = timedelta(seconds=settings.run_lease_seconds)
+        self.timing = Timing(
+            backoff_base=timedelta(seconds=settings.retry_base_seconds),
+            callback_timeout=timedelta(seconds=settings.callback_timeout_seconds),
+        )
         self.policy = OutboundPolicy.from_lists(
             settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
         )
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fulfil")
+        self._active = 0
+        self._active_lock = threading.Lock()
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
         self._wake.set()
 
+    # --- loops ---------------------------------------------------------------
+
     def run_once(self) -> int:
         """Claim what is due (up to the concurrency), run it, and return how many ran."""
         with transaction(self.sessions) as session:
-            claimed = engine.claim(
-                session, worker_id=self.worker_id, limit=self.concurrency, lease=self.lease
-            )
+            engine.expire_waiting(session, timing=self.timing)
+        claimed = self._claim(self.concurrency)
         list(self._pool.map(self._execute, claimed))
         return len(claimed)
 
@@ -72,41 +83,126 @@ class Worker:
         return total
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Keep every slot busy while work is due; sleep until woken or the poll is due."""
         logger.info("worker %s started", self.worker_id)
+        bind = self.sessions.kw.get("bind")
+        if bind is not None and bind.dialect.name == "postgresql":
+            url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            threading.Thread(
+                target=listen_for_runs, args=(url, self.wake, stop), daemon=True
+            ).start()
+        failures = 0
+        last_sweep = 0.0
         while not stop.is_set():
+            self._wake.clear()
             try:
-                ran = self.run_once()
-            except Exception:
-                logger.exception("worker %s: claiming failed; retrying", self.worker_id)
-                ran = 0
-            if ran == 0:
-                self._wake.wait(self.settings.worker_poll_seconds)
-                self._wake.clear()
+                if time.monotonic() - last_sweep >= self.settings.worker_poll_seconds:
+                    with transaction(self.sessions) as session:
+                        engine.expire_waiting(session, timing=self.timing)
+                    last_sweep = time.monotonic()
+                free = self._free_slots()
+                claimed = self._claim(free) if free else []
+                failures = 0
+            except Exception as error:
+                failures += 1
+                logger.warning("worker %s cannot reach the database: %s", self.worker_id, error)
+                stop.wait(min(5.0, 0.2 * 2**failures))
+                continue
+            for run in claimed:
+                self._start(run)
+            if claimed and len(claimed) == free:
+                continue  # maybe more is due; the loop waits on a slot below if none is free
+            self._wake.wait(self.settings.worker_poll_seconds)
         self._pool.shutdown(wait=True)
         logger.info("worker %s stopped", self.worker_id)
 
-    def _execute(self, run: ClaimedRun) -> None:
+    def _free_slots(self) -> int:
+        with self._active_lock:
+            free = self.concurrency - self._active
+        if free == 0:
+            self._wake.wait(self.settings.worker_poll_seconds)
+            with self._active_lock:
+                free = self.concurrency - self._active
+        return free
+
+    def _start(self, run: ClaimedRun) -> None:
+        with self._active_lock:
+            self._active += 1
+        future = self._pool.submit(self._execute, run)
+
+        def done(_: object) -> None:
+            with self._active_lock:
+                self._active -= 1
+            self._wake.set()
+
+        future.add_done_callback(done)
+
+    def _claim(self, limit: int) -> list[ClaimedRun]:
         with transaction(self.sessions) as session:
-            context = self._prepare(session, run)
+            claimed = engine.claim(
+                session,
+                worker_id=self.worker_id,
+                limit=limit,
+                lease=self.lease,
+                timing=self.timing,
+            )
+        for run in claimed:
+            logger.info("run %s attempt %s claimed", run.id, run.attempt)
+        return claimed
+
+    # --- one attempt ---------------------------------------------------------
+
+    def _execute(self, run: ClaimedRun) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                context = self._prepare(session, run)
+        except Exception:
+            logger.exception(
+                "run %s attempt %s: cannot start; its lease will expire", run.id, run.attempt
+            )
+            return
+        if context is None:
+            logger.warning("run %s attempt %s was taken over before it began", run.id, run.attempt)
+            return
         stop_heartbeat = threading.Event()
         heartbeat = threading.Thread(
             target=self._heartbeat, args=(run, stop_heartbeat), daemon=True
         )
         heartbeat.start()
         try:
-            outcome = self._dispatch(context)
+            outcome = self._dispatch(run, context)
         except Exception as error:  # a handler bug must not kill the worker
             logger.exception("run %s attempt %s crashed", run.id, run.attempt)
             outcome = Outcome.retry(f"handler crashed: {error!r}")
         finally:
             stop_heartbeat.set()
             heartbeat.join()
-        with transaction(self.sessions) as session:
-            if not engine.finish(session, run=run, outcome=outcome):
-                logger.warning("run %s attempt %s was fenced off", run.id, run.attempt)
+        self._finish(run, outcome)
 
-    def _prepare(self, session: Session, run: ClaimedRun) -> FulfilmentContext:
-        row = session.get_one(FulfilmentRun, run.id)
+    def _finish(self, run: ClaimedRun, outcome: Outcome) -> None:
+        """Record the outcome, retrying through a database outage while the lease lasts."""
+        deadline = time.monotonic() + self.lease.total_seconds()
+        delay = 0.2
+        while True:
+            try:
+                with transaction(self.sessions) as session:
+                    recorded = engine.finish(session, run=run, outcome=outcome, timing=self.timing)
+                break
+            except DBAPIError as error:
+                if time.monotonic() + delay > deadline:
+                    logger.error("run %s attempt %s: outcome lost: %s", run.id, run.attempt, error)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        if recorded:
+            logger.info("run %s attempt %s: %s", run.id, run.attempt, outcome.kind)
+        else:
+            logger.warning("run %s attempt %s was fenced off", run.id, run.attempt)
+
+    def _prepare(self, session: Session, run: ClaimedRun) -> FulfilmentContext | None:
+        row = engine.running_row(session, run)
+        if row is None:
+            return None
         request = row.request
         version = session.get_one(OfferingVersion, request.offering_version_id)
         token = secrets.token_urlsafe(32)
@@ -116,8 +212,10 @@ class Worker:
             run_id=run.id,
             attempt=run.attempt,
             level="info",
-            message=f"attempt {run.attempt} started by worker {self.worker_id}",
+            message=f"attempt {run.attempt} of {row.max_attempts} started by worker "
+            f"{self.worker_id}",
         )
+        spec = dict(version.fulfilment) if row.kind == RunKind.FULFIL.value else dict(row.payload)
         return FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -130,21 +228,21 @@ class Worker:
                 "email": request.requester.email,
                 "name": request.requester.display_name,
             },
-            spec=dict(version.fulfilment),
+            spec=spec,
             secret=version.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
         )
 
-    def _dispatch(self, context: FulfilmentContext) -> Outcome:
+    def _dispatch(self, run: ClaimedRun, context: FulfilmentContext) -> Outcome:
+        if run.kind == RunKind.EMAIL.value:
+            return mail.send(context.spec, settings=self.settings)
         kind = context.spec.get("kind")
         if kind == "webhook":
             return webhook.deliver(context, policy=self.policy)
         if kind == "plugin":
             return plugins.run(context)
-        if kind == "manual":
-            return Outcome("accepted", "waiting for the owner team to do the work")
-        return Outcome.fatal(f"unknown fulfilment kind {kind!r}")
+        return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
 
     def _heartbeat(self, run: ClaimedRun, stop: threading.Event) -> None:
         interval = self.lease.total_seconds() / 3
@@ -152,9 +250,28 @@ class Worker:
             try:
                 with transaction(self.sessions) as session:
                     if not engine.renew_lease(session, run=run, lease=self.lease):
+                        logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
                         return
-            except Exception:
-                logger.exception("run %s: lease renewal failed", run.id)
+            except Exception as error:
+                logger.warning("run %s: lease renewal failed: %s", run.id, error)
+
+
+def listen_for_runs(url: str, wake: Callable[[], None], stop: threading.Event) -> None:
+    """LISTEN on a dedicated direct connection (not through a transaction pooler)."""
+    import psycopg
+
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+                connection.execute(f"LISTEN {engine.WAKE_CHANNEL}")
+                logger.info("listening for new runs")
+                wake()  # anything committed while we were not listening
+                while not stop.is_set():
+                    for _ in connection.notifies(timeout=1.0, stop_after=1):
+                        wake()
+        except Exception as error:
+            logger.warning("wake-up listener lost its connection: %s", error)
+            stop.wait(1.0)
 
 
 class BackgroundWorker:

@@ -1,0 +1,162 @@
+"""Approvals: the steps of an offering's policy, decided in order by whom each names."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from servicebay.catalog import conditions
+from servicebay.catalog.models import OfferingVersion
+from servicebay.catalog.schemas import ApprovalPolicy, Decider
+from servicebay.core import clock, events
+from servicebay.core.identity import Role, Team, User
+from servicebay.requests import lifecycle
+from servicebay.requests.errors import DecisionInvalid, NotPermitted, TransitionNotAllowed
+from servicebay.requests.models import Approval, ApprovalStatus, Request, RequestStatus
+
+
+def plan(session: Session, *, request: Request, version: OfferingVersion) -> list[Approval]:
+    """Create one row per step; steps whose condition does not hold are skipped."""
+    policy = ApprovalPolicy.model_validate(version.approval_policy or {})
+    now = clock.now()
+    steps: list[Approval] = []
+    for position, step in enumerate(policy.steps):
+        applies = step.condition is None or conditions.check(step.condition, request.inputs)
+        approval = Approval(
+            request_id=request.id,
+            position=position,
+            name=step.name,
+            decider=step.decider.value,
+            team_id=_deciding_team(session, request, step.decider, step.team),
+            status=(ApprovalStatus.PENDING if applies else ApprovalStatus.SKIPPED).value,
+            created_at=now,
+        )
+        session.add(approval)
+        steps.append(approval)
+        if not applies:
+            events.record(
+                session,
+                type="approval.skipped",
+                actor_id=None,
+                offering_id=request.offering_id,
+                request_id=request.id,
+                data={"step": step.name, "condition": step.condition},
+                at=now,
+            )
+    session.flush()
+    return steps
+
+
+def _deciding_team(
+    session: Session, request: Request, decider: Decider, team_slug: str | None
+) -> int | None:
+    if decider is Decider.TEAM:
+        return session.scalar(select(Team.id).where(Team.slug == team_slug))
+    if decider is Decider.REQUESTER_LEAD and request.team_id is not None:
+        return request.team_id
+    # Owner leads, and the requester's lead when the requester belongs to no team.
+    return request.offering.owner_team_id
+
+
+def steps_of(session: Session, *, request_id: int) -> list[Approval]:
+    statement = (
+        select(Approval).where(Approval.request_id == request_id).order_by(Approval.position)
+    )
+    return list(session.scalars(statement))
+
+
+def current_step(session: Session, *, request_id: int) -> Approval | None:
+    return session.scalar(
+        select(Approval)
+        .where(
+            Approval.request_id == request_id,
+            Approval.status == ApprovalStatus.PENDING.value,
+        )
+        .order_by(Approval.position)
+        .limit(1)
+    )
+
+
+def may_decide(user: User, approval: Approval) -> bool:
+    """Who the step names may decide, never the requester; admins stand in for anyone."""
+    if approval.request.requester_id == user.id:
+        return False
+    if user.is_admin:
+        return True
+    if approval.team_id is None:
+        return False
+    role = user.role_in(approval.team_id)
+    if approval.decider == Decider.TEAM.value:
+        return role is not None
+    return role is Role.LEAD
+
+
+def inbox(session: Session, *, user: User) -> list[Approval]:
+    """The steps waiting for this user's decision now, oldest request first."""
+    statement = (
+        select(Approval)
+        .join(Request, Request.id == Approval.request_id)
+        .where(
+            Approval.status == ApprovalStatus.PENDING.value,
+            Request.status == RequestStatus.PENDING_APPROVAL.value,
+            Request.requester_id != user.id,
+        )
+        .order_by(Request.submitted_at, Approval.request_id, Approval.position)
+    )
+    if not user.is_admin:
+        statement = statement.where(Approval.team_id.in_(user.team_ids or [-1]))
+    seen: set[int] = set()
+    waiting: list[Approval] = []
+    for approval in session.scalars(statement):
+        if approval.request_id in seen:
+            continue  # only the first pending step of a request is up for decision
+        seen.add(approval.request_id)
+        if may_decide(user, approval):
+            waiting.append(approval)
+    return waiting
+
+
+def decide(
+    session: Session, *, actor: User, approval_id: int, approve: bool, reason: str = ""
+) -> Approval:
+    """Approve or reject the request's current step; a rejection ends the request."""
+    approval = session.get(Approval, approval_id)
+    if approval is None:
+        raise NotPermitted(f"no approval {approval_id} is waiting for you")
+    request = lifecycle.lock(session, approval.request)
+    session.refresh(approval)
+    reason = reason.strip()
+    if approval.request.requester_id == actor.id:
+        raise NotPermitted("you cannot decide on your own request")
+    if not may_decide(actor, approval):
+        raise NotPermitted(f"step {approval.name!r} is not yours to decide")
+    current = current_step(session, request_id=request.id)
+    if request.status != RequestStatus.PENDING_APPROVAL.value or current is None:
+        raise TransitionNotAllowed(
+            f"request #{request.id} is {request.status}, not awaiting approval"
+        )
+    if current.id != approval.id:
+        raise TransitionNotAllowed(f"step {current.name!r} must be decided first")
+    if not approve and not reason:
+        raise DecisionInvalid("a rejection needs a reason")
+    now = clock.now()
+    approval.status = (ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED).value
+    approval.decided_by_id = actor.id
+    approval.decided_at = now
+    approval.reason = reason or None
+    events.record(
+        session,
+        type=f"approval.{approval.status}",
+        actor_id=actor.id,
+        offering_id=request.offering_id,
+        request_id=request.id,
+        data={"step": approval.name, "reason": reason},
+        at=now,
+    )
+    if not approve:
+        lifecycle.reject(session, request, actor_id=actor.id, reason=reason, step=approval.name)
+    elif current_step(session, request_id=request.id) is None:
+        from servicebay.requests import service  # the fulfilment start lives there
+
+        service.begin_fulfilment(session, request=request, actor_id=actor.id)
+    return approval

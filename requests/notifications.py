@@ -1,0 +1,78 @@
+"""Tell requesters what happened: an in-app notice and, when mail is set up, an email.
+
+Emails are runs of the durable engine, so a mail server that is down loses nothing.
+Mail is on for sessions made by a factory configured with ``configure(sessions, ...)``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from servicebay.core import clock
+from servicebay.requests.models import Notification, Request, RequestStatus, RunKind
+
+EMAIL_FLAG = "servicebay.email_notifications"
+EMAIL_ATTEMPTS = 8
+
+MESSAGES = {
+    RequestStatus.PENDING_APPROVAL: "is waiting for approval",
+    RequestStatus.REJECTED: "was rejected",
+    RequestStatus.IN_FULFILMENT: "is being fulfilled",
+    RequestStatus.COMPLETED: "is completed",
+    RequestStatus.FAILED: "failed; the owner team has been told",
+    RequestStatus.CANCELLED: "was cancelled",
+}
+
+
+def configure(sessions: sessionmaker[Session], *, email: bool) -> None:
+    info = dict(sessions.kw.get("info") or {})
+    info[EMAIL_FLAG] = email
+    sessions.configure(info=info)
+
+
+def status_changed(session: Session, request: Request, to: RequestStatus) -> None:
+    what = MESSAGES.get(to)
+    if what is None:
+        return
+    message = f"Request #{request.id} ({request.offering.name}) {what}."
+    session.add(
+        Notification(
+            user_id=request.requester_id,
+            request_id=request.id,
+            message=message,
+            created_at=clock.now(),
+        )
+    )
+    if session.info.get(EMAIL_FLAG) and request.requester.email:
+        from servicebay.requests.fulfilment import engine
+
+        engine.enqueue(
+            session,
+            request=request,
+            max_attempts=EMAIL_ATTEMPTS,
+            kind=RunKind.EMAIL,
+            payload={
+                "to": request.requester.email,
+                "subject": f"[servicebay] {message}",
+                "body": f"{message}\n\nStatus: {to.value}\n",
+            },
+        )
+
+
+def unread_for(session: Session, *, user_id: int, limit: int = 50) -> list[Notification]:
+    statement = (
+        select(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def mark_read(session: Session, *, user_id: int) -> None:
+    session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=clock.now())
+    )

@@ -1,0 +1,202 @@
+"""Manual fulfilment: tasks on the owner team's board, todo → doing → done, with WIP limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from servicebay.core import clock, events
+from servicebay.core.identity import User
+from servicebay.requests import lifecycle
+from servicebay.requests.errors import (
+    DecisionInvalid,
+    NotPermitted,
+    RequestNotFound,
+    TransitionNotAllowed,
+    WipLimitReached,
+)
+from servicebay.requests.models import Request, RequestStatus, Task, TaskStatus, WipLimit
+
+NEXT = {TaskStatus.TODO: TaskStatus.DOING, TaskStatus.DOING: TaskStatus.DONE}
+COLUMNS = (TaskStatus.TODO, TaskStatus.DOING, TaskStatus.DONE)
+
+
+def create(session: Session, *, request: Request, checklist: list[str]) -> Task:
+    """The card for a request whose offering is fulfilled by hand; todo has no WIP check
+    (work arrives whether or not the team is ready), moving it does."""
+    task = Task(
+        request_id=request.id,
+        team_id=request.offering.owner_team_id,
+        status=TaskStatus.TODO.value,
+        checklist=[{"item": item, "done": False} for item in checklist],
+        notes="",
+        created_at=clock.now(),
+    )
+    session.add(task)
+    session.flush()
+    events.record(
+        session,
+        type="task.created",
+        actor_id=None,
+        offering_id=request.offering_id,
+        request_id=request.id,
+        data={"task_id": task.id},
+    )
+    return task
+
+
+def board(session: Session, *, team_id: int) -> dict[str, list[Task]]:
+    statement = (
+        select(Task)
+        .join(Request, Request.id == Task.request_id)
+        .where(Task.team_id == team_id, Request.status != RequestStatus.CANCELLED.value)
+        .order_by(Task.created_at, Task.id)
+    )
+    columns: dict[str, list[Task]] = {column.value: [] for column in COLUMNS}
+    for task in session.scalars(statement):
+        columns[task.status].append(task)
+    return columns
+
+
+def wip_limits(session: Session, *, team_id: int) -> dict[str, int]:
+    rows = session.scalars(select(WipLimit).where(WipLimit.team_id == team_id))
+    return {row.status: row.max_tasks for row in rows}
+
+
+def set_wip_limit(
+    session: Session, *, actor: User, team_id: int, status: TaskStatus, max_tasks: int | None
+) -> None:
+    _require_member(actor, team_id)
+    row = session.scalar(
+        select(WipLimit).where(WipLimit.team_id == team_id, WipLimit.status == status.value)
+    )
+    if max_tasks is None:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(WipLimit(team_id=team_id, status=status.value, max_tasks=max_tasks))
+    else:
+        row.max_tasks = max_tasks
+    events.record(
+        session,
+        type="board.wip_limit_set",
+        actor_id=actor.id,
+        data={"team_id": team_id, "column": status.value, "limit": max_tasks},
+    )
+
+
+def get_for_member(session: Session, *, task_id: int, actor: User) -> Task:
+    task = session.get(Task, task_id)
+    if task is None or (not actor.is_admin and actor.role_in(task.team_id) is None):
+        raise RequestNotFound(task_id)
+    return task
+
+
+def advance(
+    session: Session,
+    *,
+    actor: User,
+    task_id: int,
+    override_wip: bool = False,
+    outputs: dict[str, Any] | None = None,
+    notes: str = "",
+) -> Task:
+    """Move a task one column on; finishing it completes the request with its outputs."""
+    task = get_for_member(session, task_id=task_id, actor=actor)
+    lifecycle.lock(session, task.request)
+    session.refresh(task)
+    current = TaskStatus(task.status)
+    if current not in NEXT:
+        raise TransitionNotAllowed("the task is already done")
+    if task.request.status != RequestStatus.IN_FULFILMENT.value:
+        raise TransitionNotAllowed(f"the request is {task.request.status}")
+    target = NEXT[current]
+    _check_wip(session, task=task, target=target, actor=actor, override=override_wip)
+    now = clock.now()
+    task.status = target.value
+    if target is TaskStatus.DOING:
+        task.started_at = now
+        task.assignee_id = task.assignee_id or actor.id
+    else:
+        task.done_at = now
+        task.notes = notes.strip()
+    events.record(
+        session,
+        type=f"task.{target.value}",
+        actor_id=actor.id,
+        offering_id=task.request.offering_id,
+        request_id=task.request_id,
+        data={"task_id": task.id},
+        at=now,
+    )
+    if target is TaskStatus.DONE:
+        request = task.request
+        request.outputs = {**(outputs or {}), **({"notes": task.notes} if task.notes else {})}
+        lifecycle.complete(session, request, actor_id=actor.id, task_id=task.id, manual=True)
+    return task
+
+
+def _check_wip(
+    session: Session, *, task: Task, target: TaskStatus, actor: User, override: bool
+) -> None:
+    if target is TaskStatus.DONE:
+        return
+    limit = wip_limits(session, team_id=task.team_id).get(target.value)
+    if limit is None:
+        return
+    count = session.scalar(
+        select(func.count(Task.id))
+        .join(Request, Request.id == Task.request_id)
+        .where(
+            Task.team_id == task.team_id,
+            Task.status == target.value,
+            Request.status != RequestStatus.CANCELLED.value,
+        )
+    )
+    if (count or 0) < limit:
+        return
+    if not override:
+        raise WipLimitReached(
+            f"{target.value} holds {count} of {limit} tasks; moving this one needs an override"
+        )
+    events.record(
+        session,
+        type="task.wip_override",
+        actor_id=actor.id,
+        offering_id=task.request.offering_id,
+        request_id=task.request_id,
+        data={"task_id": task.id, "column": target.value, "limit": limit, "count": count},
+    )
+
+
+def assign(session: Session, *, actor: User, task_id: int, assignee: User | None) -> Task:
+    task = get_for_member(session, task_id=task_id, actor=actor)
+    if assignee is not None and assignee.role_in(task.team_id) is None:
+        raise DecisionInvalid(f"{assignee.username} is not in the owner team")
+    task.assignee_id = assignee.id if assignee else None
+    events.record(
+        session,
+        type="task.assigned",
+        actor_id=actor.id,
+        offering_id=task.request.offering_id,
+        request_id=task.request_id,
+        data={"task_id": task.id, "assignee": assignee.username if assignee else None},
+    )
+    return task
+
+
+def tick(session: Session, *, actor: User, task_id: int, index: int, done: bool) -> Task:
+    task = get_for_member(session, task_id=task_id, actor=actor)
+    if not 0 <= index < len(task.checklist):
+        raise DecisionInvalid("no such checklist item")
+    checklist = [dict(item) for item in task.checklist]
+    checklist[index]["done"] = done
+    task.checklist = checklist
+    return task
+
+
+def _require_member(actor: User, team_id: int) -> None:
+    if not actor.is_admin and actor.role_in(team_id) is None:
+        raise NotPermitted("only the team's members change its board")

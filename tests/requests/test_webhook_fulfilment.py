@@ -1,0 +1,154 @@
+"""Webhook fulfilment through the in-process worker: answers, retries, timeouts, refusals."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from servicebay.core.settings import Settings
+from servicebay.requests.fulfilment.worker import Worker
+from servicebay.requests.models import Request
+from tests.receiver import Delivery, Receiver, Reply
+from tests.requests.support import (
+    SECRET,
+    attempts_of,
+    fast,
+    log_of,
+    owner_and_offering,
+    requester,
+    runs_of,
+    status_of,
+    submit,
+    work_until,
+)
+
+
+def test_receiver_answering_500_three_times_then_200_completes_on_attempt_4_with_backoff_logged(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    failing: list[Reply] = [(500, "boom"), (500, "boom"), (500, "boom")]
+    with Receiver(secret=SECRET, replies=list(failing), default=(200, {"ticket": "T-1"})) as hook:
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
+        request_id = submit(db, requester(db), offering)
+        worker = Worker(sessions, fast(settings))
+        work_until(worker, lambda: status_of(sessions, request_id) == "completed")
+
+    assert len(hook.deliveries) == 4
+    assert all(delivery.signature_valid for delivery in hook.deliveries)
+    assert {d.headers["webhook-id"] for d in hook.deliveries} == {
+        str(runs_of(db, request_id)[0].id)
+    }
+    assert [d.body["data"]["run"]["attempt"] for d in hook.deliveries] == [1, 2, 3, 4]
+    run = runs_of(db, request_id)[0]
+    assert (run.status, run.attempt) == ("succeeded", 4)
+    assert db.get_one(Request, request_id).outputs == {"ticket": "T-1"}
+    log = log_of(db, run.id)
+    assert sum("backoff: next attempt in" in line for line in log) == 3
+    assert sum("receiver answered 500" in line for line in log) == 3
+    attempts = attempts_of(db, run.id)
+    assert [a.status for a in attempts] == ["failed", "failed", "failed", "succeeded"]
+    assert all(a.finished_at is not None and a.finished_at >= a.started_at for a in attempts)
+
+
+def test_hanging_receiver_times_out_records_the_attempt_and_the_next_attempt_succeeds(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    released = threading.Event()
+
+    def hang(_: Delivery) -> Reply:
+        released.wait(5)
+        return (200, {"late": True})
+
+    with Receiver(secret=SECRET, replies=[hang], default=(200, {"on": "time"})) as hook:
+        _, _, offering = owner_and_offering(
+            db, fulfilment={"kind": "webhook", "url": hook.url, "timeout_seconds": 0.5}
+        )
+        request_id = submit(db, requester(db), offering)
+        started = time.monotonic()
+        work_until(
+            Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "completed"
+        )
+        released.set()
+
+    assert time.monotonic() - started < 4
+    run = runs_of(db, request_id)[0]
+    attempts = attempts_of(db, run.id)
+    assert [a.status for a in attempts] == ["failed", "succeeded"]
+    assert "within 0.5 s" in (attempts[0].error or "")
+    assert db.get_one(Request, request_id).outputs == {"on": "time"}
+
+
+def test_receiver_refusing_with_4xx_ends_the_run_dead_at_once_with_its_answer_logged(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with Receiver(secret=SECRET, default=(400, {"error": "unknown team"})) as hook:
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
+        request_id = submit(db, requester(db), offering)
+        work_until(
+            Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "failed"
+        )
+
+    assert len(hook.deliveries) == 1
+    run = runs_of(db, request_id)[0]
+    assert (run.status, run.attempt) == ("dead", 1)
+    assert any("400" in line and "unknown team" in line for line in log_of(db, run.id))
+
+
+def test_429_and_408_are_retried_like_server_errors(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with Receiver(secret=SECRET, replies=[(429, "slow down"), (408, "late")]) as hook:
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
+        request_id = submit(db, requester(db), offering)
+        work_until(
+            Worker(sessions, fast(settings)),
+            lambda: status_of(sessions, request_id) == "completed",
+        )
+    assert len(hook.deliveries) == 3
+
+
+def test_run_dies_after_the_offerings_maximum_attempts_and_the_request_fails(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with Receiver(secret=SECRET, default=(503, "down")) as hook:
+        _, _, offering = owner_and_offering(
+            db, fulfilment={"kind": "webhook", "url": hook.url, "max_attempts": 2}
+        )
+        request_id = submit(db, requester(db), offering)
+        work_until(
+            Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "failed"
+        )
+    assert len(hook.deliveries) == 2
+    run = runs_of(db, request_id)[0]
+    assert run.status == "dead"
+    assert "all 2 attempts failed" in (run.last_error or "")
+
+
+def test_webhook_to_a_private_address_is_refused_unless_allowed(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with Receiver(secret=SECRET) as hook:
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
+        request_id = submit(db, requester(db), offering)
+        strict = fast(settings, fulfilment_allowed_networks=[])
+        work_until(Worker(sessions, strict), lambda: status_of(sessions, request_id) == "failed")
+    assert hook.deliveries == []
+    run = runs_of(db, request_id)[0]
+    assert any("private or internal address" in line for line in log_of(db, run.id))
+
+
+def test_redirects_are_not_followed(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with Receiver(secret=SECRET, default=(302, "")) as hook:
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
+        request_id = submit(db, requester(db), offering)
+        work_until(
+            Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "failed"
+        )
+    assert len(hook.deliveries) == 1
+    assert any(
+        "redirects are not followed" in line for line in log_of(db, runs_of(db, request_id)[0].id)
+    )
