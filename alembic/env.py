@@ -37,6 +37,8 @@ def run_migrations_online() -> None:
 def _render_item(kind: str, item: object, autogen_context: object) -> str | bool:
     if kind == "type" and type(item).__name__ == "UTCDateTime":
         return "UTCDateTime()"
+    if kind == "type" and type(item).__name__ == "EncryptedText":
+        return "sa.Text()"  # encrypted in Python, plain text to the database
     return False
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from servicebay.core.crypto import EncryptedText
 from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.identity import Team
 
@@ -63,7 +64,7 @@ class OfferingVersion(Base):
     approval_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     fulfilment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Write-only: never serialised into API answers, pages or logs.
-    webhook_secret: Mapped[str | None] = mapped_column(String(500))
+    webhook_secret: Mapped[str | None] = mapped_column(EncryptedText)
     sle_percent: Mapped[float | None]
     sle_hours: Mapped[float | None]
     cost: Mapped[float] = mapped_column(default=0.0)

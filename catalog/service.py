@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from servicebay.catalog import dry_run, policies, readiness, search
 from servicebay.catalog.errors import (
@@ -536,3 +537,13 @@ def lifecycle_of(session: Session, offering: Offering) -> Lifecycle:
         can_deprecate=status == "published",
         can_retire=status != "retired",
     )
+
+
+def reencrypt_secrets(session: Session) -> int:
+    """Write every stored webhook secret again, encrypted with the current secret key."""
+    versions = session.scalars(
+        select(OfferingVersion).where(OfferingVersion.webhook_secret.is_not(None))
+    ).all()
+    for version in versions:
+        flag_modified(version, "webhook_secret")
+    return len(versions)

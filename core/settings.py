@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         default="", description="Optional read replica for analytics queries"
     )
     secret_key: str = Field(default="", description="Signs sessions and encrypts secrets")
+    previous_secret_keys: list[str] = Field(
+        default_factory=list, description="Old keys, tried when decrypting during rotation"
+    )
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL of the portal")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     fulfilment_allowed_networks: list[str] = Field(
@@ -101,6 +104,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    def configure_secrets(self) -> None:
+        """Make this process encrypt and decrypt stored secrets with the secret key."""
+        from servicebay.core import crypto
+
+        crypto.configure(self.resolved_secret_key(), self.previous_secret_keys)
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data folder."""

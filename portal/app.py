@@ -79,6 +79,7 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
+    settings.configure_secrets()
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
     notifications.configure(sessions, email=mail.configured(settings))

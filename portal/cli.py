@@ -28,6 +28,9 @@ class Context:
                 self._settings = load_settings()
             except SettingsError as error:
                 raise click.ClickException(str(error)) from None
+            if self._settings.is_sqlite:
+                self._settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self._settings.configure_secrets()
         return self._settings
 
 
@@ -233,6 +236,22 @@ def tokens_create(ctx: Context, username: str, name: str, scopes: tuple[str, ...
         raise click.ClickException(str(error)) from None
     click.echo(value)
     click.echo("Store it now: it is not shown again.", err=True)
+
+
+@main.group()
+def secrets() -> None:
+    """Secrets stored in the database."""
+
+
+@secrets.command("rotate")
+@pass_context
+def secrets_rotate(ctx: Context) -> None:
+    """Re-encrypt stored secrets with the current secret key (after changing it)."""
+    from servicebay.catalog import service as catalog_service
+
+    with transaction(_sessions(ctx.settings)) as session:
+        count = catalog_service.reencrypt_secrets(session)
+    click.echo(f"{count} secret(s) re-encrypted with the current key")
 
 
 if __name__ == "__main__":

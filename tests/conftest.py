@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.core import clock, migrations
+from servicebay.core import clock, crypto, migrations
 from servicebay.core.database import Base, make_engine, make_sessionmaker
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
@@ -99,12 +99,21 @@ def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
     session.close()
 
 
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def secret_key_configured() -> None:
+    """Factories store webhook secrets before any app exists; they need the key too."""
+    crypto.configure(TEST_SECRET_KEY)
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         data_dir=tmp_path,
-        secret_key="test-secret-key-not-for-production",
+        secret_key=TEST_SECRET_KEY,
         base_url="http://testserver",
         fulfilment_allowed_networks=["127.0.0.0/8"],
         run_lease_seconds=30,

@@ -44,6 +44,7 @@ class Worker:
     ) -> None:
         self.sessions = sessions
         self.settings = settings
+        settings.configure_secrets()
         self.concurrency = concurrency
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = timedelta(seconds=settings.run_lease_seconds)
