@@ -28,7 +28,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(_url())
+    engine = make_engine(_url(), for_migrations=True)
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()

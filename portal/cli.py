@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -62,8 +63,16 @@ def _upgrade(settings: Settings) -> None:
     default=None,
     help="Run the fulfilment worker in this process (default: on with SQLite, off otherwise).",
 )
+@click.option(
+    "--workers",
+    "processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web processes sharing the port.",
+)
 @pass_context
-def serve(ctx: Context, host: str, port: int, with_worker: bool | None) -> None:
+def serve(ctx: Context, host: str, port: int, with_worker: bool | None, processes: int) -> None:
     """Run the web portal and API."""
     import uvicorn
 
@@ -72,12 +81,41 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None) -> None:
     settings = ctx.settings
     if settings.is_sqlite:
         _upgrade(settings)
-    settings.resolved_secret_key()
     run_worker = settings.is_sqlite if with_worker is None else with_worker
-    app = create_app(settings, run_worker=run_worker)
-    click.echo(f"servicebay on http://{host}:{port} ({'with' if run_worker else 'no'} worker)")
+    click.echo(
+        f"servicebay on http://{host}:{port}: {processes} web process(es), "
+        f"{'with' if run_worker else 'no'} in-process worker"
+    )
     logs.configure(settings.log_level)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=None)
+    if processes == 1:
+        app = create_app(settings, run_worker=run_worker)
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=None)
+        return
+    # Child processes read their settings from the environment: hand them the same
+    # secret key (it may have been generated just now) and the worker choice.
+    os.environ["SERVICEBAY_SECRET_KEY"] = settings.resolved_secret_key()
+    os.environ[WITH_WORKER_VARIABLE] = "1" if run_worker else "0"
+    uvicorn.run(
+        "servicebay.portal.cli:app_from_environment",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        log_config=None,
+    )
+
+
+WITH_WORKER_VARIABLE = "SERVICEBAY_SERVE_WITH_WORKER"
+
+
+def app_from_environment() -> Any:
+    """The app of one of several web processes started by `serve --workers N`."""
+    from servicebay.portal.app import create_app
+
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    return create_app(settings, run_worker=os.environ.get(WITH_WORKER_VARIABLE) == "1")
 
 
 @main.command()

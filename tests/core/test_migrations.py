@@ -34,3 +34,44 @@ def test_upgrade_from_empty_creates_every_table(tmp_path) -> None:
         engine.dispose()
     assert set(Base.metadata.tables) <= tables
     assert "alembic_version" in tables
+
+
+def test_upgrade_keeps_the_data_of_an_older_database(tmp_path) -> None:
+    """A database made by the first release, with data in it, upgrades to the newest."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrations.upgrade(url, "881e28d8bf5a")
+    engine = make_engine(url)
+    now = "2026-01-01 10:00:00"
+    statements = [
+        f"INSERT INTO core_team (id, slug, name, created_at) VALUES (1, 'ops', 'Ops', '{now}')",
+        "INSERT INTO core_user (id, username, email, display_name, is_admin, is_analyst, "
+        f"is_active, created_at) VALUES (1, 'pat', 'p@x.org', 'Pat', 0, 0, 1, '{now}')",
+        "INSERT INTO catalog_offering (id, slug, name, summary, description, category, tags, "
+        "owner_team_id, contact, runbook_url, work_kind, status, current_version_id, "
+        f"created_at, updated_at) VALUES (1, 'db', 'DB', '', '', 'Data', '[]', 1, '', '', "
+        f"'standard', 'published', 1, '{now}', '{now}')",
+        "INSERT INTO catalog_offering_version (id, offering_id, number, status, form, "
+        "approval_policy, fulfilment, webhook_secret, cost, manual_effort_minutes, created_at) "
+        "VALUES (1, 1, 1, 'published', '{}', '{}', '{\"kind\": \"plugin\", \"plugin\": \"echo\"}', "
+        f"'plain-old-secret', 0, 0, '{now}')",
+        "INSERT INTO requests_request (id, offering_id, offering_version_id, requester_id, "
+        "inputs, outputs, status, submitted_at, updated_at) VALUES "
+        f"(1, 1, 1, 1, '{{}}', '{{}}', 'completed', '{now}', '{now}')",
+    ]
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    engine.dispose()
+
+    migrations.upgrade(url)
+
+    engine = make_engine(url)
+    try:
+        assert migrations.is_current(engine)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT status FROM requests_request").scalar() == (
+                "completed"
+            )
+            assert connection.exec_driver_sql("SELECT slug FROM catalog_offering").scalar() == "db"
+    finally:
+        engine.dispose()
