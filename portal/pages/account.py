@@ -1,0 +1,71 @@
+"""The signed-in person's account: profile, teams, personal API tokens."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from servicebay.core import clock, identity
+from servicebay.core.identity import SCOPES, IdentityError, User
+from servicebay.core.ratelimit import RateLimited
+from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
+from servicebay.portal.render import render
+
+router = APIRouter()
+
+
+def _page(request: Request, db: DbSession, user: User, **extra: object) -> Response:
+    context = {
+        "tokens": identity.tokens_of(db, user=user),
+        "scopes": [s for s in SCOPES if s != "admin" or user.is_admin],
+        "now": clock.now(),
+        "issued": None,
+        "problem": None,
+        **extra,
+    }
+    status = 422 if extra.get("problem") else 200
+    return render(request, "account/account_detail.html", context, status_code=status)
+
+
+@router.get("/account", name="account")
+def account(request: Request, db: DbSession, user: PageUser) -> Response:
+    return _page(request, db, user)
+
+
+@router.post("/account/tokens", name="account_token_create")
+def create_token(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm, settings: AppSettings
+) -> Response:
+    name = str(data.get("name") or "").strip()
+    scopes = [s for s in data.getlist("scopes") if isinstance(s, str)]
+    days = str(data.get("expires_in_days") or "").strip()
+    if not name:
+        return _page(request, db, user, problem="Give the token a name, e.g. what uses it.")
+    try:
+        limit_rate(
+            request,
+            db,
+            action="token_creations",
+            limit=settings.rate_limit_tokens,
+            who=f"user:{user.id}",
+        )
+        expires = clock.now() + timedelta(days=int(days)) if days else None
+        issued = identity.create_token(
+            db, user=user, name=name[:100], scopes=scopes or None, expires_at=expires
+        )
+    except (IdentityError, RateLimited) as error:
+        return _page(request, db, user, problem=str(error).capitalize() + ".")
+    except ValueError:
+        return _page(request, db, user, problem="The expiry must be a whole number of days.")
+    return _page(request, db, user, issued=issued.value)
+
+
+@router.post("/account/tokens/{token_id}/revoke", name="account_token_revoke")
+def revoke_token(request: Request, token_id: int, db: DbSession, user: PageUser) -> Response:
+    # Not theirs or gone: nothing to do, and nothing to reveal.
+    with contextlib.suppress(IdentityError):
+        identity.revoke_token(db, user=user, token_id=token_id)
+    return RedirectResponse(str(request.url_for("account")), status_code=303)
