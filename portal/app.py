@@ -12,6 +12,7 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from servicebay.catalog.as_code import CatalogFilesInvalid
 from servicebay.catalog.errors import (
     CatalogPermissionDenied,
     InputsInvalid,
@@ -50,6 +51,7 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     RunConflict: 409,
     InputsInvalid: 422,
     InvalidOffering: 422,
+    CatalogFilesInvalid: 422,
     IdentityError: 422,
 }
 
