@@ -7,6 +7,7 @@ rolled back if any write is refused.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -501,6 +502,25 @@ def offering_document(offering: Offering, version: OfferingVersion) -> dict[str,
     return {k: document[k] for k in order if k in document} | {
         k: v for k, v in document.items() if k not in order
     }
+
+
+def diff(offering: Offering, older: OfferingVersion, newer: OfferingVersion) -> list[str]:
+    """A readable line diff between two versions, as their YAML documents."""
+    before = dump(_version_document(offering, older)).splitlines()
+    after = dump(_version_document(offering, newer)).splitlines()
+    return list(
+        difflib.unified_diff(
+            before, after, f"version {older.number}", f"version {newer.number}", lineterm=""
+        )
+    )
+
+
+def _version_document(offering: Offering, version: OfferingVersion) -> dict[str, Any]:
+    document = offering_document(offering, version)
+    document.pop("status", None)
+    document.pop("replacement", None)
+    document.pop("deprecation_notice", None)
+    return document
 
 
 class _Dumper(yaml.SafeDumper):
