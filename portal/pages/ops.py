@@ -70,7 +70,7 @@ def ops_offering_create(
     except (InvalidOffering, OfferingConflict) as refused:
         db.rollback()
         return _editor(request, None, draft, user=user, problems=_problems(refused))
-    return _see(request, offering.slug)
+    return _see(request, offering.slug, "Created draft version 1.")
 
 
 @router.get("/offerings/{slug}", name="ops_offering_edit")
