@@ -63,7 +63,7 @@ def test_lead_creates_tests_and_publishes_an_offering_through_the_pages(
     csrf = cookies["sb_csrf"]
     created = client.post("/ops/offerings/new", data=_editor_form(csrf), follow_redirects=False)
     assert created.status_code == 303, created.text
-    assert created.headers["location"].endswith("/ops/offerings/vm")
+    assert "/ops/offerings/vm?notice=Created+draft+version+1" in created.headers["location"]
 
     refused = client.post("/ops/offerings/vm/publish", data={"csrf_token": csrf})
     assert refused.status_code == 409
