@@ -400,3 +400,17 @@ def test_version_diff_shows_what_changed_between_versions(client: TestClient, db
     ).json()
     assert "-cost: 10.0" in lines and "+cost: 25.0" in lines
     assert not any(line.startswith(("+name", "-name")) for line in lines)
+
+
+def test_strangers_may_not_publish_deprecate_or_retire(client: TestClient, db: Session) -> None:
+    team, lead, _ = _ops_team(db)
+    stranger_lead = make_user(db, team=make_team(db), role=Role.LEAD)
+    live = make_offering(db, team, lead)
+    headers = token_for(db, stranger_lead)
+    db.commit()
+    for action in ("publish", "deprecate", "retire"):
+        answer = client.post(f"/api/v1/offerings/{live.slug}/{action}", headers=headers)
+        assert answer.status_code == 403, action
+    assert client.get(f"/api/v1/offerings/{live.slug}", headers=headers).json()["status"] == (
+        "published"
+    )

@@ -163,3 +163,16 @@ def test_stranger_may_not_open_the_editor(client: TestClient, db: Session) -> No
     )
     assert saved.status_code == 403
     assert "warehouse" not in client.get("/ops/offerings").text
+
+
+def test_member_may_not_deprecate_or_retire_from_the_pages(client: TestClient, db: Session) -> None:
+    _lead(db)
+    lead = _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(lead["sb_csrf"]))
+    client.post("/ops/offerings/vm/test-fulfilment", data={"csrf_token": lead["sb_csrf"]})
+    client.post("/ops/offerings/vm/publish", data={"csrf_token": lead["sb_csrf"]})
+    member = _sign_in(client, "mo")
+    for action in ("deprecate", "retire"):
+        answer = client.post(f"/ops/offerings/vm/{action}", data={"csrf_token": member["sb_csrf"]})
+        assert answer.status_code == 403, action
+    assert "published" in client.get("/ops/offerings").text
