@@ -281,7 +281,15 @@ def apply(
         return result
     by_slug = {f.definition.slug: f for f in wanted}
     problems: list[Problem] = []
-    for entry in result.entries:
+
+    def deprecates(entry: PlanEntry) -> bool:
+        wanted_file = by_slug.get(entry.slug)
+        return entry.action == "deprecate" or (
+            wanted_file is not None and wanted_file.status == "deprecated"
+        )
+
+    # Deprecations last, so a replacement defined in the same files exists by then.
+    for entry in sorted(result.entries, key=deprecates):
         try:
             _carry_out(session, actor, entry, by_slug.get(entry.slug))
         except CatalogPermissionDenied:

@@ -267,3 +267,32 @@ def test_documented_example_applies_cleanly(db: Session, database_url: str, tmp_
     folder = _folder(tmp_path, {"example.yaml": example})
     applied = _run(database_url, tmp_path, "catalog", "apply", str(folder))
     assert applied.exit_code == 0, applied.output
+
+
+def test_lifecycle_from_files_deprecates_and_retires_and_round_trips(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    _teams(db)
+    newer = LAPTOP.replace("slug: laptop", "slug: laptop-2024")
+    older = (
+        LAPTOP
+        + "status: deprecated\nreplacement: laptop-2024\n"
+        + "deprecation_notice: Order the 2024 model.\n"
+    )
+    gone = LAPTOP.replace("slug: laptop", "slug: desktop") + "status: retired\n"
+    # "a-old.yaml" is read before the file that defines its replacement.
+    folder = _folder(tmp_path, {"a-old.yaml": older, "new.yaml": newer, "gone.yaml": gone})
+    applied = _run(database_url, tmp_path, "catalog", "apply", str(folder))
+    assert applied.exit_code == 0, applied.output
+    rows = db.execute(select(Offering.slug, Offering.status, Offering.replacement_slug)).all()
+    db.rollback()
+    assert sorted(tuple(row) for row in rows) == [
+        ("desktop", "retired", None),
+        ("laptop", "deprecated", "laptop-2024"),
+        ("laptop-2024", "published", None),
+    ]
+    exported = tmp_path / "exported"
+    _run(database_url, tmp_path, "catalog", "export", str(exported))
+    assert "deprecation_notice: Order the 2024 model." in (exported / "it/laptop.yaml").read_text()
+    replayed = _run(database_url, tmp_path, "catalog", "apply", str(exported))
+    assert "0 created, 0 changed, 3 unchanged, 0 to deprecate" in replayed.output, replayed.output
