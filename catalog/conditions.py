@@ -114,19 +114,21 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise ConditionError("condition is nested too deeply")
 
+    # Chains of "or" and "and" become one n-ary node, so evaluating a long flat
+    # condition never recurses deeper than its parentheses.
     def or_expr(self) -> Node:
-        node = self.and_expr()
+        terms = [self.and_expr()]
         while self.peek() == Token("keyword", "or", self.peek().position):
             self.take()
-            node = ("or", node, self.and_expr())
-        return node
+            terms.append(self.and_expr())
+        return terms[0] if len(terms) == 1 else ("or", *terms)
 
     def and_expr(self) -> Node:
-        node = self.not_expr()
+        terms = [self.not_expr()]
         while self.peek() == Token("keyword", "and", self.peek().position):
             self.take()
-            node = ("and", node, self.not_expr())
-        return node
+            terms.append(self.not_expr())
+        return terms[0] if len(terms) == 1 else ("and", *terms)
 
     def not_expr(self) -> Node:
         token = self.peek()
@@ -161,6 +163,7 @@ class _Parser:
             self.expect("punct", ")")
             return node
         if token.kind == "punct" and token.value == "[":
+            self._nest()
             items: list[Node] = []
             if not (self.peek().kind == "punct" and self.peek().value == "]"):
                 items.append(self.operand())
@@ -168,6 +171,7 @@ class _Parser:
                     self.take()
                     items.append(self.operand())
             self.expect("punct", "]")
+            self.depth -= 1
             return ("list", tuple(items))
         shown = "end of condition" if token.kind == "end" else repr(token.value)
         raise ConditionError(f"expected a value at {token.position + 1}, found {shown}")
@@ -214,9 +218,9 @@ def _value(node: Node, inputs: dict[str, Any]) -> Any:
     if kind == "not":
         return not evaluate(node[1], inputs)
     if kind == "and":
-        return evaluate(node[1], inputs) and evaluate(node[2], inputs)
+        return all(evaluate(term, inputs) for term in node[1:])
     if kind == "or":
-        return evaluate(node[1], inputs) or evaluate(node[2], inputs)
+        return any(evaluate(term, inputs) for term in node[1:])
     return _compare(node[1], _value(node[2], inputs), _value(node[3], inputs))
 
 

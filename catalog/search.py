@@ -11,7 +11,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import policies
@@ -125,7 +136,9 @@ def _filtered(statement: Any, filters: Filters) -> Any:
 
 def _document() -> ColumnElement[Any]:
     def weighted(column: Any, weight: str) -> ColumnElement[Any]:
-        return func.setweight(func.to_tsvector("simple", func.coalesce(column, "")), weight)
+        # The weight is a constant "char", which a bound (varchar) parameter is not.
+        label: ColumnElement[Any] = literal_column(f"'{weight}'")
+        return func.setweight(func.to_tsvector("simple", func.coalesce(column, "")), label)
 
     return (
         weighted(Offering.name, "A")

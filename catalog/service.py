@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -489,12 +489,6 @@ def list_for_ops(session: Session, *, actor: User) -> list[Offering]:
     if not actor.is_admin:
         statement = statement.where(Offering.owner_team_id.in_(actor.team_ids or [-1]))
     return list(session.scalars(statement))
-
-
-def count_versions(session: Session, offering: Offering) -> int:
-    return int(
-        session.scalar(select(func.count()).where(OfferingVersion.offering_id == offering.id)) or 0
-    )
 
 
 def form_of(version: OfferingVersion) -> RequestForm:

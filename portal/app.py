@@ -13,7 +13,9 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
+from sqlalchemy import inspect
 
+from servicebay.catalog.as_code import CatalogFilesInvalid
 from servicebay.catalog.errors import (
     CatalogPermissionDenied,
     InputsInvalid,
@@ -23,7 +25,7 @@ from servicebay.catalog.errors import (
     OfferingNotFound,
 )
 from servicebay.core.database import make_engine, make_sessionmaker
-from servicebay.core.identity import IdentityError
+from servicebay.core.identity import IdentityError, User
 from servicebay.core.paths import STATIC_DIR
 from servicebay.core.ratelimit import RateLimited
 from servicebay.core.settings import Settings, get_settings
@@ -72,6 +74,7 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     RunConflict: 409,
     InputsInvalid: 422,
     InvalidOffering: 422,
+    CatalogFilesInvalid: 422,
     IdentityError: 422,
     RateLimited: 429,
 }
@@ -129,6 +132,19 @@ def _detail(error: Exception) -> Any:
     return str(error)
 
 
+def _reload_user(request: Request) -> None:
+    """The request's transaction was rolled back, which expired the signed-in user;
+    load it again so the error page can show who is signed in."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return
+    identity = inspect(user).identity
+    if not identity:
+        return
+    with request.app.state.sessions() as session:
+        request.state.user = session.get(User, identity[0])
+
+
 def _map_errors(app: FastAPI) -> None:
     async def domain_error(request: Request, error: Exception) -> Response:
         status = next(code for kind, code in STATUS_OF_ERROR.items() if isinstance(error, kind))
@@ -137,6 +153,7 @@ def _map_errors(app: FastAPI) -> None:
             headers["Retry-After"] = str(error.retry_after)
         if _wants_json(request):
             return JSONResponse({"detail": _detail(error)}, status_code=status, headers=headers)
+        _reload_user(request)
         return render(
             request,
             "error.html",
@@ -154,6 +171,7 @@ def _map_errors(app: FastAPI) -> None:
             return JSONResponse(
                 {"detail": error.detail}, status_code=error.status_code, headers=error.headers
             )
+        _reload_user(request)
         return render(
             request,
             "error.html",

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -290,6 +291,46 @@ def secrets_rotate(ctx: Context) -> None:
     with transaction(_sessions(ctx.settings)) as session:
         count = catalog_service.reencrypt_secrets(session)
     click.echo(f"{count} secret(s) re-encrypted with the current key")
+
+
+@main.group()
+def catalog() -> None:
+    """Catalog-as-code: offerings as YAML files (see docs/catalog-as-code.md)."""
+
+
+@catalog.command("apply")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only print what would change.")
+@pass_context
+def catalog_apply(ctx: Context, path: Path, dry_run: bool) -> None:
+    """Bring the catalog to the files under PATH, all or nothing."""
+    from servicebay.catalog import as_code
+    from servicebay.catalog.errors import CatalogError
+
+    try:
+        files = as_code.read_folder(path)
+        with transaction(_sessions(ctx.settings)) as session:
+            plan = as_code.apply(session, actor=None, files=files, dry_run=dry_run)
+            if dry_run:
+                session.rollback()
+    except CatalogError as error:
+        raise click.ClickException(f"nothing was changed:\n{error}") from None
+    for entry in plan.entries:
+        click.echo(str(entry))
+    click.echo(("dry run: " if dry_run else "") + plan.summary())
+
+
+@catalog.command("export")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@pass_context
+def catalog_export(ctx: Context, path: Path) -> None:
+    """Write every offering under PATH as <team>/<slug>.yaml."""
+    from servicebay.catalog import as_code
+
+    with transaction(_sessions(ctx.settings)) as session:
+        files = as_code.export(session)
+    as_code.write_folder(path, files)
+    click.echo(f"{len(files)} offering(s) written to {path}")
 
 
 if __name__ == "__main__":

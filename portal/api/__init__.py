@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from servicebay.portal.api import account, analytics, audit, offerings, requests
+from servicebay.portal.api import account, analytics, audit, catalog, offerings, requests
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(offerings.router)
+router.include_router(catalog.router)
 router.include_router(requests.router)
 router.include_router(analytics.router)
 router.include_router(account.router)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from servicebay.catalog import forms, search
+from servicebay.catalog import as_code, forms, search
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering
 from servicebay.catalog.schemas import (
@@ -223,6 +223,17 @@ def offering_version_definition(
     version = catalog_service.get_version(db, offering, number)
     definition = catalog_service.definition_of(offering, version)
     return definition.model_dump(mode="json", exclude={"webhook_secret"})
+
+
+@router.get("/offerings/{slug}/diff", response_model=list[str])
+def offering_diff(slug: str, older: int, newer: int, db: DbSession, user: ApiUser) -> list[str]:
+    """A unified diff between two versions' definitions."""
+    offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
+    return as_code.diff(
+        offering,
+        catalog_service.get_version(db, offering, older),
+        catalog_service.get_version(db, offering, newer),
+    )
 
 
 @router.get("/offerings/{slug}/schema")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from servicebay.catalog import search
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import FieldType, RequestForm
@@ -20,11 +22,32 @@ router = APIRouter()
 
 
 @router.get("/", name="home")
-def home(request: Request, db: DbSession, user: PageUser, q: str = "") -> Response:
-    offerings = catalog_service.list_published(db, query=q)
+def home(
+    request: Request,
+    db: DbSession,
+    user: PageUser,
+    q: str = "",
+    category: str = "",
+    team: str = "",
+    tag: str = "",
+    page: int = 1,
+) -> Response:
+    filters = search.Filters(category=category, team=team, tag=tag)
+    found = search.search(db, viewer=user, query=q, filters=filters, page=max(1, page))
     my_requests = requests_service.list_for_requester(db, requester=user, limit=5)
-    context = {"offerings": offerings, "q": q, "my_requests": my_requests}
+    context = {
+        "found": found,
+        "offerings": found.offerings,
+        "q": q,
+        "filters": filters,
+        "my_requests": my_requests,
+        "page_link": lambda number: _page_link(q, filters, number),
+    }
     return render(request, "catalog/home.html", context, block="results")
+
+
+def _page_link(q: str, filters: search.Filters, number: int) -> str:
+    return "/?" + urlencode({"q": q, **filters.as_dict(), "page": number})
 
 
 @router.get("/offerings/{slug}", name="offering_page")

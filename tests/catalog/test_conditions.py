@@ -53,6 +53,14 @@ def test_deeply_nested_condition_is_refused_not_crashing() -> None:
         parse("(" * 500 + "a" + ")" * 500)
     with pytest.raises(ConditionError):
         parse("not " * 500 + "a")
+    with pytest.raises(ConditionError):
+        parse("a in " + "[" * 990 + "1" + "]" * 990)
+
+
+def test_long_flat_condition_evaluates_without_exhausting_the_stack() -> None:
+    node = parse("a or " * 399 + "a")
+    assert evaluate(node, {"a": 1}) is True
+    assert fields_of(node) == {"a"}
 
 
 @settings(max_examples=400, deadline=None)

@@ -366,3 +366,51 @@ def test_a_read_only_token_may_not_change_offerings(client: TestClient, db: Sess
     headers = token_for(db, lead, scopes=["read"])
     db.commit()
     assert client.post("/api/v1/offerings", headers=headers, json=_ready(team)).status_code == 403
+
+
+def test_plugin_dry_run_runs_the_echo_plugin_with_sample_inputs(
+    client: TestClient, db: Session
+) -> None:
+    team, lead, _ = _ops_team(db)
+    headers = token_for(db, lead)
+    db.commit()
+    body = _ready(
+        team, fulfilment={"kind": "plugin", "plugin": "echo", "settings": {"message": "Hi"}}
+    )
+    client.post("/api/v1/offerings", headers=headers, json=body)
+    result = client.post(f"/api/v1/offerings/{body['slug']}/test-fulfilment", headers=headers)
+    assert result.json()["passed"] is True
+    assert "echo" in result.json()["message"]
+    event = db.scalars(select(Event).where(Event.type == "offering.dry_run")).one()
+    assert event.data["passed"] is True and event.data["version"] == 1
+    db.rollback()
+
+
+def test_version_diff_shows_what_changed_between_versions(client: TestClient, db: Session) -> None:
+    team, lead, _ = _ops_team(db)
+    offering = make_offering(db, team, lead, name="Database", cost=10)
+    headers = token_for(db, lead)
+    db.commit()
+    body = _ready(team, slug=offering.slug, name="Database", cost=25)
+    client.put(f"/api/v1/offerings/{offering.slug}", headers=headers, json=body)
+    lines = client.get(
+        f"/api/v1/offerings/{offering.slug}/diff",
+        headers=headers,
+        params={"older": 1, "newer": 2},
+    ).json()
+    assert "-cost: 10.0" in lines and "+cost: 25.0" in lines
+    assert not any(line.startswith(("+name", "-name")) for line in lines)
+
+
+def test_strangers_may_not_publish_deprecate_or_retire(client: TestClient, db: Session) -> None:
+    team, lead, _ = _ops_team(db)
+    stranger_lead = make_user(db, team=make_team(db), role=Role.LEAD)
+    live = make_offering(db, team, lead)
+    headers = token_for(db, stranger_lead)
+    db.commit()
+    for action in ("publish", "deprecate", "retire"):
+        answer = client.post(f"/api/v1/offerings/{live.slug}/{action}", headers=headers)
+        assert answer.status_code == 403, action
+    assert client.get(f"/api/v1/offerings/{live.slug}", headers=headers).json()["status"] == (
+        "published"
+    )

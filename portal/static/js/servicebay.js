@@ -45,6 +45,13 @@
     });
   }
 
+  // The editor's preview of a request form is for trying out, never for sending.
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("form[data-preview-form]")) {
+      event.preventDefault();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (event) { init(event.target.ownerDocument || document); });
 })();

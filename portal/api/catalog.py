@@ -1,0 +1,44 @@
+"""Catalog-as-code in the JSON API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from servicebay.catalog import as_code
+from servicebay.portal.deps import ApiUser, DbSession, require_scope
+
+router = APIRouter(tags=["catalog-as-code"])
+
+
+class ApplyIn(BaseModel):
+    files: dict[str, str] = Field(description="File name → YAML text, one offering per file")
+    dry_run: bool = False
+
+
+class PlanEntryOut(BaseModel):
+    slug: str
+    action: str
+    file: str
+    changes: list[str]
+
+
+class PlanOut(BaseModel):
+    dry_run: bool
+    summary: str
+    entries: list[PlanEntryOut]
+
+
+@router.post("/catalog/apply", response_model=PlanOut)
+def apply_catalog(request: Request, body: ApplyIn, db: DbSession, user: ApiUser) -> PlanOut:
+    """Bring the catalog to the files (all or nothing); with dry_run, only say what would change."""
+    require_scope(request, "ops")
+    plan = as_code.apply(db, actor=user, files=body.files, dry_run=body.dry_run)
+    return PlanOut(
+        dry_run=body.dry_run,
+        summary=plan.summary(),
+        entries=[
+            PlanEntryOut(slug=e.slug, action=e.action, file=e.file, changes=list(e.changes))
+            for e in plan.entries
+        ],
+    )

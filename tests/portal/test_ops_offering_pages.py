@@ -1,0 +1,178 @@
+"""The ops offering pages, without JavaScript: every form posts and answers on its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from servicebay.catalog.models import Offering
+from servicebay.core.identity import Role
+from tests.factories import make_offering, make_team, make_user
+from tests.receiver import Receiver
+from tests.test_walking_skeleton import _sign_in
+
+SECRET = "whsec_c2VydmljZWJheS10ZXN0LXNlY3JldA=="
+
+
+def _editor_form(csrf: str, **overrides: str) -> dict[str, Any]:
+    form = {
+        "csrf_token": csrf,
+        "slug": "vm",
+        "name": "Virtual machine",
+        "owner_team": "platform",
+        "summary": "A Linux VM",
+        "description": "A VM with **backups**.",
+        "contact": "#platform",
+        "runbook_url": "https://runbooks.example.com/vm",
+        "field-0-name": "size",
+        "field-0-label": "Size",
+        "field-0-type": "select",
+        "field-0-options": "small, large",
+        "field-0-required": "on",
+        "field-1-name": "reason",
+        "field-1-label": "Why large?",
+        "field-1-type": "textarea",
+        "field-1-show_if_field": "size",
+        "field-1-show_if_value": "large",
+        "fulfilment_kind": "plugin",
+        "plugin": "echo",
+        "plugin_settings": '{"message": "VM ready."}',
+        "sle_percent": "85",
+        "sle_hours": "48",
+    }
+    form.update(overrides)
+    return form
+
+
+def _lead(db: Session) -> None:
+    platform = make_team(db, "platform")
+    make_user(db, "pat", team=platform, role=Role.LEAD)
+    make_user(db, "mo", team=platform)
+    make_user(db, "stranger", team=make_team(db, "payments"))
+    db.commit()
+
+
+def test_lead_creates_tests_and_publishes_an_offering_through_the_pages(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    csrf = cookies["sb_csrf"]
+    created = client.post("/ops/offerings/new", data=_editor_form(csrf), follow_redirects=False)
+    assert created.status_code == 303, created.text
+    assert "/ops/offerings/vm?notice=Created+draft+version+1" in created.headers["location"]
+
+    refused = client.post("/ops/offerings/vm/publish", data={"csrf_token": csrf})
+    assert refused.status_code == 409
+    assert "Successful test fulfilment" in refused.text
+
+    tested = client.post("/ops/offerings/vm/test-fulfilment", data={"csrf_token": csrf})
+    assert "Test fulfilment passed" in tested.text
+    published = client.post("/ops/offerings/vm/publish", data={"csrf_token": csrf})
+    assert "Published version 1" in published.text
+
+    changed = client.post(
+        "/ops/offerings/vm", data=_editor_form(csrf, name="Virtual machine (Linux)")
+    )
+    assert "Editing version 2 (draft)" in changed.text
+    diff = client.get("/ops/offerings/vm/diff", params={"older": 1, "newer": 2})
+    assert "<del>-name: Virtual machine</del>" in diff.text
+    assert "<ins>+name: Virtual machine (Linux)</ins>" in diff.text
+    listing = client.get("/ops/offerings")
+    assert "Virtual machine" in listing.text and "draft v2" in listing.text
+
+
+def test_invalid_regex_is_refused_with_422_and_nothing_saved(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    answer = client.post(
+        "/ops/offerings/new", data=_editor_form(cookies["sb_csrf"], **{"field-0-pattern": "[a-"})
+    )
+    assert answer.status_code == 422
+    assert (
+        "form.fields.0.pattern" in answer.text and "not a valid regular expression" in answer.text
+    )
+    assert 'value="Virtual machine"' in answer.text  # the typed values are kept
+    assert db.scalar(select(func.count()).select_from(Offering)) == 0
+    db.rollback()
+
+
+def test_preview_renders_the_unsaved_form_as_consumers_see_it(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    preview = client.post(
+        "/ops/offerings/new/preview",
+        data=_editor_form(cookies["sb_csrf"]),
+        headers={"HX-Request": "true"},
+    )
+    assert preview.status_code == 200
+    assert preview.text.lstrip().startswith('<section id="preview"')
+    assert 'name="size"' in preview.text and 'data-show-if-field="size"' in preview.text
+
+
+def test_webhook_secret_is_never_rendered_in_the_editor(client: TestClient, db: Session) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    with Receiver(secret=SECRET) as hook:
+        form = _editor_form(
+            cookies["sb_csrf"],
+            fulfilment_kind="webhook",
+            webhook_url=hook.url,
+            webhook_secret=SECRET,
+        )
+        client.post("/ops/offerings/new", data=form)
+        page = client.get("/ops/offerings/vm")
+        assert SECRET not in page.text and "stored; leave empty to keep it" in page.text
+        tested = client.post(
+            "/ops/offerings/vm/test-fulfilment", data={"csrf_token": form["csrf_token"]}
+        )
+        assert SECRET not in tested.text
+        assert hook.deliveries[0].signature_valid
+
+
+def test_member_sees_no_lifecycle_buttons_and_may_not_publish(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    platform_lead = _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(platform_lead["sb_csrf"]))
+    member = _sign_in(client, "mo")
+    page = client.get("/ops/offerings/vm")
+    assert page.status_code == 200 and 'id="publish"' not in page.text
+    refused = client.post("/ops/offerings/vm/publish", data={"csrf_token": member["sb_csrf"]})
+    assert refused.status_code == 403
+
+
+def test_stranger_may_not_open_the_editor(client: TestClient, db: Session) -> None:
+    _lead(db)
+    team = make_team(db, "data")
+    lead = make_user(db, team=team, role=Role.LEAD)
+    make_offering(db, team, lead, slug="warehouse")
+    db.commit()
+    cookies = _sign_in(client, "stranger")
+    assert client.get("/ops/offerings/warehouse").status_code == 403
+    saved = client.post(
+        "/ops/offerings/warehouse", data=_editor_form(cookies["sb_csrf"], slug="warehouse")
+    )
+    assert saved.status_code == 403
+    assert "warehouse" not in client.get("/ops/offerings").text
+
+
+def test_member_may_not_deprecate_or_retire_from_the_pages(client: TestClient, db: Session) -> None:
+    _lead(db)
+    lead = _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(lead["sb_csrf"]))
+    client.post("/ops/offerings/vm/test-fulfilment", data={"csrf_token": lead["sb_csrf"]})
+    client.post("/ops/offerings/vm/publish", data={"csrf_token": lead["sb_csrf"]})
+    member = _sign_in(client, "mo")
+    for action in ("deprecate", "retire"):
+        answer = client.post(f"/ops/offerings/vm/{action}", data={"csrf_token": member["sb_csrf"]})
+        assert answer.status_code == 403, action
+    assert "published" in client.get("/ops/offerings").text
