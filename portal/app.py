@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +44,7 @@ from servicebay.requests.errors import (
     WipLimitReached,
 )
 from servicebay.requests.fulfilment import mail
+from servicebay.requests.fulfilment.engine import Timing
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
 
 STATUS_OF_ERROR: dict[type[Exception], int] = {
@@ -96,6 +98,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.worker = None
+    app.state.timing = Timing(
+        backoff_base=timedelta(seconds=settings.retry_base_seconds),
+        callback_timeout=timedelta(seconds=settings.callback_timeout_seconds),
+    )
     app.middleware("http")(security_middleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)

@@ -2,9 +2,11 @@
 
 from fastapi import APIRouter
 
-from servicebay.portal.api import analytics, offerings, requests
+from servicebay.portal.api import analytics, approvals, offerings, requests, runs
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(offerings.router)
 router.include_router(requests.router)
+router.include_router(approvals.router)
+router.include_router(runs.router)
 router.include_router(analytics.router)
