@@ -139,8 +139,12 @@ def submit_request(
         )
     else:
         created = _submit_once(request, response, db, user, body, idempotency_key)
+    answer = request_out(created)
+    # Commit here, on this thread: on SQLite the transaction holds the write lock, and
+    # a commit left to the dependency's teardown waits for a free thread under load.
+    db.commit()
     _wake_worker(request, background)
-    return request_out(created)
+    return answer
 
 
 def _submit_once(
@@ -150,10 +154,11 @@ def _submit_once(
     if not 1 <= len(key) <= 255:
         raise HTTPException(400, "Idempotency-Key must be 1 to 255 characters")
     sessions = request.app.state.sessions
+    user_id = user.id  # read now: a rollback below expires the user
     db.commit()  # the key is reserved in its own transaction; hold no lock meanwhile
     previous = requests_service.reserve_key(
         sessions,
-        user_id=user.id,
+        user_id=user_id,
         key=key,
         body_fingerprint=requests_service.fingerprint(body.model_dump()),
     )
@@ -164,10 +169,10 @@ def _submit_once(
         created = requests_service.submit(
             db, actor=user, offering_slug=body.offering, inputs=body.inputs
         )
-        requests_service.bind_key(db, user_id=user.id, key=key, request=created)
+        requests_service.bind_key(db, user_id=user_id, key=key, request=created)
     except Exception:
         db.rollback()
-        requests_service.release_key(sessions, user_id=user.id, key=key)
+        requests_service.release_key(sessions, user_id=user_id, key=key)
         raise
     return created
 
