@@ -262,7 +262,7 @@ def failed_for_team(session: Session, *, team_id: int) -> list[tuple[Request, Fu
     )
     seen: set[int] = set()
     rows: list[tuple[Request, FulfilmentRun]] = []
-    for request, run in session.execute(statement).tuples():
+    for request, run in session.execute(statement).all():
         if request.id not in seen:
             seen.add(request.id)
             rows.append((request, run))

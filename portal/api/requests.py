@@ -8,14 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from servicebay.core import events
-from servicebay.core.identity import User
+from servicebay.core.identity import Team, User
 from servicebay.portal.deps import ApiUser, DbSession, require_scope
-from servicebay.requests import approvals, notifications
+from servicebay.requests import approvals, notifications, tasks
 from servicebay.requests import service as requests_service
 from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Request as ServiceRequest
+from servicebay.requests.models import Task, TaskStatus
 
 router = APIRouter(tags=["requests"])
 
@@ -332,3 +334,97 @@ def my_notifications(db: DbSession, user: ApiUser) -> list[NotificationOut]:
         )
         for n in notifications.unread_for(db, user_id=user.id)
     ]
+
+
+# --- manual fulfilment: the owner team's board ------------------------------------
+
+
+class TaskOut(BaseModel):
+    id: int
+    request_id: int
+    offering: str
+    status: str
+    assignee: str | None
+    checklist: list[dict[str, Any]]
+    notes: str
+
+
+class BoardOut(BaseModel):
+    team: str
+    columns: dict[str, list[TaskOut]]
+    wip_limits: dict[str, int]
+    failed: list[RequestOut]
+
+
+class AdvanceIn(BaseModel):
+    override_wip: bool = Field(default=False, description="Exceed the WIP limit (recorded)")
+    outputs: dict[str, Any] = Field(default_factory=dict, description="On completion")
+    notes: str = Field(default="", max_length=10000)
+
+
+class WipLimitsIn(BaseModel):
+    todo: int | None = Field(default=None, ge=1)
+    doing: int | None = Field(default=None, ge=1)
+
+
+def task_out(task: Task) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        request_id=task.request_id,
+        offering=task.request.offering.slug,
+        status=task.status,
+        assignee=task.assignee.username if task.assignee else None,
+        checklist=[dict(item) for item in task.checklist],
+        notes=task.notes,
+    )
+
+
+@router.get("/teams/{team_slug}/board", response_model=BoardOut)
+def team_board(team_slug: str, db: DbSession, user: ApiUser) -> BoardOut:
+    """The team's manual tasks by column, its WIP limits and its failed requests."""
+    team = _member_team(db, user, team_slug)
+    columns = tasks.board(db, team_id=team.id)
+    return BoardOut(
+        team=team.slug,
+        columns={name: [task_out(t) for t in cards] for name, cards in columns.items()},
+        wip_limits=tasks.wip_limits(db, team_id=team.id),
+        failed=[request_out(r) for r, _ in requests_service.failed_for_team(db, team_id=team.id)],
+    )
+
+
+@router.put("/teams/{team_slug}/wip-limits", response_model=dict[str, int])
+def set_wip_limits(
+    team_slug: str, body: WipLimitsIn, request: Request, db: DbSession, user: ApiUser
+) -> dict[str, int]:
+    require_scope(request, "ops")
+    team = _member_team(db, user, team_slug)
+    for column in (TaskStatus.TODO, TaskStatus.DOING):
+        tasks.set_wip_limit(
+            db, actor=user, team_id=team.id, status=column, max_tasks=getattr(body, column.value)
+        )
+    db.flush()
+    return tasks.wip_limits(db, team_id=team.id)
+
+
+@router.post("/tasks/{task_id}/advance", response_model=TaskOut)
+def advance_task(
+    task_id: int, body: AdvanceIn, request: Request, db: DbSession, user: ApiUser
+) -> TaskOut:
+    """todo → doing → done. Done completes the request with the outputs and notes."""
+    require_scope(request, "ops")
+    task = tasks.advance(
+        db,
+        actor=user,
+        task_id=task_id,
+        override_wip=body.override_wip,
+        outputs=body.outputs,
+        notes=body.notes,
+    )
+    return task_out(task)
+
+
+def _member_team(db: Any, user: User, team_slug: str) -> Team:
+    team = db.scalar(select(Team).where(Team.slug == team_slug))
+    if team is None or (not user.is_admin and user.role_in(team.id) is None):
+        raise HTTPException(404, f"no team {team_slug!r} of yours")
+    return team  # type: ignore[no-any-return]
