@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +51,7 @@ from servicebay.requests.errors import (
     WipLimitReached,
 )
 from servicebay.requests.fulfilment import mail
+from servicebay.requests.fulfilment.engine import Timing
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
 
 logger = logging.getLogger("servicebay.portal")
@@ -111,6 +113,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.worker = None
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(DatabaseCollector(sessions))
+    app.state.timing = Timing(
+        backoff_base=timedelta(seconds=settings.retry_base_seconds),
+        callback_timeout=timedelta(seconds=settings.callback_timeout_seconds),
+    )
     app.middleware("http")(security_middleware)
     app.middleware("http")(observability.request_id_and_metrics)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

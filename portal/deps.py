@@ -76,6 +76,7 @@ def optional_user(request: Request, db: DbSession, settings: AppSettings) -> Use
         user, token = found
         request.state.token_scopes = list(token.scopes)
         request.state.user = user
+        _end_lookup(db)
         return user
     key = request.cookies.get(SESSION_COOKIE)
     signed_in: User | None = proxy_user(request, db, settings)
@@ -87,7 +88,14 @@ def optional_user(request: Request, db: DbSession, settings: AppSettings) -> Use
             absolute=timedelta(hours=settings.session_absolute_hours),
         )
     request.state.user = signed_in
+    _end_lookup(db)
     return signed_in
+
+
+def _end_lookup(db: Session) -> None:
+    """Commit the sign-in lookup now. On SQLite every transaction holds the write lock,
+    and a lock held while the request waits for a worker thread can starve the pool."""
+    db.commit()
 
 
 MaybeUser = Annotated[User | None, Depends(optional_user)]

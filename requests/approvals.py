@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from servicebay.catalog import conditions
 from servicebay.catalog.models import OfferingVersion
@@ -93,6 +93,16 @@ def may_decide(user: User, approval: Approval) -> bool:
 
 def inbox(session: Session, *, user: User) -> list[Approval]:
     """The steps waiting for this user's decision now, oldest request first."""
+    earlier = aliased(Approval)
+    earlier_pending = (
+        select(earlier.id)
+        .where(
+            earlier.request_id == Approval.request_id,
+            earlier.position < Approval.position,
+            earlier.status == ApprovalStatus.PENDING.value,
+        )
+        .exists()
+    )
     statement = (
         select(Approval)
         .join(Request, Request.id == Approval.request_id)
@@ -100,20 +110,13 @@ def inbox(session: Session, *, user: User) -> list[Approval]:
             Approval.status == ApprovalStatus.PENDING.value,
             Request.status == RequestStatus.PENDING_APPROVAL.value,
             Request.requester_id != user.id,
+            ~earlier_pending,
         )
-        .order_by(Request.submitted_at, Approval.request_id, Approval.position)
+        .order_by(Request.submitted_at, Approval.request_id)
     )
     if not user.is_admin:
         statement = statement.where(Approval.team_id.in_(user.team_ids or [-1]))
-    seen: set[int] = set()
-    waiting: list[Approval] = []
-    for approval in session.scalars(statement):
-        if approval.request_id in seen:
-            continue  # only the first pending step of a request is up for decision
-        seen.add(approval.request_id)
-        if may_decide(user, approval):
-            waiting.append(approval)
-    return waiting
+    return [approval for approval in session.scalars(statement) if may_decide(user, approval)]
 
 
 def decide(

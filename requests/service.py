@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog import forms
 from servicebay.catalog import service as catalog_service
-from servicebay.catalog.models import OfferingVersion
+from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock, events
 from servicebay.core.database import transaction
 from servicebay.core.identity import User
@@ -47,6 +47,11 @@ NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.v
 
 def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[str, Any]) -> Request:
     """Validate the inputs against the offering's current version and start the request."""
+    retired = session.scalar(
+        select(Offering.name).where(Offering.slug == offering_slug, Offering.status == "retired")
+    )
+    if retired is not None:
+        raise OfferingNotRequestable(f"{retired} is retired and takes no new requests")
     offering = catalog_service.get_offering(session, slug=offering_slug, viewer=actor)
     if offering.status != "published" or offering.current_version is None:
         raise OfferingNotRequestable(
@@ -257,7 +262,7 @@ def failed_for_team(session: Session, *, team_id: int) -> list[tuple[Request, Fu
     )
     seen: set[int] = set()
     rows: list[tuple[Request, FulfilmentRun]] = []
-    for request, run in session.execute(statement).tuples():
+    for request, run in session.execute(statement).all():
         if request.id not in seen:
             seen.add(request.id)
             rows.append((request, run))

@@ -2,12 +2,23 @@
 
 from fastapi import APIRouter
 
-from servicebay.portal.api import account, analytics, audit, catalog, offerings, requests
+from servicebay.portal.api import (
+    account,
+    analytics,
+    approvals,
+    audit,
+    catalog,
+    offerings,
+    requests,
+    runs,
+)
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(offerings.router)
 router.include_router(catalog.router)
 router.include_router(requests.router)
+router.include_router(approvals.router)
+router.include_router(runs.router)
 router.include_router(analytics.router)
 router.include_router(account.router)
 router.include_router(audit.router)

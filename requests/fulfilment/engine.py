@@ -350,7 +350,6 @@ def cancel_open_runs(session: Session, *, request_id: int) -> int:
 def _succeed(session: Session, row: FulfilmentRun, outputs: dict[str, Any]) -> None:
     row.status = RunStatus.SUCCEEDED.value
     row.finished_at = clock.now()
-    row.callback_token_hash = None
     _end_attempt(session, row.id, row.attempt, AttemptStatus.SUCCEEDED, None)
     if row.kind != RunKind.FULFIL.value:
         return
@@ -390,7 +389,6 @@ def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
     row.finished_at = clock.now()
     row.lease_owner = None
     row.lease_expires_at = None
-    row.callback_token_hash = None
     row.last_error = reason[:4000]
     log(
         session,
@@ -414,7 +412,7 @@ def _end_attempt(
         .where(
             RunAttempt.run_id == run_id,
             RunAttempt.attempt == attempt,
-            RunAttempt.finished_at.is_(None),
+            RunAttempt.status.in_((AttemptStatus.RUNNING.value, AttemptStatus.ACCEPTED.value)),
         )
         .values(
             status=status.value,
