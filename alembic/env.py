@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import servicebay.catalog.demand
 import servicebay.catalog.models
 import servicebay.core.events
 import servicebay.core.identity
+import servicebay.requests.history
 import servicebay.requests.models  # noqa: F401  (every context's tables)
 from alembic import context
 from servicebay.core.database import Base, make_engine
