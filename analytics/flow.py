@@ -52,6 +52,7 @@ class RequestFlow:
     team_id: int | None
     sle_hours: float | None
     submitted_at: datetime
+    effort_minutes: int = 0
     status: str = "submitted"
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -155,6 +156,7 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
             Request.team_id,
             OfferingVersion.sle_hours,
             Request.submitted_at,
+            OfferingVersion.manual_effort_minutes,
         )
         .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
         .where(Request.submitted_at < scope.until)
@@ -178,6 +180,7 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
             team_id=row.team_id,
             sle_hours=row.sle_hours,
             submitted_at=row.submitted_at,
+            effort_minutes=row.manual_effort_minutes or 0,
         )
         for row in session.execute(requests_query)
     }
