@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from servicebay.analytics import drill, reports
@@ -83,7 +83,7 @@ def insights_requests(request: Request, db: DbSession, user: PageUser) -> Respon
             day=_day(request.query_params.get("day")),
         )
     except drill.UnknownMetric as error:
-        raise HTTPException(422, str(error)) from None
+        return _error(request, 422, str(error))
     return render(
         request,
         "analytics/insights_requests.html",
@@ -100,8 +100,13 @@ def insights_requests(request: Request, db: DbSession, user: PageUser) -> Respon
 @router.get("/insights/{section}", name="insights_section")
 def insights_section(request: Request, section: str, db: DbSession, user: PageUser) -> Response:
     if section not in SECTIONS:
-        raise HTTPException(404, f"no insights section {section!r}")
+        return _error(request, 404, f"no insights section {section!r}")
     return _section(request, db, user, section)
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    # Rendered here, while the signed-in user is still bound to the open session.
+    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
 def _section(request: Request, db: DbSession, user: PageUser, section: str) -> Response:
