@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -70,6 +70,11 @@ class Context:
     @property
     def offering_ids(self) -> tuple[int, ...]:
         return tuple(offering.id for offering in self.offerings)
+
+    @property
+    def as_of(self) -> datetime:
+        """The end of the period, or now when the period has not ended yet."""
+        return min(self.period.until, clock.now())
 
     @property
     def scope(self) -> flow.Scope:
@@ -350,7 +355,7 @@ def wip_table(context: Context) -> Table:
 
 
 def aging_table(context: Context) -> Table:
-    items = flow.open_items(context.flows(), as_of=context.period.until)
+    items = flow.open_items(context.flows(), as_of=context.as_of)
     return Table(
         "aging",
         "Age of open requests",
@@ -450,7 +455,7 @@ def time_saved_table(context: Context) -> Table:
 
 
 def unmet_needs_table(context: Context) -> Table:
-    needs = demand.top_unmet_needs(context.session, as_of=context.period.until)
+    needs = demand.top_unmet_needs(context.session, as_of=context.as_of)
     return Table(
         "unmet-needs",
         "Top unmet needs",
@@ -481,7 +486,7 @@ def empty_searches_table(context: Context) -> Table:
 
 def forecast_table(context: Context, *, items: int | None = None, days: int = 14) -> Table:
     """Monte Carlo over the scope's last 90 days of daily throughput."""
-    today_end = min(context.period.until, clock.now())
+    today_end = context.as_of
     history_scope = flow.Scope(
         today_end - timedelta(days=forecast.HISTORY_DAYS), today_end, context.offering_ids
     )

@@ -12,6 +12,7 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from servicebay.catalog.demand import DemandNotFound, InvalidDemand
 from servicebay.catalog.errors import (
     CatalogPermissionDenied,
     InputsInvalid,
@@ -38,6 +39,7 @@ from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
 
 STATUS_OF_ERROR: dict[type[Exception], int] = {
     OfferingNotFound: 404,
+    DemandNotFound: 404,
     RequestNotFound: 404,
     RunNotFound: 404,
     CatalogPermissionDenied: 403,
@@ -48,6 +50,7 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     RunConflict: 409,
     InputsInvalid: 422,
     InvalidOffering: 422,
+    InvalidDemand: 422,
     IdentityError: 422,
 }
 
