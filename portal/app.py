@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import inspect
 
 from servicebay.catalog.as_code import CatalogFilesInvalid
+from servicebay.catalog.demand import DemandNotFound, InvalidDemand
 from servicebay.catalog.errors import (
     CatalogPermissionDenied,
     InputsInvalid,
@@ -58,6 +59,7 @@ logger = logging.getLogger("servicebay.portal")
 
 STATUS_OF_ERROR: dict[type[Exception], int] = {
     OfferingNotFound: 404,
+    DemandNotFound: 404,
     RequestNotFound: 404,
     RunNotFound: 404,
     CallbackRefused: 401,
@@ -77,6 +79,7 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     InputsInvalid: 422,
     InvalidOffering: 422,
     CatalogFilesInvalid: 422,
+    InvalidDemand: 422,
     IdentityError: 422,
     RateLimited: 429,
 }

@@ -333,5 +333,62 @@ def catalog_export(ctx: Context, path: Path) -> None:
     click.echo(f"{len(files)} offering(s) written to {path}")
 
 
+@main.group()
+def history() -> None:
+    """Request history from a previous ticket tool."""
+
+
+@history.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--case-column", required=True, help="Column naming the case (one request).")
+@click.option("--activity-column", required=True, help="Column naming the activity.")
+@click.option("--timestamp-column", required=True, help="Column with when it happened (UTC).")
+@click.option("--offering", "offering_slug", required=True, help="Offering the requests were for.")
+@click.option("--dry-run", is_flag=True, help="Only read the file and say what it holds.")
+@pass_context
+def history_import(
+    ctx: Context,
+    file: Path,
+    case_column: str,
+    activity_column: str,
+    timestamp_column: str,
+    offering_slug: str,
+    dry_run: bool,
+) -> None:
+    """Import FILE, a CSV event log, as completed requests with their events."""
+    from servicebay.requests import history as request_history
+
+    try:
+        cases = request_history.read_event_log(
+            file,
+            case_column=case_column,
+            activity_column=activity_column,
+            timestamp_column=timestamp_column,
+        )
+    except request_history.HistoryImportError as error:
+        raise click.ClickException(str(error)) from None
+    found = request_history.summarise(cases)
+    span = (
+        f"{found.first_at:%Y-%m-%d %H:%M} to {found.last_at:%Y-%m-%d %H:%M} UTC"
+        if found.first_at and found.last_at
+        else "no events"
+    )
+    click.echo(f"{found.cases} cases, {found.events} events, {span}")
+    if dry_run:
+        click.echo("dry run: nothing imported")
+        return
+    try:
+        with (
+            transaction(_sessions(ctx.settings)) as session,
+            click.progressbar(length=found.cases, label="importing", file=sys.stderr) as bar,
+        ):
+            result = request_history.import_cases(
+                session, offering_slug=offering_slug, cases=cases, progress=bar.update
+            )
+    except request_history.HistoryImportError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{result.created} requests created, {result.skipped} already imported")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,21 +1,25 @@
-"""`servicebay demo`: a small believable organisation to click through."""
+"""`servicebay demo`: a believable organisation with six months of history to explore."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog import service as catalog_service
+from servicebay.catalog.models import Offering
 from servicebay.catalog.schemas import OfferingIn
-from servicebay.core import identity
+from servicebay.core import clock, identity
 from servicebay.core.database import transaction
 from servicebay.core.identity import Role, Team, User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
+from servicebay.portal import demo_history
+from servicebay.portal.demo_history import DAYS, Profile
 from servicebay.requests import service as requests_service
 from servicebay.requests.fulfilment.worker import Worker
 
@@ -23,8 +27,32 @@ OPS_TEAMS = [
     ("platform", "Platform Engineering"),
     ("security", "Security"),
     ("it", "IT Service Desk"),
+    ("data", "Data Platform"),
+    ("legal-ops", "Legal Operations"),
+    ("finance-ops", "Finance Operations"),
 ]
-CONSUMER_TEAMS = [("payments", "Payments"), ("mobile", "Mobile Apps")]
+CONSUMER_TEAMS = [
+    ("payments", "Payments"),
+    ("mobile", "Mobile Apps"),
+    ("checkout", "Checkout"),
+    ("search", "Search"),
+    ("growth", "Growth"),
+    ("identity", "Identity"),
+    ("logistics", "Logistics"),
+    ("pricing", "Pricing"),
+    ("support", "Customer Support"),
+    ("marketing", "Marketing"),
+    ("sales", "Sales"),
+    ("hr", "People"),
+    ("design", "Design"),
+    ("analytics", "Analytics"),
+    ("partners", "Partner Integrations"),
+    ("billing", "Billing"),
+    ("catalog-team", "Product Catalog"),
+    ("notifications", "Notifications"),
+    ("fraud", "Fraud Prevention"),
+    ("web", "Web Storefront"),
+]
 PEOPLE = [
     # username, name, team, role, admin, analyst
     ("admin", "Ada Admin", None, None, True, True),
@@ -32,10 +60,15 @@ PEOPLE = [
     ("mo", "Mo Platform", "platform", Role.MEMBER, False, False),
     ("sam", "Sam Security", "security", Role.LEAD, False, False),
     ("ivy", "Ivy IT", "it", Role.LEAD, False, False),
+    ("dara", "Dara Data", "data", Role.LEAD, False, False),
+    ("lee", "Lee Legal", "legal-ops", Role.LEAD, False, False),
+    ("fin", "Fin Finance", "finance-ops", Role.LEAD, False, False),
     ("casey", "Casey Consumer", "payments", Role.MEMBER, False, False),
     ("dana", "Dana Developer", "mobile", Role.MEMBER, False, False),
     ("olive", "Olive Owner", "payments", Role.LEAD, False, True),
 ]
+# People of the consumer teams who appear in the history; they do not sign in.
+MEMBERS_PER_CONSUMER_TEAM = 4
 
 OFFERINGS: list[dict[str, object]] = [
     {
@@ -157,6 +190,314 @@ OFFERINGS: list[dict[str, object]] = [
 ]
 
 
+# slug, name, summary, category, owner team, kind, approval, SLE hours, manual minutes
+MORE_OFFERINGS: list[tuple[str, str, str, str, str, str, bool, float, int]] = [
+    (
+        "k8s-namespace",
+        "Kubernetes namespace",
+        "A namespace with quotas and CI access.",
+        "Compute",
+        "platform",
+        "standard",
+        False,
+        2,
+        40,
+    ),
+    (
+        "dns-record",
+        "DNS record",
+        "A record in an internal or public zone.",
+        "Network",
+        "platform",
+        "standard",
+        False,
+        4,
+        20,
+    ),
+    (
+        "object-bucket",
+        "Object storage bucket",
+        "An S3-compatible bucket with lifecycle rules.",
+        "Storage",
+        "platform",
+        "standard",
+        False,
+        2,
+        25,
+    ),
+    (
+        "ci-runner",
+        "Dedicated CI runner",
+        "A CI runner pool for heavy builds.",
+        "Compute",
+        "platform",
+        "standard",
+        True,
+        48,
+        90,
+    ),
+    (
+        "architecture-review",
+        "Architecture review",
+        "An hour with platform architects on your design.",
+        "Advice",
+        "platform",
+        "consultative",
+        False,
+        120,
+        0,
+    ),
+    (
+        "secret-rotation",
+        "Secret rotation",
+        "Rotate a leaked or expiring secret.",
+        "Access",
+        "security",
+        "standard",
+        False,
+        2,
+        30,
+    ),
+    (
+        "firewall-rule",
+        "Firewall rule",
+        "Open a port between two networks.",
+        "Network",
+        "security",
+        "standard",
+        True,
+        24,
+        35,
+    ),
+    (
+        "pentest",
+        "Penetration test",
+        "A scoped penetration test of your service.",
+        "Advice",
+        "security",
+        "consultative",
+        True,
+        480,
+        0,
+    ),
+    (
+        "access-review",
+        "Access review",
+        "Quarterly review of who can reach what.",
+        "Access",
+        "security",
+        "standard",
+        False,
+        72,
+        120,
+    ),
+    (
+        "software-licence",
+        "Software licence",
+        "A licence for an approved tool.",
+        "Workplace",
+        "it",
+        "standard",
+        True,
+        24,
+        20,
+    ),
+    (
+        "shared-mailbox",
+        "Shared mailbox",
+        "A team mailbox with delegated access.",
+        "Workplace",
+        "it",
+        "standard",
+        False,
+        8,
+        25,
+    ),
+    (
+        "meeting-room-kit",
+        "Meeting room kit",
+        "Camera and screen for a meeting room.",
+        "Workplace",
+        "it",
+        "standard",
+        False,
+        120,
+        90,
+    ),
+    (
+        "analytics-dataset",
+        "Analytics dataset",
+        "A governed dataset in the warehouse.",
+        "Data",
+        "data",
+        "standard",
+        True,
+        48,
+        180,
+    ),
+    (
+        "dashboard",
+        "Dashboard",
+        "A dashboard built with you by the data team.",
+        "Data",
+        "data",
+        "consultative",
+        False,
+        240,
+        0,
+    ),
+    (
+        "data-export",
+        "Data export",
+        "A one-off export of a table, anonymised.",
+        "Data",
+        "data",
+        "standard",
+        True,
+        24,
+        60,
+    ),
+    (
+        "nda",
+        "Non-disclosure agreement",
+        "A standard NDA ready to sign.",
+        "Contracts",
+        "legal-ops",
+        "standard",
+        False,
+        24,
+        45,
+    ),
+    (
+        "contract-review",
+        "Contract review",
+        "Legal review of a supplier contract.",
+        "Contracts",
+        "legal-ops",
+        "consultative",
+        True,
+        240,
+        0,
+    ),
+    (
+        "trademark-check",
+        "Trademark check",
+        "Is the product name free to use?",
+        "Contracts",
+        "legal-ops",
+        "consultative",
+        False,
+        168,
+        0,
+    ),
+    (
+        "purchase-order",
+        "Purchase order",
+        "A purchase order for an approved supplier.",
+        "Purchasing",
+        "finance-ops",
+        "standard",
+        True,
+        24,
+        30,
+    ),
+    (
+        "budget-transfer",
+        "Budget transfer",
+        "Move budget between cost centres.",
+        "Budget",
+        "finance-ops",
+        "standard",
+        True,
+        48,
+        40,
+    ),
+    (
+        "vendor-onboarding",
+        "Vendor onboarding",
+        "Add a new supplier to the finance system.",
+        "Purchasing",
+        "finance-ops",
+        "consultative",
+        True,
+        120,
+        0,
+    ),
+    (
+        "fax-line",
+        "Fax line",
+        "A virtual fax number. Rarely needed.",
+        "Workplace",
+        "it",
+        "standard",
+        False,
+        48,
+        30,
+    ),
+]
+
+# How each offering's six months went (see demo_history.Profile).
+PROFILES: dict[str, Profile] = {
+    "postgres-database": Profile(6, 14, hours=0.3, fail_rate=0.08, rating=4.6),
+    "vpn-access": Profile(10, 10, hours=0.1, rating=4.4),
+    "laptop": Profile(5, 5, hours=40, manual_share=0.6, rating=4.0),
+    "k8s-namespace": Profile(3, 12, hours=0.2, rating=4.7),
+    "dns-record": Profile(8, 7, hours=0.1, fail_rate=0.12, rating=4.2),
+    "object-bucket": Profile(4, 5, hours=0.2),
+    "ci-runner": Profile(2, 2, approval=True, reject_rate=0.55, cancel_rate=0.1, rating=2.6),
+    "architecture-review": Profile(2, 2.5, hours=60, rating=4.5),
+    "secret-rotation": Profile(3, 3, hours=0.2, fail_rate=0.15),
+    "firewall-rule": Profile(6, 3, approval=True, reject_rate=0.15, hours=3),
+    "pentest": Profile(0.8, 1, approval=True, reject_rate=0.1, hours=200),
+    "access-review": Profile(2, 1, hours=20, cancel_rate=0.3, abandon_rate=0.55, rating=2.2),
+    "software-licence": Profile(7, 9, approval=True, reject_rate=0.1, hours=1),
+    "shared-mailbox": Profile(2, 2, hours=4),
+    "meeting-room-kit": Profile(1.5, 0.6, hours=72, manual_share=0.9),
+    "analytics-dataset": Profile(1, 5, approval=True, reject_rate=0.05, hours=20),
+    "dashboard": Profile(1.5, 2, hours=120),
+    "data-export": Profile(4, 2, approval=True, reject_rate=0.2, hours=6),
+    "nda": Profile(5, 6, hours=2, rating=4.8),
+    "contract-review": Profile(2, 3, approval=True, reject_rate=0.05, hours=150),
+    "trademark-check": Profile(0.5, 0.8, hours=100),
+    "purchase-order": Profile(8, 8, approval=True, reject_rate=0.08, hours=4),
+    "budget-transfer": Profile(3, 1.5, approval=True, reject_rate=0.3, hours=10),
+    "vendor-onboarding": Profile(1, 1.2, approval=True, reject_rate=0.1, hours=60),
+    # "fax-line": nobody has asked for it.
+}
+
+
+def _more_offering(spec: tuple[str, str, str, str, str, str, bool, float, int]) -> dict[str, Any]:
+    slug, name, summary, category, team, kind, approval, sle_hours, minutes = spec
+    steps = [{"name": "Owner team lead", "decider": "owner_leads"}] if approval else []
+    return {
+        "slug": slug,
+        "name": name,
+        "summary": summary,
+        "description": summary,
+        "category": category,
+        "tags": [category.lower()],
+        "owner_team": team,
+        "contact": f"{team}@example.com",
+        "runbook_url": f"https://runbooks.example.com/{slug}",
+        "work_kind": kind,
+        "form": {
+            "fields": [
+                {
+                    "name": "details",
+                    "label": "What do you need?",
+                    "type": "textarea",
+                    "required": True,
+                    "min_length": 5,
+                }
+            ]
+        },
+        "approval_policy": {"steps": steps},
+        "fulfilment": {"kind": "plugin", "plugin": "echo", "settings": {"message": "Done."}},
+        "sle": {"percent": 85, "within_hours": sle_hours},
+        "manual_effort_minutes": minutes,
+    }
+
+
 @dataclass(frozen=True)
 class DemoResult:
     created: bool
@@ -170,39 +511,20 @@ def load(
     with transaction(sessions) as session:
         if session.scalar(select(Team.id).limit(1)) is not None:
             return DemoResult(created=False, passwords={})
-        teams = {
-            slug: identity.create_team(session, slug=slug, name=name)
-            for slug, name in OPS_TEAMS + CONSUMER_TEAMS
-        }
-        passwords: dict[str, str] = {}
-        users: dict[str, User] = {}
-        for username, name, team_slug, role, admin, analyst in PEOPLE:
-            passwords[username] = password or secrets.token_urlsafe(9)
-            user = identity.create_user(
-                session,
-                username=username,
-                password=passwords[username],
-                email=f"{username}@example.com",
-                display_name=name,
-                is_admin=admin,
-                is_analyst=analyst,
-            )
-            if team_slug and role:
-                identity.add_member(session, user=user, team=teams[team_slug], role=role)
-            users[username] = user
-        outbound = OutboundPolicy.from_lists(
-            settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
+        # The organisation's history starts six months ago: so do its teams and people.
+        clock.freeze(clock.now() - timedelta(days=DAYS + 1))
+        try:
+            _teams, users, passwords, consumers = _people(session, password)
+            offerings = _offerings(session, users, settings)
+        finally:
+            clock.freeze(None)
+        demo_history.generate(
+            session,
+            offerings=offerings,
+            profiles=PROFILES,
+            consumers=consumers,
+            authors=[*consumers, users["casey"], users["dana"]],
         )
-        for spec in OFFERINGS:
-            definition = OfferingIn.model_validate(spec)
-            lead = next(
-                users[p[0]] for p in PEOPLE if p[2] == definition.owner_team and p[3] is Role.LEAD
-            )
-            offering = catalog_service.create_offering(session, actor=lead, definition=definition)
-            catalog_service.test_fulfilment(
-                session, actor=lead, offering=offering, outbound=outbound
-            )
-            catalog_service.publish(session, actor=lead, offering=offering)
         samples: list[tuple[str, str, dict[str, Any]]] = [
             ("casey", "postgres-database", {"database_name": "payments_ledger", "size": "medium"}),
             ("dana", "vpn-access", {"reason": "Travelling to the Lisbon office", "days": 14}),
@@ -215,3 +537,58 @@ def load(
             )
     Worker(sessions, settings).run_until_idle()
     return DemoResult(created=True, passwords=passwords)
+
+
+def _people(
+    session: Session, password: str | None
+) -> tuple[dict[str, Team], dict[str, User], dict[str, str], list[User]]:
+    teams = {
+        slug: identity.create_team(session, slug=slug, name=name)
+        for slug, name in OPS_TEAMS + CONSUMER_TEAMS
+    }
+    passwords: dict[str, str] = {}
+    users: dict[str, User] = {}
+    for username, name, team_slug, role, admin, analyst in PEOPLE:
+        passwords[username] = password or secrets.token_urlsafe(9)
+        user = identity.create_user(
+            session,
+            username=username,
+            password=passwords[username],
+            email=f"{username}@example.com",
+            display_name=name,
+            is_admin=admin,
+            is_analyst=analyst,
+        )
+        if team_slug and role:
+            identity.add_member(session, user=user, team=teams[team_slug], role=role)
+        users[username] = user
+    consumers = []
+    for slug, name in CONSUMER_TEAMS:
+        for number in range(1, MEMBERS_PER_CONSUMER_TEAM + 1):
+            member = identity.create_user(
+                session,
+                username=f"{slug}-{number}",
+                password=None,
+                email=f"{slug}-{number}@example.com",
+                display_name=f"{name} member {number}",
+            )
+            identity.add_member(session, user=member, team=teams[slug])
+            consumers.append(member)
+    return teams, users, passwords, consumers
+
+
+def _offerings(session: Session, users: dict[str, User], settings: Settings) -> dict[str, Offering]:
+    outbound = OutboundPolicy.from_lists(
+        settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
+    )
+    offerings = {}
+    for spec in [*OFFERINGS, *(_more_offering(more) for more in MORE_OFFERINGS)]:
+        definition = OfferingIn.model_validate(spec)
+        lead = next(
+            users[p[0]] for p in PEOPLE if p[2] == definition.owner_team and p[3] is Role.LEAD
+        )
+        offering = catalog_service.create_offering(session, actor=lead, definition=definition)
+        catalog_service.test_fulfilment(session, actor=lead, offering=offering, outbound=outbound)
+        catalog_service.publish(session, actor=lead, offering=offering)
+        offerings[offering.slug] = offering
+    return offerings

@@ -85,10 +85,11 @@ def test_offering_published_requested_fulfilled_by_webhook_and_counted(
     assert done["status"] == "completed"
     assert done["outputs"] == {"host": "db-7.internal"}
 
-    adoption = client.get("/api/v1/analytics/adoption", headers=consumer_headers).json()
+    # Insights are for the owner team (and analysts), not for consumers.
+    adoption = client.get("/api/v1/analytics/adoption", headers=ops_headers).json()
     assert adoption[0]["offering"] == "postgres"
     assert (adoption[0]["submitted"], adoption[0]["completed"]) == (1, 1)
-    insights = client.get("/insights", cookies=_sign_in(client, "casey"))
+    insights = client.get("/insights", cookies=_sign_in(client, "pat"))
     assert "PostgreSQL database" in insights.text
 
     types = [e.type for e in db.scalars(select(Event).order_by(Event.id))]

@@ -1,14 +1,19 @@
 """join parallel schema branches
 
 Revision ID: e0d791849a1c
-Revises: 86c1c55749dd, e46ed32708f6, 022c5392975e
+Revises: 86c1c55749dd, e46ed32708f6, 022c5392975e, 469d45ff389e
 Create Date: 2026-11-25 15:49:58.505931
 """
 
 from collections.abc import Sequence
 
 revision: str = "e0d791849a1c"
-down_revision: str | Sequence[str] | None = ("86c1c55749dd", "e46ed32708f6", "022c5392975e")
+down_revision: str | Sequence[str] | None = (
+    "86c1c55749dd",
+    "e46ed32708f6",
+    "022c5392975e",
+    "469d45ff389e",
+)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -8,6 +8,7 @@ from servicebay.portal.api import (
     approvals,
     audit,
     catalog,
+    demand,
     offerings,
     requests,
     runs,
@@ -22,3 +23,4 @@ router.include_router(runs.router)
 router.include_router(analytics.router)
 router.include_router(account.router)
 router.include_router(audit.router)
+router.include_router(demand.router)

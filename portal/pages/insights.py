@@ -1,18 +1,285 @@
-"""Insights for product owners: adoption per offering."""
+"""Insights for product owners and ops teams: charts, each beside its numbers as a table.
+
+Every number that counts requests links to the requests behind it. Analysts see every
+offering; team leads and members see their own teams' offerings.
+"""
 
 from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from servicebay.analytics import adoption
+from servicebay.analytics import drill, reports
+from servicebay.analytics.percentiles import percentiles
+from servicebay.analytics.scope import period_of_days, visible_offerings, visible_teams
 from servicebay.portal.deps import DbSession, PageUser
 from servicebay.portal.render import render
 
 router = APIRouter()
 
+SECTIONS: dict[str, tuple[str, list[str]]] = {
+    "adoption": ("Adoption and rejection", ["adoption", "rejection", "adoption-by-team"]),
+    "flow": (
+        "Flow",
+        [
+            "percentiles",
+            "lead-times",
+            "lead-time-histogram",
+            "throughput",
+            "throughput-weekly",
+            "wip",
+            "aging",
+            "cumulative-flow",
+            "stages",
+            "flow",
+        ],
+    ),
+    "value": ("Work mix and value", ["work-mix", "time-saved"]),
+    "demand": ("Demand and forecast", ["unmet-needs", "empty-searches", "forecast"]),
+}
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _filters(request: Request) -> dict[str, str]:
+    query = request.query_params
+    return {key: query[key] for key in ("team", "offering", "since", "until") if query.get(key)}
+
+
+def _context(request: Request, db: DbSession, user: PageUser) -> reports.Context:
+    filters = _filters(request)
+    offerings = visible_offerings(
+        db, viewer=user, team_slug=filters.get("team"), offering_slug=filters.get("offering")
+    )
+    period = period_of_days(_day(filters.get("since")), _day(filters.get("until")))
+    return reports.Context(db, offerings, period)
+
 
 @router.get("/insights", name="insights")
 def insights(request: Request, db: DbSession, user: PageUser) -> Response:
-    rows = adoption.adoption(db)
-    return render(request, "analytics/insights.html", {"rows": rows})
+    return _section(request, db, user, "adoption")
+
+
+@router.get("/insights/requests", name="insights_requests")
+def insights_requests(request: Request, db: DbSession, user: PageUser) -> Response:
+    context = _context(request, db, user)
+    metric = request.query_params.get("metric", "")
+    try:
+        found = drill.requests_behind(
+            db,
+            offerings=context.offerings,
+            period=context.period,
+            metric=metric,
+            day=_day(request.query_params.get("day")),
+        )
+    except drill.UnknownMetric as error:
+        return _error(request, 422, str(error))
+    return render(
+        request,
+        "analytics/insights_requests.html",
+        {
+            "metric": metric,
+            "found": found,
+            "filters": _filters(request),
+            "day": request.query_params.get("day", ""),
+            "period": context.period,
+        },
+    )
+
+
+@router.get("/insights/{section}", name="insights_section")
+def insights_section(request: Request, section: str, db: DbSession, user: PageUser) -> Response:
+    if section not in SECTIONS:
+        return _error(request, 404, f"no insights section {section!r}")
+    return _section(request, db, user, section)
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    # Rendered here, while the signed-in user is still bound to the open session.
+    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
+def _section(request: Request, db: DbSession, user: PageUser, section: str) -> Response:
+    context = _context(request, db, user)
+    filters = _filters(request)
+    title, names = SECTIONS[section]
+    panels = []
+    for name in names:
+        table = reports.TABLES[name](context)
+        chart = chart_of(table)
+        panels.append(
+            {
+                "table": table,
+                "chart": _script_safe_json(chart) if chart else None,
+                "links": [_links(table, row, filters) for row in table.rows],
+                "csv": "/api/v1/analytics/"
+                + table.name
+                + "?"
+                + urlencode({**filters, "format": "csv"}),
+            }
+        )
+    return render(
+        request,
+        "analytics/insights.html",
+        {
+            "section": section,
+            "sections": SECTIONS,
+            "title": title,
+            "panels": panels,
+            "filters": filters,
+            "period": context.period,
+            "last_day": _last_day(context.period.until),
+            "teams": visible_teams(db, viewer=user),
+            "offerings": visible_offerings(db, viewer=user),
+            "has_offerings": bool(context.offerings),
+        },
+    )
+
+
+def _script_safe_json(value: Any) -> str:
+    """JSON that cannot end its <script type="application/json"> block early."""
+    text = json.dumps(value)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _last_day(until: datetime) -> date:
+    return date.fromordinal(until.date().toordinal() - 1)
+
+
+def _links(table: reports.Table, row: dict[str, Any], filters: dict[str, str]) -> dict[str, str]:
+    """Where each cell of a row leads: the request itself, or the requests behind it."""
+    links: dict[str, str] = {}
+    if "request_id" in row:
+        links["request_id"] = f"/requests/{row['request_id']}"
+    for column in table.columns:
+        if not column.drill or not row.get(column.key):
+            continue
+        query = dict(filters, metric=column.drill)
+        if "offering" in row:
+            query["offering"] = str(row["offering"])
+        if "day" in row:
+            query["day"] = str(row["day"])
+        links[column.key] = "/insights/requests?" + urlencode(query)
+    return links
+
+
+# --- chart specifications, read by static/js/insights.js -----------------------
+
+
+def _series(table: reports.Table, label_key: str, keys: list[str]) -> dict[str, Any]:
+    labels = {column.key: column.label for column in table.columns}
+    return {
+        "labels": [row[label_key] for row in table.rows],
+        "datasets": [
+            {"label": labels[key], "data": [row.get(key) or 0 for row in table.rows]}
+            for key in keys
+        ],
+    }
+
+
+def chart_of(table: reports.Table) -> dict[str, Any] | None:
+    """What to draw for a table, or None when the table stands alone."""
+    if not table.rows:
+        return None
+    name = table.name
+    if name == "adoption":
+        return {"type": "bar", **_series(table, "offering", ["views", "form_starts", "submitted"])}
+    if name == "rejection":
+        spec = _series(
+            table,
+            "offering",
+            ["abandoned", "cancelled", "low_ratings", "approval_rejections", "failed", "retries"],
+        )
+        for dataset, stack in zip(
+            spec["datasets"],
+            ["users", "users", "users", "organisation", "system", "system"],
+            strict=True,
+        ):
+            dataset["stack"] = stack
+        return {"type": "bar", "stacked": True, **spec}
+    if name == "lead-times":
+        return _scatter_with_percentiles(table)
+    if name == "lead-time-histogram":
+        return {"type": "bar", **_series(table, "lead_days", ["requests"]), "xTitle": "days"}
+    if name in ("throughput", "throughput-weekly"):
+        key = "day" if name == "throughput" else "week"
+        return {"type": "bar", **_series(table, key, ["completed"])}
+    if name == "wip":
+        return {"type": "line", **_series(table, "day", ["wip"])}
+    if name == "cumulative-flow":
+        spec = _series(table, "day", ["arrived", "started", "completed", "dropped"])
+        for dataset in spec["datasets"]:
+            dataset["fill"] = "origin"
+        return {"type": "line", **spec}
+    if name == "aging":
+        statuses = sorted({row["status"] for row in table.rows})
+        return {
+            "type": "scatter",
+            "xCategories": statuses,
+            "labels": statuses,
+            "datasets": [
+                {
+                    "label": "Open requests (age in days)",
+                    "data": [{"x": row["status"], "y": row["age_days"]} for row in table.rows],
+                }
+            ],
+        }
+    if name == "stages":
+        return {"type": "bar", **_series(table, "stage", ["hours"])}
+    if name == "work-mix":
+        weeks: dict[str, dict[str, int]] = {}
+        for row in table.rows:
+            week = weeks.setdefault(row["week"], {"standard": 0, "consultative": 0})
+            week["standard"] += row["standard"]
+            week["consultative"] += row["consultative"]
+        return {
+            "type": "bar",
+            "stacked": True,
+            "labels": list(weeks),
+            "datasets": [
+                {"label": kind.capitalize(), "data": [week[kind] for week in weeks.values()]}
+                for kind in ("standard", "consultative")
+            ],
+        }
+    if name == "time-saved":
+        return {"type": "bar", **_series(table, "offering", ["hours_saved"])}
+    if name == "unmet-needs":
+        return {"type": "bar", "horizontal": True, **_series(table, "title", ["votes"])}
+    if name == "empty-searches":
+        return {"type": "bar", "horizontal": True, **_series(table, "query", ["searches"])}
+    return None
+
+
+def _scatter_with_percentiles(table: reports.Table) -> dict[str, Any]:
+    points = [
+        {"x": datetime.fromisoformat(row["completed_at"]).timestamp() * 1000, "y": row["lead_days"]}
+        for row in table.rows
+    ]
+    levels = percentiles([row["lead_days"] for row in table.rows])
+    xs = [point["x"] for point in points]
+    lines = []
+    for percent, level in levels.items():
+        lines.append(
+            {
+                "label": f"{percent}th percentile: {level} days",
+                "data": [{"x": min(xs), "y": level}, {"x": max(xs), "y": level}],
+                "showLine": True,
+                "pointRadius": 0,
+                "borderDash": [6, 4],
+            }
+        )
+    return {
+        "type": "scatter",
+        "xTime": True,
+        "datasets": [{"label": "Completed requests (lead time, days)", "data": points}, *lines],
+    }

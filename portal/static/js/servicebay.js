@@ -55,3 +55,44 @@
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (event) { init(event.target.ownerDocument || document); });
 })();
+
+// Adoption analytics: tell the server once per page that someone began a request form,
+// so forms started and never submitted can be counted. Nothing else is sent.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function offeringOf(form) {
+    if (form.dataset.offering) { return form.dataset.offering; }
+    var match = (form.getAttribute("action") || "").match(/\/offerings\/([^/]+)\/request/);
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+
+  function watch(root) {
+    root.querySelectorAll("form[data-conditional-form]").forEach(function (form) {
+      if (form.dataset.startWatched) { return; }
+      form.dataset.startWatched = "1";
+      form.addEventListener("input", function () {
+        var offering = offeringOf(form);
+        if (!offering || form.dataset.startSent) { return; }
+        form.dataset.startSent = "1";
+        fetch("/api/v1/analytics/form-started", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+          body: JSON.stringify({ offering: offering })
+        }).catch(function () { /* counting is best effort */ });
+      }, { once: false });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { watch(document); });
+  document.addEventListener("htmx:afterSettle", function () { watch(document); });
+})();

@@ -1,0 +1,105 @@
+"""Analytics and demand: demands with votes, imported history cases.
+
+Revision ID: 469d45ff389e
+Revises: 881e28d8bf5a
+Create Date: 2026-11-25 15:40:47.803209
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+from servicebay.core.database import UTCDateTime
+
+revision: str = "469d45ff389e"
+down_revision: str | Sequence[str] | None = "881e28d8bf5a"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "catalog_demand",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("urgency", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("decline_reason", sa.Text(), nullable=False),
+        sa.Column("votes", sa.Integer(), nullable=False),
+        sa.Column("author_id", sa.Integer(), nullable=False),
+        sa.Column("team_id", sa.Integer(), nullable=True),
+        sa.Column("offering_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_id"], ["core_user.id"], name=op.f("fk_catalog_demand_author_id_core_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["offering_id"],
+            ["catalog_offering.id"],
+            name=op.f("fk_catalog_demand_offering_id_catalog_offering"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["core_team.id"], name=op.f("fk_catalog_demand_team_id_core_team")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_demand")),
+    )
+    with op.batch_alter_table("catalog_demand", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_catalog_demand_state"), ["state"], unique=False)
+
+    op.create_table(
+        "catalog_demand_vote",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("demand_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["demand_id"],
+            ["catalog_demand.id"],
+            name=op.f("fk_catalog_demand_vote_demand_id_catalog_demand"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["core_user.id"],
+            name=op.f("fk_catalog_demand_vote_user_id_core_user"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_demand_vote")),
+        sa.UniqueConstraint(
+            "demand_id", "user_id", name=op.f("uq_catalog_demand_vote_demand_id_user_id")
+        ),
+    )
+    op.create_table(
+        "requests_imported_case",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("offering_id", sa.Integer(), nullable=False),
+        sa.Column("case_key", sa.String(length=200), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("imported_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["offering_id"],
+            ["catalog_offering.id"],
+            name=op.f("fk_requests_imported_case_offering_id_catalog_offering"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["requests_request.id"],
+            name=op.f("fk_requests_imported_case_request_id_requests_request"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_requests_imported_case")),
+        sa.UniqueConstraint(
+            "offering_id", "case_key", name=op.f("uq_requests_imported_case_offering_id_case_key")
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("requests_imported_case")
+    op.drop_table("catalog_demand_vote")
+    with op.batch_alter_table("catalog_demand", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalog_demand_state"))
+
+    op.drop_table("catalog_demand")

@@ -1,0 +1,79 @@
+"""Drill-down: the requests behind a number on /insights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from servicebay.analytics import flow
+from servicebay.analytics.scope import Period, start_of
+from servicebay.catalog.models import Offering
+from servicebay.core.events import Event
+from servicebay.requests.models import Request
+
+# A number counts requests that had one of these events in the period...
+EVENT_METRICS = ("submitted", "completed", "rejected", "cancelled", "failed")
+# ...or were open at its end.
+METRICS = (*EVENT_METRICS, "open")
+
+
+class UnknownMetric(ValueError):
+    """The drill-down names no metric that counts requests."""
+
+
+@dataclass(frozen=True)
+class RequestBehind:
+    request_id: int
+    offering: str
+    status: str
+    submitted_at: datetime
+    at: datetime | None
+
+
+def requests_behind(
+    session: Session,
+    *,
+    offerings: Sequence[Offering],
+    period: Period,
+    metric: str,
+    day: date | None = None,
+    limit: int = 1000,
+) -> list[RequestBehind]:
+    """The requests a metric counted, optionally on one day of the period."""
+    if metric not in METRICS:
+        raise UnknownMetric(f"no drill-down for {metric!r}; one of {', '.join(METRICS)}")
+    if day is not None:
+        one_day = Period(start_of(day), start_of(day) + timedelta(days=1))
+        period = Period(max(period.since, one_day.since), min(period.until, one_day.until))
+    slugs = {offering.id: offering.slug for offering in offerings}
+    if metric == "open":
+        flows = flow.load(session, flow.Scope(period.since, period.until, tuple(slugs)))
+        items = flow.open_items(flows, as_of=period.until)[:limit]
+        return [
+            RequestBehind(
+                item.request_id, slugs[item.offering_id], item.status, item.submitted_at, None
+            )
+            for item in items
+        ]
+    statement = (
+        select(
+            Request.id, Request.offering_id, Request.status, Request.submitted_at, Event.occurred_at
+        )
+        .join(Event, Event.request_id == Request.id)
+        .where(
+            Event.type == f"request.{metric}",
+            Event.offering_id.in_(list(slugs)),
+            Event.occurred_at >= period.since,
+            Event.occurred_at < period.until,
+        )
+        .order_by(Event.occurred_at, Request.id)
+        .limit(limit)
+    )
+    return [
+        RequestBehind(row[0], slugs[row[1]], row[2], row[3], row[4])
+        for row in session.execute(statement)
+    ]

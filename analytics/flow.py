@@ -1,0 +1,370 @@
+"""Kanban flow metrics per offering, team and period, computed from the Event log.
+
+Each request's history (its ``request.<status>`` events, failed attempts and manual
+tasks) is replayed once into a :class:`RequestFlow`; every metric is a plain function of
+those. docs/metrics.md defines each one in words; the tests hold the two together.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from servicebay.analytics.percentiles import hours_between, inclusive_days, percentiles
+from servicebay.catalog.models import OfferingVersion
+from servicebay.core.events import Event
+from servicebay.requests.models import Request
+
+STATUSES = (
+    "submitted",
+    "pending_approval",
+    "rejected",
+    "in_fulfilment",
+    "completed",
+    "failed",
+    "cancelled",
+)
+STATUS_EVENTS = tuple(f"request.{status}" for status in STATUSES)
+CLOSED = frozenset({"completed", "rejected", "cancelled"})
+# Where a request waits, by the status it is in (docs/metrics.md, "time in stage").
+STAGE_OF_STATUS = {
+    "submitted": "queue",
+    "pending_approval": "approval",
+    "in_fulfilment": "fulfilment",
+    "failed": "recovery",
+}
+STAGES = ("approval", "queue", "fulfilment", "recovery")
+OTHER_EVENTS = ("task.created", "run.attempt_failed")
+
+
+@dataclass
+class RequestFlow:
+    """One request's path through the statuses, as its events tell it."""
+
+    request_id: int
+    offering_id: int
+    team_id: int | None
+    sle_hours: float | None
+    submitted_at: datetime
+    effort_minutes: int = 0
+    status: str = "submitted"
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    closed_at: datetime | None = None
+    manual_tasks: int = 0
+    first_outcome: tuple[datetime, bool] | None = None
+    stage_hours: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    recoveries: list[tuple[datetime, float]] = field(default_factory=list)
+
+    @property
+    def lead_days(self) -> int:
+        assert self.completed_at is not None
+        return inclusive_days(self.submitted_at, self.completed_at)
+
+    @property
+    def lead_hours(self) -> float:
+        assert self.completed_at is not None
+        return hours_between(self.submitted_at, self.completed_at)
+
+    @property
+    def cycle_start(self) -> datetime:
+        assert self.completed_at is not None
+        return self.started_at or self.completed_at
+
+    @property
+    def cycle_days(self) -> int:
+        assert self.completed_at is not None
+        return inclusive_days(self.cycle_start, self.completed_at)
+
+    @property
+    def cycle_hours(self) -> float:
+        assert self.completed_at is not None
+        return hours_between(self.cycle_start, self.completed_at)
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    request_id: int
+    occurred_at: datetime
+    type: str
+
+
+def replay(base: RequestFlow, history: Iterable[HistoryEvent], *, as_of: datetime) -> RequestFlow:
+    """Walk one request's events in order and fill in its flow facts."""
+    flow = base
+    entered: datetime | None = None
+    current: str | None = None
+    failed_since: datetime | None = None
+    for event in history:
+        if event.type == "task.created":
+            flow.manual_tasks += 1
+            continue
+        if event.type == "run.attempt_failed":
+            if flow.first_outcome is None:
+                flow.first_outcome = (event.occurred_at, False)
+            continue
+        status = event.type.removeprefix("request.")
+        if current is not None and entered is not None and current in STAGE_OF_STATUS:
+            flow.stage_hours[STAGE_OF_STATUS[current]] += hours_between(entered, event.occurred_at)
+        if status == "submitted":
+            flow.submitted_at = event.occurred_at
+        elif status == "in_fulfilment" and flow.started_at is None:
+            flow.started_at = event.occurred_at
+        elif status == "failed":
+            if flow.first_outcome is None:
+                flow.first_outcome = (event.occurred_at, False)
+            failed_since = failed_since or event.occurred_at
+        elif status == "completed":
+            flow.completed_at = event.occurred_at
+            if flow.first_outcome is None:
+                flow.first_outcome = (event.occurred_at, True)
+            if failed_since is not None:
+                flow.recoveries.append(
+                    (event.occurred_at, hours_between(failed_since, event.occurred_at))
+                )
+                failed_since = None
+        if status in CLOSED:
+            flow.closed_at = event.occurred_at
+        current, entered = status, event.occurred_at
+    flow.status = current or flow.status
+    if current in STAGE_OF_STATUS and entered is not None and as_of > entered:
+        flow.stage_hours[STAGE_OF_STATUS[current]] += hours_between(entered, as_of)
+    return flow
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which requests a view counts: some offerings (None = all) over [since, until)."""
+
+    since: datetime
+    until: datetime
+    offering_ids: tuple[int, ...] | None = None
+
+
+def load(session: Session, scope: Scope) -> list[RequestFlow]:
+    """Every request submitted before the end of the period, replayed from its events."""
+    requests_query = (
+        select(
+            Request.id,
+            Request.offering_id,
+            Request.team_id,
+            OfferingVersion.sle_hours,
+            Request.submitted_at,
+            OfferingVersion.manual_effort_minutes,
+        )
+        .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
+        .where(Request.submitted_at < scope.until)
+    )
+    events_query = (
+        select(Event.request_id, Event.occurred_at, Event.type)
+        .where(
+            Event.request_id.is_not(None),
+            Event.type.in_(STATUS_EVENTS + OTHER_EVENTS),
+            Event.occurred_at < scope.until,
+        )
+        .order_by(Event.request_id, Event.occurred_at, Event.id)
+    )
+    if scope.offering_ids is not None:
+        requests_query = requests_query.where(Request.offering_id.in_(scope.offering_ids))
+        events_query = events_query.where(Event.offering_id.in_(scope.offering_ids))
+    bases = {
+        row.id: RequestFlow(
+            request_id=row.id,
+            offering_id=row.offering_id,
+            team_id=row.team_id,
+            sle_hours=row.sle_hours,
+            submitted_at=row.submitted_at,
+            effort_minutes=row.manual_effort_minutes or 0,
+        )
+        for row in session.execute(requests_query)
+    }
+    histories: dict[int, list[HistoryEvent]] = defaultdict(list)
+    for request_id, occurred_at, event_type in session.execute(events_query):
+        if request_id is not None and request_id in bases:
+            histories[request_id].append(HistoryEvent(request_id, occurred_at, event_type))
+    as_of = scope.until
+    return [replay(base, histories.get(rid, []), as_of=as_of) for rid, base in bases.items()]
+
+
+# --- the metrics ------------------------------------------------------------
+
+
+def _in(moment: datetime | None, scope: Scope) -> bool:
+    return moment is not None and scope.since <= moment < scope.until
+
+
+def completed_in(flows: Sequence[RequestFlow], scope: Scope) -> list[RequestFlow]:
+    done = [flow for flow in flows if _in(flow.completed_at, scope)]
+    return sorted(done, key=lambda flow: (flow.completed_at, flow.request_id))
+
+
+def days_of(scope: Scope) -> list[date]:
+    first, last = scope.since.date(), (scope.until - timedelta(microseconds=1)).date()
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def throughput_per_day(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[date, int]]:
+    counts = Counter(flow.completed_at.date() for flow in completed_in(flows, scope))  # type: ignore[union-attr]
+    return [(day, counts.get(day, 0)) for day in days_of(scope)]
+
+
+def throughput_per_week(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[str, int]]:
+    weeks: dict[str, int] = {}
+    for day, count in throughput_per_day(flows, scope):
+        year, week, _ = day.isocalendar()
+        key = f"{year}-W{week:02d}"
+        weeks[key] = weeks.get(key, 0) + count
+    return list(weeks.items())
+
+
+def _cumulative(moments: Iterable[datetime | None], days: list[date]) -> list[int]:
+    """For each day, how many of the moments fell on it or before it."""
+    counts = Counter(moment.date() for moment in moments if moment is not None)
+    running = sum(count for day, count in counts.items() if days and day < days[0])
+    totals = []
+    for day in days:
+        running += counts.get(day, 0)
+        totals.append(running)
+    return totals
+
+
+def wip_per_day(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[date, int]]:
+    """Requests arrived by the end of the day and not closed by then."""
+    days = days_of(scope)
+    arrived = _cumulative((flow.submitted_at for flow in flows), days)
+    closed = _cumulative((flow.closed_at for flow in flows), days)
+    return [(day, a - c) for day, a, c in zip(days, arrived, closed, strict=True)]
+
+
+def cumulative_flow(flows: Sequence[RequestFlow], scope: Scope) -> list[dict[str, Any]]:
+    """Per day, how many requests had by its end arrived, started, completed, been dropped."""
+    days = days_of(scope)
+    arrived = _cumulative((flow.submitted_at for flow in flows), days)
+    started = _cumulative((flow.started_at or flow.completed_at for flow in flows), days)
+    completed = _cumulative((flow.completed_at for flow in flows), days)
+    dropped = _cumulative((flow.closed_at for flow in flows if flow.completed_at is None), days)
+    return [
+        {
+            "day": day.isoformat(),
+            "arrived": arrived[index],
+            "started": started[index],
+            "completed": completed[index],
+            "dropped": dropped[index],
+        }
+        for index, day in enumerate(days)
+    ]
+
+
+@dataclass(frozen=True)
+class OpenItem:
+    request_id: int
+    offering_id: int
+    status: str
+    submitted_at: datetime
+    age_days: int
+    age_hours: float
+
+
+def open_items(flows: Sequence[RequestFlow], *, as_of: datetime) -> list[OpenItem]:
+    """Work item age of every request not closed at ``as_of``, oldest first."""
+    items = [
+        OpenItem(
+            request_id=flow.request_id,
+            offering_id=flow.offering_id,
+            status=flow.status,
+            submitted_at=flow.submitted_at,
+            age_days=inclusive_days(flow.submitted_at, as_of),
+            age_hours=hours_between(flow.submitted_at, as_of),
+        )
+        for flow in flows
+        if flow.submitted_at < as_of and (flow.closed_at is None or flow.closed_at >= as_of)
+    ]
+    return sorted(items, key=lambda item: (item.submitted_at, item.request_id))
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    completed: int
+    lead_days: dict[int, float | None]
+    lead_hours: dict[int, float | None]
+    cycle_days: dict[int, float | None]
+    cycle_hours: dict[int, float | None]
+    wip: int
+    stage_hours: dict[str, float]
+    sle_hit_rate: float | None
+    sle_measured: int
+    automation_rate: float | None
+    first_attempt_success: float | None
+    recovery_hours: dict[int, float | None]
+    recoveries: int
+
+
+def summary(flows: Sequence[RequestFlow], scope: Scope) -> FlowSummary:
+    done = completed_in(flows, scope)
+    with_sle = [flow for flow in done if flow.sle_hours is not None]
+    outcomes = [
+        flow.first_outcome[1]
+        for flow in flows
+        if flow.first_outcome is not None and _in(flow.first_outcome[0], scope)
+    ]
+    recovered = [hours for flow in flows for at, hours in flow.recoveries if _in(at, scope)]
+    stage_totals = {stage: sum(flow.stage_hours[stage] for flow in done) for stage in STAGES}
+    return FlowSummary(
+        completed=len(done),
+        lead_days=percentiles([flow.lead_days for flow in done]),
+        lead_hours=percentiles([flow.lead_hours for flow in done]),
+        cycle_days=percentiles([flow.cycle_days for flow in done]),
+        cycle_hours=percentiles([flow.cycle_hours for flow in done]),
+        wip=len(open_items(flows, as_of=scope.until)),
+        stage_hours=stage_totals,
+        sle_hit_rate=ratio(
+            len([flow for flow in with_sle if flow.lead_hours <= (flow.sle_hours or 0.0)]),
+            len(with_sle),
+        ),
+        sle_measured=len(with_sle),
+        automation_rate=ratio(len([flow for flow in done if flow.manual_tasks == 0]), len(done)),
+        first_attempt_success=ratio(sum(outcomes), len(outcomes)),
+        recovery_hours=percentiles(recovered),
+        recoveries=len(recovered),
+    )
+
+
+def lead_time_points(flows: Sequence[RequestFlow], scope: Scope) -> list[dict[str, Any]]:
+    """One point per completed request: the scatter and its drill-down."""
+    return [
+        {
+            "request_id": flow.request_id,
+            "offering_id": flow.offering_id,
+            "completed_at": flow.completed_at.isoformat(),  # type: ignore[union-attr]
+            "lead_days": flow.lead_days,
+            "lead_hours": round(flow.lead_hours, 4),
+            "cycle_days": flow.cycle_days,
+            "cycle_hours": round(flow.cycle_hours, 4),
+        }
+        for flow in completed_in(flows, scope)
+    ]
+
+
+def histogram(values: Iterable[int]) -> list[tuple[int, int]]:
+    """How many completed requests took each whole number of days."""
+    counts = Counter(values)
+    if not counts:
+        return []
+    return [(days, counts.get(days, 0)) for days in range(1, max(counts) + 1)]
+
+
+def per_offering(flows: Sequence[RequestFlow], scope: Scope) -> dict[int, FlowSummary]:
+    groups: dict[int, list[RequestFlow]] = defaultdict(list)
+    for flow in flows:
+        groups[flow.offering_id].append(flow)
+    return {offering_id: summary(group, scope) for offering_id, group in groups.items()}

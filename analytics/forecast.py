@@ -1,0 +1,68 @@
+"""Monte Carlo forecasts over a team's daily throughput history (docs/metrics.md)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from servicebay.analytics.percentiles import nearest_rank
+
+CONFIDENCES = (50, 85, 95)
+TRIALS = 10_000
+HISTORY_DAYS = 90
+# A trial that has not finished after ten years says "not with this throughput".
+MAX_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Forecast:
+    trials: int
+    seed: int
+    history_days: int
+    answers: dict[int, int | None]
+
+
+def when_done(
+    history: Sequence[int], *, items: int, trials: int = TRIALS, seed: int = 0
+) -> Forecast:
+    """Days needed to finish ``items`` requests, at each confidence (more days = safer)."""
+    if items <= 0:
+        return Forecast(trials, seed, len(history), dict.fromkeys(CONFIDENCES, 0))
+    if not history or not any(history):
+        return Forecast(trials, seed, len(history), dict.fromkeys(CONFIDENCES, None))
+    rng = random.Random(seed)
+    outcomes = []
+    for _ in range(trials):
+        done = days = 0
+        while done < items and days < MAX_DAYS:
+            done += rng.choice(history)
+            days += 1
+        outcomes.append(days)
+    return Forecast(
+        trials,
+        seed,
+        len(history),
+        {confidence: _as_int(nearest_rank(outcomes, confidence)) for confidence in CONFIDENCES},
+    )
+
+
+def how_many(history: Sequence[int], *, days: int, trials: int = TRIALS, seed: int = 0) -> Forecast:
+    """Requests finished in the next ``days`` days that c % of trials reach or exceed."""
+    if not history or days <= 0:
+        return Forecast(trials, seed, len(history), dict.fromkeys(CONFIDENCES, 0))
+    rng = random.Random(seed)
+    outcomes = [sum(rng.choices(history, k=days)) for _ in range(trials)]
+    return Forecast(
+        trials,
+        seed,
+        len(history),
+        {
+            confidence: _as_int(nearest_rank(outcomes, 100 - confidence))
+            for confidence in CONFIDENCES
+        },
+    )
+
+
+def _as_int(value: float | None) -> int | None:
+    return None if value is None else int(value)

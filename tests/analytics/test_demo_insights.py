@@ -1,0 +1,41 @@
+"""`servicebay demo` gives every insights page something meaningful on first run."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from servicebay.analytics import adoption, reports
+from servicebay.analytics.scope import period_of_days
+from servicebay.catalog.demand import Demand
+from servicebay.catalog.models import Offering
+from servicebay.core.identity import Team
+from servicebay.core.settings import Settings
+from servicebay.portal import demo
+
+
+def test_demo_organisation_shows_every_class_of_adoption_and_full_flow(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    result = demo.load(sessions, settings, password="demo-password")
+    assert result.created and {"casey", "pat", "admin"} <= set(result.passwords)
+    again = demo.load(sessions, settings, password="demo-password")
+    assert not again.created
+
+    with sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Team)) >= 26
+        offerings = list(db.scalars(select(Offering)))
+        assert len(offerings) == 25
+        assert {o.work_kind for o in offerings} == {"standard", "consultative"}
+        period = period_of_days(None, None, default_days=60)
+        classes = {
+            row.offering_slug: row.classification
+            for row in adoption.rejection(db, offerings=offerings, period=period)
+        }
+        assert {"adopted", "growing", "declining", "rejected", "unused"} <= set(classes.values())
+        assert classes["fax-line"] == "unused"
+        assert db.scalar(select(func.count()).select_from(Demand)) >= 5
+
+        context = reports.Context(db, offerings, period)
+        for name, build in reports.TABLES.items():
+            assert build(context).rows, f"{name} is empty on the demo data"

@@ -1,0 +1,109 @@
+"""/insights: charts with the same numbers as tables beside them, filters, drill-down."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from servicebay.core import clock
+from servicebay.core.identity import Role
+from tests.analytics.history import make_history
+from tests.factories import make_offering, make_team, make_user
+
+
+def _sign_in(client: TestClient, username: str) -> None:
+    client.cookies.clear()
+    client.get("/login")
+    response = client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": "correct-horse-battery",
+            "csrf_token": client.cookies.get("sb_csrf"),
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+def _arrange(db: Session) -> int:
+    platform = make_team(db, "platform")
+    pat = make_user(db, "pat", team=platform, role=Role.LEAD)
+    security = make_team(db, "security")
+    sam = make_user(db, "sam", team=security, role=Role.LEAD)
+    make_user(db, "ana", analyst=True)
+    postgres = make_offering(db, platform, pat, slug="postgres", name="PostgreSQL database")
+    make_offering(db, security, sam, slug="pentest", name="Penetration test")
+    casey = make_user(db, "casey", team=make_team(db, "payments"))
+    start = clock.now() - timedelta(days=3)
+    done = make_history(
+        db,
+        postgres,
+        casey,
+        [
+            ("submitted", start),
+            ("in_fulfilment", start + timedelta(hours=1)),
+            ("completed", start + timedelta(days=1)),
+        ],
+    )
+    db.commit()
+    return done.id
+
+
+def test_analyst_sees_every_section_with_a_chart_and_its_table(
+    client: TestClient, db: Session
+) -> None:
+    request_id = _arrange(db)
+    _sign_in(client, "ana")
+
+    adoption = client.get("/insights")
+    assert adoption.status_code == 200
+    assert "PostgreSQL database" in adoption.text and "pentest" in adoption.text
+    chart = re.search(
+        r'<script type="application/json" id="chart-adoption">(.*?)</script>', adoption.text
+    )
+    assert chart is not None
+    spec = json.loads(chart.group(1))
+    submitted = next(d for d in spec["datasets"] if d["label"] == "Submitted")
+    assert dict(zip(spec["labels"], submitted["data"], strict=True))["postgres"] == 1
+    assert "unused" in adoption.text and "no submission in the period" in adoption.text
+
+    flow = client.get("/insights/flow")
+    assert flow.status_code == 200
+    assert 'id="chart-lead-times"' in flow.text and 'id="chart-cumulative-flow"' in flow.text
+    assert f'href="/requests/{request_id}"' in flow.text
+    for section in ("value", "demand"):
+        assert client.get(f"/insights/{section}").status_code == 200
+    assert client.get("/insights/nothing").status_code == 404
+
+
+def test_team_lead_sees_only_the_teams_offerings_and_filters_narrow_further(
+    client: TestClient, db: Session
+) -> None:
+    _arrange(db)
+    _sign_in(client, "sam")
+
+    page = client.get("/insights")
+    assert "pentest" in page.text and "postgres" not in page.text
+
+    _sign_in(client, "ana")
+    narrowed = client.get("/insights?team=security")
+    assert "pentest" in narrowed.text and ">postgres<" not in narrowed.text
+
+
+def test_a_number_leads_to_the_requests_behind_it(client: TestClient, db: Session) -> None:
+    request_id = _arrange(db)
+    _sign_in(client, "pat")
+
+    page = client.get("/insights")
+    link = re.search(r'href="(/insights/requests\?[^"]*metric=completed[^"]*)"', page.text)
+    assert link is not None
+    behind = client.get(link.group(1).replace("&amp;", "&"))
+
+    assert behind.status_code == 200
+    assert f"#{request_id}" in behind.text
+    assert "1 request." in behind.text
