@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -30,7 +30,16 @@ class Filters(BaseModel):
     until: date | None = None
 
 
-FilterQuery = Annotated[Filters, Query()]
+def filter_query(
+    team: str | None = None,
+    offering: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Filters:
+    return Filters(team=team, offering=offering, since=since, until=until)
+
+
+FilterQuery = Annotated[Filters, Depends(filter_query)]
 
 
 def context_for(db: DbSession, user: ApiUser, filters: Filters) -> reports.Context:
