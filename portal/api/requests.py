@@ -190,7 +190,7 @@ def _wake_worker(request: Request, background: BackgroundTasks) -> None:
 
 
 @router.get("/requests", response_model=list[RequestOut])
-def my_requests(db: DbSession, user: ApiUser) -> list[RequestOut]:
+def list_my_requests(db: DbSession, user: ApiUser) -> list[RequestOut]:
     return [request_out(r) for r in requests_service.list_for_requester(db, requester=user)]
 
 
