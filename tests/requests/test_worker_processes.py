@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.core import clock
 from servicebay.core.events import Event
 from servicebay.core.identity import User
 from servicebay.requests import service
@@ -368,3 +369,31 @@ def restart_postgresql() -> None:
         time.sleep(1.0)
     finally:
         subprocess.run([*command, "start"], check=True, timeout=60)
+
+
+def test_a_new_run_starts_within_about_100_ms_of_its_commit_without_waiting_for_a_poll(
+    db: Session, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+) -> None:
+    _, _, offering = owner_and_offering(db, fulfilment={"kind": "plugin", "plugin": "echo"})
+    who = requester(db)
+    db.commit()
+    delays: list[float] = []
+    with workers(database_url, tmp_path, SERVICEBAY_WORKER_POLL_SECONDS="30") as (worker,):
+        worker.wait_for_output("listening for new runs")
+        time.sleep(0.5)
+        for _ in range(5):
+            before_commit = clock.now()
+            request_id = submit(db, who, offering)
+            db.close()
+            wait_until(
+                lambda rid=request_id: status_of(sessions, rid) == "completed",
+                timeout=5,
+                what="the run is picked up without a poll",
+            )
+            with sessions() as session:
+                (run,) = runs_of(session, request_id)
+                (attempt,) = attempts_of(session, run.id)
+                delays.append((attempt.started_at - before_commit).total_seconds())
+    delays.sort()
+    assert delays[2] < 0.1, delays
+    assert delays[-1] < 0.5, delays
