@@ -304,14 +304,19 @@ def test_a_thousand_requests_through_four_worker_processes_complete_exactly_once
 ) -> None:
     _, _, offering = owner_and_offering(db, fulfilment={"kind": "plugin", "plugin": "echo"})
     who = requester(db)
-    for _ in range(1000):
-        service.submit(
-            db, actor=who, offering_slug=offering.slug, inputs={"name": "a", "size": "small"}
-        )
     db.commit()
-    db.close()
 
     with workers(database_url, tmp_path, count=4, concurrency=4, SERVICEBAY_RUN_LEASE_SECONDS="10"):
+        for _ in range(10):  # in batches, so the workers start while requests arrive
+            for _ in range(100):
+                service.submit(
+                    db,
+                    actor=who,
+                    offering_slug=offering.slug,
+                    inputs={"name": "a", "size": "small"},
+                )
+            db.commit()
+        db.close()
         wait_until(
             lambda: count_status(sessions, "completed") == 1000, timeout=120, what="1000 complete"
         )
