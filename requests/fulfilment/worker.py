@@ -97,8 +97,7 @@ class Worker:
             self._wake.clear()
             try:
                 if time.monotonic() - last_sweep >= self.settings.worker_poll_seconds:
-                    with transaction(self.sessions) as session:
-                        engine.expire_waiting(session, timing=self.timing)
+                    self._sweep()
                     last_sweep = time.monotonic()
                 free = self._free_slots()
                 claimed = self._claim(free) if free else []
@@ -115,6 +114,14 @@ class Worker:
             self._wake.wait(self.settings.worker_poll_seconds)
         self._pool.shutdown(wait=True)
         logger.info("worker %s stopped", self.worker_id)
+
+    def _sweep(self) -> None:
+        """Housekeeping at poll pace: time out waiting runs, forget expired keys."""
+        from servicebay.requests import service  # the worker is started by it, not vice versa
+
+        with transaction(self.sessions) as session:
+            engine.expire_waiting(session, timing=self.timing)
+            service.purge_expired_keys(session)
 
     def _free_slots(self) -> int:
         with self._active_lock:
