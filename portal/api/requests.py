@@ -186,7 +186,7 @@ def _wake_worker(request: Request, background: BackgroundTasks) -> None:
 
 
 @router.get("/requests", response_model=list[RequestOut])
-def my_requests(db: DbSession, user: ApiUser) -> list[RequestOut]:
+def list_my_requests(db: DbSession, user: ApiUser) -> list[RequestOut]:
     return [request_out(r) for r in requests_service.list_for_requester(db, requester=user)]
 
 
@@ -380,7 +380,7 @@ def task_out(task: Task) -> TaskOut:
 
 
 @router.get("/teams/{team_slug}/board", response_model=BoardOut)
-def team_board(team_slug: str, db: DbSession, user: ApiUser) -> BoardOut:
+def get_team_board(team_slug: str, db: DbSession, user: ApiUser) -> BoardOut:
     """The team's manual tasks by column, its WIP limits and its failed requests."""
     team = _member_team(db, user, team_slug)
     columns = tasks.board(db, team_id=team.id)
