@@ -93,7 +93,7 @@ def start_worker(
         "SERVICEBAY_SECRET_KEY": "test-secret-key-not-for-production",
         "SERVICEBAY_BASE_URL": "http://testserver",
         "SERVICEBAY_FULFILMENT_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
-        "SERVICEBAY_RUN_LEASE_SECONDS": "1.5",
+        "SERVICEBAY_RUN_LEASE_SECONDS": "2.5",
         "SERVICEBAY_WORKER_POLL_SECONDS": "0.2",
         "SERVICEBAY_RETRY_BASE_SECONDS": "0.1",
         **env,
