@@ -13,6 +13,7 @@ from servicebay.portal.render import render
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
 from servicebay.requests.errors import WipLimitReached
+from servicebay.requests.models import TaskStatus
 
 router = APIRouter()
 
@@ -81,6 +82,20 @@ def task_advance(
     except WipLimitReached as full:
         db.rollback()
         return _board(request, db, user, team, blocked=(task_id, str(full)), status_code=409)
+    return RedirectResponse(
+        str(request.url_for("team_board", team_slug=team.slug)), status_code=303
+    )
+
+
+@router.post("/ops/teams/{team_slug}/wip-limits", name="wip_limits")
+def wip_limits(
+    request: Request, team_slug: str, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    team = _team(db, user, team_slug)
+    for column in (TaskStatus.TODO, TaskStatus.DOING):
+        raw = str(data.get(column.value, "")).strip()
+        limit = int(raw) if raw.isdigit() and int(raw) > 0 else None
+        tasks.set_wip_limit(db, actor=user, team_id=team.id, status=column, max_tasks=limit)
     return RedirectResponse(
         str(request.url_for("team_board", team_slug=team.slug)), status_code=303
     )

@@ -118,17 +118,20 @@ def test_team_board_moves_tasks_enforces_wip_limits_and_retries_failed_requests(
         casey = requester(db)
         first, second = submit(db, casey, manual), submit(db, casey, manual)
         failing = submit(db, casey, hooked)
-        from servicebay.requests import tasks
-        from servicebay.requests.models import TaskStatus
-
-        tasks.set_wip_limit(db, actor=lead, team_id=team.id, status=TaskStatus.DOING, max_tasks=1)
         lead_name = lead.username
         db.commit()
         worker = Worker(sessions, fast(settings))
         work_until(worker, lambda: status_of(sessions, failing) == "failed")
         csrf = sign_in(client, lead_name)
 
+        limited = client.post(
+            "/ops/teams/it-ops/wip-limits",
+            data={"csrf_token": csrf, "todo": "", "doing": "1"},
+            follow_redirects=False,
+        )
+        assert limited.status_code == 303
         board = client.get("/ops/teams/it-ops/board")
+        assert 'name="doing" type="number" min="1" value="1"' in board.text
         assert board.status_code == 200
         assert "Do it" in board.text and f"#{failing}" in board.text
         task_ids = [chunk.split('"')[0] for chunk in board.text.split('data-task="')[1:]]
