@@ -331,7 +331,11 @@ def cancel_open_runs(session: Session, *, request_id: int) -> int:
     rows = list(
         session.scalars(
             select(FulfilmentRun)
-            .where(FulfilmentRun.request_id == request_id, FulfilmentRun.status.in_(OPEN))
+            .where(
+                FulfilmentRun.request_id == request_id,
+                FulfilmentRun.kind == RunKind.FULFIL.value,  # emails already due still go out
+                FulfilmentRun.status.in_(OPEN),
+            )
             .with_for_update(of=FulfilmentRun)
         )
     )
