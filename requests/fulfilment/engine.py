@@ -56,6 +56,11 @@ class Outcome:
         return cls("accepted", message)
 
     @classmethod
+    def failed(cls, message: str, *, retryable: bool = False) -> Outcome:
+        """A failure: permanent (dead at once) unless ``retryable``."""
+        return cls("retry" if retryable else "fatal", message)
+
+    @classmethod
     def retry(cls, message: str) -> Outcome:
         return cls("retry", message)
 
