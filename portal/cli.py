@@ -140,12 +140,18 @@ def worker(ctx: Context, concurrency: int) -> None:
 
     settings = ctx.settings
     logs.configure(settings.log_level)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     sessions = _sessions(settings)
     notifications.configure(sessions, email=mail.configured(settings))
-    Worker(sessions, settings, concurrency=concurrency).run_forever(stop)
+    fulfilment_worker = Worker(sessions, settings, concurrency=concurrency)
+    stop = threading.Event()
+
+    def shut_down(*_: object) -> None:
+        stop.set()
+        fulfilment_worker.wake()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    fulfilment_worker.run_forever(stop)
 
 
 @main.group()

@@ -9,8 +9,8 @@ from servicebay.catalog import conditions
 from servicebay.catalog.models import OfferingVersion
 from servicebay.catalog.schemas import ApprovalPolicy, Decider
 from servicebay.core import clock, events
-from servicebay.core.identity import Role, Team, User
-from servicebay.requests import lifecycle
+from servicebay.core.identity import Membership, Role, Team, User
+from servicebay.requests import lifecycle, notifications
 from servicebay.requests.errors import DecisionInvalid, NotPermitted, TransitionNotAllowed
 from servicebay.requests.models import Approval, ApprovalStatus, Request, RequestStatus
 
@@ -44,7 +44,28 @@ def plan(session: Session, *, request: Request, version: OfferingVersion) -> lis
                 at=now,
             )
     session.flush()
+    first = next((step for step in steps if step.status == ApprovalStatus.PENDING.value), None)
+    if first is not None:
+        _tell_deciders(session, first)
     return steps
+
+
+def _tell_deciders(session: Session, approval: Approval) -> None:
+    """Let the people who may decide the step now know it waits for them."""
+    if approval.team_id is None:
+        return
+    statement = select(Membership.user_id).where(Membership.team_id == approval.team_id)
+    if approval.decider != Decider.TEAM.value:
+        statement = statement.where(Membership.role == Role.LEAD.value)
+    request = approval.request
+    deciders = [uid for uid in session.scalars(statement) if uid != request.requester_id]
+    notifications.tell(
+        session,
+        user_ids=deciders,
+        request=request,
+        message=f"Request #{request.id} ({request.offering.name}) waits for your approval: "
+        f"{approval.name}.",
+    )
 
 
 def _deciding_team(
@@ -158,8 +179,12 @@ def decide(
     )
     if not approve:
         lifecycle.reject(session, request, actor_id=actor.id, reason=reason, step=approval.name)
-    elif current_step(session, request_id=request.id) is None:
-        from servicebay.requests import service  # the fulfilment start lives there
+    else:
+        following = current_step(session, request_id=request.id)
+        if following is not None:
+            _tell_deciders(session, following)
+        else:
+            from servicebay.requests import service  # the fulfilment start lives there
 
-        service.begin_fulfilment(session, request=request, actor_id=actor.id)
+            service.begin_fulfilment(session, request=request, actor_id=actor.id)
     return approval

@@ -60,6 +60,15 @@ def status_changed(session: Session, request: Request, to: RequestStatus) -> Non
         )
 
 
+def tell(session: Session, *, user_ids: list[int], request: Request, message: str) -> None:
+    """An in-app notice to each of these people about the request."""
+    now = clock.now()
+    for user_id in sorted(set(user_ids)):
+        session.add(
+            Notification(user_id=user_id, request_id=request.id, message=message, created_at=now)
+        )
+
+
 def unread_for(session: Session, *, user_id: int, limit: int = 50) -> list[Notification]:
     statement = (
         select(Notification)

@@ -187,6 +187,12 @@ def reserve_key(
     raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed")
 
 
+def purge_expired_keys(session: Session) -> int:
+    """Forget Idempotency-Keys past their lifetime."""
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= clock.now()))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def bind_key(session: Session, *, user_id: int, key: str, request: Request) -> None:
     """Record, in the submission's own transaction, which request the key produced."""
     found = session.scalar(

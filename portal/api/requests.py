@@ -384,7 +384,7 @@ def task_out(task: Task) -> TaskOut:
 
 
 @router.get("/teams/{team_slug}/board", response_model=BoardOut)
-def team_board(team_slug: str, db: DbSession, user: ApiUser) -> BoardOut:
+def get_team_board(team_slug: str, db: DbSession, user: ApiUser) -> BoardOut:
     """The team's manual tasks by column, its WIP limits and its failed requests."""
     team = _member_team(db, user, team_slug)
     columns = tasks.board(db, team_id=team.id)
@@ -432,3 +432,32 @@ def _member_team(db: Any, user: User, team_slug: str) -> Team:
     if team is None or (not user.is_admin and user.role_in(team.id) is None):
         raise HTTPException(404, f"no team {team_slug!r} of yours")
     return team  # type: ignore[no-any-return]
+
+
+class AssignIn(BaseModel):
+    assignee: str | None = Field(default=None, description="Username in the owner team; null")
+
+
+class ChecklistIn(BaseModel):
+    done: bool
+
+
+@router.post("/tasks/{task_id}/assign", response_model=TaskOut)
+def assign_task(
+    task_id: int, body: AssignIn, request: Request, db: DbSession, user: ApiUser
+) -> TaskOut:
+    require_scope(request, "ops")
+    assignee = None
+    if body.assignee is not None:
+        assignee = db.scalar(select(User).where(User.username == body.assignee))
+        if assignee is None:
+            raise HTTPException(422, f"no user {body.assignee!r}")
+    return task_out(tasks.assign(db, actor=user, task_id=task_id, assignee=assignee))
+
+
+@router.put("/tasks/{task_id}/checklist/{index}", response_model=TaskOut)
+def tick_checklist_item(
+    task_id: int, index: int, body: ChecklistIn, request: Request, db: DbSession, user: ApiUser
+) -> TaskOut:
+    require_scope(request, "ops")
+    return task_out(tasks.tick(db, actor=user, task_id=task_id, index=index, done=body.done))

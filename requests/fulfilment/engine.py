@@ -56,6 +56,11 @@ class Outcome:
         return cls("accepted", message)
 
     @classmethod
+    def failed(cls, message: str, *, retryable: bool = False) -> Outcome:
+        """A failure: permanent (dead at once) unless ``retryable``."""
+        return cls("retry" if retryable else "fatal", message)
+
+    @classmethod
     def retry(cls, message: str) -> Outcome:
         return cls("retry", message)
 
@@ -331,7 +336,11 @@ def cancel_open_runs(session: Session, *, request_id: int) -> int:
     rows = list(
         session.scalars(
             select(FulfilmentRun)
-            .where(FulfilmentRun.request_id == request_id, FulfilmentRun.status.in_(OPEN))
+            .where(
+                FulfilmentRun.request_id == request_id,
+                FulfilmentRun.kind == RunKind.FULFIL.value,  # emails already due still go out
+                FulfilmentRun.status.in_(OPEN),
+            )
             .with_for_update(of=FulfilmentRun)
         )
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from servicebay.requests.fulfilment.context import FulfilmentContext
 from servicebay.requests.fulfilment.engine import Outcome
@@ -38,7 +38,13 @@ def run(context: FulfilmentContext) -> Outcome:
         plugin = load(str(context.spec["plugin"]))
     except PluginMissing as missing:
         return Outcome.fatal(str(missing))
-    settings = plugin.Settings.model_validate(context.spec.get("settings", {}))
+    try:
+        settings = plugin.Settings.model_validate(context.spec.get("settings", {}))
+    except ValidationError as invalid:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in invalid.errors()
+        )
+        return Outcome.fatal(f"the offering's plugin settings are invalid: {problems}")
     return plugin.fulfil(context, settings)
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +32,7 @@ from servicebay.requests.fulfilment.engine import ClaimedRun, Outcome, Timing
 from servicebay.requests.models import RunKind
 
 logger = logging.getLogger("servicebay.worker")
+T = TypeVar("T")
 
 
 class Worker:
@@ -98,8 +100,7 @@ class Worker:
             self._wake.clear()
             try:
                 if time.monotonic() - last_sweep >= self.settings.worker_poll_seconds:
-                    with transaction(self.sessions) as session:
-                        engine.expire_waiting(session, timing=self.timing)
+                    self._sweep()
                     last_sweep = time.monotonic()
                 free = self._free_slots()
                 claimed = self._claim(free) if free else []
@@ -116,6 +117,14 @@ class Worker:
             self._wake.wait(self.settings.worker_poll_seconds)
         self._pool.shutdown(wait=True)
         logger.info("worker %s stopped", self.worker_id)
+
+    def _sweep(self) -> None:
+        """Housekeeping at poll pace: time out waiting runs, forget expired keys."""
+        from servicebay.requests import service  # the worker is started by it, not vice versa
+
+        with transaction(self.sessions) as session:
+            engine.expire_waiting(session, timing=self.timing)
+            service.purge_expired_keys(session)
 
     def _free_slots(self) -> int:
         with self._active_lock:
@@ -155,8 +164,7 @@ class Worker:
 
     def _execute(self, run: ClaimedRun) -> None:
         try:
-            with transaction(self.sessions) as session:
-                context = self._prepare(session, run)
+            context = self._with_retries(run, lambda session: self._prepare(session, run))
         except Exception:
             logger.exception(
                 "run %s attempt %s: cannot start; its lease will expire", run.id, run.attempt
@@ -182,23 +190,35 @@ class Worker:
 
     def _finish(self, run: ClaimedRun, outcome: Outcome) -> None:
         """Record the outcome, retrying through a database outage while the lease lasts."""
+        try:
+            recorded = self._with_retries(
+                run,
+                lambda session: engine.finish(
+                    session, run=run, outcome=outcome, timing=self.timing
+                ),
+            )
+        except DBAPIError as error:
+            logger.error("run %s attempt %s: outcome lost: %s", run.id, run.attempt, error)
+            return
+        if recorded:
+            logger.info("run %s attempt %s: %s", run.id, run.attempt, outcome.kind)
+        else:
+            logger.warning("run %s attempt %s was fenced off", run.id, run.attempt)
+
+    def _with_retries(self, run: ClaimedRun, work: Callable[[Session], T]) -> T:
+        """One transaction, tried again on database errors until the lease would end."""
         deadline = time.monotonic() + self.lease.total_seconds()
         delay = 0.2
         while True:
             try:
                 with transaction(self.sessions) as session:
-                    recorded = engine.finish(session, run=run, outcome=outcome, timing=self.timing)
-                break
+                    return work(session)
             except DBAPIError as error:
                 if time.monotonic() + delay > deadline:
-                    logger.error("run %s attempt %s: outcome lost: %s", run.id, run.attempt, error)
-                    return
+                    raise
+                logger.warning("run %s: database error, trying again: %s", run.id, error)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        if recorded:
-            logger.info("run %s attempt %s: %s", run.id, run.attempt, outcome.kind)
-        else:
-            logger.warning("run %s attempt %s was fenced off", run.id, run.attempt)
 
     def _prepare(self, session: Session, run: ClaimedRun) -> FulfilmentContext | None:
         row = engine.running_row(session, run)

@@ -81,6 +81,8 @@ def test_steps_are_decided_in_order_by_whom_they_name_and_then_fulfilment_starts
     assert decide(client, h["reviewer"], first["id"], "approve").status_code == 403
     assert decide(client, h["owner"], first["id"], "approve").status_code == 200
 
+    notices = client.get("/api/v1/notifications", headers=h["reviewer"]).json()
+    assert any("waits for your approval: Security review" in n["message"] for n in notices)
     (second,) = inbox(client, h["reviewer"])
     assert second["step"] == "Security review"
     assert decide(client, h["reviewer"], second["id"], "approve").status_code == 200

@@ -124,3 +124,29 @@ def test_failed_request_shows_on_the_owner_board_and_retry_starts_a_new_attempt(
     runs = client.get(f"/api/v1/requests/{request_id}/runs", headers=customer).json()
     assert [len(r["attempts"]) for r in runs] == [1, 1]
     assert runs[0]["attempts"][0]["error"].startswith("receiver answered 503")
+
+
+def test_owner_team_assigns_tasks_and_ticks_their_checklist(
+    client: TestClient, db: Session, sessions: sessionmaker[Session]
+) -> None:
+    slug, ops, customer = manual_setting(db)
+    request_it(client, customer, slug)
+    (card,) = board(client, ops)["columns"]["todo"]
+    me = client.get("/api/v1/teams/it-ops/board", headers=ops).json()["team"]
+    assert me == "it-ops"
+    outsider = client.post(
+        f"/api/v1/tasks/{card['id']}/assign", headers=ops, json={"assignee": "nobody-here"}
+    )
+    assert outsider.status_code == 422
+    ticked = client.put(f"/api/v1/tasks/{card['id']}/checklist/1", headers=ops, json={"done": True})
+    assert [item["done"] for item in ticked.json()["checklist"]] == [False, True]
+    assert (
+        client.put(
+            f"/api/v1/tasks/{card['id']}/checklist/5", headers=ops, json={"done": True}
+        ).status_code
+        == 422
+    )
+    unassigned = client.post(
+        f"/api/v1/tasks/{card['id']}/assign", headers=ops, json={"assignee": None}
+    )
+    assert unassigned.json()["assignee"] is None

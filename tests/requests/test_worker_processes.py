@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.core import clock
 from servicebay.core.events import Event
 from servicebay.core.identity import User
 from servicebay.requests import service
@@ -92,7 +93,7 @@ def start_worker(
         "SERVICEBAY_SECRET_KEY": "test-secret-key-not-for-production",
         "SERVICEBAY_BASE_URL": "http://testserver",
         "SERVICEBAY_FULFILMENT_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
-        "SERVICEBAY_RUN_LEASE_SECONDS": "1.5",
+        "SERVICEBAY_RUN_LEASE_SECONDS": "2.5",
         "SERVICEBAY_WORKER_POLL_SECONDS": "0.2",
         "SERVICEBAY_RETRY_BASE_SECONDS": "0.1",
         **env,
@@ -303,14 +304,19 @@ def test_a_thousand_requests_through_four_worker_processes_complete_exactly_once
 ) -> None:
     _, _, offering = owner_and_offering(db, fulfilment={"kind": "plugin", "plugin": "echo"})
     who = requester(db)
-    for _ in range(1000):
-        service.submit(
-            db, actor=who, offering_slug=offering.slug, inputs={"name": "a", "size": "small"}
-        )
     db.commit()
-    db.close()
 
     with workers(database_url, tmp_path, count=4, concurrency=4, SERVICEBAY_RUN_LEASE_SECONDS="10"):
+        for _ in range(10):  # in batches, so the workers start while requests arrive
+            for _ in range(100):
+                service.submit(
+                    db,
+                    actor=who,
+                    offering_slug=offering.slug,
+                    inputs={"name": "a", "size": "small"},
+                )
+            db.commit()
+        db.close()
         wait_until(
             lambda: count_status(sessions, "completed") == 1000, timeout=120, what="1000 complete"
         )
@@ -368,3 +374,31 @@ def restart_postgresql() -> None:
         time.sleep(1.0)
     finally:
         subprocess.run([*command, "start"], check=True, timeout=60)
+
+
+def test_a_new_run_starts_within_about_100_ms_of_its_commit_without_waiting_for_a_poll(
+    db: Session, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+) -> None:
+    _, _, offering = owner_and_offering(db, fulfilment={"kind": "plugin", "plugin": "echo"})
+    who = requester(db)
+    db.commit()
+    delays: list[float] = []
+    with workers(database_url, tmp_path, SERVICEBAY_WORKER_POLL_SECONDS="30") as (worker,):
+        worker.wait_for_output("listening for new runs")
+        time.sleep(0.5)
+        for _ in range(5):
+            before_commit = clock.now()
+            request_id = submit(db, who, offering)
+            db.close()
+            wait_until(
+                lambda rid=request_id: status_of(sessions, rid) == "completed",
+                timeout=5,
+                what="the run is picked up without a poll",
+            )
+            with sessions() as session:
+                (run,) = runs_of(session, request_id)
+                (attempt,) = attempts_of(session, run.id)
+                delays.append((attempt.started_at - before_commit).total_seconds())
+    delays.sort()
+    assert delays[2] < 0.1, delays
+    assert delays[-1] < 0.5, delays
