@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import servicebay.analytics.rollup
 import servicebay.catalog.demand
 import servicebay.catalog.models
 import servicebay.core.events
