@@ -88,36 +88,51 @@ def _counts(
 def _requesters(
     session: Session, offering_ids: Sequence[int], period: Period
 ) -> dict[int, tuple[int, int, int]]:
-    """Per offering: unique requesters, those who asked twice or more, unique teams."""
-    in_period = (
-        Request.offering_id.in_(offering_ids),
-        Request.submitted_at >= period.since,
-        Request.submitted_at < period.until,
+    """Per offering: unique requesters, those who asked twice or more, unique teams.
+
+    One pass over the period's submissions: grouped by (offering, requester, team) first.
+    """
+    pairs = (
+        select(
+            Request.offering_id,
+            Request.requester_id,
+            Request.team_id,
+            func.count().label("asked"),
+        )
+        .where(
+            Request.offering_id.in_(offering_ids),
+            Request.submitted_at >= period.since,
+            Request.submitted_at < period.until,
+        )
+        .group_by(Request.offering_id, Request.requester_id, Request.team_id)
+        .cte("pairs")
     )
     per_requester = (
-        select(Request.offering_id, Request.requester_id, func.count().label("asked"))
-        .where(*in_period)
-        .group_by(Request.offering_id, Request.requester_id)
+        select(pairs.c.offering_id, pairs.c.requester_id, func.sum(pairs.c.asked).label("asked"))
+        .group_by(pairs.c.offering_id, pairs.c.requester_id)
         .subquery()
     )
-    requesters = session.execute(
+    requesters = (
         select(
             per_requester.c.offering_id,
-            func.count(),
-            func.count(case((per_requester.c.asked >= 2, 1))),
-        ).group_by(per_requester.c.offering_id)
+            func.count().label("unique"),
+            func.count(case((per_requester.c.asked >= 2, 1))).label("repeat"),
+        )
+        .group_by(per_requester.c.offering_id)
+        .subquery()
     )
-    teams = dict(
-        session.execute(
-            select(Request.offering_id, func.count(func.distinct(Request.team_id)))
-            .where(*in_period)
-            .group_by(Request.offering_id)
-        ).all()
+    teams = (
+        select(pairs.c.offering_id, func.count(func.distinct(pairs.c.team_id)).label("teams"))
+        .group_by(pairs.c.offering_id)
+        .subquery()
     )
-    return {
-        offering_id: (unique, repeat, teams.get(offering_id, 0))
-        for offering_id, unique, repeat in requesters
-    }
+    # One statement, so the submissions are read once (the CTE is shared).
+    rows = session.execute(
+        select(
+            requesters.c.offering_id, requesters.c.unique, requesters.c.repeat, teams.c.teams
+        ).join(teams, teams.c.offering_id == requesters.c.offering_id)
+    )
+    return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in rows}
 
 
 def active_users_of_eligible_teams(session: Session) -> int:

@@ -1,8 +1,8 @@
 """Analytics and demand: daily roll-up, demands with votes, imported history cases.
 
-Revision ID: c8641275e7d1
+Revision ID: ac84ce5064c4
 Revises: 881e28d8bf5a
-Create Date: 2026-11-25 16:04:45.097059
+Create Date: 2026-11-25 16:29:34.646319
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from servicebay.core.database import UTCDateTime
 
-revision: str = "c8641275e7d1"
+revision: str = "ac84ce5064c4"
 down_revision: str | Sequence[str] | None = "881e28d8bf5a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -117,12 +117,16 @@ def upgrade() -> None:
             "ix_requests_request_offering_id_submitted_at",
             ["offering_id", "submitted_at"],
             unique=False,
+            postgresql_include=["requester_id", "team_id"],
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("requests_request", schema=None) as batch_op:
-        batch_op.drop_index("ix_requests_request_offering_id_submitted_at")
+        batch_op.drop_index(
+            "ix_requests_request_offering_id_submitted_at",
+            postgresql_include=["requester_id", "team_id"],
+        )
 
     op.drop_table("requests_imported_case")
     op.drop_table("catalog_demand_vote")
