@@ -5,31 +5,19 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from servicebay.analytics import rollup
 from servicebay.analytics.scope import Period
 from servicebay.catalog.models import Offering
-from servicebay.core import clock
 from servicebay.core.events import Event
 from servicebay.core.identity import Membership, Team, User
 from servicebay.requests.models import Request
 
-COUNTED = (
-    "offering.viewed",
-    "offering.form_started",
-    "request.submitted",
-    "request.completed",
-    "request.cancelled",
-    "request.rejected",
-    "request.failed",
-    "run.attempt_failed",
-)
-ABANDON_AFTER = timedelta(hours=24)
 ZERO_UPTAKE_DAYS = 30
-LOW_RATING = 2
 
 
 @dataclass(frozen=True)
@@ -84,37 +72,67 @@ class RejectionRow:
     rule: str = ""
 
 
+def _days(period: Period) -> tuple[date, date]:
+    """The whole UTC days a period covers: first and last, both included."""
+    return period.since.date(), (period.until - timedelta(microseconds=1)).date()
+
+
 def _counts(
     session: Session, offering_ids: Sequence[int], period: Period
 ) -> dict[tuple[int, str], int]:
-    statement = (
-        select(Event.offering_id, Event.type, func.count())
-        .where(
-            Event.type.in_(COUNTED),
-            Event.offering_id.in_(offering_ids),
-            Event.occurred_at >= period.since,
-            Event.occurred_at < period.until,
-        )
-        .group_by(Event.offering_id, Event.type)
-    )
-    return {(row[0] or 0, row[1]): row[2] for row in session.execute(statement)}
+    first, last = _days(period)
+    found = rollup.counts(session, offering_ids=offering_ids, first_day=first, last_day=last)
+    return {key: events for key, (events, _) in found.items()}
 
 
-def _submissions(
-    session: Session, offering_ids: Sequence[int], since: datetime, until: datetime
-) -> list[tuple[int, int | None, int | None, datetime]]:
-    """(offering, requester, requesting team, when) of every submission in [since, until)."""
-    statement = (
-        select(Request.offering_id, Event.actor_id, Request.team_id, Event.occurred_at)
-        .join(Request, Request.id == Event.request_id)
-        .where(
-            Event.type == "request.submitted",
-            Event.offering_id.in_(offering_ids),
-            Event.occurred_at >= since,
-            Event.occurred_at < until,
+def _requesters(
+    session: Session, offering_ids: Sequence[int], period: Period
+) -> dict[int, tuple[int, int, int]]:
+    """Per offering: unique requesters, those who asked twice or more, unique teams.
+
+    One pass over the period's submissions: grouped by (offering, requester, team) first.
+    """
+    pairs = (
+        select(
+            Request.offering_id,
+            Request.requester_id,
+            Request.team_id,
+            func.count().label("asked"),
         )
+        .where(
+            Request.offering_id.in_(offering_ids),
+            Request.submitted_at >= period.since,
+            Request.submitted_at < period.until,
+        )
+        .group_by(Request.offering_id, Request.requester_id, Request.team_id)
+        .cte("pairs")
     )
-    return [(row[0], row[1], row[2], row[3]) for row in session.execute(statement)]
+    per_requester = (
+        select(pairs.c.offering_id, pairs.c.requester_id, func.sum(pairs.c.asked).label("asked"))
+        .group_by(pairs.c.offering_id, pairs.c.requester_id)
+        .subquery()
+    )
+    requesters = (
+        select(
+            per_requester.c.offering_id,
+            func.count().label("unique"),
+            func.count(case((per_requester.c.asked >= 2, 1))).label("repeat"),
+        )
+        .group_by(per_requester.c.offering_id)
+        .subquery()
+    )
+    teams = (
+        select(pairs.c.offering_id, func.count(func.distinct(pairs.c.team_id)).label("teams"))
+        .group_by(pairs.c.offering_id)
+        .subquery()
+    )
+    # One statement, so the submissions are read once (the CTE is shared).
+    rows = session.execute(
+        select(
+            requesters.c.offering_id, requesters.c.unique, requesters.c.repeat, teams.c.teams
+        ).join(teams, teams.c.offering_id == requesters.c.offering_id)
+    )
+    return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in rows}
 
 
 def active_users_of_eligible_teams(session: Session) -> int:
@@ -136,22 +154,16 @@ def adoption(
     """One row per offering that is or was in the catalog, most submitted first."""
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
+    rollup.refresh(session)
     now = _counts(session, ids, period)
     before = _counts(session, ids, period.previous())
-    submissions = _submissions(session, ids, period.since, period.until)
-    per_requester: dict[int, Counter[int | None]] = defaultdict(Counter)
-    teams: dict[int, set[int]] = defaultdict(set)
-    for offering_id, actor_id, team_id, _ in submissions:
-        per_requester[offering_id][actor_id] += 1
-        if team_id is not None:
-            teams[offering_id].add(team_id)
+    requesters = _requesters(session, ids, period)
     audience = active_users_of_eligible_teams(session)
     rows = []
     for offering in offerings:
         submitted = now.get((offering.id, "request.submitted"), 0)
         previous = before.get((offering.id, "request.submitted"), 0)
-        requesters = per_requester[offering.id]
-        repeat = sum(1 for count in requesters.values() if count >= 2)
+        unique, repeat, teams = requesters.get(offering.id, (0, 0, 0))
         rows.append(
             AdoptionRow(
                 offering_id=offering.id,
@@ -163,12 +175,12 @@ def adoption(
                 form_starts=now.get((offering.id, "offering.form_started"), 0),
                 submitted=submitted,
                 completed=now.get((offering.id, "request.completed"), 0),
-                unique_requesters=len(requesters),
-                unique_teams=len(teams[offering.id]),
-                repeat_share=repeat / len(requesters) if requesters else None,
+                unique_requesters=unique,
+                unique_teams=teams,
+                repeat_share=repeat / unique if unique else None,
                 previous_submitted=previous,
                 trend=(submitted - previous) / previous if previous else None,
-                reach=len(requesters) / audience if audience else None,
+                reach=unique / audience if audience else None,
             )
         )
     return sorted(rows, key=lambda row: (-row.submitted, row.offering_name))
@@ -183,71 +195,34 @@ def adoption_by_team(
     team_names: dict[int, str] = {
         row[0]: row[1] for row in session.execute(select(Team.id, Team.name))
     }
-    groups: dict[tuple[int, int | None], set[int | None]] = defaultdict(set)
-    counts: Counter[tuple[int, int | None]] = Counter()
-    for offering_id, actor_id, team_id, _ in _submissions(
-        session, list(by_id), period.since, period.until
-    ):
-        counts[(offering_id, team_id)] += 1
-        groups[(offering_id, team_id)].add(actor_id)
+    grouped = session.execute(
+        select(
+            Request.offering_id,
+            Request.team_id,
+            func.count(),
+            func.count(func.distinct(Request.requester_id)),
+        )
+        .where(
+            Request.offering_id.in_(list(by_id)),
+            Request.submitted_at >= period.since,
+            Request.submitted_at < period.until,
+        )
+        .group_by(Request.offering_id, Request.team_id)
+    )
     rows = [
         TeamAdoptionRow(
             offering_slug=by_id[offering_id].slug,
             offering_name=by_id[offering_id].name,
             team=team_names.get(team_id, "no team") if team_id is not None else "no team",
             submitted=count,
-            unique_requesters=len(groups[(offering_id, team_id)]),
+            unique_requesters=unique,
         )
-        for (offering_id, team_id), count in counts.items()
+        for offering_id, team_id, count, unique in grouped
     ]
     return sorted(rows, key=lambda row: (row.offering_name, -row.submitted, row.team))
 
 
 # --- rejection ---------------------------------------------------------------
-
-
-def _abandoned(session: Session, offering_ids: Sequence[int], period: Period) -> Counter[int]:
-    """Form starts judged abandoned: no submission by the same person within 24 h."""
-    judged_until = min(period.until, clock.now())
-    starts = session.execute(
-        select(Event.offering_id, Event.actor_id, Event.occurred_at).where(
-            Event.type == "offering.form_started",
-            Event.offering_id.in_(offering_ids),
-            Event.occurred_at >= period.since,
-            Event.occurred_at < period.until,
-        )
-    ).all()
-    submitted: dict[tuple[int, int | None], list[datetime]] = defaultdict(list)
-    for offering_id, actor_id, _, at in _submissions(
-        session, offering_ids, period.since, period.until + ABANDON_AFTER
-    ):
-        submitted[(offering_id, actor_id)].append(at)
-    abandoned: Counter[int] = Counter()
-    for started_offering, starter, at in starts:
-        if started_offering is None or at + ABANDON_AFTER > judged_until:
-            continue
-        deadline = at + ABANDON_AFTER
-        tries = submitted[(started_offering, starter)]
-        if not any(at <= moment <= deadline for moment in tries):
-            abandoned[started_offering] += 1
-    return abandoned
-
-
-def _ratings(session: Session, offering_ids: Sequence[int], period: Period) -> dict[int, list[int]]:
-    rows = session.execute(
-        select(Event.offering_id, Event.data).where(
-            Event.type == "request.rated",
-            Event.offering_id.in_(offering_ids),
-            Event.occurred_at >= period.since,
-            Event.occurred_at < period.until,
-        )
-    )
-    ratings: dict[int, list[int]] = defaultdict(list)
-    for offering_id, data in rows:
-        rating = (data or {}).get("rating")
-        if isinstance(rating, int | float):
-            ratings[offering_id].append(int(rating))
-    return ratings
 
 
 def _reasons(
@@ -268,49 +243,36 @@ def _reasons(
     return reasons
 
 
-def _last_submissions(
-    session: Session, offering_ids: Sequence[int], until: datetime
-) -> dict[int, datetime]:
-    statement = (
-        select(Event.offering_id, func.max(Event.occurred_at))
-        .where(
-            Event.type == "request.submitted",
-            Event.offering_id.in_(offering_ids),
-            Event.occurred_at < until,
-        )
-        .group_by(Event.offering_id)
-    )
-    return {row[0]: row[1] for row in session.execute(statement) if row[0] is not None}
-
-
 def rejection(
     session: Session, *, offerings: Sequence[Offering], period: Period
 ) -> list[RejectionRow]:
     """Rejection signals per offering, by source, and the class each offering falls in."""
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
-    counts = _counts(session, ids, period)
+    rollup.refresh(session)
+    first, last = _days(period)
+    found = rollup.counts(session, offering_ids=ids, first_day=first, last_day=last)
+    counts = {key: events for key, (events, _) in found.items()}
     before = _counts(session, ids, period.previous())
-    abandoned = _abandoned(session, ids, period)
-    ratings = _ratings(session, ids, period)
     reasons = _reasons(session, ids, period)
-    last = _last_submissions(session, ids, period.until)
+    last_asked = rollup.last_days_with(
+        session, offering_ids=ids, kind="request.submitted", before=last + timedelta(days=1)
+    )
     rows = []
     for offering in offerings:
-        mine = ratings.get(offering.id, [])
-        since_last = last.get(offering.id) or offering.created_at
-        days_idle = (period.until - since_last).days
+        ratings, rating_total = found.get((offering.id, "request.rated"), (0, 0))
+        idle = (last - last_asked.get(offering.id, offering.created_at.date())).days
         row = RejectionRow(
             offering_id=offering.id,
             offering_slug=offering.slug,
             offering_name=offering.name,
             form_starts=counts.get((offering.id, "offering.form_started"), 0),
-            abandoned=abandoned.get(offering.id, 0),
+            abandoned=counts.get((offering.id, rollup.ABANDONED), 0),
             cancelled=counts.get((offering.id, "request.cancelled"), 0),
-            ratings=len(mine),
-            low_ratings=sum(1 for rating in mine if rating <= LOW_RATING),
-            average_rating=sum(mine) / len(mine) if mine else None,
-            days_without_uptake=days_idle if days_idle >= ZERO_UPTAKE_DAYS else None,
+            ratings=ratings,
+            low_ratings=counts.get((offering.id, rollup.RATED_LOW), 0),
+            average_rating=rating_total / ratings if ratings else None,
+            days_without_uptake=idle if idle >= ZERO_UPTAKE_DAYS else None,
             approval_rejections=counts.get((offering.id, "request.rejected"), 0),
             reasons=reasons.get(offering.id, Counter()).most_common(),
             failed=counts.get((offering.id, "request.failed"), 0),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from servicebay.analytics.percentiles import hours_between, inclusive_days, percentiles
@@ -148,7 +148,12 @@ class Scope:
 
 
 def load(session: Session, scope: Scope) -> list[RequestFlow]:
-    """Every request submitted before the end of the period, replayed from its events."""
+    """Every request the period can see, replayed from its events.
+
+    That is every request submitted before the end of the period and not closed before
+    its start; the ones closed earlier count only in the cumulative flow, by
+    :func:`closed_before`.
+    """
     requests_query = (
         select(
             Request.id,
@@ -159,7 +164,10 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
             OfferingVersion.manual_effort_minutes,
         )
         .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
-        .where(Request.submitted_at < scope.until)
+        .where(
+            Request.submitted_at < scope.until,
+            or_(Request.closed_at.is_(None), Request.closed_at >= scope.since),
+        )
     )
     events_query = (
         select(Event.request_id, Event.occurred_at, Event.type)
@@ -190,6 +198,36 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
             histories[request_id].append(HistoryEvent(request_id, occurred_at, event_type))
     as_of = scope.until
     return [replay(base, histories.get(rid, []), as_of=as_of) for rid, base in bases.items()]
+
+
+def closed_before(session: Session, scope: Scope) -> dict[str, int]:
+    """How many requests :func:`load` leaves out (closed before the period) had arrived,
+    started, completed and been dropped: where the cumulative flow starts."""
+    conditions = [Request.closed_at < scope.since]
+    if scope.offering_ids is not None:
+        conditions.append(Request.offering_id.in_(scope.offering_ids))
+    completed = Request.status == "completed"
+    dropped = Request.status.in_(("rejected", "cancelled"))
+    was_started = (
+        select(Event.id)
+        .where(Event.request_id == Request.id, Event.type == "request.in_fulfilment")
+        .exists()
+    )
+    row = session.execute(
+        select(
+            func.count(),
+            func.count(case((completed, 1))),
+            func.count(case((dropped, 1))),
+            func.count(case((dropped & was_started, 1))),
+        ).where(*conditions)
+    ).one()
+    arrived, done, gone, gone_after_start = (int(value or 0) for value in row)
+    return {
+        "arrived": arrived,
+        "started": done + gone_after_start,
+        "completed": done,
+        "dropped": gone,
+    }
 
 
 # --- the metrics ------------------------------------------------------------
@@ -242,8 +280,14 @@ def wip_per_day(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[date, 
     return [(day, a - c) for day, a, c in zip(days, arrived, closed, strict=True)]
 
 
-def cumulative_flow(flows: Sequence[RequestFlow], scope: Scope) -> list[dict[str, Any]]:
-    """Per day, how many requests had by its end arrived, started, completed, been dropped."""
+def cumulative_flow(
+    flows: Sequence[RequestFlow], scope: Scope, *, before: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """Per day, how many requests had by its end arrived, started, completed, been dropped.
+
+    ``before`` holds the counts of requests closed before the period (closed_before).
+    """
+    base = before or {}
     days = days_of(scope)
     arrived = _cumulative((flow.submitted_at for flow in flows), days)
     started = _cumulative((flow.started_at or flow.completed_at for flow in flows), days)
@@ -252,10 +296,10 @@ def cumulative_flow(flows: Sequence[RequestFlow], scope: Scope) -> list[dict[str
     return [
         {
             "day": day.isoformat(),
-            "arrived": arrived[index],
-            "started": started[index],
-            "completed": completed[index],
-            "dropped": dropped[index],
+            "arrived": base.get("arrived", 0) + arrived[index],
+            "started": base.get("started", 0) + started[index],
+            "completed": base.get("completed", 0) + completed[index],
+            "dropped": base.get("dropped", 0) + dropped[index],
         }
         for index, day in enumerate(days)
     ]

@@ -392,7 +392,11 @@ def cumulative_flow_table(context: Context) -> Table:
             _n("completed", "Completed"),
             _n("dropped", "Rejected or cancelled"),
         ],
-        flow.cumulative_flow(context.flows(), context.scope),
+        flow.cumulative_flow(
+            context.flows(),
+            context.scope,
+            before=flow.closed_before(context.session, context.scope),
+        ),
     )
 
 
@@ -490,7 +494,8 @@ def forecast_table(context: Context, *, items: int | None = None, days: int = 14
     history_scope = flow.Scope(
         today_end - timedelta(days=forecast.HISTORY_DAYS), today_end, context.offering_ids
     )
-    history = [count for _, count in flow.throughput_per_day(context.flows(), history_scope)]
+    history_flows = flow.load(context.session, history_scope)
+    history = [count for _, count in flow.throughput_per_day(history_flows, history_scope)]
     open_now = len(flow.open_items(context.flows(), as_of=context.period.until))
     items = open_now if items is None else items
     done = forecast.when_done(history, items=items)

@@ -396,5 +396,22 @@ def history_import(
     click.echo(f"{result.created} requests created, {result.skipped} already imported")
 
 
+@main.group("analytics")
+def analytics_group() -> None:
+    """Insights data."""
+
+
+@analytics_group.command("rebuild")
+@pass_context
+def analytics_rebuild(ctx: Context) -> None:
+    """Rebuild the daily roll-up from the whole Event log (after a very long import)."""
+    from servicebay.analytics import rollup
+
+    with transaction(_sessions(ctx.settings)) as session:
+        rollup.rebuild(session)
+        rollup.refresh(session)
+    click.echo("analytics roll-up rebuilt")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,8 @@
-"""Analytics and demand: demands with votes, imported history cases.
+"""Analytics and demand: daily roll-up, demands with votes, imported history cases.
 
-Revision ID: 469d45ff389e
+Revision ID: ac84ce5064c4
 Revises: 881e28d8bf5a
-Create Date: 2026-11-25 15:40:47.803209
+Create Date: 2026-11-25 16:29:34.646319
 """
 
 from collections.abc import Sequence
@@ -12,13 +12,31 @@ import sqlalchemy as sa
 from alembic import op
 from servicebay.core.database import UTCDateTime
 
-revision: str = "469d45ff389e"
+revision: str = "ac84ce5064c4"
 down_revision: str | Sequence[str] | None = "881e28d8bf5a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "analytics_daily_count",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("offering_id", sa.Integer(), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "offering_id", "type", name=op.f("pk_analytics_daily_count")
+        ),
+    )
+    op.create_table(
+        "analytics_rollup_state",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("last_event_id", sa.Integer(), nullable=False),
+        sa.Column("judged_until", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_analytics_rollup_state")),
+    )
     op.create_table(
         "catalog_demand",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -94,12 +112,27 @@ def upgrade() -> None:
             "offering_id", "case_key", name=op.f("uq_requests_imported_case_offering_id_case_key")
         ),
     )
+    with op.batch_alter_table("requests_request", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_requests_request_offering_id_submitted_at",
+            ["offering_id", "submitted_at"],
+            unique=False,
+            postgresql_include=["requester_id", "team_id"],
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("requests_request", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_requests_request_offering_id_submitted_at",
+            postgresql_include=["requester_id", "team_id"],
+        )
+
     op.drop_table("requests_imported_case")
     op.drop_table("catalog_demand_vote")
     with op.batch_alter_table("catalog_demand", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_demand_state"))
 
     op.drop_table("catalog_demand")
+    op.drop_table("analytics_rollup_state")
+    op.drop_table("analytics_daily_count")

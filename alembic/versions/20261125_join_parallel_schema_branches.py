@@ -1,7 +1,7 @@
 """join parallel schema branches
 
 Revision ID: e0d791849a1c
-Revises: 86c1c55749dd, e46ed32708f6, 022c5392975e, 469d45ff389e
+Revises: 86c1c55749dd, e46ed32708f6, 022c5392975e, ac84ce5064c4
 Create Date: 2026-11-25 15:49:58.505931
 """
 
@@ -12,7 +12,7 @@ down_revision: str | Sequence[str] | None = (
     "86c1c55749dd",
     "e46ed32708f6",
     "022c5392975e",
-    "469d45ff389e",
+    "ac84ce5064c4",
 )
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

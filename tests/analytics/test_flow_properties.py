@@ -70,6 +70,7 @@ def _expected(requests: list[tuple[int, list[tuple[str, datetime]]]]) -> dict[st
     lead_days, lead_hours, cycle_days, first_outcomes, automated, done_days = [], [], [], [], 0, []
     stages: Counter[str] = Counter()
     open_at_end = 0
+    milestones: list[tuple[datetime, datetime | None, datetime | None, datetime | None]] = []
     closed_days: list[tuple[date, date | None]] = []
     for _, steps in requests:
         statuses = [(name, at) for name, at in steps if "." not in name]
@@ -97,6 +98,7 @@ def _expected(requests: list[tuple[int, list[tuple[str, datetime]]]]) -> dict[st
         if submitted < UNTIL and (closed is None or closed >= UNTIL):
             open_at_end += 1
         closed_days.append((submitted.date(), closed.date() if closed else None))
+        milestones.append((submitted, started, completed, closed))
         if completed is not None and SINCE <= completed < UNTIL:
             lead_days.append(_days(submitted, completed))
             lead_hours.append((completed - submitted).total_seconds() / 3600)
@@ -109,6 +111,18 @@ def _expected(requests: list[tuple[int, list[tuple[str, datetime]]]]) -> dict[st
                     stages[STATUS_STAGE[name]] += (next_at - at).total_seconds() / 3600
     days = [SINCE.date() + timedelta(days=n) for n in range((UNTIL - SINCE).days)]
     per_day = Counter(done_days)
+    cumulative = [
+        {
+            "day": d.isoformat(),
+            "arrived": sum(1 for m in milestones if m[0].date() <= d),
+            "started": sum(1 for m in milestones if m[1] is not None and m[1].date() <= d),
+            "completed": sum(1 for m in milestones if m[2] is not None and m[2].date() <= d),
+            "dropped": sum(
+                1 for m in milestones if m[2] is None and m[3] is not None and m[3].date() <= d
+            ),
+        }
+        for d in days
+    ]
     return {
         "lead_days": {p: _rank(lead_days, p) for p in (50, 70, 85, 95)},
         "lead_hours": {p: _rank(lead_hours, p) for p in (50, 70, 85, 95)},
@@ -122,6 +136,7 @@ def _expected(requests: list[tuple[int, list[tuple[str, datetime]]]]) -> dict[st
         "first_attempt": sum(first_outcomes) / len(first_outcomes) if first_outcomes else None,
         "open": open_at_end,
         "stages": stages,
+        "cumulative": cumulative,
     }
 
 
@@ -167,6 +182,8 @@ def test_flow_and_adoption_metrics_equal_plain_python_over_the_events(
         assert flow.throughput_per_day(flows, scope) == expected["throughput"]
         assert flow.wip_per_day(flows, scope) == expected["wip"]
         assert summary.wip == expected["open"]
+        before = flow.closed_before(db, scope)
+        assert flow.cumulative_flow(flows, scope, before=before) == expected["cumulative"]
         assert summary.automation_rate == expected["automation"]
         assert summary.first_attempt_success == expected["first_attempt"]
         for stage, hours in expected["stages"].items():  # type: ignore[attr-defined]

@@ -1,0 +1,270 @@
+"""Daily counts per offering, rolled up from the Event log so insights stay fast.
+
+``analytics_daily_count`` holds, per UTC day, offering and event type, how many events
+happened (and for ratings their sum). :func:`refresh` folds in settled events (by event
+id, up to the newest event at least a minute old, so a transaction still appending events
+is not overtaken) and judges form starts whose 24 hours have passed. Reads add the
+events after the fold (the last minute or so) straight from the log, so every number is
+current. It is called before every read, is cheap when nothing is new, and writes only
+analytics' own tables. ``rebuild`` starts over (after a very long history import).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Date, Index, Integer, String, Table, case, cast, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from servicebay.core import clock
+from servicebay.core.database import Base, UTCDateTime
+from servicebay.core.events import Event
+from servicebay.requests.models import Request
+
+COUNTED = (
+    "offering.viewed",
+    "offering.form_started",
+    "request.submitted",
+    "request.completed",
+    "request.cancelled",
+    "request.rejected",
+    "request.failed",
+    "run.attempt_failed",
+    "request.rated",
+)
+RATED_LOW = "request.rated_low"  # ratings of 2 or less
+ABANDONED = "offering.form_abandoned"  # form starts with no submission within 24 h
+LOW_RATING = 2
+ABANDON_AFTER = timedelta(hours=24)
+SETTLE = timedelta(minutes=1)
+STATE = "daily_count"
+
+
+# Adoption reads submissions per offering and period straight from the requests table;
+# on PostgreSQL the index covers the columns it counts, so the table is not visited.
+Index(
+    "ix_requests_request_offering_id_submitted_at",
+    Request.offering_id,
+    Request.submitted_at,
+    postgresql_include=["requester_id", "team_id"],
+)
+
+
+class DailyCount(Base):
+    __tablename__ = "analytics_daily_count"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    offering_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    events: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+
+
+class RollupState(Base):
+    """How far the roll-up has read the Event log."""
+
+    __tablename__ = "analytics_rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(default=0)
+    judged_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def _day_of(session: Session, column: Any) -> ColumnElement[Any]:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column)
+    return cast(column, Date)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def refresh(session: Session) -> None:
+    """Fold in new events and judge form starts; a no-op when nothing changed."""
+    state = _state(session)
+    now = clock.now()
+    newest = session.scalar(select(func.max(Event.id)).where(Event.id > state.last_event_id))
+    if newest is not None:
+        settled = session.scalar(
+            select(func.max(Event.id)).where(
+                Event.id > state.last_event_id, Event.occurred_at < now - SETTLE
+            )
+        )
+        if settled is not None:
+            _add(session, _aggregate(session, Event.id > state.last_event_id, Event.id <= settled))
+            state.last_event_id = settled
+    _judge_form_starts(session, state, now)
+    session.flush()
+
+
+def rebuild(session: Session) -> None:
+    """Forget the roll-up; the next refresh reads the whole Event log again."""
+    session.execute(delete(DailyCount))
+    session.execute(delete(RollupState))
+
+
+def _state(session: Session) -> RollupState:
+    statement = select(RollupState).where(RollupState.name == STATE)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    state = session.scalar(statement)
+    if state is None:
+        state = RollupState(name=STATE, last_event_id=0, judged_until=None)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _aggregate(
+    session: Session, *conditions: ColumnElement[bool]
+) -> dict[tuple[date, int, str], tuple[int, int]]:
+    """(events, rating total) per (day, offering, type) of the counted events matching."""
+    day = _day_of(session, Event.occurred_at)
+    rating = Event.data["rating"].as_integer()
+    rated = Event.type == "request.rated"
+    rows = session.execute(
+        select(
+            day,
+            Event.offering_id,
+            Event.type,
+            func.count(),
+            func.coalesce(func.sum(case((rated, rating), else_=0)), 0),
+            func.count(case((rated & (rating <= LOW_RATING), 1))),
+        )
+        .where(Event.type.in_(COUNTED), Event.offering_id.is_not(None), *conditions)
+        .group_by(day, Event.offering_id, Event.type)
+    ).all()
+    found: dict[tuple[date, int, str], tuple[int, int]] = {}
+    for row_day, offering_id, kind, count, total, low in rows:
+        key = (_as_date(row_day), int(offering_id), str(kind))
+        found[key] = (int(count), int(total) if kind == "request.rated" else 0)
+        if kind == "request.rated" and low:
+            found[(key[0], key[1], RATED_LOW)] = (int(low), 0)
+    return found
+
+
+def _add(session: Session, additions: dict[tuple[date, int, str], tuple[int, int]]) -> None:
+    if not additions:
+        return
+    values = [
+        {"day": day, "offering_id": offering_id, "type": kind, "events": count, "total": total}
+        for (day, offering_id, kind), (count, total) in additions.items()
+    ]
+    table = DailyCount.__table__
+    assert isinstance(table, Table)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=["day", "offering_id", "type"],
+        set_={
+            "events": table.c.events + insert.excluded.events,
+            "total": table.c.total + insert.excluded.total,
+        },
+    )
+    for start in range(0, len(values), 5000):
+        session.execute(statement, values[start : start + 5000])
+
+
+def _judge_form_starts(session: Session, state: RollupState, now: datetime) -> None:
+    """Count, per day and offering, form starts whose 24 h passed with no submission."""
+    horizon = now - ABANDON_AFTER
+    since = state.judged_until
+    if since is not None and since >= horizon:
+        return
+    window: list[ColumnElement[bool]] = [
+        Event.type == "offering.form_started",
+        Event.occurred_at < horizon,
+        Event.offering_id.is_not(None),
+    ]
+    if since is not None:
+        window.append(Event.occurred_at >= since)
+    starts = session.execute(
+        select(Event.offering_id, Event.actor_id, Event.occurred_at).where(*window)
+    ).all()
+    if starts:
+        first = min(at for _, _, at in starts)
+        submissions: dict[tuple[int, int | None], list[datetime]] = defaultdict(list)
+        for offering_id, requester_id, at in session.execute(
+            select(Request.offering_id, Request.requester_id, Request.submitted_at).where(
+                Request.submitted_at >= first, Request.submitted_at <= now
+            )
+        ):
+            submissions[(offering_id, requester_id)].append(at)
+        for moments in submissions.values():
+            moments.sort()
+        abandoned: dict[tuple[date, int, str], tuple[int, int]] = {}
+        for started_offering, actor_id, at in starts:
+            offering = int(started_offering or 0)
+            if not _submitted_within(submissions[(offering, actor_id)], at):
+                key = (at.date(), offering, ABANDONED)
+                abandoned[key] = (abandoned.get(key, (0, 0))[0] + 1, 0)
+        _add(session, abandoned)
+    state.judged_until = horizon
+
+
+def _submitted_within(moments: Sequence[datetime], start: datetime) -> bool:
+    index = bisect.bisect_left(moments, start)
+    return index < len(moments) and moments[index] <= start + ABANDON_AFTER
+
+
+def counts(
+    session: Session, *, offering_ids: Sequence[int], first_day: date, last_day: date
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """(events, total) per (offering, type) over the days first_day..last_day inclusive:
+    the roll-up plus the events not folded in yet."""
+    rows = session.execute(
+        select(
+            DailyCount.offering_id,
+            DailyCount.type,
+            func.sum(DailyCount.events),
+            func.sum(DailyCount.total),
+        )
+        .where(
+            DailyCount.offering_id.in_(offering_ids),
+            DailyCount.day >= first_day,
+            DailyCount.day <= last_day,
+        )
+        .group_by(DailyCount.offering_id, DailyCount.type)
+    )
+    found = {(row[0], row[1]): (int(row[2] or 0), int(row[3] or 0)) for row in rows}
+    for (day, offering_id, kind), (count, total) in _tail(session, offering_ids).items():
+        if first_day <= day <= last_day:
+            events, totals = found.get((offering_id, kind), (0, 0))
+            found[(offering_id, kind)] = (events + count, totals + total)
+    return found
+
+
+def _tail(
+    session: Session, offering_ids: Sequence[int]
+) -> dict[tuple[date, int, str], tuple[int, int]]:
+    state = session.scalar(select(RollupState).where(RollupState.name == STATE))
+    after = state.last_event_id if state is not None else 0
+    return _aggregate(session, Event.id > after, Event.offering_id.in_(offering_ids))
+
+
+def last_days_with(
+    session: Session, *, offering_ids: Sequence[int], kind: str, before: date
+) -> dict[int, date]:
+    """The last day before ``before`` on which each offering had an event of ``kind``."""
+    rows = session.execute(
+        select(DailyCount.offering_id, func.max(DailyCount.day))
+        .where(
+            DailyCount.offering_id.in_(offering_ids),
+            DailyCount.type == kind,
+            DailyCount.events > 0,
+            DailyCount.day < before,
+        )
+        .group_by(DailyCount.offering_id)
+    )
+    last = {row[0]: _as_date(row[1]) for row in rows}
+    for (day, offering_id, tail_kind), (count, _) in _tail(session, offering_ids).items():
+        if tail_kind == kind and count and day < before and day > last.get(offering_id, date.min):
+            last[offering_id] = day
+    return last
