@@ -33,6 +33,8 @@ from servicebay.requests.models import RunKind
 
 logger = logging.getLogger("servicebay.worker")
 T = TypeVar("T")
+# A claimed run with what its handler needs, or why the attempt could not start.
+Prepared = tuple[ClaimedRun, FulfilmentContext | str | None]
 
 
 class Worker:
@@ -135,10 +137,10 @@ class Worker:
                 free = self.concurrency - self._active
         return free
 
-    def _start(self, run: ClaimedRun) -> None:
+    def _start(self, prepared: Prepared) -> None:
         with self._active_lock:
             self._active += 1
-        future = self._pool.submit(self._execute, run)
+        future = self._pool.submit(self._execute, prepared)
 
         def done(_: object) -> None:
             with self._active_lock:
@@ -147,7 +149,9 @@ class Worker:
 
         future.add_done_callback(done)
 
-    def _claim(self, limit: int) -> list[ClaimedRun]:
+    def _claim(self, limit: int) -> list[Prepared]:
+        """Claim due runs and prepare each attempt (token, first log line) in one commit."""
+        prepared: list[Prepared] = []
         with transaction(self.sessions) as session:
             claimed = engine.claim(
                 session,
@@ -156,22 +160,27 @@ class Worker:
                 lease=self.lease,
                 timing=self.timing,
             )
-        for run in claimed:
+            for run in claimed:
+                try:
+                    with session.begin_nested():  # one run's broken data spoils no other
+                        context: FulfilmentContext | str | None = self._prepare(session, run)
+                except Exception as error:
+                    logger.exception("run %s attempt %s: cannot start", run.id, run.attempt)
+                    context = f"the attempt could not start: {error!r}"
+                prepared.append((run, context))
+        for run, _ in prepared:
             logger.info("run %s attempt %s claimed", run.id, run.attempt)
-        return claimed
+        return prepared
 
     # --- one attempt ---------------------------------------------------------
 
-    def _execute(self, run: ClaimedRun) -> None:
-        try:
-            context = self._with_retries(run, lambda session: self._prepare(session, run))
-        except Exception:
-            logger.exception(
-                "run %s attempt %s: cannot start; its lease will expire", run.id, run.attempt
-            )
-            return
+    def _execute(self, prepared: Prepared) -> None:
+        run, context = prepared
         if context is None:
             logger.warning("run %s attempt %s was taken over before it began", run.id, run.attempt)
+            return
+        if isinstance(context, str):
+            self._finish(run, Outcome.retry(context))
             return
         stop_heartbeat = threading.Event()
         heartbeat = threading.Thread(
