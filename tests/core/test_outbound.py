@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servicebay.requests.fulfilment.outbound import OutboundPolicy, OutboundRefused
+from servicebay.core.outbound import OutboundPolicy, OutboundRefused
 
 
 @pytest.mark.parametrize(
