@@ -14,19 +14,22 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
+from servicebay.catalog.fulfilment import (
+    FulfilmentContext,
+    PluginMissing,
+    load_plugin,
+    settings_problem,
+)
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import FieldType, RequestForm
 from servicebay.core import clock
 from servicebay.core.outbound import OutboundPolicy, OutboundRefused
 from servicebay.core.signing import sign
 
-PLUGIN_GROUP = "servicebay.fulfilment"
 USER_AGENT = "servicebay-webhooks/1"
 log = logging.getLogger(__name__)
 
@@ -35,24 +38,6 @@ log = logging.getLogger(__name__)
 class DryRunResult:
     passed: bool
     message: str
-
-
-@dataclass(frozen=True)
-class DryRunContext:
-    """What a plugin is given for a dry run: the shape of a real fulfilment context."""
-
-    run_id: int
-    attempt: int
-    request_id: int
-    offering_slug: str
-    offering_version: int
-    inputs: dict[str, Any]
-    requester: dict[str, Any]
-    spec: dict[str, Any]
-    secret: str | None
-    callback_url: str
-    callback_token: str
-    event_type: str = "test"
 
 
 def run(offering: Offering, version: OfferingVersion, *, outbound: OutboundPolicy) -> DryRunResult:
@@ -144,27 +129,13 @@ def _webhook(
     return DryRunResult(False, f"{url} answered {response.status_code}: {excerpt}")
 
 
-def _load_plugin(name: str) -> Any:
-    for entry in entry_points(group=PLUGIN_GROUP):
-        if entry.name == name:
-            return entry.load()()
-    return None
-
-
 def check_plugin(name: str, settings: dict[str, Any]) -> str | None:
     """None when the plugin is installed and accepts the settings; else why not."""
-    plugin = _load_plugin(name)
-    if plugin is None:
-        return f"no fulfilment plugin named {name!r} is installed"
-    model = getattr(plugin, "Settings", None)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        try:
-            model.model_validate(settings)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "settings"
-            return f"{where}: {first['msg']}"
-    return None
+    try:
+        plugin = load_plugin(name)
+    except PluginMissing as missing:
+        return str(missing)
+    return settings_problem(plugin, settings)
 
 
 def _plugin(offering: Offering, version: OfferingVersion) -> DryRunResult:
@@ -172,9 +143,9 @@ def _plugin(offering: Offering, version: OfferingVersion) -> DryRunResult:
     problem = check_plugin(name, version.fulfilment.get("settings", {}))
     if problem:
         return DryRunResult(False, problem)
-    plugin = _load_plugin(name)
+    plugin = load_plugin(name)
     settings = plugin.Settings.model_validate(version.fulfilment.get("settings", {}))
-    context = DryRunContext(
+    context = FulfilmentContext(
         run_id=0,
         attempt=1,
         request_id=0,
@@ -186,6 +157,7 @@ def _plugin(offering: Offering, version: OfferingVersion) -> DryRunResult:
         secret=None,
         callback_url="",
         callback_token="",
+        event_type="test",
     )
     try:
         handler = getattr(plugin, "test", None) or plugin.fulfil

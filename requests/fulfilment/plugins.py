@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from servicebay.requests.fulfilment.context import FulfilmentContext
+from servicebay.catalog.fulfilment import FulfilmentContext, PluginMissing, load_plugin
 from servicebay.requests.fulfilment.engine import Outcome
-
-GROUP = "servicebay.fulfilment"
 
 
 class FulfilmentPlugin(Protocol):
@@ -21,16 +18,9 @@ class FulfilmentPlugin(Protocol):
     def fulfil(self, context: FulfilmentContext, settings: Any) -> Outcome: ...
 
 
-class PluginMissing(Exception):
-    pass
-
-
 def load(name: str) -> FulfilmentPlugin:
-    for entry in entry_points(group=GROUP):
-        if entry.name == name:
-            plugin_class = entry.load()
-            return plugin_class()  # type: ignore[no-any-return]
-    raise PluginMissing(f"no fulfilment plugin named {name!r} is installed")
+    plugin: FulfilmentPlugin = load_plugin(name)
+    return plugin
 
 
 def run(context: FulfilmentContext) -> Outcome:

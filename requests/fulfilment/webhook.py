@@ -6,10 +6,10 @@ import json
 
 import httpx
 
+from servicebay.catalog.fulfilment import FulfilmentContext
 from servicebay.core import clock
 from servicebay.core.outbound import OutboundPolicy, OutboundRefused
 from servicebay.core.signing import sign
-from servicebay.requests.fulfilment.context import FulfilmentContext
 from servicebay.requests.fulfilment.engine import Outcome
 
 RETRYABLE = {408, 429}

@@ -21,13 +21,13 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.catalog.fulfilment import FulfilmentContext
 from servicebay.catalog.models import OfferingVersion
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.requests.fulfilment import engine, mail, plugins, webhook
-from servicebay.requests.fulfilment.context import FulfilmentContext
 from servicebay.requests.fulfilment.engine import ClaimedRun, Outcome, Timing
 from servicebay.requests.models import RunKind
 

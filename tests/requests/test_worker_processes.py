@@ -251,9 +251,15 @@ def install_poison_plugin(folder: Path) -> None:
 
 
 def test_run_that_kills_every_worker_is_parked_dead_after_bounded_rescues_and_retried_by_hand(
-    db: Session, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+    db: Session,
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     install_poison_plugin(tmp_path / "plugins")
+    # The catalog checks the plugin's settings when the offering is saved, here too.
+    monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
     flag = tmp_path / "poisoned"
     flag.touch()
     _, lead, offering = owner_and_offering(
