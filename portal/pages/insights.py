@@ -56,9 +56,18 @@ def _day(value: str | None) -> date | None:
         return None
 
 
+def _number(value: str | None, low: int, high: int) -> int | None:
+    try:
+        number = int(value) if value else None
+    except ValueError:
+        return None
+    return None if number is None else max(low, min(high, number))
+
+
 def _filters(request: Request) -> dict[str, str]:
     query = request.query_params
-    return {key: query[key] for key in ("team", "offering", "since", "until") if query.get(key)}
+    keys = ("team", "offering", "since", "until", "items", "days")
+    return {key: query[key] for key in keys if query.get(key)}
 
 
 def _context(request: Request, db: DbSession, user: PageUser) -> reports.Context:
@@ -120,7 +129,14 @@ def _section(request: Request, db: DbSession, user: PageUser, section: str) -> R
     title, names = SECTIONS[section]
     panels = []
     for name in names:
-        table = reports.TABLES[name](context)
+        if name == "forecast":
+            table = reports.forecast_table(
+                context,
+                items=_number(request.query_params.get("items"), 0, 100_000),
+                days=_number(request.query_params.get("days"), 1, 365) or 14,
+            )
+        else:
+            table = reports.TABLES[name](context)
         chart = chart_of(table)
         panels.append(
             {
