@@ -78,10 +78,12 @@ def _days(period: Period) -> tuple[date, date]:
 
 
 def _counts(
-    session: Session, offering_ids: Sequence[int], period: Period
+    session: Session, offering_ids: Sequence[int], period: Period, recent: rollup.Tail
 ) -> dict[tuple[int, str], int]:
     first, last = _days(period)
-    found = rollup.counts(session, offering_ids=offering_ids, first_day=first, last_day=last)
+    found = rollup.counts(
+        session, offering_ids=offering_ids, first_day=first, last_day=last, recent=recent
+    )
     return {key: events for key, (events, _) in found.items()}
 
 
@@ -155,8 +157,9 @@ def adoption(
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
     rollup.refresh(session)
-    now = _counts(session, ids, period)
-    before = _counts(session, ids, period.previous())
+    recent = rollup.tail(session, ids)
+    now = _counts(session, ids, period, recent)
+    before = _counts(session, ids, period.previous(), recent)
     requesters = _requesters(session, ids, period)
     audience = active_users_of_eligible_teams(session)
     rows = []
@@ -250,13 +253,18 @@ def rejection(
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
     rollup.refresh(session)
+    recent = rollup.tail(session, ids)
     first, last = _days(period)
-    found = rollup.counts(session, offering_ids=ids, first_day=first, last_day=last)
+    found = rollup.counts(session, offering_ids=ids, first_day=first, last_day=last, recent=recent)
     counts = {key: events for key, (events, _) in found.items()}
-    before = _counts(session, ids, period.previous())
+    before = _counts(session, ids, period.previous(), recent)
     reasons = _reasons(session, ids, period)
     last_asked = rollup.last_days_with(
-        session, offering_ids=ids, kind="request.submitted", before=last + timedelta(days=1)
+        session,
+        offering_ids=ids,
+        kind="request.submitted",
+        before=last + timedelta(days=1),
+        recent=recent,
     )
     rows = []
     for offering in offerings:

@@ -214,8 +214,16 @@ def _submitted_within(moments: Sequence[datetime], start: datetime) -> bool:
     return index < len(moments) and moments[index] <= start + ABANDON_AFTER
 
 
+Tail = dict[tuple[date, int, str], tuple[int, int]]
+
+
 def counts(
-    session: Session, *, offering_ids: Sequence[int], first_day: date, last_day: date
+    session: Session,
+    *,
+    offering_ids: Sequence[int],
+    first_day: date,
+    last_day: date,
+    recent: Tail | None = None,
 ) -> dict[tuple[int, str], tuple[int, int]]:
     """(events, total) per (offering, type) over the days first_day..last_day inclusive:
     the roll-up plus the events not folded in yet."""
@@ -234,23 +242,30 @@ def counts(
         .group_by(DailyCount.offering_id, DailyCount.type)
     )
     found = {(row[0], row[1]): (int(row[2] or 0), int(row[3] or 0)) for row in rows}
-    for (day, offering_id, kind), (count, total) in _tail(session, offering_ids).items():
+    recent = tail(session, offering_ids) if recent is None else recent
+    for (day, offering_id, kind), (count, total) in recent.items():
         if first_day <= day <= last_day:
             events, totals = found.get((offering_id, kind), (0, 0))
             found[(offering_id, kind)] = (events + count, totals + total)
     return found
 
 
-def _tail(
+def tail(
     session: Session, offering_ids: Sequence[int]
 ) -> dict[tuple[date, int, str], tuple[int, int]]:
+    """Counts per (day, offering, type) of the events not folded in yet."""
     state = session.scalar(select(RollupState).where(RollupState.name == STATE))
     after = state.last_event_id if state is not None else 0
     return _aggregate(session, Event.id > after, Event.offering_id.in_(offering_ids))
 
 
 def last_days_with(
-    session: Session, *, offering_ids: Sequence[int], kind: str, before: date
+    session: Session,
+    *,
+    offering_ids: Sequence[int],
+    kind: str,
+    before: date,
+    recent: Tail | None = None,
 ) -> dict[int, date]:
     """The last day before ``before`` on which each offering had an event of ``kind``."""
     rows = session.execute(
@@ -264,7 +279,8 @@ def last_days_with(
         .group_by(DailyCount.offering_id)
     )
     last = {row[0]: _as_date(row[1]) for row in rows}
-    for (day, offering_id, tail_kind), (count, _) in _tail(session, offering_ids).items():
+    recent = tail(session, offering_ids) if recent is None else recent
+    for (day, offering_id, tail_kind), (count, _) in recent.items():
         if tail_kind == kind and count and day < before and day > last.get(offering_id, date.min):
             last[offering_id] = day
     return last

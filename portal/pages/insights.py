@@ -22,6 +22,11 @@ from servicebay.portal.render import render
 
 router = APIRouter()
 
+# A page shows at most this many rows of a table (the CSV export has all of them), and a
+# scatter at most this many points (the most recent); percentiles always use every row.
+ROWS_SHOWN = 500
+POINTS_SHOWN = 2000
+
 SECTIONS: dict[str, tuple[str, list[str]]] = {
     "adoption": ("Adoption and rejection", ["adoption", "rejection", "adoption-by-team"]),
     "flow": (
@@ -51,9 +56,18 @@ def _day(value: str | None) -> date | None:
         return None
 
 
+def _number(value: str | None, low: int, high: int) -> int | None:
+    try:
+        number = int(value) if value else None
+    except ValueError:
+        return None
+    return None if number is None else max(low, min(high, number))
+
+
 def _filters(request: Request) -> dict[str, str]:
     query = request.query_params
-    return {key: query[key] for key in ("team", "offering", "since", "until") if query.get(key)}
+    keys = ("team", "offering", "since", "until", "items", "days")
+    return {key: query[key] for key in keys if query.get(key)}
 
 
 def _context(request: Request, db: DbSession, user: PageUser) -> reports.Context:
@@ -115,13 +129,21 @@ def _section(request: Request, db: DbSession, user: PageUser, section: str) -> R
     title, names = SECTIONS[section]
     panels = []
     for name in names:
-        table = reports.TABLES[name](context)
+        if name == "forecast":
+            table = reports.forecast_table(
+                context,
+                items=_number(request.query_params.get("items"), 0, 100_000),
+                days=_number(request.query_params.get("days"), 1, 365) or 14,
+            )
+        else:
+            table = reports.TABLES[name](context)
         chart = chart_of(table)
         panels.append(
             {
                 "table": table,
+                "shown": table.rows[:ROWS_SHOWN],
                 "chart": _script_safe_json(chart) if chart else None,
-                "links": [_links(table, row, filters) for row in table.rows],
+                "links": [_links(table, row, filters) for row in table.rows[:ROWS_SHOWN]],
                 "csv": "/api/v1/analytics/"
                 + table.name
                 + "?"
@@ -230,7 +252,10 @@ def chart_of(table: reports.Table) -> dict[str, Any] | None:
             "datasets": [
                 {
                     "label": "Open requests (age in days)",
-                    "data": [{"x": row["status"], "y": row["age_days"]} for row in table.rows],
+                    "data": [
+                        {"x": row["status"], "y": row["age_days"]}
+                        for row in table.rows[:POINTS_SHOWN]
+                    ],
                 }
             ],
         }
@@ -263,7 +288,7 @@ def chart_of(table: reports.Table) -> dict[str, Any] | None:
 def _scatter_with_percentiles(table: reports.Table) -> dict[str, Any]:
     points = [
         {"x": datetime.fromisoformat(row["completed_at"]).timestamp() * 1000, "y": row["lead_days"]}
-        for row in table.rows
+        for row in table.rows[-POINTS_SHOWN:]
     ]
     levels = percentiles([row["lead_days"] for row in table.rows])
     xs = [point["x"] for point in points]

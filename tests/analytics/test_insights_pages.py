@@ -107,3 +107,16 @@ def test_a_number_leads_to_the_requests_behind_it(client: TestClient, db: Sessio
     assert behind.status_code == 200
     assert f"#{request_id}" in behind.text
     assert "1 request." in behind.text
+
+
+def test_forecast_answers_for_the_number_of_requests_and_days_asked(
+    client: TestClient, db: Session
+) -> None:
+    _arrange(db)
+    _sign_in(client, "pat")
+
+    page = client.get("/insights/demand?items=5&days=7")
+
+    assert page.status_code == 200
+    assert "Forecast: 5 open requests, and the next 7 days" in page.text
+    assert 'name="items"' in page.text and 'value="7"' in page.text
