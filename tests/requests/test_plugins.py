@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.catalog.models import Offering
 from servicebay.core.settings import Settings
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import Request
@@ -35,7 +38,9 @@ def test_echo_plugin_gets_the_inputs_and_settings_and_completes_the_request(
 def test_a_plugin_that_is_not_installed_fails_the_request_at_once_saying_so(
     db: Session, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    _, _, offering = owner_and_offering(db, fulfilment={"kind": "plugin", "plugin": "nowhere"})
+    # The catalog refuses an unknown plugin when the offering is saved; this is the
+    # plugin being uninstalled afterwards.
+    offering = _published_then_changed(db, {"kind": "plugin", "plugin": "nowhere"})
     request_id = submit(db, requester(db), offering)
     work_until(
         Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "failed"
@@ -49,7 +54,7 @@ def test_invalid_plugin_settings_fail_the_request_at_once_naming_the_setting(
     db: Session, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     spec = {"kind": "plugin", "plugin": "echo", "settings": {"colour": "blue"}}
-    _, _, offering = owner_and_offering(db, fulfilment=spec)
+    offering = _published_then_changed(db, spec)  # e.g. the plugin's settings model changed
     request_id = submit(db, requester(db), offering)
     work_until(
         Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "failed"
@@ -57,3 +62,12 @@ def test_invalid_plugin_settings_fail_the_request_at_once_naming_the_setting(
     run = runs_of(db, request_id)[0]
     assert run.attempt == 1
     assert "plugin settings are invalid: colour" in (run.last_error or "")
+
+
+def _published_then_changed(db: Session, fulfilment: dict[str, Any]) -> Offering:
+    """An echo offering whose stored fulfilment spec no longer fits the installed plugins."""
+    _, _, offering = owner_and_offering(db, fulfilment={"kind": "plugin", "plugin": "echo"})
+    assert offering.current_version is not None
+    offering.current_version.fulfilment = fulfilment
+    db.commit()
+    return offering
