@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog.models import OfferingVersion
+from servicebay.core import logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
@@ -31,6 +32,8 @@ from servicebay.requests.fulfilment.engine import ClaimedRun, Outcome, Timing
 from servicebay.requests.models import RunKind
 
 logger = logging.getLogger("servicebay.worker")
+# The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
+WORKER_APPLICATION = "servicebay-worker"
 
 
 class Worker:
@@ -154,6 +157,10 @@ class Worker:
     # --- one attempt ---------------------------------------------------------
 
     def _execute(self, run: ClaimedRun) -> None:
+        with logs.run_context(run_id=run.id, attempt=run.attempt, worker=self.worker_id):
+            self._attempt(run)
+
+    def _attempt(self, run: ClaimedRun) -> None:
         try:
             with transaction(self.sessions) as session:
                 context = self._prepare(session, run)
@@ -204,6 +211,7 @@ class Worker:
         row = engine.running_row(session, run)
         if row is None:
             return None
+        logs.correlation_id.set(row.correlation_id)  # restored when the attempt ends
         request = row.request
         version = session.get_one(OfferingVersion, request.offering_version_id)
         token = secrets.token_urlsafe(32)
@@ -263,7 +271,9 @@ def listen_for_runs(url: str, wake: Callable[[], None], stop: threading.Event) -
 
     while not stop.is_set():
         try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+            with psycopg.connect(
+                url, autocommit=True, connect_timeout=5, application_name=WORKER_APPLICATION
+            ) as connection:
                 connection.execute(f"LISTEN {engine.WAKE_CHANNEL}")
                 logger.info("listening for new runs")
                 wake()  # anything committed while we were not listening
