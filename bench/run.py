@@ -75,7 +75,7 @@ def main(
                 data_dir,
                 runs=runs,
                 seconds=seconds,
-                runs_per_round=200 if quick else 1000,
+                runs_per_round=200 if quick else 300,
                 latency_samples=30 if quick else 100,
             )
         click.echo("sqlite submissions ...", err=True)
