@@ -172,6 +172,7 @@ class Worker:
         if context is None:
             logger.warning("run %s attempt %s was taken over before it began", run.id, run.attempt)
             return
+        logs.correlation_id.set(context.correlation_id)  # run_context restores it
         stop_heartbeat = threading.Event()
         heartbeat = threading.Thread(
             target=self._heartbeat, args=(run, stop_heartbeat), daemon=True
@@ -211,7 +212,6 @@ class Worker:
         row = engine.running_row(session, run)
         if row is None:
             return None
-        logs.correlation_id.set(row.correlation_id)  # restored when the attempt ends
         request = row.request
         version = session.get_one(OfferingVersion, request.offering_version_id)
         token = secrets.token_urlsafe(32)
@@ -241,6 +241,7 @@ class Worker:
             secret=version.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
+            correlation_id=row.correlation_id,
         )
 
     def _dispatch(self, run: ClaimedRun, context: FulfilmentContext) -> Outcome:
