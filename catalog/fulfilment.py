@@ -31,6 +31,7 @@ class FulfilmentContext:
     callback_url: str
     callback_token: str
     event_type: str = "request.fulfil"
+    correlation_id: str | None = None  # of the HTTP request that created the run
 
     def envelope(self, *, timestamp: int) -> dict[str, Any]:
         """The JSON body sent to a webhook receiver."""

@@ -5,16 +5,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from servicebay.core.crypto import EncryptedText
 from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.identity import Team
 
+# The document catalog/search.py searches on PostgreSQL, as PostgreSQL writes it back
+# (so that comparing the models with the database finds the index the same).
+SEARCH_INDEX_EXPRESSION = (
+    "(((setweight(to_tsvector('simple'::regconfig, COALESCE(name, ''::character varying)"
+    "::text), 'A'::\"char\") || setweight(to_tsvector('simple'::regconfig, "
+    "COALESCE(tags::character varying, ''::character varying)::text), 'B'::\"char\")) || "
+    "setweight(to_tsvector('simple'::regconfig, COALESCE(category, ''::character varying)"
+    "::text), 'C'::\"char\")) || setweight(to_tsvector('simple'::regconfig, "
+    "COALESCE(summary, ''::character varying)::text), 'D'::\"char\"))"
+)
+
 
 class Offering(Base):
     __tablename__ = "catalog_offering"
+    # Catalog search on PostgreSQL (catalog/search.py builds the same expression).
+    __table_args__ = (
+        Index(
+            "ix_catalog_offering_search",
+            text(SEARCH_INDEX_EXPRESSION),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)

@@ -29,8 +29,13 @@ def can_see_offering(user: User | None, offering: Offering) -> bool:
 
 def is_visible_to(user: User | None, offering: Offering) -> bool:
     """Visibility: everyone, or only the listed teams (and the owners)."""
-    if not offering.visible_team_ids:
+    return may_see(user, offering.visible_team_ids)
+
+
+def may_see(user: User | None, visible_team_ids: list[int]) -> bool:
+    """Whether ``user`` sees an offering shown to ``visible_team_ids`` (empty: everyone)."""
+    if not visible_team_ids:
         return True
     if user is None:
         return False
-    return user.is_admin or any(team_id in offering.visible_team_ids for team_id in user.team_ids)
+    return user.is_admin or any(team_id in visible_team_ids for team_id in user.team_ids)

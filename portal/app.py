@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.sessions = sessions
     app.state.worker = None
     app.state.metrics_registry = CollectorRegistry()
-    app.state.metrics_registry.register(DatabaseCollector(sessions))
+    app.state.metrics_registry.register(DatabaseCollector(sessions, in_process_worker=run_worker))
     app.state.timing = Timing(
         backoff_base=timedelta(seconds=settings.retry_base_seconds),
         callback_timeout=timedelta(seconds=settings.callback_timeout_seconds),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,7 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None, processe
     # secret key (it may have been generated just now) and the worker choice.
     os.environ["SERVICEBAY_SECRET_KEY"] = settings.resolved_secret_key()
     os.environ[WITH_WORKER_VARIABLE] = "1" if run_worker else "0"
+    _share_metrics_between_processes()
     uvicorn.run(
         "servicebay.portal.cli:app_from_environment",
         factory=True,
@@ -108,6 +111,20 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None, processe
 
 
 WITH_WORKER_VARIABLE = "SERVICEBAY_SERVE_WITH_WORKER"
+METRICS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _share_metrics_between_processes() -> None:
+    """Give the web processes one folder for their counters, so each /metrics adds them up.
+
+    A folder you set yourself is emptied first: counts of a previous run must not add up.
+    """
+    folder = os.environ.get(METRICS_VARIABLE)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(folder).mkdir(parents=True)
+    else:
+        os.environ[METRICS_VARIABLE] = tempfile.mkdtemp(prefix="servicebay-metrics-")
 
 
 def app_from_environment() -> Any:

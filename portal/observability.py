@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,8 +17,9 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from servicebay.catalog.models import Offering
 from servicebay.core import clock, migrations
 from servicebay.core.logs import correlation_id
-from servicebay.requests.models import FulfilmentRun, RunStatus
+from servicebay.requests.fulfilment.worker import WORKER_APPLICATION
+from servicebay.requests.models import FulfilmentRun, RunAttempt, RunStatus
 from servicebay.requests.models import Request as ServiceRequest
 
 logger = logging.getLogger("servicebay.metrics")
@@ -41,6 +44,9 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 REQUEST_ID_HEADER = "X-Request-ID"
+# Set by `servicebay serve --workers N` (or by you): every web process writes its
+# counters there and any of them answers /metrics with the sum over all of them.
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,20 +95,34 @@ def readyz(request: Request) -> Response:
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.metrics_registry
-    body = generate_latest(REGISTRY) + generate_latest(registry)
+    body = generate_latest(_process_registry()) + generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _process_registry() -> CollectorRegistry:
+    if not os.environ.get(MULTIPROCESS_VARIABLE):
+        return REGISTRY
+    combined = CollectorRegistry()
+    multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+    return combined
 
 
 class DatabaseCollector(Collector):
     """Figures read from the database at scrape time, so every process reports the same."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, in_process_worker: bool) -> None:
         self.sessions = sessions
+        self.in_process_worker = in_process_worker
 
     def collect(self) -> Iterator[Metric]:
         try:
             with self.sessions() as session:
-                figures = [*self._requests(session), *self._runs(session)]
+                figures = [
+                    *self._requests(session),
+                    *self._runs(session),
+                    *self._attempts(session),
+                    self._workers(session),
+                ]
                 session.rollback()
         except SQLAlchemyError:
             logger.warning("database figures left out of /metrics", exc_info=True)
@@ -156,4 +176,31 @@ class DatabaseCollector(Collector):
         )
         yield GaugeMetricFamily(
             "servicebay_busy_workers", "Workers holding a live lease", value=workers or 0
+        )
+
+    def _attempts(self, session: Session) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "servicebay_fulfilment_attempts",
+            "Attempts to fulfil, by how they ended (running: not ended yet)",
+            labels=["outcome"],
+        )
+        rows = session.execute(select(RunAttempt.status, func.count()).group_by(RunAttempt.status))
+        for outcome, count in rows:
+            family.add_metric([outcome], count)
+        yield family
+
+    def _workers(self, session: Session) -> Metric:
+        """Worker processes connected to PostgreSQL (each holds one LISTEN connection)."""
+        if session.get_bind().dialect.name == "postgresql":
+            count = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": WORKER_APPLICATION},
+            )
+        else:
+            count = 1 if self.in_process_worker else 0
+        return GaugeMetricFamily(
+            "servicebay_workers", "Fulfilment worker processes running", value=count or 0
         )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.identity import User
+from servicebay.core.logs import current_correlation_id
 
 
 class RequestStatus(StrEnum):
@@ -106,6 +107,8 @@ class FulfilmentRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The id of the HTTP request that created the run, so its logs can be followed into it.
+    correlation_id: Mapped[str | None] = mapped_column(String(64), default=current_correlation_id)
 
     request: Mapped[Request] = relationship()
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog.fulfilment import FulfilmentContext
 from servicebay.catalog.models import OfferingVersion
+from servicebay.core import logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
@@ -35,6 +36,8 @@ logger = logging.getLogger("servicebay.worker")
 T = TypeVar("T")
 # A claimed run with what its handler needs, or why the attempt could not start.
 Prepared = tuple[ClaimedRun, FulfilmentContext | str | None]
+# The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
+WORKER_APPLICATION = "servicebay-worker"
 
 
 class Worker:
@@ -176,12 +179,17 @@ class Worker:
 
     def _execute(self, prepared: Prepared) -> None:
         run, context = prepared
+        with logs.run_context(run_id=run.id, attempt=run.attempt, worker=self.worker_id):
+            self._attempt(run, context)
+
+    def _attempt(self, run: ClaimedRun, context: FulfilmentContext | str | None) -> None:
         if context is None:
             logger.warning("run %s attempt %s was taken over before it began", run.id, run.attempt)
             return
         if isinstance(context, str):
             self._finish(run, Outcome.retry(context))
             return
+        logs.correlation_id.set(context.correlation_id)  # run_context restores it
         stop_heartbeat = threading.Event()
         heartbeat = threading.Thread(
             target=self._heartbeat, args=(run, stop_heartbeat), daemon=True
@@ -262,6 +270,7 @@ class Worker:
             secret=version.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
+            correlation_id=row.correlation_id,
         )
 
     def _dispatch(self, run: ClaimedRun, context: FulfilmentContext) -> Outcome:
@@ -292,7 +301,9 @@ def listen_for_runs(url: str, wake: Callable[[], None], stop: threading.Event) -
 
     while not stop.is_set():
         try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+            with psycopg.connect(
+                url, autocommit=True, connect_timeout=5, application_name=WORKER_APPLICATION
+            ) as connection:
                 connection.execute(f"LISTEN {engine.WAKE_CHANNEL}")
                 logger.info("listening for new runs")
                 wake()  # anything committed while we were not listening

@@ -1,0 +1,208 @@
+"""Run every benchmark and print a Markdown report (see BENCHMARKS.md).
+
+    .venv/bin/python -m bench.run              # full scale
+    .venv/bin/python -m bench.run --quick      # small data, short runs: a quick check
+
+Needs PostgreSQL at SERVICEBAY_TEST_POSTGRES_URL (default postgres@127.0.0.1:5432, as
+for the tests); makes and drops its own databases. Every figure is the median of
+--runs runs, each beside a baseline measured in the same run on the same machine.
+Benchmarks are not tests: nothing here fails on a slow figure; the report says which
+targets were met.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from sqlalchemy import create_engine, text
+
+from bench import fulfilment, generate, portal_load, processes, sqlite_submit
+
+PORTAL_DATABASE = "servicebay_bench_portal"
+FULFILMENT_DATABASE = "servicebay_bench_fulfilment"
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="Small data set and short runs.")
+@click.option("--runs", default=3, show_default=True, help="Runs per figure (median).")
+@click.option("--seconds", type=float, default=None, help="Length of each timed run.")
+@click.option("--requests", "request_count", type=int, default=None, help="Generated requests.")
+@click.option("--reuse-data", is_flag=True, help="Keep and reuse the generated database.")
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Also write here.")
+def main(
+    quick: bool,
+    runs: int,
+    seconds: float | None,
+    request_count: int | None,
+    reuse_data: bool,
+    output: Path | None,
+) -> None:
+    scale = generate.Scale.quick() if quick else generate.Scale()
+    if request_count is not None:
+        scale = generate.Scale(scale.offerings, scale.teams, scale.users, request_count)
+    seconds = seconds or (3.0 if quick else 10.0)
+    lines = [f"## Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "", *machine(), ""]
+    lines += [
+        f"Command: `{' '.join([Path(sys.executable).name, '-m', 'bench.run', *sys.argv[1:]])}`",
+        "",
+    ]
+    with tempfile.TemporaryDirectory(prefix="servicebay-bench-") as folder:
+        data_dir = Path(folder)
+        started = time.monotonic()
+        portal_url = _portal_database(scale, reuse_data)
+        lines += [
+            f"Data: {scale.offerings:,} offerings, {scale.teams:,} teams, "
+            f"{scale.users:,} users, {scale.requests:,} requests with their events "
+            f"(generated in {time.monotonic() - started:.0f} s).",
+            "",
+        ]
+        click.echo("portal pages ...", err=True)
+        pages, web_peak = portal_load.measure(portal_url, data_dir, runs=runs, seconds=seconds)
+        if not reuse_data:
+            processes.drop_postgres(PORTAL_DATABASE)
+        click.echo("fulfilment ...", err=True)
+        with processes.scratch_postgres(FULFILMENT_DATABASE) as url:
+            flow = fulfilment.measure(
+                url,
+                data_dir,
+                runs=runs,
+                seconds=seconds,
+                runs_per_round=200 if quick else 300,
+                latency_samples=30 if quick else 100,
+            )
+        click.echo("sqlite submissions ...", err=True)
+        embedded = sqlite_submit.measure(data_dir / "sqlite", runs=runs, seconds=seconds)
+    lines += report(pages, web_peak, flow, embedded, runs=runs, seconds=seconds)
+    text_out = "\n".join(lines) + "\n"
+    click.echo(text_out)
+    if output is not None:
+        output.write_text(text_out)
+
+
+def _portal_database(scale: generate.Scale, reuse: bool) -> str:
+    url = processes.ADMIN_URL.rsplit("/", 1)[0] + f"/{PORTAL_DATABASE}"
+    if reuse and _offerings(url) == scale.offerings:
+        return url
+    processes.create_postgres(PORTAL_DATABASE)
+    generate.generate(url, scale)
+    return url
+
+
+def _offerings(url: str) -> int | None:
+    try:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            return int(connection.scalar(text("SELECT count(*) FROM catalog_offering")) or 0)
+    except Exception:
+        return None
+    finally:
+        engine.dispose()
+
+
+def machine() -> list[str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        int(line.split()[1]) // 1024 // 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    server = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    return [
+        f"Machine: {cpu}, {os.cpu_count()} cores, {memory} GB RAM; {platform.platform()}; "
+        f"Python {platform.python_version()}; {server} on the same machine.",
+    ]
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def report(
+    pages: list[portal_load.PageFigures],
+    web_peak: float,
+    flow: fulfilment.FulfilmentFigures,
+    embedded: sqlite_submit.SqliteFigures,
+    *,
+    runs: int,
+    seconds: float,
+) -> list[str]:
+    lines = [
+        f"Medians of {runs} runs of {seconds:g} s each.",
+        "",
+        "### Portal pages, 20 concurrent clients, one web process, PostgreSQL",
+        "",
+        "| page | answers/s | p95 ms | errors | share of the static file | target ≥ 50 % |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for page in pages:
+        baseline = page.name.startswith("static")
+        lines.append(
+            f"| {page.name} | {page.throughput:.0f} | {page.p95_ms:.1f} | {page.errors} | "
+            f"{page.share_of_baseline:.0%} | "
+            f"{'baseline' if baseline else _met(page.share_of_baseline >= 0.5)} |"
+        )
+    rates = flow.runs_per_second
+    share = rates[4] / flow.baseline_per_second
+    speedup = rates[4] / rates[1]
+    lines += [
+        "",
+        "### Fulfilment, PostgreSQL, local webhook receiver",
+        "",
+        f"Each round: {flow.runs_per_round} runs submitted in one commit, timed until all "
+        f"succeeded; workers run `--concurrency {flow.worker_concurrency}`. Baseline: a bare "
+        f"httpx client with {fulfilment.BASELINE_THREADS} threads posting to the same receiver.",
+        "",
+        "| | runs/s | vs bare client | vs 1 worker |",
+        "| --- | ---: | ---: | ---: |",
+        f"| bare HTTP client (baseline) | {flow.baseline_per_second:.0f} | 100 % | |",
+    ]
+    for count, rate in rates.items():
+        lines.append(
+            f"| {count} worker process(es) | {rate:.0f} | {rate / flow.baseline_per_second:.0%} "
+            f"| {rate / rates[1]:.2f} x |"
+        )
+    lines += [
+        "",
+        f"- 4 workers ≥ 50 % of the bare client: {share:.0%}, {_met(share >= 0.5)}",
+        f"- 4 workers ≥ 2.5 x one: {speedup:.2f} x, {_met(speedup >= 2.5)}",
+        f"- submission (API) to webhook received, one at a time, {flow.latency_samples} "
+        f"per run, 1 worker: p50 {flow.latency_p50_ms:.0f} ms, "
+        f"p95 {flow.latency_p95_ms:.0f} ms "
+        f"(target p95 < 100 ms: {_met(flow.latency_p95_ms < 100)})",
+        "",
+        "### SQLite default, one `servicebay serve` with its in-process worker",
+        "",
+        f"- {embedded.clients} concurrent submitting clients: {embedded.throughput:.0f} "
+        f"submissions/s, p95 {embedded.p95_ms:.0f} ms, {embedded.errors} errors in "
+        f"{embedded.submissions:,} submissions (target 0: {_met(embedded.errors == 0)})",
+        "",
+        "### Memory (peak RSS, VmHWM)",
+        "",
+        f"- web process after the portal load: {web_peak:.0f} MB (target ≤ 200 MB: "
+        f"{_met(web_peak <= 200)})",
+        f"- web process with in-process worker after the SQLite load: "
+        f"{embedded.web_peak_rss_mb:.0f} MB "
+        f"(target ≤ 200 MB: {_met(embedded.web_peak_rss_mb <= 200)})",
+        f"- worker process after the fulfilment rounds: {flow.worker_peak_rss_mb:.0f} MB "
+        f"(target ≤ 150 MB: {_met(flow.worker_peak_rss_mb <= 150)})",
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    main()
