@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Depends
 
-from servicebay.portal.pages import account, auth, catalog, insights, ops, requests
+from servicebay.portal.pages import account, admin, auth, catalog, insights, ops, requests
 from servicebay.portal.security import check_csrf
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -12,3 +12,4 @@ router.include_router(requests.router)
 router.include_router(insights.router)
 router.include_router(account.router)
 router.include_router(ops.router)
+router.include_router(admin.router)
