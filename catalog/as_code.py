@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from servicebay.catalog import service
+from servicebay.catalog import policies, service
 from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import OfferingIn, OfferingStatus
@@ -277,9 +277,11 @@ def apply(
     wanted = parse_files(files, environ=environ)
     _check_teams(session, wanted)
     result = plan(session, wanted)
+    by_slug = {f.definition.slug: f for f in wanted}
+    if actor is not None:
+        _check_may_apply(session, actor, result, by_slug)
     if dry_run:
         return result
-    by_slug = {f.definition.slug: f for f in wanted}
     problems: list[Problem] = []
 
     def deprecates(entry: PlanEntry) -> bool:
@@ -300,6 +302,27 @@ def apply(
     if problems:
         raise CatalogFilesInvalid(problems)
     return result
+
+
+def _check_may_apply(
+    session: Session, actor: User, result: Plan, by_slug: Mapping[str, OfferingFile]
+) -> None:
+    """A plan, even a dry run, is only for who could carry out each of its changes."""
+    for entry in result.entries:
+        if entry.action == "unchanged":
+            continue
+        offering = _existing(session, entry.slug)
+        offering_file = by_slug.get(entry.slug)
+        team_id = None
+        if offering_file is not None:
+            team_slug = offering_file.definition.owner_team
+            team_id = session.scalar(select(Team.id).where(Team.slug == team_slug))
+        if not policies.can_apply_catalog_entry(
+            actor, action=entry.action, offering=offering, team_id=team_id
+        ):
+            raise CatalogPermissionDenied(
+                f"you may not {entry.action.rstrip('d')} offering {entry.slug!r}"
+            )
 
 
 def _carry_out(

@@ -19,6 +19,11 @@ def can_publish_offering(user: User, offering: Offering) -> bool:
     return user.is_admin or user.role_in(offering.owner_team_id) is Role.LEAD
 
 
+def can_override_readiness(user: User) -> bool:
+    """Publishing past failing readiness checks (with a recorded reason) is for admins."""
+    return user.is_admin
+
+
 def can_see_offering(user: User | None, offering: Offering) -> bool:
     if user is not None and can_edit_offering(user, offering):
         return True
@@ -39,3 +44,15 @@ def may_see(user: User | None, visible_team_ids: list[int]) -> bool:
     if user is None:
         return False
     return user.is_admin or any(team_id in visible_team_ids for team_id in user.team_ids)
+
+
+def can_apply_catalog_entry(
+    user: User, *, action: str, offering: Offering | None, team_id: int | None
+) -> bool:
+    """Catalog-as-code: creating needs the owner team, changing the offering's editors,
+    deprecating an offering the files no longer name its leads."""
+    if action == "deprecate":
+        return offering is not None and can_publish_offering(user, offering)
+    if offering is None:
+        return team_id is not None and can_create_offering_for(user, team_id)
+    return can_edit_offering(user, offering)

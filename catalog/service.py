@@ -403,7 +403,7 @@ def _override(
     names = [check.name for check in failing]
     if not reason or not reason.strip():
         raise NotReady(failing)
-    if actor is not None and not actor.is_admin:
+    if actor is not None and not policies.can_override_readiness(actor):
         raise CatalogPermissionDenied("only an admin may publish past failing readiness checks")
     events.record(
         session,

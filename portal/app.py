@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from sqlalchemy import inspect
+from sqlalchemy.exc import DataError
 
 from servicebay.catalog.as_code import CatalogFilesInvalid
 from servicebay.catalog.demand import DemandNotFound, InvalidDemand
@@ -127,7 +128,46 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(api.router)
     app.include_router(pages.router)
     _map_errors(app)
+    _describe_errors(app)
     return app
+
+
+def _describe_errors(app: FastAPI) -> None:
+    """Document the 422 body the API really sends: ``{"detail": [{"field", "message"}]}``,
+    or a sentence in ``detail`` when the problem is not one field's."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.get("components", {}).get("schemas", {})
+        if "ValidationError" in schemas:
+            schemas["ValidationError"] = {
+                "title": "ValidationError",
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["field", "message"],
+            }
+            schemas["HTTPValidationError"] = {
+                "title": "HTTPValidationError",
+                "type": "object",
+                "properties": {
+                    "detail": {
+                        "anyOf": [
+                            {"type": "string"},
+                            {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/ValidationError"},
+                            },
+                        ]
+                    }
+                },
+                "required": ["detail"],
+            }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _wants_json(request: Request) -> bool:
@@ -208,6 +248,17 @@ def _map_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
+
+    async def out_of_range(request: Request, error: Exception) -> Response:
+        # A number no column can hold (an id beyond any stored one): the caller's mistake.
+        message = "a number in the request is out of range"
+        if _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=422)
+        _reload_user(request)
+        return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
+
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(DataError, out_of_range)
 
     async def unexpected(request: Request, error: Exception) -> Response:
         logger.exception(

@@ -17,7 +17,7 @@ from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock, events
 from servicebay.core.database import transaction
 from servicebay.core.identity import User
-from servicebay.requests import approvals, lifecycle, tasks
+from servicebay.requests import approvals, lifecycle, policies, tasks
 from servicebay.requests.errors import (
     DecisionInvalid,
     IdempotencyKeyInFlight,
@@ -220,6 +220,8 @@ def release_key(sessions: sessionmaker[Session], *, user_id: int, key: str) -> N
 def cancel(session: Session, *, actor: User, request_id: int, reason: str = "") -> Request:
     """The requester or the owner team stops a request before it completes."""
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
+    if not policies.can_cancel(actor, request):
+        raise NotPermitted("only the requester or the owner team cancels a request")
     if not lifecycle.can_move(request, RequestStatus.CANCELLED):
         raise TransitionNotAllowed(f"a {request.status} request cannot be cancelled")
     # Runs before the request: the same lock order as a worker finishing a run.
@@ -243,7 +245,7 @@ def cancel(session: Session, *, actor: User, request_id: int, reason: str = "") 
 def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     """The owner team tries a failed request again: a fresh run, with fresh attempts."""
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
-    if not (actor.is_admin or actor.role_in(request.offering.owner_team_id) is not None):
+    if not policies.can_retry(actor, request):
         raise NotPermitted("only the owner team retries a failed request")
     lifecycle.lock(session, request)
     if request.status != RequestStatus.FAILED.value:
@@ -309,7 +311,7 @@ def rate(
 ) -> Request:
     """The requester rates a completed request once; the rating can be edited for 14 days."""
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
-    if request.requester_id != actor.id:
+    if not policies.can_rate(actor, request):
         raise NotPermitted("only the requester rates a request")
     if request.status != RequestStatus.COMPLETED.value:
         raise TransitionNotAllowed("only a completed request can be rated")
@@ -347,11 +349,7 @@ def get_for_viewer(session: Session, *, request_id: int, viewer: User) -> Reques
 
 
 def can_view(session: Session, viewer: User, request: Request) -> bool:
-    if (
-        viewer.is_admin
-        or request.requester_id == viewer.id
-        or viewer.role_in(request.offering.owner_team_id) is not None
-    ):
+    if request.requester_id == viewer.id or policies.is_on_owner_team(viewer, request):
         return True
     return any(
         approvals.may_decide(viewer, step)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from servicebay.core import clock, events
 from servicebay.core.identity import User
-from servicebay.requests import lifecycle
+from servicebay.requests import lifecycle, policies
 from servicebay.requests.errors import (
     DecisionInvalid,
     NotPermitted,
@@ -89,7 +89,7 @@ def set_wip_limit(
 
 def get_for_member(session: Session, *, task_id: int, actor: User) -> Task:
     task = session.get(Task, task_id)
-    if task is None or (not actor.is_admin and actor.role_in(task.team_id) is None):
+    if task is None or not policies.can_work_on_board(actor, task.team_id):
         raise RequestNotFound(task_id)
     return task
 
@@ -198,5 +198,5 @@ def tick(session: Session, *, actor: User, task_id: int, index: int, done: bool)
 
 
 def _require_member(actor: User, team_id: int) -> None:
-    if not actor.is_admin and actor.role_in(team_id) is None:
+    if not policies.can_work_on_board(actor, team_id):
         raise NotPermitted("only the team's members change its board")

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from servicebay.core import clock, identity
+from servicebay.core import clock, identity, policies
 from servicebay.core.identity import SCOPES, ApiToken, IdentityError
 from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
 
@@ -87,21 +87,18 @@ def create_token(
         limit=settings.rate_limit_tokens,
         who=f"user:{user.id}",
     )
-    caller_scopes = request.state.token_scopes
-    if caller_scopes is not None and "admin" not in caller_scopes:
-        wider = sorted(set(body.scopes) - set(caller_scopes))
-        if wider:
-            raise HTTPException(
-                403, f"this token cannot grant scope(s) it lacks: {', '.join(wider)}"
-            )
+    wider = policies.scopes_beyond(request.state.token_scopes, body.scopes)
+    if wider:
+        raise HTTPException(403, f"this token cannot grant scope(s) it lacks: {', '.join(wider)}")
+    if not policies.can_hold_scopes(user, body.scopes):
+        raise HTTPException(403, "only administrators may create tokens with the admin scope")
     expires = clock.now() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     try:
         issued = identity.create_token(
             db, user=user, name=body.name, scopes=body.scopes, expires_at=expires
         )
     except IdentityError as error:
-        status = 403 if "administrators" in str(error) else 422
-        raise HTTPException(status, str(error)) from None
+        raise HTTPException(422, str(error)) from None
     return IssuedTokenOut(**token_out(issued.token).model_dump(), token=issued.value)
 
 

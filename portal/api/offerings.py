@@ -24,7 +24,7 @@ from servicebay.catalog.schemas import (
 )
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.portal.deps import ApiUser, AppSettings, DbSession, require_scope
+from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
 
 router = APIRouter(tags=["offerings"])
 
@@ -76,8 +76,10 @@ class OfferingPage(BaseModel):
 
 @router.get("/offerings", response_model=OfferingPage)
 def list_offerings(
+    request: Request,
     db: DbSession,
     user: ApiUser,
+    settings: AppSettings,
     q: str = "",
     category: str = "",
     team: str = "",
@@ -86,6 +88,10 @@ def list_offerings(
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OfferingPage:
     """Ranked search and browse; every search is recorded for demand analytics."""
+    if q.strip():
+        limit_rate(
+            request, db, action="searches", limit=settings.rate_limit_search, who=f"user:{user.id}"
+        )
     found = search.search(
         db,
         viewer=user,

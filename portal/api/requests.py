@@ -13,7 +13,7 @@ from sqlalchemy import select
 from servicebay.core import events
 from servicebay.core.identity import Team, User
 from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
-from servicebay.requests import approvals, notifications, tasks
+from servicebay.requests import approvals, notifications, policies, tasks
 from servicebay.requests import service as requests_service
 from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Request as ServiceRequest
@@ -429,7 +429,7 @@ def advance_task(
 
 def _member_team(db: Any, user: User, team_slug: str) -> Team:
     team = db.scalar(select(Team).where(Team.slug == team_slug))
-    if team is None or (not user.is_admin and user.role_in(team.id) is None):
+    if team is None or not policies.can_work_on_board(user, team.id):
         raise HTTPException(404, f"no team {team_slug!r} of yours")
     return team  # type: ignore[no-any-return]
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends
 
 from servicebay.portal.pages import (
     account,
+    admin,
     approvals,
     auth,
     catalog,
@@ -23,3 +24,4 @@ router.include_router(ops_board.router)
 router.include_router(insights.router)
 router.include_router(account.router)
 router.include_router(ops.router)
+router.include_router(admin.router)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from servicebay.core import clock, identity
+from servicebay.core import clock, identity, policies
 from servicebay.core.identity import SCOPES, IdentityError, User
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
@@ -20,7 +20,7 @@ router = APIRouter()
 def _page(request: Request, db: DbSession, user: User, **extra: object) -> Response:
     context = {
         "tokens": identity.tokens_of(db, user=user),
-        "scopes": [s for s in SCOPES if s != "admin" or user.is_admin],
+        "scopes": [s for s in SCOPES if policies.can_hold_scopes(user, [s])],
         "now": clock.now(),
         "issued": None,
         "problem": None,

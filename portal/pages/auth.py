@@ -72,6 +72,10 @@ def login_submit(
             "username": username,
         }
         return render(request, "auth/login.html", context, status_code=401)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        # A session key the browser already carried is never carried over (fixation).
+        identity.end_session(db, key=previous)
     key = identity.start_session(db, user=user)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

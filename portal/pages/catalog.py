@@ -26,12 +26,17 @@ def home(
     request: Request,
     db: DbSession,
     user: PageUser,
+    settings: AppSettings,
     q: str = "",
     category: str = "",
     team: str = "",
     tag: str = "",
     page: int = 1,
 ) -> Response:
+    if q.strip():
+        limit_rate(
+            request, db, action="searches", limit=settings.rate_limit_search, who=f"user:{user.id}"
+        )
     filters = search.Filters(category=category, team=team, tag=tag)
     found = search.search(db, viewer=user, query=q, filters=filters, page=max(1, page))
     my_requests = requests_service.list_for_requester(db, requester=user, limit=5)

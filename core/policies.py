@@ -1,0 +1,25 @@
+"""Who may do what outside any one context: the audit trail, the API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from servicebay.core.identity import User
+
+
+def can_read_audit_trail(user: User) -> bool:
+    return user.is_admin
+
+
+def can_hold_scopes(user: User, scopes: Iterable[str]) -> bool:
+    """A token never grants more than its user has: the admin scope is for admins."""
+    return user.is_admin or "admin" not in set(scopes)
+
+
+def scopes_beyond(granting: Iterable[str] | None, wanted: Iterable[str]) -> list[str]:
+    """The scopes a new token would have that the token asking for it lacks.
+
+    A browser session (``granting`` None) and an admin-scope token may grant any scope."""
+    if granting is None or "admin" in granting:
+        return []
+    return sorted(set(wanted) - set(granting))

@@ -1,0 +1,28 @@
+"""Who may do what with a request. Pure functions of the user and the request."""
+
+from __future__ import annotations
+
+from servicebay.core.identity import User
+from servicebay.requests.models import Request
+
+
+def is_on_owner_team(user: User, request: Request) -> bool:
+    return user.is_admin or user.role_in(request.offering.owner_team_id) is not None
+
+
+def can_cancel(user: User, request: Request) -> bool:
+    """The requester or the owner team; an approver decides, but does not cancel."""
+    return request.requester_id == user.id or is_on_owner_team(user, request)
+
+
+def can_retry(user: User, request: Request) -> bool:
+    return is_on_owner_team(user, request)
+
+
+def can_rate(user: User, request: Request) -> bool:
+    return request.requester_id == user.id
+
+
+def can_work_on_board(user: User, team_id: int) -> bool:
+    """A team's board (its manual tasks and WIP limits) is for its members."""
+    return user.is_admin or user.role_in(team_id) is not None

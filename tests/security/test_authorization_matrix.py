@@ -1,0 +1,356 @@
+"""Every route of the application by every kind of user → allowed or denied, as written here.
+
+The table is read against the application's own route table: a route without an entry
+fails the test, so nobody adds a page or an endpoint without saying who may use it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from servicebay.catalog import demand as demand_service
+from servicebay.core import identity
+from servicebay.core.identity import Role
+from servicebay.portal.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from servicebay.requests import approvals, tasks
+from servicebay.requests import service as requests_service
+from servicebay.requests.models import FulfilmentRun
+from tests.factories import PASSWORD, make_offering, make_team, make_user, offering_definition
+
+ROLES = ("anonymous", "consumer", "other", "member", "lead", "analyst", "admin")
+SIGNED_IN = frozenset(ROLES) - {"anonymous"}
+OWNER_TEAM = frozenset({"member", "lead", "admin"})
+
+# Who is allowed, by rule. Everyone else is denied.
+RULES: dict[str, frozenset[str]] = {
+    "public": frozenset(ROLES),
+    "signed-in": SIGNED_IN,
+    "owner-member": OWNER_TEAM,
+    "owner-lead": frozenset({"lead", "admin"}),
+    "approver": frozenset({"lead", "admin"}),  # the step is decided by the owner team's leads
+    "request-viewer": OWNER_TEAM | {"consumer"},  # the requester, the owner team, approvers
+    "requester": frozenset({"consumer"}),
+    "requester-or-owner-team": OWNER_TEAM | {"consumer"},
+    "token-owner": frozenset({"consumer"}),
+    "admin": frozenset({"admin"}),
+    "run-token": frozenset(),  # only the run's own callback token, which no user holds
+}
+
+EXPECTED: dict[str, str] = {
+    "healthz": "public",
+    "readyz": "public",
+    "metrics": "public",
+    # offerings (API)
+    "list_offerings": "signed-in",
+    "create_offering": "owner-member",
+    "get_offering": "signed-in",
+    "update_offering": "owner-member",
+    "publish_offering": "owner-lead",
+    "deprecate_offering": "owner-lead",
+    "retire_offering": "owner-lead",
+    "offering_readiness": "owner-member",
+    "test_fulfilment": "owner-member",
+    "offering_versions": "owner-member",
+    "offering_version_definition": "owner-member",
+    "offering_diff": "owner-member",
+    "offering_schema": "signed-in",
+    "apply_catalog": "owner-member",
+    # requests (API)
+    "submit_request": "signed-in",
+    "list_my_requests": "signed-in",
+    "get_request": "request-viewer",
+    "request_events": "request-viewer",
+    "request_runs": "request-viewer",
+    "request_approvals": "request-viewer",
+    "cancel_request": "requester-or-owner-team",
+    "retry_request": "owner-member",
+    "list_comments": "request-viewer",
+    "add_comment": "request-viewer",
+    "rate_request": "requester",
+    "my_notifications": "signed-in",
+    "team_board": "owner-member",
+    "set_wip_limits": "owner-member",
+    "advance_task": "owner-member",
+    "approval_inbox": "signed-in",
+    "decide": "approver",
+    "run_callback": "run-token",
+    # analytics (API): everyone signed in, each seeing the offerings they may count
+    "form_started": "signed-in",
+    "requests_behind": "signed-in",
+    "forecast": "signed-in",
+    "table": "signed-in",
+    # account, audit, demand (API)
+    "me": "signed-in",
+    "my_tokens": "signed-in",
+    "create_token": "signed-in",
+    "revoke_token": "token-owner",
+    "audit_events": "admin",
+    "list_demands": "signed-in",
+    "create_demand": "signed-in",
+    "get_demand": "signed-in",
+    "vote": "signed-in",
+    "triage": "owner-lead",
+    # pages
+    "login": "public",
+    "login_submit": "public",
+    "logout": "public",
+    "home": "signed-in",
+    "offering_page": "signed-in",
+    "offering_request": "signed-in",
+    "my_requests": "signed-in",
+    "request_page": "request-viewer",
+    "insights": "signed-in",
+    "insights_requests": "signed-in",
+    "insights_section": "signed-in",
+    "account": "signed-in",
+    "account_token_create": "signed-in",
+    # revoking someone else's token changes nothing and reveals nothing: same answer
+    "account_token_revoke": "signed-in",
+    "ops_offerings": "signed-in",
+    "ops_offering_new": "signed-in",
+    "ops_offering_create": "owner-member",
+    "ops_offering_edit": "owner-member",
+    "ops_offering_save": "owner-member",
+    "ops_offering_preview": "owner-member",
+    "ops_offering_test": "owner-member",
+    "ops_offering_publish": "owner-lead",
+    "ops_offering_deprecate": "owner-lead",
+    "ops_offering_retire": "owner-lead",
+    "ops_offering_diff": "owner-member",
+    "admin_audit": "admin",
+}
+
+INPUTS = {"name": "ledger", "size": "small"}
+APPROVAL_POLICY = {"steps": [{"name": "Owner check", "decider": "owner_leads"}]}
+MANUAL = {"kind": "manual", "checklist": ["Create the account"]}
+CSRF = "matrix-csrf-token"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+OWNERS = SimpleNamespace(slug="owners")
+
+
+def application_routes(app: FastAPI) -> list[APIRoute]:
+    return [route for route in app.routes if isinstance(route, APIRoute)]
+
+
+@dataclass
+class World:
+    """One owner team (a lead and a member) with offerings, and everyone around it."""
+
+    slug: str
+    team_slug: str
+    request_id: int
+    approval_id: int
+    task_id: int
+    run_id: int
+    token_id: int
+    demand_id: int
+    bearer: dict[str, str] = field(default_factory=dict)
+    session_key: dict[str, str] = field(default_factory=dict)
+
+    def params(self) -> dict[str, str]:
+        return {
+            "slug": self.slug,
+            "team_slug": self.team_slug,
+            "request_id": str(self.request_id),
+            "approval_id": str(self.approval_id),
+            "task_id": str(self.task_id),
+            "run_id": str(self.run_id),
+            "token_id": str(self.token_id),
+            "demand_id": str(self.demand_id),
+            "number": "1",
+            "name": "adoption",
+            "section": "flow",
+        }
+
+
+def build_world(db: Session) -> World:
+    owners = make_team(db, "owners")
+    lead = make_user(db, "lead", team=owners, role=Role.LEAD)
+    make_user(db, "member", team=owners)
+    make_user(db, "other", team=make_team(db, "others"))
+    consumer = make_user(db, "consumer", team=make_team(db, "consumers"))
+    make_user(db, "analyst", analyst=True)
+    make_user(db, "admin", admin=True)
+    offering = make_offering(db, owners, lead, slug="database", approval_policy=APPROVAL_POLICY)
+    manual = make_offering(db, owners, lead, slug="accounts", fulfilment=MANUAL)
+    asked = requests_service.submit(db, actor=consumer, offering_slug="database", inputs=INPUTS)
+    handmade = requests_service.submit(db, actor=consumer, offering_slug="accounts", inputs=INPUTS)
+    db.flush()
+    (approval,) = approvals.steps_of(db, request_id=asked.id)
+    (task,) = tasks.board(db, team_id=owners.id)["todo"]
+    assert task.request_id == handmade.id
+    run = db.scalar(select(FulfilmentRun).order_by(FulfilmentRun.id))
+    spare = identity.create_token(db, user=consumer, name="spare", scopes=["read"])
+    demand = demand_service.create(
+        db, actor=consumer, title="A queue", description="", urgency="normal", team_slug="owners"
+    )
+    world = World(
+        slug=offering.slug,
+        team_slug=owners.slug,
+        request_id=asked.id,
+        approval_id=approval.id,
+        task_id=task.id,
+        run_id=run.id if run else 1,
+        token_id=spare.token.id,
+        demand_id=demand.id,
+    )
+    assert manual.slug == "accounts"
+    for role in SIGNED_IN:
+        user = identity.get_user(db, username=role)
+        scopes = ["read", "request", "ops"] + (["admin"] if user.is_admin else [])
+        issued = identity.create_token(db, user=user, name="matrix", scopes=scopes)
+        world.bearer[role] = issued.value
+        world.session_key[role] = identity.start_session(db, user=user)
+    db.commit()
+    return world
+
+
+def catalog_files(definition: dict[str, Any]) -> dict[str, str]:
+    accounts = offering_definition(OWNERS, slug="accounts", fulfilment=MANUAL)
+    return {"database.yaml": yaml.safe_dump(definition), "accounts.yaml": yaml.safe_dump(accounts)}
+
+
+def json_bodies(world: World) -> dict[str, Any]:
+    definition = offering_definition(OWNERS, slug="database")
+    fresh = offering_definition(OWNERS, slug="new-offering")
+    return {
+        "create_offering": fresh,
+        "update_offering": definition,
+        "apply_catalog": {"files": catalog_files(definition), "dry_run": True},
+        "submit_request": {"offering": world.slug, "inputs": INPUTS},
+        "cancel_request": {"reason": "no longer needed"},
+        "add_comment": {"body": "Any news?"},
+        "rate_request": {"score": 5},
+        "set_wip_limits": {"todo": 5},
+        "advance_task": {},
+        "decide": {"decision": "approve"},
+        "run_callback": {"status": "succeeded"},
+        "form_started": {"offering": world.slug},
+        "create_token": {"name": "ci", "scopes": ["read"]},
+        "create_demand": {"title": "A message queue"},
+        "triage": {"state": "accepted"},
+    }
+
+
+FORMS: dict[str, dict[str, str]] = {
+    "login_submit": {"username": "consumer", "password": PASSWORD},
+    "offering_request": INPUTS,
+    "account_token_create": {"name": "laptop"},
+    "ops_offering_create": {
+        "slug": "fresh-offering",
+        "name": "Fresh",
+        "summary": "Something new",
+        "owner_team": "owners",
+        "contact": "#help",
+        "fulfilment_kind": "manual",
+    },
+    "ops_offering_save": {"name": "Database", "summary": "A PostgreSQL database"},
+    "ops_offering_preview": {"name": "Database"},
+}
+
+QUERIES: dict[str, dict[str, str]] = {
+    "offering_diff": {"older": "1", "newer": "1"},
+    "ops_offering_diff": {"older": "1", "newer": "1"},
+    "requests_behind": {"metric": "submitted"},
+}
+
+
+def call(client: TestClient, world: World, route: APIRoute, role: str) -> Response:
+    method = sorted(route.methods)[0]
+    path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: world.params()[m.group(1)], route.path)
+    headers: dict[str, str] = {}
+    cookies = {CSRF_COOKIE: CSRF}
+    api = route.path.startswith("/api/")
+    if role != "anonymous":
+        if api:
+            headers["Authorization"] = f"Bearer {world.bearer[role]}"
+        else:
+            cookies[SESSION_COOKIE] = world.session_key[role]
+    client.cookies.clear()
+    for name, value in cookies.items():
+        client.cookies.set(name, value)
+    params = QUERIES.get(route.name)
+    if method not in UNSAFE:
+        return client.request(method, path, params=params, headers=headers)
+    headers[CSRF_HEADER] = CSRF
+    if api:
+        return client.request(
+            method, path, params=params, headers=headers, json=json_bodies(world).get(route.name)
+        )
+    return client.request(method, path, params=params, headers=headers, data=FORMS.get(route.name))
+
+
+def denied(answer: Response) -> bool:
+    if answer.status_code in (401, 403, 404):
+        return True
+    location = answer.headers.get("location", "")
+    return answer.status_code == 303 and location.startswith("/login?next=")
+
+
+def test_every_route_of_the_application_has_an_entry_in_the_authorization_table(
+    app: FastAPI,
+) -> None:
+    names = {route.name for route in application_routes(app)}
+    missing = sorted(names - EXPECTED.keys())
+    assert not missing, (
+        f"routes without an authorization rule: {missing}; add each to EXPECTED in "
+        "tests/security/test_authorization_matrix.py with the rule saying who may use it"
+    )
+    assert sorted(EXPECTED.keys() - names) == [], "EXPECTED names routes that no longer exist"
+    assert set(EXPECTED.values()) <= RULES.keys()
+
+
+@pytest.fixture
+def world(db: Session, monkeypatch: pytest.MonkeyPatch) -> World:
+    # Seven users per test: cheap password hashing keeps the matrix quick.
+    monkeypatch.setattr(identity, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+    return build_world(db)
+
+
+@pytest.fixture
+def matrix_client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_kind_of_user_is_allowed_or_denied_each_route_as_the_table_says(
+    name: str, app: FastAPI, world: World, matrix_client: TestClient
+) -> None:
+    (route,) = [r for r in application_routes(app) if r.name == name]
+    allowed = RULES[EXPECTED[name]]
+    wrong = []
+    for role in ROLES:
+        answer = call(matrix_client, world, route, role)
+        assert answer.status_code < 500, (role, answer.status_code, answer.text[:300])
+        if denied(answer) == (role in allowed):
+            wrong.append(f"{role}: {answer.status_code} {answer.text[:120]!r}")
+    assert not wrong, f"{name} ({EXPECTED[name]}):\n" + "\n".join(wrong)
+
+
+def test_someone_elses_request_answers_not_found_never_forbidden(
+    world: World, matrix_client: TestClient
+) -> None:
+    other = {"Authorization": f"Bearer {world.bearer['other']}"}
+    path = f"/api/v1/requests/{world.request_id}"
+    for suffix in ("", "/events", "/runs", "/approvals", "/comments"):
+        assert matrix_client.get(path + suffix, headers=other).status_code == 404
+    for suffix, body in (("/cancel", {}), ("/comments", {"body": "hi"})):
+        assert matrix_client.post(path + suffix, headers=other, json=body).status_code == 404
+    assert matrix_client.put(path + "/rating", headers=other, json={"score": 1}).status_code == 404
+    matrix_client.cookies.set(SESSION_COOKIE, world.session_key["other"])
+    assert matrix_client.get(f"/requests/{world.request_id}").status_code == 404

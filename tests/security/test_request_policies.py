@@ -1,0 +1,33 @@
+"""An approver sees the request it decides on, but only the requester or owners stop it."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from servicebay.core.identity import Role
+from tests.factories import make_offering, make_team, make_user, token_for
+
+POLICY = {"steps": [{"name": "Security review", "decider": "team", "team": "security"}]}
+INPUTS = {"name": "ledger", "size": "small"}
+
+
+def test_an_approver_from_another_team_reads_the_request_but_cannot_cancel_it(
+    client: TestClient, db: Session
+) -> None:
+    owners, security = make_team(db), make_team(db, "security")
+    lead = make_user(db, team=owners, role=Role.LEAD)
+    offering = make_offering(db, owners, lead, approval_policy=POLICY)
+    reviewer = token_for(db, make_user(db, team=security))
+    casey = token_for(db, make_user(db, team=make_team(db)))
+    db.commit()
+    submitted = client.post(
+        "/api/v1/requests", headers=casey, json={"offering": offering.slug, "inputs": INPUTS}
+    )
+    path = f"/api/v1/requests/{submitted.json()['id']}"
+
+    assert client.get(path, headers=reviewer).status_code == 200
+    refused = client.post(path + "/cancel", headers=reviewer, json={"reason": "no"})
+    assert refused.status_code == 403
+    assert client.get(path, headers=casey).json()["status"] == "pending_approval"
+    assert client.post(path + "/cancel", headers=casey, json={}).json()["status"] == "cancelled"
