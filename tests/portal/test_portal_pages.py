@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.demand import Demand
-from servicebay.core import clock
+from servicebay.core import clock, preferences
 from servicebay.core.identity import Role, Team, User
 from servicebay.requests import service as requests_service
 from servicebay.requests.models import Request
@@ -263,3 +263,21 @@ def test_unknown_pages_answer_with_a_friendly_404(client: TestClient, db: Sessio
     sign_in(client, "casey")
     missing = client.get("/requests/424242")
     assert missing.status_code == 404 and "We could not find that page" in missing.text
+
+
+def test_notification_preferences_are_kept_and_shown_again(client: TestClient, db: Session) -> None:
+    casey = make_user(db, "casey")
+    casey_id = casey.id
+    db.commit()
+    csrf = sign_in(client, "casey")
+    assert "Email me too" in client.get("/account").text
+    saved = client.post(
+        "/account/notifications",
+        data={"csrf_token": csrf, "topics": ["rejected", "completed"]},
+    )
+    assert "Notification preferences saved." in saved.text
+    assert 'value="completed" checked' in saved.text
+    assert 'value="in_fulfilment" checked' not in saved.text
+    assert preferences.wants(db, user_id=casey_id, topic="completed", channel="app")
+    assert not preferences.wants(db, user_id=casey_id, topic="in_fulfilment", channel="app")
+    assert not preferences.wants(db, user_id=casey_id, topic="completed", channel="email")
