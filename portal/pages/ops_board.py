@@ -31,6 +31,7 @@ from servicebay.portal.render import render, see_other
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
 from servicebay.requests.errors import TransitionNotAllowed, WipLimitReached
+from servicebay.requests.models import TaskStatus
 
 router = APIRouter(prefix="/ops")
 COLUMN_TITLES = {"todo": "To do", "doing": "Doing", "done": "Done"}
@@ -116,6 +117,25 @@ def ops_task_advance(
         return see_other(request, target, notice=str(refused).capitalize() + ".", kind="error")
     where = COLUMN_TITLES[moved.status].lower()
     return see_other(request, target, notice=f"Request #{moved.request_id} moved to {where}.")
+
+
+@router.post("/wip-limits", name="ops_wip_limits")
+def ops_wip_limits(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    """A team sets how many tasks each column may hold; empty means no limit."""
+    chosen = _chosen(db, user, str(data.get("team") or ""))
+    if chosen is None:
+        return see_other(request, str(request.url_for("ops_board")))
+    target = _team_board(request, db, chosen.id)
+    for column in (TaskStatus.TODO, TaskStatus.DOING):
+        raw = str(data.get(column.value) or "").strip()
+        if raw and not (raw.isdigit() and int(raw) > 0):
+            notice = "A WIP limit is a whole number above zero, or empty for none."
+            return see_other(request, target, notice=notice, kind="error")
+        limit = int(raw) if raw else None
+        tasks.set_wip_limit(db, actor=user, team_id=chosen.id, status=column, max_tasks=limit)
+    return see_other(request, target, notice="WIP limits saved.")
 
 
 @router.post("/requests/{request_id}/retry", name="ops_request_retry")

@@ -281,3 +281,31 @@ def test_notification_preferences_are_kept_and_shown_again(client: TestClient, d
     assert preferences.wants(db, user_id=casey_id, topic="completed", channel="app")
     assert not preferences.wants(db, user_id=casey_id, topic="in_fulfilment", channel="app")
     assert not preferences.wants(db, user_id=casey_id, topic="completed", channel="email")
+
+
+def test_board_shows_wip_limits_and_starting_past_one_needs_an_override(
+    client: TestClient, db: Session
+) -> None:
+    team, pat = owner(db)
+    manual = make_offering(db, team, pat, name="Laptop", fulfilment={"kind": "manual"})
+    casey = make_user(db, "casey")
+    _, second = (
+        requests_service.submit(db, actor=casey, offering_slug=manual.slug, inputs=INPUTS).id
+        for _ in range(2)
+    )
+    db.commit()
+    csrf = sign_in(client, "pat")
+    client.post("/ops/wip-limits", data={"csrf_token": csrf, "team": "platform", "doing": "1"})
+    board = client.get("/ops").text
+    task_ids = re.findall(r'action="[^"]*/ops/tasks/(\d+)/advance"', board)
+    assert len(task_ids) == 2 and "0 / 1" in board
+
+    client.post(f"/ops/tasks/{task_ids[0]}/advance", data={"csrf_token": csrf})
+    full = client.get("/ops").text
+    assert "1 / 1" in full and "At its WIP limit" in full and "Start anyway" in full
+    refused = client.post(f"/ops/tasks/{task_ids[1]}/advance", data={"csrf_token": csrf})
+    assert "needs an override" in refused.text
+    forced = client.post(
+        f"/ops/tasks/{task_ids[1]}/advance", data={"csrf_token": csrf, "override": "on"}
+    )
+    assert f"Request #{second} moved to doing" in forced.text and "2 / 1" in forced.text
