@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -66,6 +67,12 @@ def reason_of(event: Any) -> str:
     return str(data.get("reason") or "")
 
 
+def progress_text(message: str) -> str:
+    """A fulfilment log line as the requester reads it: without the worker's machine name."""
+    text = re.sub(r" by worker \S+$", "", message).removeprefix("progress: ")
+    return text[:1].upper() + text[1:]
+
+
 def is_link(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("https://", "http://"))
 
@@ -74,6 +81,7 @@ templates.env.filters["markdown"] = markdown
 templates.env.filters["when"] = when
 templates.env.filters["happened"] = happened
 templates.env.filters["reason_of"] = reason_of
+templates.env.filters["progress_text"] = progress_text
 templates.env.tests["link"] = is_link
 
 

@@ -14,6 +14,7 @@ from servicebay.catalog.demand import Demand
 from servicebay.core import clock, preferences
 from servicebay.core.identity import Role, Team, User
 from servicebay.requests import service as requests_service
+from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Request
 from tests.factories import PASSWORD, make_offering, make_team, make_user
 
@@ -309,3 +310,27 @@ def test_board_shows_wip_limits_and_starting_past_one_needs_an_override(
         f"/ops/tasks/{task_ids[1]}/advance", data={"csrf_token": csrf, "override": "on"}
     )
     assert f"Request #{second} moved to doing" in forced.text and "2 / 1" in forced.text
+
+
+def test_request_page_shows_progress_reported_by_the_receiver_without_worker_names(
+    client: TestClient, db: Session
+) -> None:
+    team, pat = owner(db)
+    offering = make_offering(db, team, pat)
+    casey = make_user(db, "casey")
+    asked = requests_service.submit(db, actor=casey, offering_slug=offering.slug, inputs=INPUTS)
+    run = engine.runs_for_request(db, request_id=asked.id)[0]
+    engine.log(
+        db,
+        run_id=run.id,
+        attempt=1,
+        level="info",
+        message="attempt 1 of 5 started by worker vm:1:ab",
+    )
+    engine.log(db, run_id=run.id, attempt=1, level="info", message="progress: Disk attached")
+    asked_id = asked.id
+    db.commit()
+    sign_in(client, "casey")
+    page = client.get(f"/requests/{asked_id}").text
+    assert "Disk attached" in page and "Attempt 1 of 5 started<" in page
+    assert "vm:1:ab" not in page
