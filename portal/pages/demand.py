@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
@@ -15,6 +15,7 @@ from servicebay.portal.pages.paging import paginate
 from servicebay.portal.render import render, see_other
 
 router = APIRouter()
+# Everyone sees open and shipped needs; the author also sees why theirs was declined.
 SHOWN_STATES = [
     DemandState.NEW.value,
     DemandState.ACCEPTED.value,
@@ -41,7 +42,7 @@ def _page(
 ) -> Response:
     statement = (
         select(Demand)
-        .where(Demand.state.in_(SHOWN_STATES))
+        .where(or_(Demand.state.in_(SHOWN_STATES), Demand.author_id == user.id))
         .order_by(Demand.votes.desc(), Demand.created_at.desc(), Demand.id.desc())
     )
     paged = paginate(db, statement, number=page, base=str(request.url_for("demands")))

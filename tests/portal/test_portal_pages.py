@@ -200,6 +200,10 @@ def test_a_need_is_recorded_voted_once_and_triaged(client: TestClient, db: Sessi
     client.post(f"/ops/demand/{duplicate}/merge", data={"csrf_token": csrf, "into": str(first)})
     db.expire_all()
     assert db.get_one(Demand, duplicate).state == "declined"
+    db.rollback()
+    sign_in(client, "casey")
+    assert f"Declined: Merged into #{first}" in client.get("/demand").text, "the author reads why"
+    csrf = sign_in(client, "pat")
     assert db.get_one(Demand, first).votes == 2, "casey voted for both: counted once"
     db.rollback()
     accepted = client.post(
