@@ -199,6 +199,47 @@ def triage(
     return demand
 
 
+def merge(session: Session, *, actor: User, duplicate: Demand, into: Demand) -> Demand:
+    """Fold a duplicate into the demand that stays: its voters count there once each, and
+    the duplicate is declined with a reason that points to the one that stays."""
+    if not (can_triage(actor, duplicate) and can_triage(actor, into)):
+        raise CatalogPermissionDenied("only a lead of the team it is addressed to may merge it")
+    if duplicate.id == into.id:
+        raise InvalidDemand({"into": "a demand cannot be merged into itself"})
+    if (
+        DemandState(into.state) is DemandState.DECLINED
+        or not NEXT_STATES[DemandState(duplicate.state)]
+    ):
+        raise OfferingConflict("only open demands can be merged")
+    voters = set(session.scalars(select(DemandVote.user_id).where(DemandVote.demand_id == into.id)))
+    moved = 0
+    for duplicate_vote in session.scalars(
+        select(DemandVote).where(DemandVote.demand_id == duplicate.id)
+    ):
+        if duplicate_vote.user_id not in voters:
+            session.add(
+                DemandVote(
+                    demand_id=into.id, user_id=duplicate_vote.user_id, created_at=clock.now()
+                )
+            )
+            voters.add(duplicate_vote.user_id)
+            moved += 1
+    into.votes += moved
+    into.updated_at = duplicate.updated_at = clock.now()
+    reason = f"Merged into #{into.id} “{into.title}”"
+    previous = duplicate.state
+    duplicate.state = DemandState.DECLINED.value
+    duplicate.decline_reason = reason
+    session.flush()
+    events.record(
+        session,
+        type="demand.merged",
+        actor_id=actor.id,
+        data={"demand": duplicate.id, "into": into.id, "from": previous, "votes_moved": moved},
+    )
+    return into
+
+
 def list_demands(session: Session, *, state: str | None = None, limit: int = 200) -> list[Demand]:
     """Most votes first, then oldest first."""
     statement = select(Demand).order_by(Demand.votes.desc(), Demand.created_at, Demand.id)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 import markdown_it
 import nh3
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
 
@@ -28,8 +30,63 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+EVENT_WORDS = {
+    "request.submitted": "Submitted",
+    "request.pending_approval": "Waiting for approval",
+    "request.rejected": "Rejected",
+    "request.in_fulfilment": "Fulfilment started",
+    "request.completed": "Completed",
+    "request.failed": "Fulfilment failed",
+    "request.cancelled": "Cancelled",
+    "request.commented": "Comment added",
+    "request.rated": "Rated",
+    "request.rating_changed": "Rating changed",
+    "approval.approved": "Approved",
+    "approval.rejected": "Rejected",
+    "task.created": "Task on the team board",
+    "task.doing": "Work started",
+    "task.done": "Task done",
+    "task.assigned": "Task assigned",
+    "run.cancelled": "Automation stopped",
+}
+
+
+def happened(event: Any) -> str:
+    """An Event of a request's timeline in words, with its reason or step when it has one."""
+    words = EVENT_WORDS.get(event.type) or event.type.split(".")[-1].replace("_", " ").capitalize()
+    data = event.data or {}
+    if event.type.startswith("approval.") and data.get("step"):
+        words += f" at step “{data['step']}”"
+    if event.type in ("request.rated", "request.rating_changed") and data.get("score"):
+        words += f" {data['score']} of 5"
+    return words
+
+
+def reason_of(event: Any) -> str:
+    data = event.data or {}
+    return str(data.get("reason") or "")
+
+
+def progress_text(message: str) -> str:
+    """A fulfilment log line as the requester reads it: without the worker's machine name."""
+    text = re.sub(r" by worker \S+$", "", message).removeprefix("progress: ")
+    return text[:1].upper() + text[1:]
+
+
+def is_link(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
 templates.env.filters["markdown"] = markdown
 templates.env.filters["when"] = when
+templates.env.filters["happened"] = happened
+templates.env.filters["reason_of"] = reason_of
+templates.env.filters["progress_text"] = progress_text
+templates.env.tests["link"] = is_link
+
+
+FLASH_COOKIE = "servicebay_flash"
+FLASH_KINDS = ("info", "success", "warning", "error")
 
 
 def is_htmx(request: Request) -> bool:
@@ -49,13 +106,16 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Render ``name``; for an htmx request that names ``block``, only that block."""
+    block_name = block if block and is_htmx(request) else None
+    shown_flash = None if block_name else _flash_of(request)
     full_context = {
         "request": request,
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
+        "unread": getattr(request.state, "unread", 0),
+        "flash": shown_flash,
         **(context or {}),
     }
-    block_name = block if block and is_htmx(request) else None
     response: Response = templates.TemplateResponse(
         request,
         name,
@@ -65,4 +125,39 @@ def render(
         headers=headers,
     )
     response.headers["Vary"] = "HX-Request"
+    if shown_flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/")
     return response
+
+
+def see_other(
+    request: Request, target: str, *, notice: str = "", kind: str = "success"
+) -> Response:
+    """After a successful post: 303 to ``target`` (HX-Redirect for htmx), with a flash message
+    shown once on the next full page."""
+    response: Response
+    if request.headers.get("hx-request") == "true":
+        response = Response(status_code=204, headers={"HX-Redirect": target})
+    else:
+        response = RedirectResponse(target, status_code=303)
+    if notice:
+        response.set_cookie(
+            FLASH_COOKIE,
+            quote(f"{kind}|{notice}"),
+            max_age=60,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+def _flash_of(request: Request) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    kind, _, message = unquote(raw).partition("|")
+    if kind not in FLASH_KINDS or not message:
+        return None
+    return {"kind": kind, "message": message[:500]}

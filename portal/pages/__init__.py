@@ -1,4 +1,4 @@
-"""HTML pages. Every state-changing form is CSRF-checked."""
+"""HTML pages. Every state-changing form is CSRF-checked; every page knows its unread count."""
 
 from fastapi import APIRouter, Depends
 
@@ -8,19 +8,26 @@ from servicebay.portal.pages import (
     approvals,
     auth,
     catalog,
+    demand,
     insights,
+    notifications,
     ops,
     ops_board,
     requests,
 )
 from servicebay.portal.security import check_csrf
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(
+    dependencies=[Depends(check_csrf), Depends(notifications.count_unread)],
+    include_in_schema=False,
+)
 router.include_router(auth.router)
 router.include_router(catalog.router)
+router.include_router(demand.router)
 router.include_router(requests.router)
 router.include_router(approvals.router)
 router.include_router(ops_board.router)
+router.include_router(notifications.router)
 router.include_router(insights.router)
 router.include_router(account.router)
 router.include_router(ops.router)

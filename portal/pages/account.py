@@ -8,11 +8,11 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from servicebay.core import clock, identity, policies
+from servicebay.core import clock, identity, policies, preferences
 from servicebay.core.identity import SCOPES, IdentityError, User
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import render
+from servicebay.portal.render import render, see_other
 
 router = APIRouter()
 
@@ -23,6 +23,8 @@ def _page(request: Request, db: DbSession, user: User, **extra: object) -> Respo
         "scopes": [s for s in SCOPES if policies.can_hold_scopes(user, [s])],
         "now": clock.now(),
         "issued": None,
+        "preference": preferences.of(db, user_id=user.id),
+        "topics": preferences.TOPICS,
         "problem": None,
         **extra,
     }
@@ -69,3 +71,13 @@ def revoke_token(request: Request, token_id: int, db: DbSession, user: PageUser)
     with contextlib.suppress(IdentityError):
         identity.revoke_token(db, user=user, token_id=token_id)
     return RedirectResponse(str(request.url_for("account")), status_code=303)
+
+
+@router.post("/account/notifications", name="account_preferences")
+def save_preferences(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    topics = [topic for topic in data.getlist("topics") if isinstance(topic, str)]
+    preferences.choose(db, user_id=user.id, email=data.get("email") == "on", topics=topics)
+    target = str(request.url_for("account")) + "#notification-preferences"
+    return see_other(request, target, notice="Notification preferences saved.")

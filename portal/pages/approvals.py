@@ -1,59 +1,92 @@
-"""The approver's inbox: the steps waiting for your decision, approve or reject."""
+"""Approvals: the decisions waiting for me, with what was asked and who asks, one click each."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import RedirectResponse, Response
+from collections import Counter
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
-from servicebay.portal.render import render
+from servicebay.portal.pages.paging import paginate_list
+from servicebay.portal.render import render, see_other
 from servicebay.requests import approvals
 from servicebay.requests.errors import DecisionInvalid
+from servicebay.requests.models import Request as ServiceRequest
 
 router = APIRouter()
+HISTORY_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class RequesterHistory:
+    """What the approver should know of who asks: how their earlier requests went."""
+
+    total: int
+    by_status: dict[str, int]
+    recent: list[ServiceRequest]
 
 
 @router.get("/approvals", name="approvals")
-def approval_inbox(request: Request, db: DbSession, user: PageUser) -> Response:
-    return _inbox(request, db, user)
+def approvals_page(request: Request, db: DbSession, user: PageUser, page: int = 1) -> Response:
+    return _inbox(request, db, user, page=page)
 
 
 def _inbox(
     request: Request,
-    db: DbSession,
+    db: Session,
     user: User,
     *,
+    page: int = 1,
     problems: dict[int, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    context = {"approvals": approvals.inbox(db, user=user), "problems": problems or {}}
-    return render(
-        request, "requests/approval_list.html", context, block="inbox", status_code=status_code
+    waiting = approvals.inbox(db, user=user)
+    paged = paginate_list(waiting, number=page, base=str(request.url_for("approvals")))
+    histories = {approval.id: history_of(db, approval.request) for approval in paged.rows}
+    context = {"paged": paged, "histories": histories, "problems": problems or {}}
+    return render(request, "requests/approval_list.html", context, status_code=status_code)
+
+
+def history_of(db: Session, current: ServiceRequest) -> RequesterHistory:
+    statement = (
+        select(ServiceRequest)
+        .where(
+            ServiceRequest.requester_id == current.requester_id,
+            ServiceRequest.id != current.id,
+        )
+        .order_by(ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc())
+    )
+    earlier = list(db.scalars(statement))
+    return RequesterHistory(
+        total=len(earlier),
+        by_status=dict(Counter(r.status for r in earlier)),
+        recent=earlier[:HISTORY_SHOWN],
     )
 
 
-@router.post("/approvals/{approval_id}/decide", name="approval_decide")
+@router.post("/approvals/{approval_id}", name="approval_decide")
 def approval_decide(
-    request: Request,
-    approval_id: int,
-    db: DbSession,
-    user: PageUser,
-    data: SubmittedForm,
-    background: BackgroundTasks,
+    request: Request, approval_id: int, db: DbSession, user: PageUser, data: SubmittedForm
 ) -> Response:
-    try:
-        approvals.decide(
-            db,
-            actor=user,
-            approval_id=approval_id,
-            approve=data.get("decision") == "approve",
-            reason=str(data.get("reason", "")),
+    decision = str(data.get("decision") or "")
+    reason = str(data.get("reason") or "")
+    if decision not in ("approve", "reject"):
+        return _inbox(
+            request, db, user, problems={approval_id: "Choose approve or reject."}, status_code=422
         )
-    except DecisionInvalid as invalid:
+    try:
+        decided = approvals.decide(
+            db, actor=user, approval_id=approval_id, approve=decision == "approve", reason=reason
+        )
+    except DecisionInvalid:
         db.rollback()
-        return _inbox(request, db, user, problems={approval_id: str(invalid)}, status_code=422)
-    worker = request.app.state.worker
-    if worker is not None:
-        background.add_task(worker.wake)  # after the commit
-    return RedirectResponse(str(request.url_for("approvals")), status_code=303)
+        problem = "Say why you reject it: the requester will read the reason."
+        return _inbox(request, db, user, problems={approval_id: problem}, status_code=422)
+    verb = "approved" if decision == "approve" else "rejected"
+    notice = f"Request #{decided.request_id} {verb}."
+    return see_other(request, str(request.url_for("approvals")), notice=notice)

@@ -7,16 +7,20 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from servicebay.catalog import search
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import FieldType, RequestForm
+from servicebay.core.identity import User
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import render
+from servicebay.portal.pages import showcase
+from servicebay.portal.render import is_htmx, render
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
+from servicebay.requests.models import Request as ServiceRequest
 
 router = APIRouter()
 
@@ -39,16 +43,30 @@ def home(
         )
     filters = search.Filters(category=category, team=team, tag=tag)
     found = search.search(db, viewer=user, query=q, filters=filters, page=max(1, page))
-    my_requests = requests_service.list_for_requester(db, requester=user, limit=5)
-    context = {
+    browsing = not q and not filters.as_dict() and found.page == 1
+    context: dict[str, Any] = {
         "found": found,
         "offerings": found.offerings,
         "q": q,
         "filters": filters,
-        "my_requests": my_requests,
+        "browsing": browsing,
+        "my_requests": _open_requests_of(db, user),
         "page_link": lambda number: _page_link(q, filters, number),
     }
+    if browsing and not is_htmx(request):
+        visible = catalog_service.list_published(db, viewer=user)
+        context |= {
+            "popular": showcase.popular(db, visible),
+            "newest": showcase.newest(visible),
+            "categories": showcase.categories(visible),
+            "top_demands": showcase.top_demands(db),
+        }
     return render(request, "catalog/home.html", context, block="results")
+
+
+def _open_requests_of(db: Session, user: User) -> list[ServiceRequest]:
+    mine = requests_service.list_for_requester(db, requester=user, limit=50)
+    return [r for r in mine if r.status not in showcase.CLOSED_STATUSES][:6]
 
 
 def _page_link(q: str, filters: search.Filters, number: int) -> str:
@@ -59,11 +77,12 @@ def _page_link(q: str, filters: search.Filters, number: int) -> str:
 def offering_page(request: Request, slug: str, db: DbSession, user: PageUser) -> Response:
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     catalog_service.record_view(db, offering=offering, viewer=user)
-    return _offering_response(request, offering, values={}, problems={})
+    return _offering_response(request, db, offering, values={}, problems={})
 
 
 def _offering_response(
     request: Request,
+    db: Session,
     offering: Any,
     *,
     values: dict[str, Any],
@@ -77,6 +96,8 @@ def _offering_response(
         "offering": offering,
         "version": version,
         "form": form,
+        "performance": showcase.recent_performance(db, offering, version),
+        "steps": catalog_service.policy_of(version).steps if version else [],
         "values": values,
         "problems": problems,
         "notice": notice,
@@ -131,11 +152,11 @@ def offering_request(
         created = requests_service.submit(db, actor=user, offering_slug=slug, inputs=inputs)
     except InputsInvalid as invalid:
         return _offering_response(
-            request, offering, values=inputs, problems=invalid.problems, status_code=422
+            request, db, offering, values=inputs, problems=invalid.problems, status_code=422
         )
     except OfferingNotRequestable as refused:
         return _offering_response(
-            request, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
+            request, db, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
         )
     worker = request.app.state.worker
     if worker is not None:

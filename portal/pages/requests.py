@@ -1,123 +1,186 @@
-"""The requester's pages: my requests, one request with its live status, timeline and runs,
-and the forms to comment, cancel and rate."""
+"""The requester's pages: my requests, and one request with its live status, conversation
+and outcome (cancel while open, rate once completed)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import Select, select
+
+from servicebay.catalog.models import Offering
 from servicebay.core import events
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
-from servicebay.portal.render import render
-from servicebay.requests import approvals, lifecycle, notifications
+from servicebay.portal.pages.paging import paginate
+from servicebay.portal.render import render, see_other
+from servicebay.requests import approvals, lifecycle
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import DecisionInvalid
 from servicebay.requests.fulfilment import engine
+from servicebay.requests.models import Request as ServiceRequest
 from servicebay.requests.models import RequestStatus
 
 router = APIRouter()
 
+OPEN = [
+    RequestStatus.SUBMITTED.value,
+    RequestStatus.PENDING_APPROVAL.value,
+    RequestStatus.IN_FULFILMENT.value,
+    RequestStatus.FAILED.value,
+]
+CLOSED = [status.value for status in lifecycle.CLOSED]
+SORTS: dict[str, tuple[Any, ...]] = {
+    "newest": (ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc()),
+    "oldest": (ServiceRequest.submitted_at.asc(), ServiceRequest.id.asc()),
+    "updated": (ServiceRequest.updated_at.desc(), ServiceRequest.id.desc()),
+    "offering": (Offering.name.asc(), ServiceRequest.id.desc()),
+}
+SORT_LABELS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "updated": "Recently updated",
+    "offering": "Offering A to Z",
+}
+STATUS_CHOICES = {
+    "": "Any status",
+    "open": "Open",
+    "closed": "Closed",
+    **{status.value: status.value.replace("_", " ").capitalize() for status in RequestStatus},
+}
+
 
 @router.get("/requests", name="my_requests")
-def my_requests(request: Request, db: DbSession, user: PageUser) -> Response:
-    requests = requests_service.list_for_requester(db, requester=user)
-    unread = notifications.unread_for(db, user_id=user.id)
-    return render(
-        request, "requests/request_list.html", {"requests": requests, "notifications": unread}
+def my_requests(
+    request: Request,
+    db: DbSession,
+    user: PageUser,
+    status: str = "",
+    q: str = "",
+    sort: str = "newest",
+    page: int = 1,
+) -> Response:
+    status = status if status in STATUS_CHOICES else ""
+    sort = sort if sort in SORTS else "newest"
+    statement = _mine(user, status=status, q=q.strip(), sort=sort)
+    paged = paginate(
+        db,
+        statement,
+        number=page,
+        base=str(request.url_for("my_requests")),
+        params={"status": status, "q": q, "sort": sort if sort != "newest" else ""},
     )
+    context = {
+        "paged": paged,
+        "status": status,
+        "q": q,
+        "sort": sort,
+        "status_choices": STATUS_CHOICES,
+        "sort_labels": SORT_LABELS,
+    }
+    return render(request, "requests/request_list.html", context, block="results")
 
 
-@router.post("/notifications/read", name="notifications_read")
-def notifications_read(request: Request, db: DbSession, user: PageUser) -> Response:
-    notifications.mark_read(db, user_id=user.id)
-    return RedirectResponse(str(request.url_for("my_requests")), status_code=303)
+def _mine(user: User, *, status: str, q: str, sort: str) -> Select[Any]:
+    statement = (
+        select(ServiceRequest)
+        .join(Offering, Offering.id == ServiceRequest.offering_id)
+        .where(ServiceRequest.requester_id == user.id)
+    )
+    if status == "open":
+        statement = statement.where(ServiceRequest.status.in_(OPEN))
+    elif status == "closed":
+        statement = statement.where(ServiceRequest.status.in_(CLOSED))
+    elif status:
+        statement = statement.where(ServiceRequest.status == status)
+    if q:
+        statement = statement.where(Offering.name.ilike(f"%{q}%"))
+    return statement.order_by(*SORTS[sort])
 
 
 @router.get("/requests/{request_id}", name="request_page")
 def request_page(request: Request, request_id: int, db: DbSession, user: PageUser) -> Response:
-    return _request_response(request, db, user, request_id)
+    found = requests_service.get_for_viewer(db, request_id=request_id, viewer=user)
+    return _request_response(request, db, found, user)
 
 
 def _request_response(
     request: Request,
     db: DbSession,
+    found: ServiceRequest,
     user: User,
-    request_id: int,
     *,
-    problem: str = "",
-    status_code: int = 200,
+    problems: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
-    found = requests_service.get_for_viewer(db, request_id=request_id, viewer=user)
     runs = engine.runs_for_request(db, request_id=found.id)
-    run_ids = [run.id for run in runs]
     status = RequestStatus(found.status)
+    is_requester = found.requester_id == user.id
+    is_owner = user.is_admin or user.role_in(found.offering.owner_team_id) is not None
     context = {
         "req": found,
         "in_flight": status not in lifecycle.CLOSED and status is not RequestStatus.FAILED,
         "timeline": events.for_request(db, request_id=found.id),
         "runs": runs,
-        "attempts": engine.attempts_of(db, run_ids=run_ids),
-        "log": engine.log_lines(db, run_ids=run_ids),
+        "log": engine.log_lines(db, run_ids=[run.id for run in runs]),
         "steps": approvals.steps_of(db, request_id=found.id),
         "comments": requests_service.comments_of(db, request_id=found.id),
-        "can_cancel": lifecycle.can_move(found, RequestStatus.CANCELLED),
-        "can_rate": found.requester_id == user.id and status is RequestStatus.COMPLETED,
-        "is_owner": user.is_admin or user.role_in(found.offering.owner_team_id) is not None,
-        "problem": problem,
+        "can_cancel": (is_requester or is_owner)
+        and lifecycle.can_move(found, RequestStatus.CANCELLED),
+        "can_rate": is_requester and status is RequestStatus.COMPLETED,
+        "is_requester": is_requester,
+        "problems": problems or {},
+        "values": values or {},
     }
     return render(
-        request, "requests/request_detail.html", context, block="live", status_code=status_code
+        request,
+        "requests/request_detail.html",
+        context,
+        block="live",
+        status_code=422 if problems else 200,
     )
-
-
-def _back(request: Request, request_id: int) -> Response:
-    return RedirectResponse(
-        str(request.url_for("request_page", request_id=request_id)), status_code=303
-    )
-
-
-@router.post("/requests/{request_id}/comments", name="request_comment")
-def request_comment(
-    request: Request, request_id: int, db: DbSession, user: PageUser, data: SubmittedForm
-) -> Response:
-    try:
-        requests_service.add_comment(
-            db, actor=user, request_id=request_id, body=str(data.get("body", ""))
-        )
-    except DecisionInvalid as invalid:
-        return _request_response(
-            request, db, user, request_id, problem=str(invalid), status_code=422
-        )
-    return _back(request, request_id)
 
 
 @router.post("/requests/{request_id}/cancel", name="request_cancel")
 def request_cancel(
     request: Request, request_id: int, db: DbSession, user: PageUser, data: SubmittedForm
 ) -> Response:
-    requests_service.cancel(
-        db, actor=user, request_id=request_id, reason=str(data.get("reason", ""))
-    )
-    return _back(request, request_id)
+    reason = str(data.get("reason") or "")
+    requests_service.cancel(db, actor=user, request_id=request_id, reason=reason)
+    target = str(request.url_for("request_page", request_id=request_id))
+    return see_other(request, target, notice=f"Request #{request_id} is cancelled.")
 
 
-@router.post("/requests/{request_id}/rating", name="request_rating")
-def request_rating(
+@router.post("/requests/{request_id}/comments", name="request_comment")
+def request_comment(
     request: Request, request_id: int, db: DbSession, user: PageUser, data: SubmittedForm
 ) -> Response:
+    body = str(data.get("body") or "")
     try:
-        score = int(str(data.get("score", "")))
-        requests_service.rate(
-            db,
-            actor=user,
-            request_id=request_id,
-            score=score,
-            comment=str(data.get("comment", "")),
-        )
-    except (ValueError, DecisionInvalid):
-        db.rollback()
+        requests_service.add_comment(db, actor=user, request_id=request_id, body=body)
+    except DecisionInvalid as invalid:
+        found = requests_service.get_for_viewer(db, request_id=request_id, viewer=user)
         return _request_response(
-            request, db, user, request_id, problem="Choose a rating from 1 to 5.", status_code=422
+            request, db, found, user, problems={"body": str(invalid)}, values={"body": body}
         )
-    return _back(request, request_id)
+    target = str(request.url_for("request_page", request_id=request_id)) + "#comments"
+    return see_other(request, target, notice="Comment added.")
+
+
+@router.post("/requests/{request_id}/rating", name="request_rate")
+def request_rate(
+    request: Request, request_id: int, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    comment = str(data.get("comment") or "")
+    try:
+        score = int(str(data.get("score") or "0"))
+        requests_service.rate(db, actor=user, request_id=request_id, score=score, comment=comment)
+    except (ValueError, DecisionInvalid):
+        found = requests_service.get_for_viewer(db, request_id=request_id, viewer=user)
+        problems = {"score": "choose from 1 (poor) to 5 (excellent) stars"}
+        return _request_response(
+            request, db, found, user, problems=problems, values={"comment": comment}
+        )
+    target = str(request.url_for("request_page", request_id=request_id))
+    return see_other(request, target, notice="Thank you for rating this request.")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session
 
 from servicebay.core.identity import Role
@@ -45,15 +45,11 @@ def live_url(settings: Settings, sessions: object) -> Iterator[str]:
 
 
 @pytest.fixture
-def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser.new_page()
-        browser.close()
+def page(browser: Browser) -> Iterator[Page]:
+    # The session's one browser: a second Playwright in the same process would clash with it.
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 def _row(page: Page, index: int, **values: str) -> None:

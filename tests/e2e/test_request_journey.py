@@ -17,7 +17,7 @@ def test_consumer_submits_a_request_and_sees_it_completed(
     expect(page.get_by_role("heading", name="What do you need?")).to_be_visible()
     screenshot(page, "home")
 
-    page.get_by_role("link", name="PostgreSQL database", exact=True).click()
+    page.locator("#results").get_by_role("link", name="PostgreSQL database", exact=True).click()
     expect(page.get_by_role("heading", name="PostgreSQL database", level=1)).to_be_visible()
     page.get_by_label("Database name").fill("Not Valid")
     page.get_by_role("button", name="Submit request").click()

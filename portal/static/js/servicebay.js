@@ -96,3 +96,152 @@
   document.addEventListener("DOMContentLoaded", function () { watch(document); });
   document.addEventListener("htmx:afterSettle", function () { watch(document); });
 })();
+
+// Inline validation as people type: the browser's own checks on the field's constraints,
+// shown beside the field. The server checks everything again on submit.
+(function () {
+  "use strict";
+
+  function messageFor(input) {
+    var field = input.closest(".field");
+    if (!field) { return null; }
+    var message = field.querySelector(".problem[data-inline]");
+    if (!message) {
+      message = document.createElement("p");
+      message.className = "problem";
+      message.setAttribute("data-inline", "");
+      message.id = (input.id || input.name) + "-inline-error";
+      message.setAttribute("aria-live", "polite");
+      field.appendChild(message);
+    }
+    return message;
+  }
+
+  // The server's own words for a value that misses the field's pattern.
+  function patternProblem(input) {
+    var pattern = input.getAttribute("data-pattern");
+    if (!pattern || !input.value) { return ""; }
+    var expression;
+    try { expression = new RegExp("^(?:" + pattern + ")$"); } catch (error) { return ""; }
+    if (expression.test(input.value)) { return ""; }
+    return (input.getAttribute("data-label") || "This field") + " does not have the expected format";
+  }
+
+  function check(input) {
+    if (input.disabled || !input.willValidate || input.type === "hidden") { return; }
+    var message = messageFor(input);
+    if (!message) { return; }
+    var field = input.closest(".field");
+    var problem = input.checkValidity() ? patternProblem(input) : input.validationMessage;
+    if (!problem) {
+      message.textContent = "";
+      input.removeAttribute("aria-invalid");
+      field.classList.remove("invalid");
+    } else {
+      message.textContent = problem;
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", message.id);
+      field.classList.add("invalid");
+    }
+  }
+
+  document.addEventListener("focusout", function (event) {
+    var input = event.target;
+    if (input.closest && input.closest("form[data-conditional-form]") && input.value !== "") {
+      check(input);
+    }
+  });
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (input.closest && input.closest("form[data-conditional-form]") &&
+        input.getAttribute("aria-invalid") === "true") {
+      check(input);
+    }
+  });
+})();
+
+// Small conveniences: a select that shows another view submits its form when changed.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.matches && select.matches("select[data-autosubmit]") && select.form) {
+      select.form.submit();
+    }
+  });
+})();
+
+// The ops board: drag a card to the next column to move it. The buttons do the same.
+(function () {
+  "use strict";
+  var NEXT = { todo: "doing", doing: "done" };
+  var dragged = null;
+
+  function init(root) {
+    root.querySelectorAll(".column[data-column] .task[data-task]").forEach(function (card) {
+      var column = card.closest(".column").getAttribute("data-column");
+      if (!NEXT[column] || card.dataset.dragReady) { return; }
+      card.dataset.dragReady = "1";
+      card.setAttribute("draggable", "true");
+      card.addEventListener("dragstart", function (event) {
+        dragged = card;
+        card.classList.add("dragging");
+        event.dataTransfer.effectAllowed = "move";
+        event.dataTransfer.setData("text/plain", card.getAttribute("data-task"));
+      });
+      card.addEventListener("dragend", function () {
+        card.classList.remove("dragging");
+        document.querySelectorAll(".drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+        dragged = null;
+      });
+    });
+    root.querySelectorAll(".column[data-column]").forEach(function (column) {
+      if (column.dataset.dropReady) { return; }
+      column.dataset.dropReady = "1";
+      column.addEventListener("dragover", function (event) {
+        if (dragged && NEXT[dragged.closest(".column").getAttribute("data-column")] === column.getAttribute("data-column")) {
+          event.preventDefault();
+          column.classList.add("drop-target");
+        }
+      });
+      column.addEventListener("dragleave", function () { column.classList.remove("drop-target"); });
+      column.addEventListener("drop", function (event) {
+        event.preventDefault();
+        column.classList.remove("drop-target");
+        if (!dragged) { return; }
+        var form = dragged.querySelector("form.advance");
+        if (!form) { return; }
+        var details = form.querySelector("details");
+        if (details) {
+          details.open = true;
+          var first = details.querySelector("textarea");
+          if (first) { first.focus(); }
+        } else {
+          form.submit();
+        }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+})();
+
+// A region that scrolls on its own must be reachable by keyboard to be scrolled.
+(function () {
+  "use strict";
+  function label(region) {
+    var section = region.closest("section");
+    var heading = section && section.querySelector("h1, h2, h3");
+    return heading ? heading.textContent.trim() : "Scrollable table";
+  }
+  function init(root) {
+    root.querySelectorAll(".table-scroll, .table-wrap").forEach(function (region) {
+      if (region.hasAttribute("tabindex")) { return; }
+      region.setAttribute("tabindex", "0");
+      region.setAttribute("role", "region");
+      region.setAttribute("aria-label", label(region));
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSettle", function () { init(document); });
+})();

@@ -1,0 +1,69 @@
+"""What each person wants to be told, and how: their notification preferences.
+
+No row means the defaults: every status change, in the app and by email when mail is set up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from servicebay.core import clock, events
+from servicebay.core.database import Base, UTCDateTime
+
+# The request changes a person can choose to hear about, in the product's words.
+TOPICS = {
+    "pending_approval": "My request waits for approval",
+    "rejected": "My request was rejected",
+    "in_fulfilment": "My request is being fulfilled",
+    "completed": "My request is completed",
+    "failed": "My request failed",
+    "cancelled": "My request was cancelled",
+}
+
+
+class NotificationPreference(Base):
+    __tablename__ = "core_notification_preference"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("core_user.id", ondelete="CASCADE"), unique=True
+    )
+    email: Mapped[bool] = mapped_column(default=True)
+    muted: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def of(session: Session, *, user_id: int) -> NotificationPreference:
+    """The person's preferences, or the defaults (not stored) when they chose nothing."""
+    found = session.scalar(
+        select(NotificationPreference).where(NotificationPreference.user_id == user_id)
+    )
+    return found or NotificationPreference(
+        user_id=user_id, email=True, muted=[], updated_at=clock.now()
+    )
+
+
+def choose(session: Session, *, user_id: int, email: bool, topics: list[str]) -> None:
+    """Keep what the person wants to hear about; anything not chosen is muted."""
+    chosen = of(session, user_id=user_id)
+    chosen.email = email
+    chosen.muted = sorted(topic for topic in TOPICS if topic not in topics)
+    chosen.updated_at = clock.now()
+    session.add(chosen)
+    events.record(
+        session,
+        type="preferences.changed",
+        actor_id=user_id,
+        data={"email": email, "muted": chosen.muted},
+    )
+
+
+def wants(session: Session, *, user_id: int, topic: str, channel: str) -> bool:
+    """Whether to tell ``user_id`` about ``topic`` in ``channel`` ('app' or 'email')."""
+    chosen = of(session, user_id=user_id)
+    if topic in chosen.muted:
+        return False
+    return chosen.email if channel == "email" else True
