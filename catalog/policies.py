@@ -19,6 +19,11 @@ def can_publish_offering(user: User, offering: Offering) -> bool:
     return user.is_admin or user.role_in(offering.owner_team_id) is Role.LEAD
 
 
+def can_manage_every_offering(user: User) -> bool:
+    """Admins work on every team's offerings; others on their own teams'."""
+    return user.is_admin
+
+
 def can_override_readiness(user: User) -> bool:
     """Publishing past failing readiness checks (with a recorded reason) is for admins."""
     return user.is_admin

@@ -486,7 +486,7 @@ def list_published(
 def list_for_ops(session: Session, *, actor: User) -> list[Offering]:
     """The offerings of the actor's teams (every offering for an admin), retired too."""
     statement = select(Offering).order_by(Offering.name)
-    if not actor.is_admin:
+    if not policies.can_manage_every_offering(actor):
         statement = statement.where(Offering.owner_team_id.in_(actor.team_ids or [-1]))
     return list(session.scalars(statement))
 

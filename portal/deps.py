@@ -118,6 +118,8 @@ async def api_user(request: Request, user: MaybeUser) -> User:
     if request.state.token_scopes is None:
         # A browser calling the API with its cookie must prove the call is its own.
         await check_csrf(request)
+    elif request.method in ("GET", "HEAD"):
+        require_scope(request, "read")
     return user
 
 

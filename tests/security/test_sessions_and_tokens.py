@@ -130,3 +130,10 @@ def test_a_read_token_cannot_revoke_or_create_wider_and_a_page_cannot_revoke_oth
     client.cookies.clear()
     still = client.get("/api/v1/me", headers={"Authorization": f"Bearer {robins.value}"})
     assert still.status_code == 200
+
+
+def test_a_token_without_the_read_scope_reads_nothing(client: TestClient, db: Session) -> None:
+    headers = token_for(db, make_user(db), ["request"])
+    db.commit()
+    assert client.get("/api/v1/requests", headers=headers).status_code == 403
+    assert client.get("/api/v1/me", headers=headers).status_code == 403
