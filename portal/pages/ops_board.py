@@ -273,6 +273,8 @@ def ops_demand_merge(
     try:
         into = demand_service.get(db, demand_id=int(str(data.get("into") or "0")))
         demand_service.merge(db, actor=user, duplicate=duplicate, into=into)
+    except CatalogPermissionDenied:
+        raise  # a refusal is 403, not a problem with the form
     except (CatalogError, ValueError) as refused:
         db.rollback()
         problem = str(refused) if not isinstance(refused, ValueError) else "Choose a demand."

@@ -82,7 +82,6 @@ EXPECTED: dict[str, str] = {
     "add_comment": "request-viewer",
     "rate_request": "requester",
     "my_notifications": "signed-in",
-    "team_board": "owner-member",
     "set_wip_limits": "owner-member",
     "advance_task": "owner-member",
     "approval_inbox": "signed-in",
@@ -132,6 +131,32 @@ EXPECTED: dict[str, str] = {
     "ops_offering_retire": "owner-lead",
     "ops_offering_diff": "owner-member",
     "admin_audit": "admin",
+    # team board and tasks (API)
+    "get_team_board": "owner-member",
+    "assign_task": "owner-member",
+    "tick_checklist_item": "owner-member",
+    # requests, approvals, demand, notifications (pages)
+    "request_cancel": "requester-or-owner-team",
+    "request_comment": "request-viewer",
+    "request_rate": "requester",
+    "approvals": "signed-in",
+    "approval_decide": "approver",
+    "demands": "signed-in",
+    "demand_create": "signed-in",
+    "demand_vote": "signed-in",
+    "notifications": "signed-in",
+    "notifications_read": "signed-in",
+    "account_preferences": "signed-in",
+    # ops workspace (pages): each person works on their own team's board
+    "ops_board": "signed-in",
+    # someone in no team has no board: the form changes nothing and goes back to /ops
+    "ops_wip_limits": "signed-in",
+    "ops_task_advance": "owner-member",
+    "ops_request_retry": "owner-member",
+    "ops_demand": "signed-in",
+    "ops_demand_accept": "owner-lead",
+    "ops_demand_decline": "owner-lead",
+    "ops_demand_merge": "owner-lead",
 }
 
 INPUTS = {"name": "ledger", "size": "small"}
@@ -158,6 +183,7 @@ class World:
     run_id: int
     token_id: int
     demand_id: int
+    duplicate_demand_id: int
     bearer: dict[str, str] = field(default_factory=dict)
     session_key: dict[str, str] = field(default_factory=dict)
 
@@ -174,6 +200,7 @@ class World:
             "number": "1",
             "name": "adoption",
             "section": "flow",
+            "index": "0",
         }
 
 
@@ -198,6 +225,14 @@ def build_world(db: Session) -> World:
     demand = demand_service.create(
         db, actor=consumer, title="A queue", description="", urgency="normal", team_slug="owners"
     )
+    duplicate = demand_service.create(
+        db,
+        actor=consumer,
+        title="A queue, please",
+        description="",
+        urgency="normal",
+        team_slug="owners",
+    )
     world = World(
         slug=offering.slug,
         team_slug=owners.slug,
@@ -207,6 +242,7 @@ def build_world(db: Session) -> World:
         run_id=run.id if run else 1,
         token_id=spare.token.id,
         demand_id=demand.id,
+        duplicate_demand_id=duplicate.id,
     )
     assert manual.slug == "accounts"
     for role in SIGNED_IN:
@@ -243,6 +279,8 @@ def json_bodies(world: World) -> dict[str, Any]:
         "create_token": {"name": "ci", "scopes": ["read"]},
         "create_demand": {"title": "A message queue"},
         "triage": {"state": "accepted"},
+        "assign_task": {"assignee": "member"},
+        "tick_checklist_item": {"done": True},
     }
 
 
@@ -260,6 +298,14 @@ FORMS: dict[str, dict[str, str]] = {
     },
     "ops_offering_save": {"name": "Database", "summary": "A PostgreSQL database"},
     "ops_offering_preview": {"name": "Database"},
+    "approval_decide": {"decision": "approve"},
+    "request_comment": {"body": "Any news?"},
+    "request_rate": {"score": "5"},
+    "demand_create": {"title": "A message queue", "urgency": "normal"},
+    "ops_wip_limits": {"team": "owners", "todo": "5"},
+    "ops_demand_decline": {"reason": "Not this year"},
+    "ops_demand_accept": {"team": "owners"},
+    "account_preferences": {"email": "on"},
 }
 
 QUERIES: dict[str, dict[str, str]] = {
@@ -291,7 +337,10 @@ def call(client: TestClient, world: World, route: APIRoute, role: str) -> Respon
         return client.request(
             method, path, params=params, headers=headers, json=json_bodies(world).get(route.name)
         )
-    return client.request(method, path, params=params, headers=headers, data=FORMS.get(route.name))
+    form = dict(FORMS.get(route.name, {}))
+    if route.name == "ops_demand_merge":
+        form["into"] = str(world.duplicate_demand_id)
+    return client.request(method, path, params=params, headers=headers, data=form)
 
 
 def denied(answer: Response) -> bool:
