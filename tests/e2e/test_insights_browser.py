@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,9 @@ def live_url(app: FastAPI) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_charts_draw_and_a_started_form_is_counted_once(live_url: str, db: Session) -> None:
+def test_charts_draw_and_a_started_form_is_counted_once(
+    live_url: str, db: Session, browser: Browser
+) -> None:
     platform = make_team(db, "platform")
     pat = make_user(db, "pat", team=platform, role=Role.LEAD)
     offering = make_offering(db, platform, pat, slug="postgres", name="PostgreSQL database")
@@ -55,53 +57,48 @@ def test_charts_draw_and_a_started_form_is_counted_once(live_url: str, db: Sessi
     )
     db.commit()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page()
-        problems: list[str] = []
-        page.on(
-            "console",
-            lambda m: (
-                problems.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text
-                else None
-            ),
-        )
-        page.on(
-            "response",
-            lambda r: (
-                problems.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        page.on("pageerror", lambda error: problems.append(str(error)))
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and "Failed to load resource" not in m.text
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
 
-        def sign_in(username: str) -> None:
-            page.context.clear_cookies()
-            page.goto(f"{live_url}/login")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
+    def sign_in(username: str) -> None:
+        page.context.clear_cookies()
+        page.goto(f"{live_url}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
 
-        sign_in("casey")
-        page.goto(f"{live_url}/offerings/postgres")
-        with page.expect_response(lambda r: "form-started" in r.url) as answer:
-            page.type("input[name=name]", "ledger")
-        assert answer.value.status == 204
-        page.type("input[name=name]", "_two")
-        page.wait_for_timeout(300)
+    sign_in("casey")
+    page.goto(f"{live_url}/offerings/postgres")
+    with page.expect_response(lambda r: "form-started" in r.url) as answer:
+        page.type("input[name=name]", "ledger")
+    assert answer.value.status == 204
+    page.type("input[name=name]", "_two")
+    page.wait_for_timeout(300)
 
-        sign_in("pat")
-        page.goto(f"{live_url}/insights/flow")
-        page.wait_for_function("document.querySelectorAll('canvas[data-drawn]').length >= 5")
-        drawn = page.evaluate("document.querySelectorAll('canvas[data-drawn]').length")
-        browser.close()
+    sign_in("pat")
+    page.goto(f"{live_url}/insights/flow")
+    page.wait_for_function("document.querySelectorAll('canvas[data-drawn]').length >= 5")
+    drawn = page.evaluate("document.querySelectorAll('canvas[data-drawn]').length")
+    context.close()
 
     assert drawn >= 5
     assert not problems
