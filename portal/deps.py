@@ -46,7 +46,9 @@ def _keep_rate_hits(request: Request) -> None:
                 )
 
 
-DbSession = Annotated[Session, Depends(get_db)]
+# "function" scope: the transaction commits before the response leaves, so the page a
+# redirect leads to (read on another connection) already sees what the post wrote.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def get_settings(request: Request) -> Settings:

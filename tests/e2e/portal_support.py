@@ -58,4 +58,9 @@ def sign_in(page: Page, url: str, username: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{url}/")
+    try:
+        page.wait_for_url(f"{url}/")
+    except Exception as error:
+        raise AssertionError(
+            f"{username} could not sign in: {page.url}\n{page.inner_text('main')}"
+        ) from error
