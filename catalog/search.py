@@ -82,18 +82,25 @@ def find(
         statement = statement.where(match).order_by(rank.desc(), Offering.name)
     else:
         statement = statement.order_by(Offering.category, Offering.name)
-    # Rank and check visibility on (id, visible teams) pairs, then load only the page:
-    # whole offerings (with their team and version) for a 10,000-offering catalog would
-    # take the better part of a second per search.
-    ranked = session.execute(statement.with_only_columns(Offering.id, _visible_to_text()))
-    visible = [id_ for id_, teams in ranked if _may_see(viewer, teams)]
+    # Page in SQL: offerings shown to everyone, plus the few restricted ones this viewer
+    # may see (checked here), so a 10,000-offering catalog loads only one page of them.
+    restricted = session.execute(
+        select(Offering.id, Offering.visible_team_ids).where(
+            Offering.status.in_(VISIBLE_STATUSES), _visible_to_text() != "[]"
+        )
+    )
+    allowed = [id_ for id_, teams in restricted if policies.may_see(viewer, teams)]
+    statement = statement.where(or_(_visible_to_text() == "[]", Offering.id.in_(allowed)))
+    total = session.scalar(statement.with_only_columns(func.count()).order_by(None)) or 0
     start = (page - 1) * per_page
-    page_ids = visible[start : start + per_page]
+    page_ids = list(
+        session.scalars(statement.with_only_columns(Offering.id).limit(per_page).offset(start))
+    )
     loaded = session.scalars(select(Offering).where(Offering.id.in_(page_ids))).unique()
     by_id = {offering.id: offering for offering in loaded}
     return SearchPage(
         offerings=[by_id[id_] for id_ in page_ids],
-        total=len(visible),
+        total=total,
         page=page,
         per_page=per_page,
         facets=_facets(session, viewer),
@@ -184,25 +191,37 @@ def _portable_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElemen
 
 
 def _facets(session: Session, viewer: User | None) -> dict[str, list[str]]:
-    """Categories, teams and tags of what the viewer may browse, for the filter menus."""
-    combinations = session.execute(
-        select(Offering.category, Team.slug, cast(Offering.tags, String), _visible_to_text())
+    """Categories, teams and tags of what the viewer may browse, for the filter menus.
+
+    Distinct values of the offerings shown to everyone come from the database (a few
+    rows even for a large catalog); restricted offerings are checked one by one.
+    """
+    shown = Offering.status.in_(VISIBLE_STATUSES)
+    public = and_(shown, _visible_to_text() == "[]")
+    categories = set(session.scalars(select(Offering.category).where(public).distinct()))
+    teams = set(
+        session.scalars(
+            select(Team.slug)
+            .join(Offering, Offering.owner_team_id == Team.id)
+            .where(public)
+            .distinct()
+        )
+    )
+    tag_lists = session.scalars(select(cast(Offering.tags, String)).where(public).distinct())
+    tags = {tag for tag_list in tag_lists for tag in json.loads(tag_list)}
+    restricted = session.execute(
+        select(Offering.category, Team.slug, Offering.tags, Offering.visible_team_ids)
         .join(Team, Team.id == Offering.owner_team_id)
-        .where(Offering.status.in_(VISIBLE_STATUSES))
-        .distinct()
-    ).all()
-    visible = [row for row in combinations if _may_see(viewer, row[3])]
-    return {
-        "category": sorted({category for category, _, _, _ in visible}),
-        "team": sorted({team for _, team, _, _ in visible}),
-        "tag": sorted({tag for _, _, tags, _ in visible for tag in json.loads(tags)}),
-    }
+        .where(shown, _visible_to_text() != "[]")
+    )
+    for category, team, offering_tags, visible_to in restricted:
+        if policies.may_see(viewer, visible_to):
+            categories.add(category)
+            teams.add(team)
+            tags.update(offering_tags)
+    return {"category": sorted(categories), "team": sorted(teams), "tag": sorted(tags)}
 
 
 def _visible_to_text() -> ColumnElement[str]:
     """The teams an offering is shown to as JSON text: comparing "[]" needs no decoding."""
     return cast(Offering.visible_team_ids, String)
-
-
-def _may_see(viewer: User | None, visible_to: str) -> bool:
-    return visible_to.replace(" ", "") == "[]" or policies.may_see(viewer, json.loads(visible_to))
