@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.core import clock
+from servicebay.core import clock, preferences
 from servicebay.requests.models import Notification, Request, RequestStatus, RunKind
 
 EMAIL_FLAG = "servicebay.email_notifications"
@@ -36,15 +36,21 @@ def status_changed(session: Session, request: Request, to: RequestStatus) -> Non
     if what is None:
         return
     message = f"Request #{request.id} ({request.offering.name}) {what}."
-    session.add(
-        Notification(
-            user_id=request.requester_id,
-            request_id=request.id,
-            message=message,
-            created_at=clock.now(),
+    requester = request.requester_id
+    if preferences.wants(session, user_id=requester, topic=to.value, channel="app"):
+        session.add(
+            Notification(
+                user_id=requester,
+                request_id=request.id,
+                message=message,
+                created_at=clock.now(),
+            )
         )
-    )
-    if session.info.get(EMAIL_FLAG) and request.requester.email:
+    if (
+        session.info.get(EMAIL_FLAG)
+        and request.requester.email
+        and preferences.wants(session, user_id=requester, topic=to.value, channel="email")
+    ):
         from servicebay.requests.fulfilment import engine
 
         engine.enqueue(
