@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import re
@@ -228,12 +229,15 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
     return user
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: every process start would pay for it.
+    return _hasher.hash("not-a-real-password")
 
 
 def _burn(password: str) -> None:
     with contextlib.suppress(VerificationError):
-        _hasher.verify(_DUMMY_HASH, password)
+        _hasher.verify(_dummy_hash(), password)
 
 
 # --- browser sessions ------------------------------------------------------
