@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,13 +34,7 @@ def test_import_requests_from_repository_root_gives_the_http_library() -> None:
 def test_servicebay_requests_is_the_context() -> None:
     from servicebay.requests import lifecycle
 
-    assert Path(lifecycle.__file__).name == "lifecycle.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    assert Path(lifecycle.__file__).resolve() == ROOT / "requests" / "lifecycle.py"
 
 
 @pytest.mark.slow
@@ -91,7 +86,7 @@ def test_wheel_holds_only_servicebay_and_serves_the_portal(tmp_path: Path) -> No
     subprocess.run(
         [str(venv / "bin" / "servicebay"), "db", "upgrade"], cwd=work, env=env, check=True
     )
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(venv / "bin" / "servicebay"), "serve", "--port", str(port)],
         cwd=work,
