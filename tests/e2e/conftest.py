@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response
+
+from tests.servers import free_port, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DEMO_PASSWORD = "demo-password-42"
 SERVICEBAY = Path(sys.executable).with_name("servicebay")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -37,7 +30,7 @@ class LiveServer:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`servicebay serve` on SQLite with the demo organisation loaded."""
     data_dir = tmp_path_factory.mktemp("live")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SERVICEBAY_DATA_DIR": str(data_dir),
@@ -53,27 +46,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         check=True,
         capture_output=True,
     )
-    log = (data_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [str(SERVICEBAY), "serve", "--port", str(port)],
-        env=env,
-        cwd=data_dir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(url + "/login")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
+    command = [str(SERVICEBAY), "serve", "--port", str(port)]
+    with serve_process(command, port=port, env=env, cwd=data_dir) as url:
         yield LiveServer(url=url, data_dir=data_dir)
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
 
 
 @pytest.fixture

@@ -3,14 +3,10 @@ counted once as a form start."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser
 from sqlalchemy import func, select
@@ -21,24 +17,15 @@ from servicebay.core.events import Event
 from servicebay.core.identity import Role
 from tests.analytics.history import make_history
 from tests.factories import PASSWORD, make_offering, make_team, make_user
+from tests.servers import app_on_thread, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture
 def live_url(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with app_on_thread(app, free_port()) as url:
+        yield url
 
 
 def test_charts_draw_and_a_started_form_is_counted_once(

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session
 
@@ -17,31 +13,18 @@ from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
 from tests.factories import PASSWORD, make_team, make_user
 from tests.receiver import Receiver
+from tests.servers import app_on_thread, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECRET = "whsec_c2VydmljZWJheS10ZXN0LXNlY3JldA=="
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live_url(settings: Settings, sessions: object) -> Iterator[str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = create_app(settings.model_copy(update={"base_url": url}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    port = free_port()
+    app = create_app(settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"}))
+    with app_on_thread(app, port) as url:
+        yield url
 
 
 @pytest.fixture

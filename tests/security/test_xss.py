@@ -9,12 +9,9 @@ script the payload tried to bring may exist in the page.
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page
 
@@ -27,8 +24,9 @@ from servicebay.core.identity import Role
 from servicebay.core.settings import Settings
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
-from tests.e2e.conftest import SERVICEBAY, LiveServer, _free_port
+from tests.e2e.conftest import SERVICEBAY, LiveServer
 from tests.factories import pass_dry_run
+from tests.servers import free_port, serve_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -213,7 +211,7 @@ def _definition(number: int, payload: str) -> OfferingIn:
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict]]:
     data_dir = tmp_path_factory.mktemp("xss")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SERVICEBAY_DATA_DIR": str(data_dir),
@@ -224,27 +222,9 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[L
     env.pop("SERVICEBAY_DATABASE_URL", None)
     settings = Settings(data_dir=Path(data_dir), secret_key=env["SERVICEBAY_SECRET_KEY"])
     pages = _seed(settings)
-    log = (data_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [str(SERVICEBAY), "serve", "--port", str(port), "--no-worker"],
-        env=env,
-        cwd=data_dir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(url + "/login")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
+    command = [str(SERVICEBAY), "serve", "--port", str(port), "--no-worker"]
+    with serve_process(command, port=port, env=env, cwd=data_dir) as url:
         yield LiveServer(url=url, data_dir=data_dir), pages
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
 
 
 def _sign_in(page: Page, url: str, username: str) -> None:
