@@ -108,8 +108,8 @@ def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | N
     Concurrent submissions of one team queue on a transaction-scoped lock, so the
     count each of them reads includes every submission committed before it.
     """
-    count_allowed = getattr(version, "quota_count", None)
-    period_days = getattr(version, "quota_period_days", None)
+    count_allowed = version.quota_count
+    period_days = version.quota_period_days
     if count_allowed is None or team_id is None:
         return
     if session.get_bind().dialect.name == "postgresql":
