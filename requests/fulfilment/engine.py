@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, text, update
@@ -473,12 +473,3 @@ def attempts_of(session: Session, *, run_ids: list[int]) -> list[RunAttempt]:
 def log_lines(session: Session, *, run_ids: list[int]) -> list[RunLogLine]:
     statement = select(RunLogLine).where(RunLogLine.run_id.in_(run_ids)).order_by(RunLogLine.id)
     return list(session.scalars(statement))
-
-
-def next_due_at(session: Session) -> datetime | None:
-    return session.scalar(
-        select(FulfilmentRun.next_attempt_at)
-        .where(FulfilmentRun.status == RunStatus.QUEUED.value)
-        .order_by(FulfilmentRun.next_attempt_at)
-        .limit(1)
-    )
