@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, text
 from bench import fulfilment, generate, portal_load, processes, sqlite_submit
 
 PORTAL_DATABASE = "servicebay_bench_portal"
+PARTS = ("portal", "fulfilment", "sqlite")
 FULFILMENT_DATABASE = "servicebay_bench_fulfilment"
 
 
@@ -37,6 +38,12 @@ FULFILMENT_DATABASE = "servicebay_bench_fulfilment"
 @click.option("--requests", "request_count", type=int, default=None, help="Generated requests.")
 @click.option("--reuse-data", is_flag=True, help="Keep and reuse the generated database.")
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="Also write here.")
+@click.option(
+    "--only",
+    type=click.Choice(PARTS),
+    multiple=True,
+    help="Run only this part (repeatable); every part by default.",
+)
 def main(
     quick: bool,
     runs: int,
@@ -44,7 +51,9 @@ def main(
     request_count: int | None,
     reuse_data: bool,
     output: Path | None,
+    only: tuple[str, ...],
 ) -> None:
+    parts = set(only or PARTS)
     scale = generate.Scale.quick() if quick else generate.Scale()
     if request_count is not None:
         scale = generate.Scale(scale.offerings, scale.teams, scale.users, request_count)
@@ -54,33 +63,39 @@ def main(
         f"Command: `{' '.join([Path(sys.executable).name, '-m', 'bench.run', *sys.argv[1:]])}`",
         "",
     ]
+    lines += [f"Medians of {runs} runs of {seconds:g} s each.", ""]
     with tempfile.TemporaryDirectory(prefix="servicebay-bench-") as folder:
         data_dir = Path(folder)
-        started = time.monotonic()
-        portal_url = _portal_database(scale, reuse_data)
-        lines += [
-            f"Data: {scale.offerings:,} offerings, {scale.teams:,} teams, "
-            f"{scale.users:,} users, {scale.requests:,} requests with their events "
-            f"(generated in {time.monotonic() - started:.0f} s).",
-            "",
-        ]
-        click.echo("portal pages ...", err=True)
-        pages, web_peak = portal_load.measure(portal_url, data_dir, runs=runs, seconds=seconds)
-        if not reuse_data:
-            processes.drop_postgres(PORTAL_DATABASE)
-        click.echo("fulfilment ...", err=True)
-        with processes.scratch_postgres(FULFILMENT_DATABASE) as url:
-            flow = fulfilment.measure(
-                url,
-                data_dir,
-                runs=runs,
-                seconds=seconds,
-                runs_per_round=200 if quick else 300,
-                latency_samples=30 if quick else 100,
-            )
-        click.echo("sqlite submissions ...", err=True)
-        embedded = sqlite_submit.measure(data_dir / "sqlite", runs=runs, seconds=seconds)
-    lines += report(pages, web_peak, flow, embedded, runs=runs, seconds=seconds)
+        if "portal" in parts:
+            started = time.monotonic()
+            portal_url = _portal_database(scale, reuse_data)
+            lines += [
+                f"Data: {scale.offerings:,} offerings, {scale.teams:,} teams, "
+                f"{scale.users:,} users, {scale.requests:,} requests with their events "
+                f"(generated in {time.monotonic() - started:.0f} s).",
+                "",
+            ]
+            click.echo("portal pages ...", err=True)
+            pages, web_peak = portal_load.measure(portal_url, data_dir, runs=runs, seconds=seconds)
+            if not reuse_data:
+                processes.drop_postgres(PORTAL_DATABASE)
+            lines += portal_report(pages, web_peak)
+        if "fulfilment" in parts:
+            click.echo("fulfilment ...", err=True)
+            with processes.scratch_postgres(FULFILMENT_DATABASE) as url:
+                flow = fulfilment.measure(
+                    url,
+                    data_dir,
+                    runs=runs,
+                    seconds=seconds,
+                    runs_per_round=200 if quick else 300,
+                    latency_samples=30 if quick else 100,
+                )
+            lines += fulfilment_report(flow)
+        if "sqlite" in parts:
+            click.echo("sqlite submissions ...", err=True)
+            embedded = sqlite_submit.measure(data_dir / "sqlite", runs=runs, seconds=seconds)
+            lines += sqlite_report(embedded)
     text_out = "\n".join(lines) + "\n"
     click.echo(text_out)
     if output is not None:
@@ -132,18 +147,8 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def report(
-    pages: list[portal_load.PageFigures],
-    web_peak: float,
-    flow: fulfilment.FulfilmentFigures,
-    embedded: sqlite_submit.SqliteFigures,
-    *,
-    runs: int,
-    seconds: float,
-) -> list[str]:
+def portal_report(pages: list[portal_load.PageFigures], web_peak: float) -> list[str]:
     lines = [
-        f"Medians of {runs} runs of {seconds:g} s each.",
-        "",
         "### Portal pages, 20 concurrent clients, one web process, PostgreSQL",
         "",
         "| page | answers/s | p95 ms | errors | share of the static file | target ≥ 50 % |",
@@ -156,11 +161,20 @@ def report(
             f"{page.share_of_baseline:.0%} | "
             f"{'baseline' if baseline else _met(page.share_of_baseline >= 0.5)} |"
         )
+    return [
+        *lines,
+        "",
+        f"- peak RSS (VmHWM) of the web process after the portal load: {web_peak:.0f} MB "
+        f"(target ≤ 200 MB: {_met(web_peak <= 200)})",
+        "",
+    ]
+
+
+def fulfilment_report(flow: fulfilment.FulfilmentFigures) -> list[str]:
     rates = flow.runs_per_second
     share = rates[4] / flow.baseline_per_second
     speedup = rates[4] / rates[1]
-    lines += [
-        "",
+    lines = [
         "### Fulfilment, PostgreSQL, local webhook receiver",
         "",
         f"Each round: {flow.runs_per_round} runs submitted in one commit, timed until all "
@@ -176,7 +190,8 @@ def report(
             f"| {count} worker process(es) | {rate:.0f} | {rate / flow.baseline_per_second:.0%} "
             f"| {rate / rates[1]:.2f} x |"
         )
-    lines += [
+    return [
+        *lines,
         "",
         f"- 4 workers ≥ 50 % of the bare client: {share:.0%}, {_met(share >= 0.5)}",
         f"- 4 workers ≥ 2.5 x one: {speedup:.2f} x, {_met(speedup >= 2.5)}",
@@ -184,24 +199,25 @@ def report(
         f"per run, 1 worker: p50 {flow.latency_p50_ms:.0f} ms, "
         f"p95 {flow.latency_p95_ms:.0f} ms "
         f"(target p95 < 100 ms: {_met(flow.latency_p95_ms < 100)})",
+        f"- peak RSS (VmHWM) of a worker process after the rounds: "
+        f"{flow.worker_peak_rss_mb:.0f} MB (target ≤ 150 MB: "
+        f"{_met(flow.worker_peak_rss_mb <= 150)})",
         "",
+    ]
+
+
+def sqlite_report(embedded: sqlite_submit.SqliteFigures) -> list[str]:
+    return [
         "### SQLite default, one `servicebay serve` with its in-process worker",
         "",
         f"- {embedded.clients} concurrent submitting clients: {embedded.throughput:.0f} "
         f"submissions/s, p95 {embedded.p95_ms:.0f} ms, {embedded.errors} errors in "
         f"{embedded.submissions:,} submissions (target 0: {_met(embedded.errors == 0)})",
-        "",
-        "### Memory (peak RSS, VmHWM)",
-        "",
-        f"- web process after the portal load: {web_peak:.0f} MB (target ≤ 200 MB: "
-        f"{_met(web_peak <= 200)})",
-        f"- web process with in-process worker after the SQLite load: "
+        f"- peak RSS (VmHWM) of that web process with its in-process worker: "
         f"{embedded.web_peak_rss_mb:.0f} MB "
         f"(target ≤ 200 MB: {_met(embedded.web_peak_rss_mb <= 200)})",
-        f"- worker process after the fulfilment rounds: {flow.worker_peak_rss_mb:.0f} MB "
-        f"(target ≤ 150 MB: {_met(flow.worker_peak_rss_mb <= 150)})",
+        "",
     ]
-    return lines
 
 
 if __name__ == "__main__":
