@@ -1,12 +1,14 @@
-"""Catalog tables: offerings and their versions."""
+"""Catalog tables: offerings and their versions, and the catalog's change token."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from servicebay.core.crypto import EncryptedText
 from servicebay.core.database import Base, UTCDateTime
@@ -99,3 +101,40 @@ class OfferingVersion(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     offering: Mapped[Offering] = relationship(foreign_keys=[offering_id])
+
+
+class CatalogChange(Base):
+    """One row whose token is replaced whenever an offering or a team is written.
+
+    Processes keep what browsing needs from the whole catalog beside the token they
+    computed it at (catalog/browse.py) and compute it again once the token has moved.
+    """
+
+    __tablename__ = "catalog_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
+CHANGE_ROW = 1
+WATCHED = (Offering, Team)
+
+
+def replace_change_token(session: Session) -> str:
+    """A new token for the catalog, written in the caller's transaction."""
+    token = secrets.token_hex(16)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(CatalogChange)
+        .values(id=CHANGE_ROW, token=token)
+        .on_conflict_do_update(index_elements=[CatalogChange.id], set_={"token": token})
+    )
+    return token
+
+
+@event.listens_for(Session, "before_flush")
+def _catalog_written(session: Session, _: UOWTransaction, __: object) -> None:
+    written = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(instance, WATCHED) for instance in written):
+        replace_change_token(session)

@@ -7,7 +7,6 @@ every word must appear in one of those columns and the rank weighs where it appe
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +25,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from servicebay.catalog import policies
+from servicebay.catalog import browse
+from servicebay.catalog.browse import VISIBLE_STATUSES, visible_to_text
 from servicebay.catalog.models import Offering
 from servicebay.core import events
 from servicebay.core.identity import Team, User
-
-VISIBLE_STATUSES = ("published", "deprecated")
 
 
 @dataclass(frozen=True)
@@ -73,38 +71,50 @@ def find(
     filters = filters or Filters()
     per_page = max(1, min(per_page, 500))
     page = max(1, page)
-    statement = select(Offering).where(Offering.status.in_(VISIBLE_STATUSES))
-    statement = _filtered(statement, filters)
+    start = (page - 1) * per_page
+    outline = browse.snapshot(session)
     words = words_of(query)
     if words:
-        postgres = _dialect(session) == "postgresql"
-        match, rank = _postgres_match(words) if postgres else _portable_match(words)
-        statement = statement.where(match).order_by(rank.desc(), Offering.name)
-    else:
-        statement = statement.order_by(Offering.category, Offering.name)
-    # Page in SQL: offerings shown to everyone, plus the few restricted ones this viewer
-    # may see (checked here), so a 10,000-offering catalog loads only one page of them.
-    restricted = session.execute(
-        select(Offering.id, Offering.visible_team_ids).where(
-            Offering.status.in_(VISIBLE_STATUSES), _visible_to_text() != "[]"
-        )
-    )
-    allowed = [id_ for id_, teams in restricted if policies.may_see(viewer, teams)]
-    statement = statement.where(or_(_visible_to_text() == "[]", Offering.id.in_(allowed)))
-    total = session.scalar(statement.with_only_columns(func.count()).order_by(None)) or 0
-    start = (page - 1) * per_page
-    page_ids = list(
-        session.scalars(statement.with_only_columns(Offering.id).limit(per_page).offset(start))
-    )
+        total, page_ids = _matching(session, outline, viewer, words, filters, start, per_page)
+    else:  # browsing: the order and the filters are the outline's, kept in memory
+        shown = outline.browse(viewer, **vars(filters))
+        total, page_ids = len(shown), [listed.id for listed in shown[start : start + per_page]]
     loaded = session.scalars(select(Offering).where(Offering.id.in_(page_ids))).unique()
     by_id = {offering.id: offering for offering in loaded}
     return SearchPage(
-        offerings=[by_id[id_] for id_ in page_ids],
+        offerings=[by_id[id_] for id_ in page_ids if id_ in by_id],
         total=total,
         page=page,
         per_page=per_page,
-        facets=_facets(session, viewer),
+        facets=outline.facets(viewer),
     )
+
+
+def _matching(
+    session: Session,
+    outline: browse.Snapshot,
+    viewer: User | None,
+    words: list[str],
+    filters: Filters,
+    start: int,
+    per_page: int,
+) -> tuple[int, list[int]]:
+    """Count and page the offerings matching every word, best match first, in SQL:
+    those shown to everyone plus the few restricted ones this viewer may see."""
+    postgres = _dialect(session) == "postgresql"
+    match, rank = _postgres_match(words) if postgres else _portable_match(words)
+    allowed = [listed.id for listed in outline.restricted_for(viewer)]
+    statement = _filtered(
+        select(Offering.id).where(
+            Offering.status.in_(VISIBLE_STATUSES),
+            or_(visible_to_text() == "[]", Offering.id.in_(allowed)),
+            match,
+        ),
+        filters,
+    )
+    total = session.scalar(statement.with_only_columns(func.count())) or 0
+    ranked = statement.order_by(rank.desc(), Offering.name).limit(per_page).offset(start)
+    return total, list(session.scalars(ranked))
 
 
 def search(
@@ -188,40 +198,3 @@ def _portable_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElemen
         for column, weight in columns:
             rank = rank + case((func.lower(column).like(pattern), weight), else_=0)
     return and_(*matches), rank
-
-
-def _facets(session: Session, viewer: User | None) -> dict[str, list[str]]:
-    """Categories, teams and tags of what the viewer may browse, for the filter menus.
-
-    Distinct values of the offerings shown to everyone come from the database (a few
-    rows even for a large catalog); restricted offerings are checked one by one.
-    """
-    shown = Offering.status.in_(VISIBLE_STATUSES)
-    public = and_(shown, _visible_to_text() == "[]")
-    categories = set(session.scalars(select(Offering.category).where(public).distinct()))
-    teams = set(
-        session.scalars(
-            select(Team.slug)
-            .join(Offering, Offering.owner_team_id == Team.id)
-            .where(public)
-            .distinct()
-        )
-    )
-    tag_lists = session.scalars(select(cast(Offering.tags, String)).where(public).distinct())
-    tags = {tag for tag_list in tag_lists for tag in json.loads(tag_list)}
-    restricted = session.execute(
-        select(Offering.category, Team.slug, Offering.tags, Offering.visible_team_ids)
-        .join(Team, Team.id == Offering.owner_team_id)
-        .where(shown, _visible_to_text() != "[]")
-    )
-    for category, team, offering_tags, visible_to in restricted:
-        if policies.may_see(viewer, visible_to):
-            categories.add(category)
-            teams.add(team)
-            tags.update(offering_tags)
-    return {"category": sorted(categories), "team": sorted(teams), "tag": sorted(tags)}
-
-
-def _visible_to_text() -> ColumnElement[str]:
-    """The teams an offering is shown to as JSON text: comparing "[]" needs no decoding."""
-    return cast(Offering.visible_team_ids, String)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from servicebay.catalog import dry_run, policies, readiness, search
+from servicebay.catalog import dry_run, policies, readiness
 from servicebay.catalog.errors import (
     CatalogPermissionDenied,
     InvalidOffering,
@@ -474,13 +474,6 @@ def get_for_edit(session: Session, *, slug: str, actor: User) -> Offering:
     offering = get_offering(session, slug=slug, viewer=actor)
     _require_edit(actor, offering)
     return offering
-
-
-def list_published(
-    session: Session, *, query: str = "", viewer: User | None = None
-) -> list[Offering]:
-    """Everything a consumer can browse, best match first (see catalog.search)."""
-    return search.find(session, viewer=viewer, query=query, per_page=500).offerings
 
 
 def list_for_ops(session: Session, *, actor: User) -> list[Offering]:

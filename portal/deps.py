@@ -95,9 +95,11 @@ def optional_user(request: Request, db: DbSession, settings: AppSettings) -> Use
 
 
 def _end_lookup(db: Session) -> None:
-    """Commit the sign-in lookup now. On SQLite every transaction holds the write lock,
-    and a lock held while the request waits for a worker thread can starve the pool."""
-    db.commit()
+    """On SQLite, commit the sign-in lookup now: there every transaction holds the write
+    lock, and a lock held while the request waits for a worker thread can starve the
+    pool. PostgreSQL goes on in the same transaction (one connection checkout less)."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.commit()
 
 
 MaybeUser = Annotated[User | None, Depends(optional_user)]

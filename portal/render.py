@@ -11,12 +11,18 @@ import markdown_it
 import nh3
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from jinja2 import pass_context
 from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
+from starlette.datastructures import URL
+from starlette.routing import BaseRoute, NoMatchFound
 
 from servicebay.core.paths import TEMPLATES_DIR
 
 templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
+# Templates ship with the package and do not change under a running process: no file
+# check on every render.
+templates.env.auto_reload = False
 _markdown = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 
@@ -77,6 +83,41 @@ def is_link(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("https://", "http://"))
 
 
+@pass_context
+def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
+    """Starlette's ``url_for`` without trying every route in turn: a page holds dozens of
+    links, and each one searched a hundred routes, raising an exception per miss."""
+    request: Request = context["request"]
+    router = request.scope.get("router") or request.scope.get("app")
+    route = _named_routes(router).get(name)
+    if route is not None:
+        try:
+            path = route.url_path_for(name, **path_params)
+        except NoMatchFound:  # another route of the same name may take these parameters
+            return request.url_for(name, **path_params)
+        return path.make_absolute_url(base_url=request.base_url)
+    return request.url_for(name, **path_params)
+
+
+# By the router's id, with the router itself so that a reused id is never mistaken.
+_routes_of: dict[int, tuple[Any, dict[str, BaseRoute]]] = {}
+
+
+def _named_routes(router: Any) -> dict[str, BaseRoute]:
+    """The first route of each name, as Starlette's search would find it."""
+    kept = _routes_of.get(id(router))
+    if kept is not None and kept[0] is router:
+        return kept[1]
+    named: dict[str, BaseRoute] = {}
+    for route in router.routes:
+        named.setdefault(getattr(route, "name", None) or "", route)
+    if len(_routes_of) > 8:  # apps made one after another, as in tests
+        _routes_of.clear()
+    _routes_of[id(router)] = (router, named)
+    return named
+
+
+templates.env.globals["url_for"] = url_for
 templates.env.filters["markdown"] = markdown
 templates.env.filters["when"] = when
 templates.env.filters["happened"] = happened

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -357,10 +358,17 @@ def can_view(session: Session, viewer: User, request: Request) -> bool:
     )
 
 
-def list_for_requester(session: Session, *, requester: User, limit: int = 100) -> list[Request]:
+def list_for_requester(
+    session: Session,
+    *,
+    requester: User,
+    limit: int = 100,
+    leaving_out: Iterable[str] = (),
+) -> list[Request]:
+    """The requester's newest requests, without those in the ``leaving_out`` statuses."""
     statement = (
         select(Request)
-        .where(Request.requester_id == requester.id)
+        .where(Request.requester_id == requester.id, Request.status.not_in(list(leaving_out)))
         .order_by(Request.submitted_at.desc(), Request.id.desc())
         .limit(limit)
     )

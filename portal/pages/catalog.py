@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from servicebay.catalog import search
+from servicebay.catalog import browse, search
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import FieldType, RequestForm
@@ -54,19 +54,20 @@ def home(
         "page_link": lambda number: _page_link(q, filters, number),
     }
     if browsing and not is_htmx(request):
-        visible = catalog_service.list_published(db, viewer=user)
+        outline = browse.snapshot(db)
         context |= {
-            "popular": showcase.popular(db, visible),
-            "newest": showcase.newest(visible),
-            "categories": showcase.categories(visible),
+            "popular": showcase.popular(db, user, outline),
+            "newest": showcase.newest(db, user, outline),
+            "categories": outline.category_counts(user),
             "top_demands": showcase.top_demands(db),
         }
     return render(request, "catalog/home.html", context, block="results")
 
 
 def _open_requests_of(db: Session, user: User) -> list[ServiceRequest]:
-    mine = requests_service.list_for_requester(db, requester=user, limit=50)
-    return [r for r in mine if r.status not in showcase.CLOSED_STATUSES][:6]
+    return requests_service.list_for_requester(
+        db, requester=user, limit=6, leaving_out=showcase.CLOSED_STATUSES
+    )
 
 
 def _page_link(q: str, filters: search.Filters, number: int) -> str:

@@ -3,47 +3,67 @@ offerings, categories, top needs, and how an offering kept its service level lat
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from servicebay.catalog import browse
 from servicebay.catalog.demand import Demand, DemandState
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
+from servicebay.core.cache import PerDatabase
+from servicebay.core.identity import User
 from servicebay.requests.models import Request, RequestStatus
 
 RECENT = timedelta(days=30)
 SHOWN = 4
+POPULAR_KEPT = 100
+# Request counts move with every submission: kept for a minute (and until the catalog
+# changes), so that the home page does not count a month of requests on every visit.
+POPULAR_MAX_AGE_SECONDS = 60.0
 CLOSED_STATUSES = frozenset(
     {RequestStatus.COMPLETED.value, RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value}
 )
 
 
-def popular(session: Session, visible: list[Offering]) -> list[tuple[Offering, int]]:
-    """The visible offerings most requested in the last 30 days, with their counts."""
-    by_id = {offering.id: offering for offering in visible if offering.status == "published"}
+def popular(session: Session, viewer: User, outline: browse.Snapshot) -> list[tuple[Offering, int]]:
+    """The offerings the viewer may request that were requested most in the last 30 days."""
+    requestable = outline.requestable(viewer)
+    counted = _popular.get(session, outline.token, lambda: _most_requested(session))
+    shown = [(id_, count) for id_, count in counted if id_ in requestable][:SHOWN]
+    by_id = _offerings(session, [id_ for id_, _ in shown])
+    return [(by_id[id_], count) for id_, count in shown if id_ in by_id]
+
+
+def _most_requested(session: Session) -> list[tuple[int, int]]:
+    """Request counts of the last 30 days, most first: enough to fill the showcase for
+    viewers who may not see the very top."""
     since = clock.now() - RECENT
     statement = (
         select(Request.offering_id, func.count(Request.id))
-        .where(Request.submitted_at >= since, Request.offering_id.in_(by_id or [-1]))
+        .where(Request.submitted_at >= since)
         .group_by(Request.offering_id)
         .order_by(func.count(Request.id).desc(), Request.offering_id)
-        .limit(SHOWN)
+        .limit(POPULAR_KEPT)
     )
-    return [(by_id[offering_id], count) for offering_id, count in session.execute(statement)]
+    return [(offering_id, count) for offering_id, count in session.execute(statement)]
 
 
-def newest(visible: list[Offering]) -> list[Offering]:
-    published = [offering for offering in visible if offering.status == "published"]
-    return sorted(published, key=lambda o: (o.created_at, o.id), reverse=True)[:SHOWN]
+def newest(session: Session, viewer: User, outline: browse.Snapshot) -> list[Offering]:
+    ids = outline.newest_ids(viewer, SHOWN)
+    by_id = _offerings(session, ids)
+    return [by_id[id_] for id_ in ids if id_ in by_id]
 
 
-def categories(visible: list[Offering]) -> list[tuple[str, int]]:
-    counts = Counter(offering.category for offering in visible)
-    return sorted(counts.items())
+def _offerings(session: Session, ids: list[int]) -> dict[int, Offering]:
+    if not ids:
+        return {}
+    return {o.id: o for o in session.scalars(select(Offering).where(Offering.id.in_(ids)))}
+
+
+_popular: PerDatabase[list[tuple[int, int]]] = PerDatabase(max_age=POPULAR_MAX_AGE_SECONDS)
 
 
 def top_demands(session: Session) -> list[Demand]:
@@ -85,22 +105,33 @@ class Performance:
 def recent_performance(
     session: Session, offering: Offering, version: OfferingVersion | None
 ) -> Performance | None:
+    """Completions of the last 30 days, and how many came within the promised hours:
+    counted by the database, since a popular offering completes thousands a month."""
     if version is None or not version.sle_percent or not version.sle_hours:
         return None
     since = clock.now() - RECENT
-    statement = select(Request.submitted_at, Request.closed_at).where(
-        Request.offering_id == offering.id,
-        Request.status == RequestStatus.COMPLETED.value,
-        Request.closed_at >= since,
-    )
-    rows = session.execute(statement).all()
-    limit = timedelta(hours=version.sle_hours)
-    within = sum(
-        1 for submitted, closed in rows if closed is not None and closed - submitted <= limit
-    )
+    in_time = _within_hours(session, version.sle_hours)
+    completed, within = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((in_time, 1), else_=0)), 0)).where(
+            Request.offering_id == offering.id,
+            Request.status == RequestStatus.COMPLETED.value,
+            Request.closed_at >= since,
+        )
+    ).one()
     return Performance(
-        target=version.sle_percent, hours=version.sle_hours, completed=len(rows), within=within
+        target=version.sle_percent, hours=version.sle_hours, completed=completed, within=within
     )
+
+
+def _within_hours(session: Session, hours: float) -> ColumnElement[bool]:
+    """Closed no later than ``hours`` after submission, in the database's own date arithmetic."""
+    if session.get_bind().dialect.name == "postgresql":
+        limit = func.make_interval(0, 0, 0, 0, 0, 0, hours * 3600.0)  # years … seconds
+        return Request.closed_at <= Request.submitted_at + limit
+    # SQLite: days as floating point; the margin (below a tenth of a second) keeps a
+    # request closed exactly at the limit inside it.
+    elapsed_days = func.julianday(Request.closed_at) - func.julianday(Request.submitted_at)
+    return elapsed_days <= hours / 24 + 1e-6
 
 
 def duration_words(hours: float) -> str:

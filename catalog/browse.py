@@ -1,0 +1,188 @@
+"""What browsing needs from the whole catalog, kept in each process per catalog change.
+
+The filter menus, the categories with their counts, the newest offerings and the few
+offerings shown only to some teams change only when the catalog does. Each process
+computes them once per change token (``catalog_change``, replaced in the transaction
+of every offering or team write) and answers pages from memory after one primary-key
+lookup, instead of scanning every offering on every page of a 10,000-offering catalog.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, String, cast, select
+from sqlalchemy.orm import Session
+
+from servicebay.catalog import policies
+from servicebay.catalog.models import CHANGE_ROW, CatalogChange, Offering, replace_change_token
+from servicebay.core.cache import PerDatabase
+from servicebay.core.identity import Team, User
+
+VISIBLE_STATUSES = ("published", "deprecated")
+NEWEST_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One visible offering as browsing needs it; ``position`` is its place in the
+    browse order (category, then name)."""
+
+    id: int
+    position: int
+    category: str
+    team: str
+    tags: tuple[str, ...]
+    visible_team_ids: tuple[int, ...]  # empty: shown to everyone
+    published: bool
+    created_at: datetime
+
+    def shown_to(self, viewer: User | None) -> bool:
+        return not self.visible_team_ids or policies.may_see(viewer, list(self.visible_team_ids))
+
+    def matches(self, category: str, team: str, tag: str) -> bool:
+        return (
+            (not category or self.category == category)
+            and (not team or self.team == team)
+            and (not tag or tag in self.tags)
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The visible catalog in outline, in browse order."""
+
+    token: str  # the catalog change it was read at
+    public: tuple[Listed, ...]  # shown to everyone
+    restricted: tuple[Listed, ...]  # shown only to some teams (and the owners)
+    categories: dict[str, int] = field(init=False)
+    facets_of_public: dict[str, frozenset[str]] = field(init=False)
+    published: frozenset[int] = field(init=False)
+    newest: tuple[Listed, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        public = self.public
+        set_ = object.__setattr__
+        set_(self, "categories", dict(Counter(listed.category for listed in public)))
+        set_(
+            self,
+            "facets_of_public",
+            {
+                "category": frozenset(self.categories),
+                "team": frozenset(listed.team for listed in public),
+                "tag": frozenset(tag for listed in public for tag in listed.tags),
+            },
+        )
+        set_(self, "published", frozenset(listed.id for listed in public if listed.published))
+        newest = sorted(
+            (listed for listed in public if listed.published),
+            key=lambda listed: (listed.created_at, listed.id),
+            reverse=True,
+        )
+        set_(self, "newest", tuple(newest[:NEWEST_KEPT]))
+
+    def restricted_for(self, viewer: User | None) -> list[Listed]:
+        return [listed for listed in self.restricted if listed.shown_to(viewer)]
+
+    def browse(
+        self, viewer: User | None, *, category: str = "", team: str = "", tag: str = ""
+    ) -> list[Listed]:
+        """What the viewer may browse, filtered, in browse order."""
+        mine = self.restricted_for(viewer)
+        shown: Iterable[Listed] = (
+            heapq.merge(self.public, mine, key=lambda listed: listed.position)
+            if mine
+            else self.public
+        )
+        if not (category or team or tag):
+            return list(shown)
+        return [listed for listed in shown if listed.matches(category, team, tag)]
+
+    def facets(self, viewer: User | None) -> dict[str, list[str]]:
+        """Categories, teams and tags of what the viewer may browse, for the filter menus."""
+        mine = self.restricted_for(viewer)
+        extra = {
+            "category": {listed.category for listed in mine},
+            "team": {listed.team for listed in mine},
+            "tag": {tag for listed in mine for tag in listed.tags},
+        }
+        return {
+            name: sorted(values | extra[name]) for name, values in self.facets_of_public.items()
+        }
+
+    def category_counts(self, viewer: User | None) -> list[tuple[str, int]]:
+        counts = Counter(self.categories)
+        counts.update(listed.category for listed in self.restricted_for(viewer))
+        return sorted(counts.items())
+
+    def newest_ids(self, viewer: User | None, count: int) -> list[int]:
+        """The ``count`` most recently created published offerings the viewer may see."""
+        mine = [listed for listed in self.restricted_for(viewer) if listed.published]
+        ordered = sorted(
+            [*self.newest, *mine], key=lambda listed: (listed.created_at, listed.id), reverse=True
+        )
+        return [listed.id for listed in ordered[:count]]
+
+    def requestable(self, viewer: User | None) -> frozenset[int]:
+        """Ids of the published offerings the viewer may see."""
+        mine = (listed.id for listed in self.restricted_for(viewer) if listed.published)
+        return self.published.union(mine)
+
+
+_snapshots: PerDatabase[Snapshot] = PerDatabase()
+
+
+def change_token(session: Session) -> str:
+    """The catalog's current change token (made on first use of a database)."""
+    token = session.scalar(select(CatalogChange.token).where(CatalogChange.id == CHANGE_ROW))
+    return token if token is not None else replace_change_token(session)
+
+
+def snapshot(session: Session) -> Snapshot:
+    """The outline of the visible catalog, as of this transaction's change token."""
+    token = change_token(session)
+    return _snapshots.get(session, token, lambda: _outline(session, token))
+
+
+def _outline(session: Session, token: str) -> Snapshot:
+    rows = session.execute(
+        select(
+            Offering.id,
+            Offering.category,
+            Team.slug,
+            Offering.tags,
+            Offering.visible_team_ids,
+            Offering.status,
+            Offering.created_at,
+        )
+        .join(Team, Team.id == Offering.owner_team_id)
+        .where(Offering.status.in_(VISIBLE_STATUSES))
+        .order_by(Offering.category, Offering.name, Offering.id)
+    )
+    listed = [
+        Listed(
+            id=id_,
+            position=position,
+            category=category,
+            team=team,
+            tags=tuple(tags),
+            visible_team_ids=tuple(visible_to),
+            published=status == "published",
+            created_at=created_at,
+        )
+        for position, (id_, category, team, tags, visible_to, status, created_at) in enumerate(rows)
+    ]
+    return Snapshot(
+        token=token,
+        public=tuple(listed for listed in listed if not listed.visible_team_ids),
+        restricted=tuple(listed for listed in listed if listed.visible_team_ids),
+    )
+
+
+def visible_to_text() -> ColumnElement[str]:
+    """The teams an offering is shown to as JSON text: comparing "[]" needs no decoding."""
+    return cast(Offering.visible_team_ids, String)

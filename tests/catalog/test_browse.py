@@ -1,0 +1,81 @@
+"""Browsing from the outline each process keeps: current after every catalog change,
+and never showing a restricted offering to someone outside its teams."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from servicebay.catalog import browse, search
+from servicebay.catalog import service as catalog_service
+from servicebay.core.identity import Role
+from tests.factories import make_offering, make_team, make_user
+from tests.portal.test_portal_pages import sign_in
+
+
+def test_home_shows_a_change_made_after_it_was_first_served(
+    client: TestClient, db: Session
+) -> None:
+    team = make_team(db, "platform")
+    lead = make_user(db, "pat", team=team, role=Role.LEAD)
+    make_offering(db, team, lead, name="Database", category="Data")
+    make_user(db, "casey")
+    db.commit()
+    sign_in(client, "casey")
+    assert "Queue" not in client.get("/").text  # the outline is kept from here on
+
+    queue = make_offering(db, team, lead, name="Queue", category="Messaging")
+    db.commit()
+    home = client.get("/").text
+    assert "Queue" in home and "Messaging" in home
+
+    catalog_service.retire(db, actor=lead, offering=queue)
+    db.commit()
+    home = client.get("/").text
+    assert "Queue" not in home and "Messaging" not in home
+
+
+def test_a_restricted_offering_is_browsed_only_by_its_teams(db: Session) -> None:
+    platform = make_team(db, "platform")
+    finance = make_team(db, "finance")
+    lead = make_user(db, "pat", team=platform, role=Role.LEAD)
+    make_offering(db, platform, lead, name="Database", category="Data", tags=["sql"])
+    make_offering(
+        db,
+        platform,
+        lead,
+        name="Ledger export",
+        category="Finance",
+        tags=["ledger"],
+        visibility=[finance.slug],
+    )
+    member = make_user(db, "fiona", team=finance)
+    outsider = make_user(db, "casey")
+    db.commit()
+
+    for viewer, sees in ((member, True), (outsider, False)):
+        found = search.find(db, viewer=viewer)
+        assert ("Ledger export" in [o.name for o in found.offerings]) is sees
+        assert found.total == (2 if sees else 1)
+        assert ("Finance" in found.facets["category"]) is sees
+        assert ("ledger" in found.facets["tag"]) is sees
+        assert (("Finance", 1) in browse.snapshot(db).category_counts(viewer)) is sees
+        filtered = search.find(db, viewer=viewer, filters=search.Filters(tag="ledger"))
+        assert filtered.total == (1 if sees else 0)
+
+
+def test_browsing_pages_through_the_catalog_in_category_and_name_order(db: Session) -> None:
+    team = make_team(db, "platform")
+    lead = make_user(db, "pat", team=team, role=Role.LEAD)
+    names = [("Zeta", "Access"), ("Alpha", "Data"), ("Beta", "Access"), ("Gamma", "Data")]
+    for name, category in names:
+        make_offering(db, team, lead, name=name, category=category)
+    db.commit()
+
+    first = search.find(db, viewer=lead, per_page=3)
+    second = search.find(db, viewer=lead, per_page=3, page=2)
+    assert [o.name for o in first.offerings] == ["Beta", "Zeta", "Alpha"]
+    assert [o.name for o in second.offerings] == ["Gamma"]
+    assert first.total == second.total == 4 and first.pages == 2
+    data = search.find(db, viewer=lead, filters=search.Filters(category="Data"))
+    assert [o.name for o in data.offerings] == ["Alpha", "Gamma"]

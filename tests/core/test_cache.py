@@ -1,0 +1,57 @@
+"""Values kept per database: computed again when their key moves or they get old, and
+computed once when many threads ask at the same moment."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy.orm import Session
+
+from servicebay.core.cache import PerDatabase
+
+
+def test_a_kept_value_is_computed_again_when_its_key_moves(db: Session) -> None:
+    kept: PerDatabase[int] = PerDatabase()
+    computed: list[str] = []
+
+    def compute(key: str) -> int:
+        computed.append(key)
+        return len(computed)
+
+    assert kept.get(db, "a", lambda: compute("a")) == 1
+    assert kept.get(db, "a", lambda: compute("a")) == 1
+    assert kept.get(db, "b", lambda: compute("b")) == 2
+    assert computed == ["a", "b"]
+
+
+def test_a_kept_value_is_computed_again_once_it_is_too_old(db: Session) -> None:
+    kept: PerDatabase[float] = PerDatabase(max_age=0.05)
+    first = kept.get(db, "a", time.monotonic)
+    assert kept.get(db, "a", time.monotonic) == first
+    time.sleep(0.06)
+    assert kept.get(db, "a", time.monotonic) > first
+
+
+def test_many_first_askers_at_once_compute_the_value_once(db: Session) -> None:
+    kept: PerDatabase[str] = PerDatabase()
+    calls: list[int] = []
+    start = threading.Barrier(20)
+
+    def slow() -> str:
+        calls.append(1)
+        time.sleep(0.05)
+        return "outline"
+
+    answers: list[str] = []
+
+    def ask() -> None:
+        start.wait()
+        answers.append(kept.get(db, "token", slow))
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == ["outline"] * 20 and len(calls) == 1
