@@ -23,12 +23,13 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from servicebay.catalog import browse
 from servicebay.catalog.browse import VISIBLE_STATUSES, visible_to_text
 from servicebay.catalog.models import Offering
 from servicebay.core import events
+from servicebay.core.cache import PerDatabase
 from servicebay.core.identity import Team, User
 
 
@@ -67,7 +68,10 @@ def find(
     filters: Filters | None = None,
     page: int = 1,
     per_page: int = 20,
+    cards_only: bool = False,
 ) -> SearchPage:
+    """One page of what the viewer may see; ``cards_only`` leaves each offering's current
+    version unloaded (as listed on cards), for pages that do not show it."""
     filters = filters or Filters()
     per_page = max(1, min(per_page, 500))
     page = max(1, page)
@@ -79,7 +83,10 @@ def find(
     else:  # browsing: the order and the filters are the outline's, kept in memory
         shown = outline.browse(viewer, **vars(filters))
         total, page_ids = len(shown), [listed.id for listed in shown[start : start + per_page]]
-    loaded = session.scalars(select(Offering).where(Offering.id.in_(page_ids))).unique()
+    statement = select(Offering).where(Offering.id.in_(page_ids))
+    if cards_only:
+        statement = statement.options(lazyload(Offering.current_version))
+    loaded = session.scalars(statement).unique()
     by_id = {offering.id: offering for offering in loaded}
     return SearchPage(
         offerings=[by_id[id_] for id_ in page_ids if id_ in by_id],
@@ -101,9 +108,30 @@ def _matching(
 ) -> tuple[int, list[int]]:
     """Count and page the offerings matching every word, best match first, in SQL:
     those shown to everyone plus the few restricted ones this viewer may see."""
+    allowed = [listed.id for listed in outline.restricted_for(viewer)]
+    return _results.get(
+        session,
+        outline.token,
+        lambda: _ranked(session, allowed, words, filters, start, per_page),
+        slot=(tuple(words), filters, start, per_page, tuple(allowed)),
+    )
+
+
+# Results of recent searches, until the catalog changes: people search for the same few
+# things, and ranking thousands of matches is the costliest query of the portal.
+_results: PerDatabase[tuple[int, list[int]]] = PerDatabase(max_slots=5_000)
+
+
+def _ranked(
+    session: Session,
+    allowed: list[int],
+    words: list[str],
+    filters: Filters,
+    start: int,
+    per_page: int,
+) -> tuple[int, list[int]]:
     postgres = _dialect(session) == "postgresql"
     match, rank = _postgres_match(words) if postgres else _portable_match(words)
-    allowed = [listed.id for listed in outline.restricted_for(viewer)]
     statement = _filtered(
         select(Offering.id).where(
             Offering.status.in_(VISIBLE_STATUSES),
@@ -125,11 +153,18 @@ def search(
     filters: Filters | None = None,
     page: int = 1,
     per_page: int = 20,
+    cards_only: bool = False,
 ) -> SearchPage:
     """Find, and record the search (query, filters, result count) as an Event."""
     filters = filters or Filters()
     result = find(
-        session, viewer=viewer, query=query, filters=filters, page=page, per_page=per_page
+        session,
+        viewer=viewer,
+        query=query,
+        filters=filters,
+        page=page,
+        per_page=per_page,
+        cards_only=cards_only,
     )
     if query.strip() or filters.as_dict():
         events.record(

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+LOCK_STRIPES = 32
 
 
 @dataclass(frozen=True)
@@ -29,28 +30,39 @@ class _Kept(Generic[T]):
 
 
 class PerDatabase(Generic[T]):
-    """One kept value per database, replaced when its key changes or it is too old."""
+    """One kept value per database (per ``slot`` of it, such as one per offering),
+    replaced when its key changes or it is too old."""
 
-    def __init__(self, *, max_age: float | None = None) -> None:
+    def __init__(self, *, max_age: float | None = None, max_slots: int = 10_000) -> None:
         self.max_age = max_age
-        self._kept: dict[str, _Kept[T]] = {}
-        self._computing = threading.Lock()
+        self.max_slots = max_slots
+        self._kept: dict[tuple[str, Hashable], _Kept[T]] = {}
+        self._guard = threading.Lock()
+        # Striped: askers of one slot wait for each other, other slots go on.
+        self._computing = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
-    def get(self, session: Session, key: Hashable, compute: Callable[[], T]) -> T:
-        database = session.get_bind().engine.url.render_as_string(hide_password=True)
-        kept = self._current(database, key)
+    def get(
+        self, session: Session, key: Hashable, compute: Callable[[], T], *, slot: Hashable = None
+    ) -> T:
+        place = (session.get_bind().engine.url.render_as_string(hide_password=True), slot)
+        kept = self._current(place, key)
         if kept is not None:
             return kept.value
-        with self._computing:  # twenty first visitors at once compute it once
-            kept = self._current(database, key)
+        # Twenty first visitors at once compute it once.
+        with self._computing[hash(place) % LOCK_STRIPES]:
+            kept = self._current(place, key)
             if kept is not None:
                 return kept.value
             value = compute()
-            self._kept[database] = _Kept(key, value, time.monotonic())
+            with self._guard:
+                self._kept.pop(place, None)
+                if len(self._kept) >= self.max_slots:  # forget the longest kept
+                    del self._kept[next(iter(self._kept))]
+                self._kept[place] = _Kept(key, value, time.monotonic())
         return value
 
-    def _current(self, database: str, key: Hashable) -> _Kept[T] | None:
-        kept = self._kept.get(database)
+    def _current(self, place: tuple[str, Hashable], key: Hashable) -> _Kept[T] | None:
+        kept = self._kept.get(place)
         if kept is None or kept.key != key or self._too_old(kept, time.monotonic()):
             return None
         return kept

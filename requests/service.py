@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, lazyload, sessionmaker
 
 from servicebay.catalog import forms
 from servicebay.catalog import service as catalog_service
@@ -358,18 +357,31 @@ def can_view(session: Session, viewer: User, request: Request) -> bool:
     )
 
 
-def list_for_requester(
-    session: Session,
-    *,
-    requester: User,
-    limit: int = 100,
-    leaving_out: Iterable[str] = (),
-) -> list[Request]:
-    """The requester's newest requests, without those in the ``leaving_out`` statuses."""
+def list_for_requester(session: Session, *, requester: User, limit: int = 100) -> list[Request]:
     statement = (
         select(Request)
-        .where(Request.requester_id == requester.id, Request.status.not_in(list(leaving_out)))
+        .where(Request.requester_id == requester.id)
         .order_by(Request.submitted_at.desc(), Request.id.desc())
         .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def open_for_requester(session: Session, *, requester: User, limit: int) -> list[Request]:
+    """The requester's newest requests that have not ended, with their offering only
+    (for lists that show number, offering and status)."""
+    statement = (
+        select(Request)
+        .where(
+            Request.requester_id == requester.id,
+            Request.status.not_in([status.value for status in lifecycle.CLOSED]),
+        )
+        .order_by(Request.submitted_at.desc(), Request.id.desc())
+        .limit(limit)
+        .options(
+            lazyload(Request.version),
+            lazyload(Request.requester),
+            joinedload(Request.offering).lazyload(Offering.current_version),
+        )
     )
     return list(session.scalars(statement))

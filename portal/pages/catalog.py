@@ -42,7 +42,9 @@ def home(
             request, db, action="searches", limit=settings.rate_limit_search, who=f"user:{user.id}"
         )
     filters = search.Filters(category=category, team=team, tag=tag)
-    found = search.search(db, viewer=user, query=q, filters=filters, page=max(1, page))
+    found = search.search(
+        db, viewer=user, query=q, filters=filters, page=max(1, page), cards_only=True
+    )
     browsing = not q and not filters.as_dict() and found.page == 1
     context: dict[str, Any] = {
         "found": found,
@@ -65,9 +67,7 @@ def home(
 
 
 def _open_requests_of(db: Session, user: User) -> list[ServiceRequest]:
-    return requests_service.list_for_requester(
-        db, requester=user, limit=6, leaving_out=showcase.CLOSED_STATUSES
-    )
+    return requests_service.open_for_requester(db, requester=user, limit=6)
 
 
 def _page_link(q: str, filters: search.Filters, number: int) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from servicebay.catalog import browse
 from servicebay.catalog.demand import Demand, DemandState
@@ -20,12 +20,9 @@ from servicebay.requests.models import Request, RequestStatus
 RECENT = timedelta(days=30)
 SHOWN = 4
 POPULAR_KEPT = 100
-# Request counts move with every submission: kept for a minute (and until the catalog
-# changes), so that the home page does not count a month of requests on every visit.
-POPULAR_MAX_AGE_SECONDS = 60.0
-CLOSED_STATUSES = frozenset(
-    {RequestStatus.COMPLETED.value, RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value}
-)
+# Counts over the last month move with every request: kept for a minute, so that the
+# pages every visitor opens do not count a month of requests on every visit.
+RECENT_FIGURES_MAX_AGE_SECONDS = 60.0
 
 
 def popular(session: Session, viewer: User, outline: browse.Snapshot) -> list[tuple[Offering, int]]:
@@ -60,10 +57,11 @@ def newest(session: Session, viewer: User, outline: browse.Snapshot) -> list[Off
 def _offerings(session: Session, ids: list[int]) -> dict[int, Offering]:
     if not ids:
         return {}
-    return {o.id: o for o in session.scalars(select(Offering).where(Offering.id.in_(ids)))}
+    cards = select(Offering).where(Offering.id.in_(ids)).options(lazyload(Offering.current_version))
+    return {offering.id: offering for offering in session.scalars(cards)}
 
 
-_popular: PerDatabase[list[tuple[int, int]]] = PerDatabase(max_age=POPULAR_MAX_AGE_SECONDS)
+_popular: PerDatabase[list[tuple[int, int]]] = PerDatabase(max_age=RECENT_FIGURES_MAX_AGE_SECONDS)
 
 
 def top_demands(session: Session) -> list[Demand]:
@@ -105,22 +103,38 @@ class Performance:
 def recent_performance(
     session: Session, offering: Offering, version: OfferingVersion | None
 ) -> Performance | None:
-    """Completions of the last 30 days, and how many came within the promised hours:
-    counted by the database, since a popular offering completes thousands a month."""
+    """Completions of the last 30 days, and how many came within the promised hours.
+
+    Counted by the database, since a popular offering completes thousands a month, and
+    kept for a minute per offering version: a busy offering page does not count again
+    on every view."""
     if version is None or not version.sle_percent or not version.sle_hours:
         return None
+    target, hours = version.sle_percent, version.sle_hours
+    return _performance.get(
+        session,
+        (version.id, version.created_at, target, hours),  # this very version
+        lambda: _count_performance(session, offering.id, target, hours),
+        slot=offering.id,
+    )
+
+
+def _count_performance(
+    session: Session, offering_id: int, target: float, hours: float
+) -> Performance:
     since = clock.now() - RECENT
-    in_time = _within_hours(session, version.sle_hours)
+    in_time = _within_hours(session, hours)
     completed, within = session.execute(
         select(func.count(), func.coalesce(func.sum(case((in_time, 1), else_=0)), 0)).where(
-            Request.offering_id == offering.id,
+            Request.offering_id == offering_id,
             Request.status == RequestStatus.COMPLETED.value,
             Request.closed_at >= since,
         )
     ).one()
-    return Performance(
-        target=version.sle_percent, hours=version.sle_hours, completed=completed, within=within
-    )
+    return Performance(target=target, hours=hours, completed=completed, within=within)
+
+
+_performance: PerDatabase[Performance] = PerDatabase(max_age=RECENT_FIGURES_MAX_AGE_SECONDS)
 
 
 def _within_hours(session: Session, hours: float) -> ColumnElement[bool]:

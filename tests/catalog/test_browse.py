@@ -79,3 +79,16 @@ def test_browsing_pages_through_the_catalog_in_category_and_name_order(db: Sessi
     assert first.total == second.total == 4 and first.pages == 2
     data = search.find(db, viewer=lead, filters=search.Filters(category="Data"))
     assert [o.name for o in data.offerings] == ["Alpha", "Gamma"]
+
+
+def test_a_search_finds_what_was_published_after_the_same_search_ran(db: Session) -> None:
+    team = make_team(db, "platform")
+    lead = make_user(db, "pat", team=team, role=Role.LEAD)
+    make_offering(db, team, lead, name="Kafka topic", category="Messaging")
+    db.commit()
+    assert search.find(db, viewer=lead, query="kafka").total == 1
+
+    make_offering(db, team, lead, name="Kafka user", category="Messaging")
+    db.commit()
+    found = search.find(db, viewer=lead, query="kafka")
+    assert found.total == 2 and {o.name for o in found.offerings} == {"Kafka topic", "Kafka user"}

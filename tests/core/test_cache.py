@@ -55,3 +55,17 @@ def test_many_first_askers_at_once_compute_the_value_once(db: Session) -> None:
     for thread in threads:
         thread.join()
     assert answers == ["outline"] * 20 and len(calls) == 1
+
+
+def test_slots_are_kept_apart_and_the_oldest_is_forgotten_past_the_limit(db: Session) -> None:
+    kept: PerDatabase[str] = PerDatabase(max_slots=2)
+    computed: list[str] = []
+
+    def compute(slot: str) -> str:
+        computed.append(slot)
+        return slot.upper()
+
+    for slot in ("a", "b", "a", "c", "b", "a"):
+        assert kept.get(db, "token", lambda s=slot: compute(s), slot=slot) == slot.upper()
+    # a and b were kept side by side; c pushed a out, a then pushed b out.
+    assert computed == ["a", "b", "c", "a"]
