@@ -25,8 +25,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Folder for the SQLite file and keys")
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in data_dir")
-    analytics_database_url: str = Field(
-        default="", description="Optional read replica for analytics queries"
+    database_direct_url: str = Field(
+        default="",
+        description="PostgreSQL URL for the workers' LISTEN connection when database_url "
+        "goes through a transaction pooler; default: database_url",
     )
     secret_key: str = Field(default="", description="Signs sessions and encrypts secrets")
     previous_secret_keys: list[str] = Field(

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TypeVar
 
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,7 +96,7 @@ class Worker:
         logger.info("worker %s started", self.worker_id)
         bind = self.sessions.kw.get("bind")
         if bind is not None and bind.dialect.name == "postgresql":
-            url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            url = listen_url(self.settings.database_direct_url or bind.url)
             threading.Thread(
                 target=listen_for_runs, args=(url, self.wake, stop), daemon=True
             ).start()
@@ -293,6 +294,11 @@ class Worker:
                         return
             except Exception as error:
                 logger.warning("run %s: lease renewal failed: %s", run.id, error)
+
+
+def listen_url(url: str | URL) -> str:
+    """The URL as psycopg takes it (no SQLAlchemy driver name), password included."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def listen_for_runs(url: str, wake: Callable[[], None], stop: threading.Event) -> None:
