@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -476,12 +476,20 @@ def get_for_edit(session: Session, *, slug: str, actor: User) -> Offering:
     return offering
 
 
-def list_for_ops(session: Session, *, actor: User) -> list[Offering]:
-    """The offerings of the actor's teams (every offering for an admin), retired too."""
-    statement = select(Offering).order_by(Offering.name)
+def for_ops(actor: User, *, name: str = "", team_id: int | None = None) -> Select[Offering]:
+    """The offerings of the actor's teams (every offering for an admin), retired too, by
+    name; optionally only those whose name or slug contains ``name``, or of one team."""
+    statement = select(Offering).order_by(Offering.name, Offering.id)
     if not policies.can_manage_every_offering(actor):
         statement = statement.where(Offering.owner_team_id.in_(actor.team_ids or [-1]))
-    return list(session.scalars(statement))
+    if team_id is not None:
+        statement = statement.where(Offering.owner_team_id == team_id)
+    if name.strip():
+        pattern = f"%{name.strip().lower()}%"
+        statement = statement.where(
+            or_(func.lower(Offering.name).like(pattern), func.lower(Offering.slug).like(pattern))
+        )
+    return statement
 
 
 def form_of(version: OfferingVersion) -> RequestForm:

@@ -20,6 +20,7 @@ from servicebay.catalog.schemas import Decider, FieldType, OfferingIn, RequestFo
 from servicebay.core.identity import User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
+from servicebay.portal.pages.paging import paginate
 from servicebay.portal.render import render
 
 router = APIRouter(prefix="/ops")
@@ -30,17 +31,26 @@ NUMBER_KEYS = ("min", "max", "min_length", "max_length")
 
 
 @router.get("/offerings", name="ops_offerings")
-def ops_offerings(request: Request, db: DbSession, user: PageUser) -> Response:
-    offerings = catalog_service.list_for_ops(db, actor=user)
+def ops_offerings(
+    request: Request, db: DbSession, user: PageUser, q: str = "", page: int = 1
+) -> Response:
+    paged = paginate(
+        db,
+        catalog_service.for_ops(user, name=q),
+        number=page,
+        base=str(request.url_for("ops_offerings")),
+        params={"q": q},
+    )
     rows = [
         {
             "offering": offering,
             "head": (head := catalog_service.head_version(db, offering)),
             "readiness": readiness.assess(offering, head),
         }
-        for offering in offerings
+        for offering in paged.rows
     ]
-    return render(request, "catalog/offering_list.html", {"rows": rows})
+    context = {"rows": rows, "paged": paged, "q": q}
+    return render(request, "catalog/offering_list.html", context, block="results")
 
 
 @router.get("/offerings/new", name="ops_offering_new")

@@ -60,9 +60,7 @@ def ops_board(request: Request, db: DbSession, user: PageUser, team: str = "") -
     if chosen is not None:
         columns = tasks.board(db, team_id=chosen.id)
         columns["done"] = columns["done"][-DONE_SHOWN:][::-1]
-        offerings = [
-            o for o in catalog_service.list_for_ops(db, actor=user) if o.owner_team_id == chosen.id
-        ]
+        offerings = db.scalars(catalog_service.for_ops(user, team_id=chosen.id)).all()
         context |= {
             "columns": columns,
             "titles": COLUMN_TITLES,

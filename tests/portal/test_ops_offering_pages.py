@@ -176,3 +176,23 @@ def test_member_may_not_deprecate_or_retire_from_the_pages(client: TestClient, d
         answer = client.post(f"/ops/offerings/vm/{action}", data={"csrf_token": member["sb_csrf"]})
         assert answer.status_code == 403, action
     assert "published" in client.get("/ops/offerings").text
+
+
+def test_the_offerings_list_pages_and_filters_by_name(client: TestClient, db: Session) -> None:
+    team = make_team(db, "platform")
+    lead = make_user(db, "pat", team=team, role=Role.LEAD)
+    for number in range(23):
+        make_offering(db, team, lead, slug=f"vm-{number:02d}", name=f"VM {number:02d}")
+    make_offering(db, team, lead, slug="bucket", name="Storage bucket")
+    db.commit()
+    _sign_in(client, "pat")
+
+    first = client.get("/ops/offerings").text
+    assert "24 offerings" in first and "Page 1 of 2" in first
+    assert "Storage bucket" in first and "VM 18" in first and "VM 19" not in first
+    second = client.get("/ops/offerings?page=2").text
+    assert "VM 19" in second and "VM 22" in second and "Storage bucket" not in second
+
+    found = client.get("/ops/offerings?q=BUCK").text
+    assert "1 offering matching" in found and "Storage bucket" in found and "VM 00" not in found
+    assert "No offering of your teams matches" in client.get("/ops/offerings?q=kafka").text
