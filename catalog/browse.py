@@ -178,8 +178,8 @@ def _outline(session: Session, token: str) -> Snapshot:
     ]
     return Snapshot(
         token=token,
-        public=tuple(listed for listed in listed if not listed.visible_team_ids),
-        restricted=tuple(listed for listed in listed if listed.visible_team_ids),
+        public=tuple(offering for offering in listed if not offering.visible_team_ids),
+        restricted=tuple(offering for offering in listed if offering.visible_team_ids),
     )
 
 

@@ -1,8 +1,10 @@
 """Ranked search and browse over what consumers may see.
 
-On PostgreSQL the words are matched with full-text search (prefix terms over a
-weighted tsvector of name, tags, category and summary, ranked by ts_rank); on SQLite
-every word must appear in one of those columns and the rank weighs where it appears.
+Browsing (no words) pages through the catalog's outline that each process keeps
+(catalog/browse.py). With words, on PostgreSQL they are matched with full-text search
+(prefix terms over a weighted tsvector of name, tags, category and summary, ranked by
+ts_rank); on SQLite every word must appear in one of those columns and the rank weighs
+where it appears. Ranked results are kept until the catalog changes.
 """
 
 from __future__ import annotations
