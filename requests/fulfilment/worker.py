@@ -62,6 +62,7 @@ class Worker:
         self.policy = OutboundPolicy.from_lists(
             settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
         )
+        self.connections = webhook.Connections()
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fulfil")
         self._active = 0
@@ -121,6 +122,7 @@ class Worker:
                 continue  # maybe more is due; the loop waits on a slot below if none is free
             self._wake.wait(self.settings.worker_poll_seconds)
         self._pool.shutdown(wait=True)
+        self.connections.close()
         logger.info("worker %s stopped", self.worker_id)
 
     def _sweep(self) -> None:
@@ -278,7 +280,7 @@ class Worker:
             return mail.send(context.spec, settings=self.settings)
         kind = context.spec.get("kind")
         if kind == "webhook":
-            return webhook.deliver(context, policy=self.policy)
+            return webhook.deliver(context, policy=self.policy, connections=self.connections)
         if kind == "plugin":
             return plugins.run(context)
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.core.settings import Settings
@@ -152,3 +155,66 @@ def test_redirects_are_not_followed(
     assert any(
         "redirects are not followed" in line for line in log_of(db, runs_of(db, request_id)[0].id)
     )
+
+
+def resolve_names(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
+    """Make these host names resolve to these addresses (changing ``names`` changes them)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        return real(names.get(host, host), port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_kept_alive_connection_is_not_used_once_the_host_resolves_to_a_private_address(
+    db: Session,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = {"hooks.example.test": "127.0.0.1"}
+    resolve_names(monkeypatch, names)
+    with Receiver(secret=SECRET, keep_alive=True) as hook:
+        url = hook.url.replace("127.0.0.1", "hooks.example.test")
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": url})
+        who = requester(db)
+        worker = Worker(sessions, fast(settings))
+        first = submit(db, who, offering)
+        work_until(worker, lambda: status_of(sessions, first) == "completed")
+        names["hooks.example.test"] = "10.20.30.40"
+        second = submit(db, who, offering)
+        work_until(worker, lambda: status_of(sessions, second) == "failed")
+
+    (delivery,) = hook.deliveries
+    assert delivery.headers["host"] == url.split("/")[2]
+    assert delivery.body["data"]["request"]["id"] == first
+    run = runs_of(db, second)[0]
+    assert any("resolves to 10.20.30.40" in line for line in log_of(db, run.id))
+
+
+def test_deliveries_keep_a_connection_alive_per_host_name_and_never_share_one_across_names(
+    db: Session,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolve_names(monkeypatch, {"one.example.test": "127.0.0.1", "two.example.test": "127.0.0.1"})
+    with Receiver(secret=SECRET, keep_alive=True) as hook:
+        who = requester(db)
+        request_ids = []
+        for name in ("one.example.test", "two.example.test"):
+            url = hook.url.replace("127.0.0.1", name)
+            _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": url})
+            request_ids += [submit(db, who, offering) for _ in range(2)]
+        work_until(
+            Worker(sessions, fast(settings)),
+            lambda: all(status_of(sessions, rid) == "completed" for rid in request_ids),
+        )
+
+    peers: dict[str, set[tuple[str, int]]] = {}
+    for delivery in hook.deliveries:
+        peers.setdefault(delivery.headers["host"].split(":")[0], set()).add(delivery.peer)
+    assert sorted(peers) == ["one.example.test", "two.example.test"]
+    assert len(peers["one.example.test"]) == len(peers["two.example.test"]) == 1
+    assert peers["one.example.test"].isdisjoint(peers["two.example.test"])
