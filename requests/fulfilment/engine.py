@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
-from servicebay.core.identity import hash_secret
+from servicebay.core.identity import User, hash_secret
 from servicebay.requests import lifecycle
 from servicebay.requests.errors import CallbackRefused, RunConflict, RunNotFound
 from servicebay.requests.models import (
@@ -210,11 +211,7 @@ def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> boo
 def renew_lease(session: Session, *, run: ClaimedRun, lease: timedelta) -> bool:
     result = session.execute(
         update(FulfilmentRun)
-        .where(
-            FulfilmentRun.id == run.id,
-            FulfilmentRun.attempt == run.attempt,
-            FulfilmentRun.status == RunStatus.RUNNING.value,
-        )
+        .where(_held(run))
         .values(lease_expires_at=clock.now() + lease)
         .execution_options(synchronize_session=False)
     )
@@ -223,14 +220,52 @@ def renew_lease(session: Session, *, run: ClaimedRun, lease: timedelta) -> bool:
 
 def running_row(session: Session, run: ClaimedRun) -> FulfilmentRun | None:
     """The run locked for update, if this attempt still holds it."""
-    return session.scalar(
-        select(FulfilmentRun)
-        .where(
-            FulfilmentRun.id == run.id,
-            FulfilmentRun.attempt == run.attempt,
-            FulfilmentRun.status == RunStatus.RUNNING.value,
+    return session.scalar(select(FulfilmentRun).where(_held(run)).with_for_update(of=FulfilmentRun))
+
+
+def attempt_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
+    """What the attempt's handler needs (run, request, offering, version, requester) in one
+    query, with the run locked for update, if this attempt still holds the run."""
+    return session.execute(
+        select(
+            FulfilmentRun.max_attempts,
+            FulfilmentRun.payload,
+            FulfilmentRun.correlation_id,
+            Request.id.label("request_id"),
+            Request.inputs,
+            Offering.slug.label("offering_slug"),
+            OfferingVersion.number.label("version_number"),
+            OfferingVersion.fulfilment,
+            OfferingVersion.webhook_secret,
+            User.username,
+            User.email,
+            User.display_name,
         )
+        .join(Request, Request.id == FulfilmentRun.request_id)
+        .join(Offering, Offering.id == Request.offering_id)
+        .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
+        .join(User, User.id == Request.requester_id)
+        .where(_held(run))
         .with_for_update(of=FulfilmentRun)
+    ).one_or_none()
+
+
+def set_callback_token(session: Session, *, run: ClaimedRun, token_hash: str) -> None:
+    """Only the current attempt's token is accepted by callbacks."""
+    session.execute(
+        update(FulfilmentRun)
+        .where(FulfilmentRun.id == run.id)
+        .values(callback_token_hash=token_hash)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _held(run: ClaimedRun) -> ColumnElement[bool]:
+    """The fence: the run is still running this attempt."""
+    return and_(
+        FulfilmentRun.id == run.id,
+        FulfilmentRun.attempt == run.attempt,
+        FulfilmentRun.status == RunStatus.RUNNING.value,
     )
 
 

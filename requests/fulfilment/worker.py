@@ -22,7 +22,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog.fulfilment import FulfilmentContext
-from servicebay.catalog.models import OfferingVersion
 from servicebay.core import logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
@@ -240,39 +239,37 @@ class Worker:
                 delay = min(delay * 2, 2.0)
 
     def _prepare(self, session: Session, run: ClaimedRun) -> FulfilmentContext | None:
-        row = engine.running_row(session, run)
-        if row is None:
+        subject = engine.attempt_subject(session, run)
+        if subject is None:
             return None
-        request = row.request
-        version = session.get_one(OfferingVersion, request.offering_version_id)
         token = secrets.token_urlsafe(32)
-        row.callback_token_hash = hash_secret(token)
+        engine.set_callback_token(session, run=run, token_hash=hash_secret(token))
         engine.log(
             session,
             run_id=run.id,
             attempt=run.attempt,
             level="info",
-            message=f"attempt {run.attempt} of {row.max_attempts} started by worker "
+            message=f"attempt {run.attempt} of {subject.max_attempts} started by worker "
             f"{self.worker_id}",
         )
-        spec = dict(version.fulfilment) if row.kind == RunKind.FULFIL.value else dict(row.payload)
+        spec = subject.fulfilment if run.kind == RunKind.FULFIL.value else subject.payload
         return FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
-            request_id=request.id,
-            offering_slug=request.offering.slug,
-            offering_version=version.number,
-            inputs=dict(request.inputs),
+            request_id=subject.request_id,
+            offering_slug=subject.offering_slug,
+            offering_version=subject.version_number,
+            inputs=dict(subject.inputs),
             requester={
-                "username": request.requester.username,
-                "email": request.requester.email,
-                "name": request.requester.display_name,
+                "username": subject.username,
+                "email": subject.email,
+                "name": subject.display_name,
             },
-            spec=spec,
-            secret=version.webhook_secret,
+            spec=dict(spec),
+            secret=subject.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
-            correlation_id=row.correlation_id,
+            correlation_id=subject.correlation_id,
         )
 
     def _dispatch(self, run: ClaimedRun, context: FulfilmentContext) -> Outcome:
