@@ -61,9 +61,14 @@ def choose(session: Session, *, user_id: int, email: bool, topics: list[str]) ->
     )
 
 
-def wants(session: Session, *, user_id: int, topic: str, channel: str) -> bool:
-    """Whether to tell ``user_id`` about ``topic`` in ``channel`` ('app' or 'email')."""
+def channels(session: Session, *, user_id: int, topic: str) -> frozenset[str]:
+    """Where to tell ``user_id`` about ``topic``: some of 'app' and 'email'."""
     chosen = of(session, user_id=user_id)
     if topic in chosen.muted:
-        return False
-    return chosen.email if channel == "email" else True
+        return frozenset()
+    return frozenset({"app", "email"}) if chosen.email else frozenset({"app"})
+
+
+def wants(session: Session, *, user_id: int, topic: str, channel: str) -> bool:
+    """Whether to tell ``user_id`` about ``topic`` in ``channel`` ('app' or 'email')."""
+    return channel in channels(session, user_id=user_id, topic=topic)

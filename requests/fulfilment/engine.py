@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
@@ -38,6 +38,14 @@ BACKOFF_CAP_SECONDS = 15 * 60.0
 WAKE_CHANNEL = "servicebay_runs"
 ENDED = frozenset({RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CANCELLED.value})
 OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
+# How a run is loaded when its attempt ends: with its request and what a status change of
+# the request reads (the offering's name, the requester's address), in the same query.
+# The version, the offering's team and versions, the requester's memberships stay unloaded.
+WITH_REQUEST = joinedload(FulfilmentRun.request).options(
+    joinedload(Request.offering).lazyload("*"),
+    joinedload(Request.requester).lazyload("*"),
+    lazyload(Request.version),
+)
 
 
 @dataclass(frozen=True)
@@ -219,8 +227,13 @@ def renew_lease(session: Session, *, run: ClaimedRun, lease: timedelta) -> bool:
 
 
 def running_row(session: Session, run: ClaimedRun) -> FulfilmentRun | None:
-    """The run locked for update, if this attempt still holds it."""
-    return session.scalar(select(FulfilmentRun).where(_held(run)).with_for_update(of=FulfilmentRun))
+    """The run and its request, the run locked for update, if this attempt still holds it."""
+    return session.scalar(
+        select(FulfilmentRun)
+        .options(WITH_REQUEST)
+        .where(_held(run))
+        .with_for_update(of=FulfilmentRun)
+    )
 
 
 def attempt_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
@@ -340,7 +353,10 @@ def callback(
 ) -> FulfilmentRun:
     """A receiver reports on the run it accepted: progress, succeeded or failed."""
     row = session.scalar(
-        select(FulfilmentRun).where(FulfilmentRun.id == run_id).with_for_update(of=FulfilmentRun)
+        select(FulfilmentRun)
+        .options(WITH_REQUEST)
+        .where(FulfilmentRun.id == run_id)
+        .with_for_update(of=FulfilmentRun)
     )
     if row is None:
         raise RunNotFound(f"no run {run_id}")
@@ -451,6 +467,8 @@ def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
 def _end_attempt(
     session: Session, run_id: int, attempt: int, status: AttemptStatus, error: str | None
 ) -> None:
+    # The attempt's row was written by the claim, an earlier transaction: pending changes
+    # of this one cannot touch it, so they wait for the one flush at commit.
     session.execute(
         update(RunAttempt)
         .where(
@@ -463,7 +481,7 @@ def _end_attempt(
             finished_at=clock.now(),
             error=error[:4000] if error else None,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, autoflush=False)
     )
 
 
