@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, or_, select, text, update
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload, load_only
 
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
@@ -40,10 +40,10 @@ ENDED = frozenset({RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CA
 OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 # How a run is loaded when its attempt ends: with its request and what a status change of
 # the request reads (the offering's name, the requester's address), in the same query.
-# The version, the offering's team and versions, the requester's memberships stay unloaded.
+# Anything else of the offering and the requester loads only if something reads it.
 WITH_REQUEST = joinedload(FulfilmentRun.request).options(
-    joinedload(Request.offering).lazyload("*"),
-    joinedload(Request.requester).lazyload("*"),
+    joinedload(Request.offering).options(load_only(Offering.name), lazyload("*")),
+    joinedload(Request.requester).options(load_only(User.email), lazyload("*")),
     lazyload(Request.version),
 )
 
