@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hmac
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, joinedload, lazyload, load_only
 
 from servicebay.catalog.models import Offering, OfferingVersion
@@ -216,14 +217,22 @@ def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> boo
     return False
 
 
-def renew_lease(session: Session, *, run: ClaimedRun, lease: timedelta) -> bool:
-    result = session.execute(
+def renew_leases(
+    session: Session, *, runs: Collection[ClaimedRun], lease: timedelta
+) -> set[ClaimedRun]:
+    """Extend the lease of each run its attempt still holds; those are returned."""
+    renewed = session.execute(
         update(FulfilmentRun)
-        .where(_held(run))
+        .where(
+            tuple_(FulfilmentRun.id, FulfilmentRun.attempt).in_([(r.id, r.attempt) for r in runs]),
+            FulfilmentRun.status == RunStatus.RUNNING.value,
+        )
         .values(lease_expires_at=clock.now() + lease)
+        .returning(FulfilmentRun.id, FulfilmentRun.attempt)
         .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    ).all()
+    held = {(run_id, attempt) for run_id, attempt in renewed}
+    return {run for run in runs if (run.id, run.attempt) in held}
 
 
 def running_row(session: Session, run: ClaimedRun) -> FulfilmentRun | None:

@@ -62,6 +62,7 @@ class Worker:
             settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
         )
         self.connections = webhook.Connections()
+        self.leases = Leases(sessions, self.lease)
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fulfil")
         self._active = 0
@@ -191,19 +192,14 @@ class Worker:
             self._finish(run, Outcome.retry(context))
             return
         logs.correlation_id.set(context.correlation_id)  # run_context restores it
-        stop_heartbeat = threading.Event()
-        heartbeat = threading.Thread(
-            target=self._heartbeat, args=(run, stop_heartbeat), daemon=True
-        )
-        heartbeat.start()
+        self.leases.hold(run)
         try:
             outcome = self._dispatch(run, context)
         except Exception as error:  # a handler bug must not kill the worker
             logger.exception("run %s attempt %s crashed", run.id, run.attempt)
             outcome = Outcome.retry(f"handler crashed: {error!r}")
         finally:
-            stop_heartbeat.set()
-            heartbeat.join()
+            self.leases.release(run)
         self._finish(run, outcome)
 
     def _finish(self, run: ClaimedRun, outcome: Outcome) -> None:
@@ -282,16 +278,53 @@ class Worker:
             return plugins.run(context)
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
 
-    def _heartbeat(self, run: ClaimedRun, stop: threading.Event) -> None:
-        interval = self.lease.total_seconds() / 3
-        while not stop.wait(interval):
+
+class Leases:
+    """The runs a worker is working on, and the one thread that renews all their leases.
+
+    Every third of a lease one UPDATE, fenced by attempt, extends the lease of every run
+    held; a run whose attempt no longer holds it (taken over while this worker was paused,
+    or cancelled) is logged and renewed no more. The thread ends when no run is held and
+    starts again with the next one.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], lease: timedelta) -> None:
+        self._sessions = sessions
+        self._lease = lease
+        self._held: set[ClaimedRun] = set()
+        self._lock = threading.Lock()
+        self._renewing = False
+
+    def hold(self, run: ClaimedRun) -> None:
+        with self._lock:
+            self._held.add(run)
+            if not self._renewing:
+                self._renewing = True
+                threading.Thread(target=self._renew, name="servicebay-leases", daemon=True).start()
+
+    def release(self, run: ClaimedRun) -> None:
+        with self._lock:
+            self._held.discard(run)
+
+    def _renew(self) -> None:
+        while True:
+            time.sleep(self._lease.total_seconds() / 3)
+            with self._lock:
+                runs = set(self._held)
+                if not runs:
+                    self._renewing = False
+                    return
             try:
-                with transaction(self.sessions) as session:
-                    if not engine.renew_lease(session, run=run, lease=self.lease):
-                        logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
-                        return
+                with transaction(self._sessions) as session:
+                    renewed = engine.renew_leases(session, runs=runs, lease=self._lease)
             except Exception as error:
-                logger.warning("run %s: lease renewal failed: %s", run.id, error)
+                logger.warning("lease renewal failed: %s", error)
+                continue
+            with self._lock:
+                lost = (runs - renewed) & self._held  # a run released meanwhile has ended
+                self._held -= lost
+            for run in lost:
+                logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
 
 
 def listen_for_runs(url: str, wake: Callable[[], None], stop: threading.Event) -> None:

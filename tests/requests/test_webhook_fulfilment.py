@@ -83,6 +83,33 @@ def test_hanging_receiver_times_out_records_the_attempt_and_the_next_attempt_suc
     assert db.get_one(Request, request_id).outputs == {"on": "time"}
 
 
+def test_a_delivery_outlasting_the_lease_keeps_its_run_while_its_worker_lives(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    def slow(_: Delivery) -> Reply:
+        time.sleep(2.5)
+        return (200, {"slow": True})
+
+    with Receiver(secret=SECRET, replies=[slow]) as hook:
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
+        request_id = submit(db, requester(db), offering)
+        leased = fast(settings, run_lease_seconds=0.9)
+        working = threading.Thread(target=Worker(sessions, leased).run_once)
+        working.start()
+        while not hook.deliveries:
+            time.sleep(0.02)
+        other = Worker(sessions, leased)
+        while working.is_alive():
+            assert other.run_once() == 0
+            time.sleep(0.05)
+        working.join()
+
+    assert len(hook.deliveries) == 1
+    run = runs_of(db, request_id)[0]
+    assert (run.status, run.attempt) == ("succeeded", 1)
+    assert db.get_one(Request, request_id).outputs == {"slow": True}
+
+
 def test_receiver_refusing_with_4xx_ends_the_run_dead_at_once_with_its_answer_logged(
     db: Session, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
