@@ -69,6 +69,7 @@ class Receiver:
                 status, body = reply(delivery) if callable(reply) else reply
                 payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
+                self.send_header("set-cookie", f"seen={len(receiver.deliveries)}; Path=/")
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()

@@ -9,6 +9,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -75,7 +76,9 @@ class Connections:
 
 
 def _new_client() -> httpx.Client:
-    return httpx.Client(follow_redirects=False, verify=_tls())
+    # Each delivery stands alone: cookies a receiver sets are never sent back.
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.Client(follow_redirects=False, verify=_tls(), cookies=no_cookies)
 
 
 def deliver(

@@ -220,7 +220,7 @@ def test_a_kept_alive_connection_is_not_used_once_the_host_resolves_to_a_private
     assert any("resolves to 10.20.30.40" in line for line in log_of(db, run.id))
 
 
-def test_deliveries_keep_a_connection_alive_per_host_name_and_never_share_one_across_names(
+def test_deliveries_keep_a_connection_alive_per_host_name_never_shared_and_without_cookies(
     db: Session,
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -245,3 +245,4 @@ def test_deliveries_keep_a_connection_alive_per_host_name_and_never_share_one_ac
     assert sorted(peers) == ["one.example.test", "two.example.test"]
     assert len(peers["one.example.test"]) == len(peers["two.example.test"]) == 1
     assert peers["one.example.test"].isdisjoint(peers["two.example.test"])
+    assert all("cookie" not in delivery.headers for delivery in hook.deliveries)
