@@ -24,6 +24,9 @@ USER_AGENT = "servicebay-webhooks/1"
 # Where a kept-alive connection goes: scheme, pinned address, port, and the host name it
 # was opened for (its Host header, SNI and certificate check).
 Origin = tuple[str, str, int | None, str]
+# An idle connection is dropped sooner than receivers usually drop theirs (2 s for gunicorn,
+# 5 s for uvicorn and Node), so a delivery is seldom sent on one its server is closing.
+KEEP_ALIVE = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=1.5)
 
 
 class Connections:
@@ -78,7 +81,9 @@ class Connections:
 def _new_client() -> httpx.Client:
     # Each delivery stands alone: cookies a receiver sets are never sent back.
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.Client(follow_redirects=False, verify=_tls(), cookies=no_cookies)
+    return httpx.Client(
+        follow_redirects=False, verify=_tls(), cookies=no_cookies, limits=KEEP_ALIVE
+    )
 
 
 def deliver(

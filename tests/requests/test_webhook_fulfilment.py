@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.core.settings import Settings
+from servicebay.requests.fulfilment.webhook import Connections
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import Request
 from tests.receiver import Delivery, Receiver, Reply
@@ -246,3 +247,17 @@ def test_deliveries_keep_a_connection_alive_per_host_name_never_shared_and_witho
     assert len(peers["one.example.test"]) == len(peers["two.example.test"]) == 1
     assert peers["one.example.test"].isdisjoint(peers["two.example.test"])
     assert all("cookie" not in delivery.headers for delivery in hook.deliveries)
+
+
+def test_kept_alive_clients_beyond_the_limit_are_closed_once_no_delivery_uses_them() -> None:
+    connections = Connections(limit=1)
+    one = ("http", "192.0.2.1", None, "one.example.test")
+    two = ("http", "192.0.2.1", None, "two.example.test")
+    with connections.client(one) as first, connections.client(two) as second:
+        assert first is not second
+        assert not first.is_closed
+    with connections.client(two) as again:
+        assert again is second
+        assert first.is_closed and not second.is_closed
+    connections.close()
+    assert second.is_closed
