@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, or_, select, text, tuple_, update
+from sqlalchemy import Row, and_, bindparam, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, joinedload, lazyload, load_only
 
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
+from servicebay.core.database import UTCDateTime
 from servicebay.core.identity import User, hash_secret
 from servicebay.requests import lifecycle
 from servicebay.requests.errors import CallbackRefused, RunConflict, RunNotFound
@@ -129,6 +130,97 @@ def _notify_workers(session: Session) -> None:
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
 
 
+# The statements every attempt runs are built once, with bound parameters: building and
+# keying a statement anew costs about as much CPU as sending it.
+
+_DUE = (
+    select(FulfilmentRun.id, FulfilmentRun.status)
+    .where(
+        or_(
+            and_(
+                FulfilmentRun.status == RunStatus.QUEUED.value,
+                FulfilmentRun.next_attempt_at <= bindparam("now"),
+            ),
+            and_(
+                FulfilmentRun.status == RunStatus.RUNNING.value,
+                FulfilmentRun.lease_expires_at < bindparam("now"),
+            ),
+        )
+    )
+    .order_by(FulfilmentRun.next_attempt_at, FulfilmentRun.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(FulfilmentRun)
+    .where(FulfilmentRun.id.in_(bindparam("run_ids", expanding=True)))
+    .values(
+        status=RunStatus.RUNNING.value,
+        attempt=FulfilmentRun.attempt + 1,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until", type_=UTCDateTime()),
+        started_at=bindparam("claimed_at", type_=UTCDateTime()),
+    )
+    .returning(
+        FulfilmentRun.id, FulfilmentRun.attempt, FulfilmentRun.request_id, FulfilmentRun.kind
+    )
+    .execution_options(synchronize_session=False)
+)
+# The fence: the run is still running the attempt in the parameters (see _fence).
+_HELD = and_(
+    FulfilmentRun.id == bindparam("run_id"),
+    FulfilmentRun.attempt == bindparam("attempt"),
+    FulfilmentRun.status == RunStatus.RUNNING.value,
+)
+_RUNNING_ROW = (
+    select(FulfilmentRun).options(WITH_REQUEST).where(_HELD).with_for_update(of=FulfilmentRun)
+)
+_ATTEMPT_SUBJECT = (
+    select(
+        FulfilmentRun.max_attempts,
+        FulfilmentRun.payload,
+        FulfilmentRun.correlation_id,
+        Request.id.label("request_id"),
+        Request.inputs,
+        Offering.slug.label("offering_slug"),
+        OfferingVersion.number.label("version_number"),
+        OfferingVersion.fulfilment,
+        OfferingVersion.webhook_secret,
+        User.username,
+        User.email,
+        User.display_name,
+    )
+    .join(Request, Request.id == FulfilmentRun.request_id)
+    .join(Offering, Offering.id == Request.offering_id)
+    .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
+    .join(User, User.id == Request.requester_id)
+    .where(_HELD)
+    .with_for_update(of=FulfilmentRun)
+)
+_SET_CALLBACK_TOKEN = (
+    update(FulfilmentRun)
+    .where(FulfilmentRun.id == bindparam("run_id"))
+    .values(callback_token_hash=bindparam("token_hash"))
+    .execution_options(synchronize_session=False)
+)
+# The attempt's row was written by the claim, an earlier transaction: pending changes of
+# the ending one cannot touch it, so they need not be flushed first (autoflush off).
+_END_ATTEMPT = (
+    update(RunAttempt)
+    .where(
+        RunAttempt.run_id == bindparam("ended_run"),
+        RunAttempt.attempt == bindparam("ended_attempt"),
+        RunAttempt.status.in_((AttemptStatus.RUNNING.value, AttemptStatus.ACCEPTED.value)),
+    )
+    .values(
+        status=bindparam("ended_as"),
+        finished_at=bindparam("ended_at", type_=UTCDateTime()),
+        error=bindparam("reason"),
+    )
+    .execution_options(synchronize_session=False, autoflush=False)
+)
+
+
 def claim(
     session: Session, *, worker_id: str, limit: int, lease: timedelta, timing: Timing | None = None
 ) -> list[ClaimedRun]:
@@ -138,41 +230,13 @@ def claim(
     workers never claim the same row and the limit is honoured exactly.
     """
     now = clock.now()
-    due = session.execute(
-        select(FulfilmentRun.id, FulfilmentRun.status)
-        .where(
-            or_(
-                and_(
-                    FulfilmentRun.status == RunStatus.QUEUED.value,
-                    FulfilmentRun.next_attempt_at <= now,
-                ),
-                and_(
-                    FulfilmentRun.status == RunStatus.RUNNING.value,
-                    FulfilmentRun.lease_expires_at < now,
-                ),
-            )
-        )
-        .order_by(FulfilmentRun.next_attempt_at, FulfilmentRun.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    due = session.execute(_DUE, {"now": now, "limit": limit}).all()
     if not due:
         return []
     previous = {row.id: row.status for row in due}
     rows = session.execute(
-        update(FulfilmentRun)
-        .where(FulfilmentRun.id.in_(previous))
-        .values(
-            status=RunStatus.RUNNING.value,
-            attempt=FulfilmentRun.attempt + 1,
-            lease_owner=worker_id,
-            lease_expires_at=now + lease,
-            started_at=now,
-        )
-        .returning(
-            FulfilmentRun.id, FulfilmentRun.attempt, FulfilmentRun.request_id, FulfilmentRun.kind
-        )
-        .execution_options(synchronize_session=False)
+        _CLAIM,
+        {"run_ids": list(previous), "owner": worker_id, "until": now + lease, "claimed_at": now},
     ).all()
     claimed: list[ClaimedRun] = []
     for run_id, attempt, request_id, kind in rows:
@@ -237,58 +301,23 @@ def renew_leases(
 
 def running_row(session: Session, run: ClaimedRun) -> FulfilmentRun | None:
     """The run and its request, the run locked for update, if this attempt still holds it."""
-    return session.scalar(
-        select(FulfilmentRun)
-        .options(WITH_REQUEST)
-        .where(_held(run))
-        .with_for_update(of=FulfilmentRun)
-    )
+    return session.scalar(_RUNNING_ROW, _fence(run))
 
 
 def attempt_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
     """What the attempt's handler needs (run, request, offering, version, requester) in one
     query, with the run locked for update, if this attempt still holds the run."""
-    return session.execute(
-        select(
-            FulfilmentRun.max_attempts,
-            FulfilmentRun.payload,
-            FulfilmentRun.correlation_id,
-            Request.id.label("request_id"),
-            Request.inputs,
-            Offering.slug.label("offering_slug"),
-            OfferingVersion.number.label("version_number"),
-            OfferingVersion.fulfilment,
-            OfferingVersion.webhook_secret,
-            User.username,
-            User.email,
-            User.display_name,
-        )
-        .join(Request, Request.id == FulfilmentRun.request_id)
-        .join(Offering, Offering.id == Request.offering_id)
-        .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
-        .join(User, User.id == Request.requester_id)
-        .where(_held(run))
-        .with_for_update(of=FulfilmentRun)
-    ).one_or_none()
+    return session.execute(_ATTEMPT_SUBJECT, _fence(run)).one_or_none()
 
 
 def set_callback_token(session: Session, *, run: ClaimedRun, token_hash: str) -> None:
     """Only the current attempt's token is accepted by callbacks."""
-    session.execute(
-        update(FulfilmentRun)
-        .where(FulfilmentRun.id == run.id)
-        .values(callback_token_hash=token_hash)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_SET_CALLBACK_TOKEN, {"run_id": run.id, "token_hash": token_hash})
 
 
-def _held(run: ClaimedRun) -> ColumnElement[bool]:
-    """The fence: the run is still running this attempt."""
-    return and_(
-        FulfilmentRun.id == run.id,
-        FulfilmentRun.attempt == run.attempt,
-        FulfilmentRun.status == RunStatus.RUNNING.value,
-    )
+def _fence(run: ClaimedRun) -> dict[str, int]:
+    """The parameters of _HELD for this attempt."""
+    return {"run_id": run.id, "attempt": run.attempt}
 
 
 def finish(
@@ -476,21 +505,15 @@ def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
 def _end_attempt(
     session: Session, run_id: int, attempt: int, status: AttemptStatus, error: str | None
 ) -> None:
-    # The attempt's row was written by the claim, an earlier transaction: pending changes
-    # of this one cannot touch it, so they wait for the one flush at commit.
     session.execute(
-        update(RunAttempt)
-        .where(
-            RunAttempt.run_id == run_id,
-            RunAttempt.attempt == attempt,
-            RunAttempt.status.in_((AttemptStatus.RUNNING.value, AttemptStatus.ACCEPTED.value)),
-        )
-        .values(
-            status=status.value,
-            finished_at=clock.now(),
-            error=error[:4000] if error else None,
-        )
-        .execution_options(synchronize_session=False, autoflush=False)
+        _END_ATTEMPT,
+        {
+            "ended_run": run_id,
+            "ended_attempt": attempt,
+            "ended_as": status.value,
+            "ended_at": clock.now(),
+            "reason": error[:4000] if error else None,
+        },
     )
 
 
