@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, select
+from sqlalchemy import JSON, ForeignKey, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from servicebay.core import clock, events
@@ -36,11 +36,15 @@ class NotificationPreference(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# Read at every request status change: built once.
+_OF_USER = select(NotificationPreference).where(
+    NotificationPreference.user_id == bindparam("user_id")
+)
+
+
 def of(session: Session, *, user_id: int) -> NotificationPreference:
     """The person's preferences, or the defaults (not stored) when they chose nothing."""
-    found = session.scalar(
-        select(NotificationPreference).where(NotificationPreference.user_id == user_id)
-    )
+    found = session.scalar(_OF_USER, {"user_id": user_id})
     return found or NotificationPreference(
         user_id=user_id, email=True, muted=[], updated_at=clock.now()
     )
@@ -61,9 +65,14 @@ def choose(session: Session, *, user_id: int, email: bool, topics: list[str]) ->
     )
 
 
-def wants(session: Session, *, user_id: int, topic: str, channel: str) -> bool:
-    """Whether to tell ``user_id`` about ``topic`` in ``channel`` ('app' or 'email')."""
+def channels(session: Session, *, user_id: int, topic: str) -> frozenset[str]:
+    """Where to tell ``user_id`` about ``topic``: some of 'app' and 'email'."""
     chosen = of(session, user_id=user_id)
     if topic in chosen.muted:
-        return False
-    return chosen.email if channel == "email" else True
+        return frozenset()
+    return frozenset({"app", "email"}) if chosen.email else frozenset({"app"})
+
+
+def wants(session: Session, *, user_id: int, topic: str, channel: str) -> bool:
+    """Whether to tell ``user_id`` about ``topic`` in ``channel`` ('app' or 'email')."""
+    return channel in channels(session, user_id=user_id, topic=topic)

@@ -37,7 +37,8 @@ def status_changed(session: Session, request: Request, to: RequestStatus) -> Non
         return
     message = f"Request #{request.id} ({request.offering.name}) {what}."
     requester = request.requester_id
-    if preferences.wants(session, user_id=requester, topic=to.value, channel="app"):
+    channels = preferences.channels(session, user_id=requester, topic=to.value)
+    if "app" in channels:
         session.add(
             Notification(
                 user_id=requester,
@@ -46,11 +47,7 @@ def status_changed(session: Session, request: Request, to: RequestStatus) -> Non
                 created_at=clock.now(),
             )
         )
-    if (
-        session.info.get(EMAIL_FLAG)
-        and request.requester.email
-        and preferences.wants(session, user_id=requester, topic=to.value, channel="email")
-    ):
+    if "email" in channels and session.info.get(EMAIL_FLAG) and request.requester.email:
         from servicebay.requests.fulfilment import engine
 
         engine.enqueue(

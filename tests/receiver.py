@@ -25,6 +25,7 @@ class Delivery:
     headers: dict[str, str]
     body: dict[str, Any]
     signature_valid: bool
+    peer: tuple[str, int] = ("", 0)  # the sender's address and port: one per TCP connection
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Receiver:
     replies: list[Reply | Callable[[Delivery], Reply]] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     default: Reply = (200, {"outputs": {"result": "done"}})
+    keep_alive: bool = False  # HTTP/1.1, so a client may send many deliveries on a connection
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -55,15 +57,19 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                delivery = Delivery(headers, json.loads(raw), receiver.verify(headers, raw))
+                peer = (str(self.client_address[0]), int(self.client_address[1]))
+                delivery = Delivery(headers, json.loads(raw), receiver.verify(headers, raw), peer)
                 receiver.deliveries.append(delivery)
                 reply = receiver.replies.pop(0) if receiver.replies else receiver.default
                 status, body = reply(delivery) if callable(reply) else reply
                 payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
+                self.send_header("set-cookie", f"seen={len(receiver.deliveries)}; Path=/")
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hmac
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, and_, bindparam, or_, select, text, tuple_, update
+from sqlalchemy.orm import Session, joinedload, lazyload, load_only
 
+from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
-from servicebay.core.identity import hash_secret
+from servicebay.core.database import UTCDateTime
+from servicebay.core.identity import User, hash_secret
 from servicebay.requests import lifecycle
 from servicebay.requests.errors import CallbackRefused, RunConflict, RunNotFound
 from servicebay.requests.models import (
@@ -37,6 +40,14 @@ BACKOFF_CAP_SECONDS = 15 * 60.0
 WAKE_CHANNEL = "servicebay_runs"
 ENDED = frozenset({RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CANCELLED.value})
 OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
+# How a run is loaded when its attempt ends: with its request and what a status change of
+# the request reads (the offering's name, the requester's address), in the same query.
+# Anything else of the offering and the requester loads only if something reads it.
+WITH_REQUEST = joinedload(FulfilmentRun.request).options(
+    joinedload(Request.offering).options(load_only(Offering.name), lazyload("*")),
+    joinedload(Request.requester).options(load_only(User.email), lazyload("*")),
+    lazyload(Request.version),
+)
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,97 @@ def _notify_workers(session: Session) -> None:
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
 
 
+# The statements every attempt runs are built once, with bound parameters: building and
+# keying a statement anew costs about as much CPU as sending it.
+
+_DUE = (
+    select(FulfilmentRun.id, FulfilmentRun.status)
+    .where(
+        or_(
+            and_(
+                FulfilmentRun.status == RunStatus.QUEUED.value,
+                FulfilmentRun.next_attempt_at <= bindparam("now"),
+            ),
+            and_(
+                FulfilmentRun.status == RunStatus.RUNNING.value,
+                FulfilmentRun.lease_expires_at < bindparam("now"),
+            ),
+        )
+    )
+    .order_by(FulfilmentRun.next_attempt_at, FulfilmentRun.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(FulfilmentRun)
+    .where(FulfilmentRun.id.in_(bindparam("run_ids", expanding=True)))
+    .values(
+        status=RunStatus.RUNNING.value,
+        attempt=FulfilmentRun.attempt + 1,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until", type_=UTCDateTime()),
+        started_at=bindparam("claimed_at", type_=UTCDateTime()),
+    )
+    .returning(
+        FulfilmentRun.id, FulfilmentRun.attempt, FulfilmentRun.request_id, FulfilmentRun.kind
+    )
+    .execution_options(synchronize_session=False)
+)
+# The fence: the run is still running the attempt in the parameters (see _fence).
+_HELD = and_(
+    FulfilmentRun.id == bindparam("run_id"),
+    FulfilmentRun.attempt == bindparam("attempt"),
+    FulfilmentRun.status == RunStatus.RUNNING.value,
+)
+_RUNNING_ROW = (
+    select(FulfilmentRun).options(WITH_REQUEST).where(_HELD).with_for_update(of=FulfilmentRun)
+)
+_ATTEMPT_SUBJECT = (
+    select(
+        FulfilmentRun.max_attempts,
+        FulfilmentRun.payload,
+        FulfilmentRun.correlation_id,
+        Request.id.label("request_id"),
+        Request.inputs,
+        Offering.slug.label("offering_slug"),
+        OfferingVersion.number.label("version_number"),
+        OfferingVersion.fulfilment,
+        OfferingVersion.webhook_secret,
+        User.username,
+        User.email,
+        User.display_name,
+    )
+    .join(Request, Request.id == FulfilmentRun.request_id)
+    .join(Offering, Offering.id == Request.offering_id)
+    .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
+    .join(User, User.id == Request.requester_id)
+    .where(_HELD)
+    .with_for_update(of=FulfilmentRun)
+)
+_SET_CALLBACK_TOKEN = (
+    update(FulfilmentRun)
+    .where(FulfilmentRun.id == bindparam("run_id"))
+    .values(callback_token_hash=bindparam("token_hash"))
+    .execution_options(synchronize_session=False)
+)
+# The attempt's row was written by the claim, an earlier transaction: pending changes of
+# the ending one cannot touch it, so they need not be flushed first (autoflush off).
+_END_ATTEMPT = (
+    update(RunAttempt)
+    .where(
+        RunAttempt.run_id == bindparam("ended_run"),
+        RunAttempt.attempt == bindparam("ended_attempt"),
+        RunAttempt.status.in_((AttemptStatus.RUNNING.value, AttemptStatus.ACCEPTED.value)),
+    )
+    .values(
+        status=bindparam("ended_as"),
+        finished_at=bindparam("ended_at", type_=UTCDateTime()),
+        error=bindparam("reason"),
+    )
+    .execution_options(synchronize_session=False, autoflush=False)
+)
+
+
 def claim(
     session: Session, *, worker_id: str, limit: int, lease: timedelta, timing: Timing | None = None
 ) -> list[ClaimedRun]:
@@ -128,41 +230,13 @@ def claim(
     workers never claim the same row and the limit is honoured exactly.
     """
     now = clock.now()
-    due = session.execute(
-        select(FulfilmentRun.id, FulfilmentRun.status)
-        .where(
-            or_(
-                and_(
-                    FulfilmentRun.status == RunStatus.QUEUED.value,
-                    FulfilmentRun.next_attempt_at <= now,
-                ),
-                and_(
-                    FulfilmentRun.status == RunStatus.RUNNING.value,
-                    FulfilmentRun.lease_expires_at < now,
-                ),
-            )
-        )
-        .order_by(FulfilmentRun.next_attempt_at, FulfilmentRun.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    due = session.execute(_DUE, {"now": now, "limit": limit}).all()
     if not due:
         return []
     previous = {row.id: row.status for row in due}
     rows = session.execute(
-        update(FulfilmentRun)
-        .where(FulfilmentRun.id.in_(previous))
-        .values(
-            status=RunStatus.RUNNING.value,
-            attempt=FulfilmentRun.attempt + 1,
-            lease_owner=worker_id,
-            lease_expires_at=now + lease,
-            started_at=now,
-        )
-        .returning(
-            FulfilmentRun.id, FulfilmentRun.attempt, FulfilmentRun.request_id, FulfilmentRun.kind
-        )
-        .execution_options(synchronize_session=False)
+        _CLAIM,
+        {"run_ids": list(previous), "owner": worker_id, "until": now + lease, "claimed_at": now},
     ).all()
     claimed: list[ClaimedRun] = []
     for run_id, attempt, request_id, kind in rows:
@@ -207,31 +281,43 @@ def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> boo
     return False
 
 
-def renew_lease(session: Session, *, run: ClaimedRun, lease: timedelta) -> bool:
-    result = session.execute(
+def renew_leases(
+    session: Session, *, runs: Collection[ClaimedRun], lease: timedelta
+) -> set[ClaimedRun]:
+    """Extend the lease of each run its attempt still holds; those are returned."""
+    renewed = session.execute(
         update(FulfilmentRun)
         .where(
-            FulfilmentRun.id == run.id,
-            FulfilmentRun.attempt == run.attempt,
+            tuple_(FulfilmentRun.id, FulfilmentRun.attempt).in_([(r.id, r.attempt) for r in runs]),
             FulfilmentRun.status == RunStatus.RUNNING.value,
         )
         .values(lease_expires_at=clock.now() + lease)
+        .returning(FulfilmentRun.id, FulfilmentRun.attempt)
         .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    ).all()
+    held = {(run_id, attempt) for run_id, attempt in renewed}
+    return {run for run in runs if (run.id, run.attempt) in held}
 
 
 def running_row(session: Session, run: ClaimedRun) -> FulfilmentRun | None:
-    """The run locked for update, if this attempt still holds it."""
-    return session.scalar(
-        select(FulfilmentRun)
-        .where(
-            FulfilmentRun.id == run.id,
-            FulfilmentRun.attempt == run.attempt,
-            FulfilmentRun.status == RunStatus.RUNNING.value,
-        )
-        .with_for_update(of=FulfilmentRun)
-    )
+    """The run and its request, the run locked for update, if this attempt still holds it."""
+    return session.scalar(_RUNNING_ROW, _fence(run))
+
+
+def attempt_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
+    """What the attempt's handler needs (run, request, offering, version, requester) in one
+    query, with the run locked for update, if this attempt still holds the run."""
+    return session.execute(_ATTEMPT_SUBJECT, _fence(run)).one_or_none()
+
+
+def set_callback_token(session: Session, *, run: ClaimedRun, token_hash: str) -> None:
+    """Only the current attempt's token is accepted by callbacks."""
+    session.execute(_SET_CALLBACK_TOKEN, {"run_id": run.id, "token_hash": token_hash})
+
+
+def _fence(run: ClaimedRun) -> dict[str, int]:
+    """The parameters of _HELD for this attempt."""
+    return {"run_id": run.id, "attempt": run.attempt}
 
 
 def finish(
@@ -305,7 +391,10 @@ def callback(
 ) -> FulfilmentRun:
     """A receiver reports on the run it accepted: progress, succeeded or failed."""
     row = session.scalar(
-        select(FulfilmentRun).where(FulfilmentRun.id == run_id).with_for_update(of=FulfilmentRun)
+        select(FulfilmentRun)
+        .options(WITH_REQUEST)
+        .where(FulfilmentRun.id == run_id)
+        .with_for_update(of=FulfilmentRun)
     )
     if row is None:
         raise RunNotFound(f"no run {run_id}")
@@ -417,18 +506,14 @@ def _end_attempt(
     session: Session, run_id: int, attempt: int, status: AttemptStatus, error: str | None
 ) -> None:
     session.execute(
-        update(RunAttempt)
-        .where(
-            RunAttempt.run_id == run_id,
-            RunAttempt.attempt == attempt,
-            RunAttempt.status.in_((AttemptStatus.RUNNING.value, AttemptStatus.ACCEPTED.value)),
-        )
-        .values(
-            status=status.value,
-            finished_at=clock.now(),
-            error=error[:4000] if error else None,
-        )
-        .execution_options(synchronize_session=False)
+        _END_ATTEMPT,
+        {
+            "ended_run": run_id,
+            "ended_attempt": attempt,
+            "ended_as": status.value,
+            "ended_at": clock.now(),
+            "reason": error[:4000] if error else None,
+        },
     )
 
 

@@ -23,7 +23,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog.fulfilment import FulfilmentContext
-from servicebay.catalog.models import OfferingVersion
 from servicebay.core import logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
@@ -63,6 +62,8 @@ class Worker:
         self.policy = OutboundPolicy.from_lists(
             settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
         )
+        self.connections = webhook.Connections()
+        self.leases = Leases(sessions, self.lease)
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fulfil")
         self._active = 0
@@ -122,6 +123,7 @@ class Worker:
                 continue  # maybe more is due; the loop waits on a slot below if none is free
             self._wake.wait(self.settings.worker_poll_seconds)
         self._pool.shutdown(wait=True)
+        self.connections.close()
         logger.info("worker %s stopped", self.worker_id)
 
     def _sweep(self) -> None:
@@ -191,19 +193,14 @@ class Worker:
             self._finish(run, Outcome.retry(context))
             return
         logs.correlation_id.set(context.correlation_id)  # run_context restores it
-        stop_heartbeat = threading.Event()
-        heartbeat = threading.Thread(
-            target=self._heartbeat, args=(run, stop_heartbeat), daemon=True
-        )
-        heartbeat.start()
+        self.leases.hold(run)
         try:
             outcome = self._dispatch(run, context)
         except Exception as error:  # a handler bug must not kill the worker
             logger.exception("run %s attempt %s crashed", run.id, run.attempt)
             outcome = Outcome.retry(f"handler crashed: {error!r}")
         finally:
-            stop_heartbeat.set()
-            heartbeat.join()
+            self.leases.release(run)
         self._finish(run, outcome)
 
     def _finish(self, run: ClaimedRun, outcome: Outcome) -> None:
@@ -239,39 +236,37 @@ class Worker:
                 delay = min(delay * 2, 2.0)
 
     def _prepare(self, session: Session, run: ClaimedRun) -> FulfilmentContext | None:
-        row = engine.running_row(session, run)
-        if row is None:
+        subject = engine.attempt_subject(session, run)
+        if subject is None:
             return None
-        request = row.request
-        version = session.get_one(OfferingVersion, request.offering_version_id)
         token = secrets.token_urlsafe(32)
-        row.callback_token_hash = hash_secret(token)
+        engine.set_callback_token(session, run=run, token_hash=hash_secret(token))
         engine.log(
             session,
             run_id=run.id,
             attempt=run.attempt,
             level="info",
-            message=f"attempt {run.attempt} of {row.max_attempts} started by worker "
+            message=f"attempt {run.attempt} of {subject.max_attempts} started by worker "
             f"{self.worker_id}",
         )
-        spec = dict(version.fulfilment) if row.kind == RunKind.FULFIL.value else dict(row.payload)
+        spec = subject.fulfilment if run.kind == RunKind.FULFIL.value else subject.payload
         return FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
-            request_id=request.id,
-            offering_slug=request.offering.slug,
-            offering_version=version.number,
-            inputs=dict(request.inputs),
+            request_id=subject.request_id,
+            offering_slug=subject.offering_slug,
+            offering_version=subject.version_number,
+            inputs=dict(subject.inputs),
             requester={
-                "username": request.requester.username,
-                "email": request.requester.email,
-                "name": request.requester.display_name,
+                "username": subject.username,
+                "email": subject.email,
+                "name": subject.display_name,
             },
-            spec=spec,
-            secret=version.webhook_secret,
+            spec=dict(spec),
+            secret=subject.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
-            correlation_id=row.correlation_id,
+            correlation_id=subject.correlation_id,
         )
 
     def _dispatch(self, run: ClaimedRun, context: FulfilmentContext) -> Outcome:
@@ -279,21 +274,58 @@ class Worker:
             return mail.send(context.spec, settings=self.settings)
         kind = context.spec.get("kind")
         if kind == "webhook":
-            return webhook.deliver(context, policy=self.policy)
+            return webhook.deliver(context, policy=self.policy, connections=self.connections)
         if kind == "plugin":
             return plugins.run(context)
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
 
-    def _heartbeat(self, run: ClaimedRun, stop: threading.Event) -> None:
-        interval = self.lease.total_seconds() / 3
-        while not stop.wait(interval):
+
+class Leases:
+    """The runs a worker is working on, and the one thread that renews all their leases.
+
+    Every third of a lease one UPDATE, fenced by attempt, extends the lease of every run
+    held; a run whose attempt no longer holds it (taken over while this worker was paused,
+    or cancelled) is logged and renewed no more. The thread ends when no run is held and
+    starts again with the next one.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], lease: timedelta) -> None:
+        self._sessions = sessions
+        self._lease = lease
+        self._held: set[ClaimedRun] = set()
+        self._lock = threading.Lock()
+        self._renewing = False
+
+    def hold(self, run: ClaimedRun) -> None:
+        with self._lock:
+            self._held.add(run)
+            if not self._renewing:
+                self._renewing = True
+                threading.Thread(target=self._renew, name="servicebay-leases", daemon=True).start()
+
+    def release(self, run: ClaimedRun) -> None:
+        with self._lock:
+            self._held.discard(run)
+
+    def _renew(self) -> None:
+        while True:
+            time.sleep(self._lease.total_seconds() / 3)
+            with self._lock:
+                runs = set(self._held)
+                if not runs:
+                    self._renewing = False
+                    return
             try:
-                with transaction(self.sessions) as session:
-                    if not engine.renew_lease(session, run=run, lease=self.lease):
-                        logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
-                        return
+                with transaction(self._sessions) as session:
+                    renewed = engine.renew_leases(session, runs=runs, lease=self._lease)
             except Exception as error:
-                logger.warning("run %s: lease renewal failed: %s", run.id, error)
+                logger.warning("lease renewal failed: %s", error)
+                continue
+            with self._lock:
+                lost = (runs - renewed) & self._held  # a run released meanwhile has ended
+                self._held -= lost
+            for run in lost:
+                logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
 
 
 def listen_url(url: str | URL) -> str:

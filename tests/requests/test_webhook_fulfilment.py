@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.core.settings import Settings
+from servicebay.requests.fulfilment.webhook import Connections
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import Request
 from tests.receiver import Delivery, Receiver, Reply
@@ -78,6 +82,33 @@ def test_hanging_receiver_times_out_records_the_attempt_and_the_next_attempt_suc
     assert [a.status for a in attempts] == ["failed", "succeeded"]
     assert "within 0.5 s" in (attempts[0].error or "")
     assert db.get_one(Request, request_id).outputs == {"on": "time"}
+
+
+def test_a_delivery_outlasting_the_lease_keeps_its_run_while_its_worker_lives(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    def slow(_: Delivery) -> Reply:
+        time.sleep(2.5)
+        return (200, {"slow": True})
+
+    with Receiver(secret=SECRET, replies=[slow]) as hook:
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
+        request_id = submit(db, requester(db), offering)
+        leased = fast(settings, run_lease_seconds=0.9)
+        working = threading.Thread(target=Worker(sessions, leased).run_once)
+        working.start()
+        while not hook.deliveries:
+            time.sleep(0.02)
+        other = Worker(sessions, leased)
+        while working.is_alive():
+            assert other.run_once() == 0
+            time.sleep(0.05)
+        working.join()
+
+    assert len(hook.deliveries) == 1
+    run = runs_of(db, request_id)[0]
+    assert (run.status, run.attempt) == ("succeeded", 1)
+    assert db.get_one(Request, request_id).outputs == {"slow": True}
 
 
 def test_receiver_refusing_with_4xx_ends_the_run_dead_at_once_with_its_answer_logged(
@@ -152,3 +183,81 @@ def test_redirects_are_not_followed(
     assert any(
         "redirects are not followed" in line for line in log_of(db, runs_of(db, request_id)[0].id)
     )
+
+
+def resolve_names(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
+    """Make these host names resolve to these addresses (changing ``names`` changes them)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        return real(names.get(host, host), port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_kept_alive_connection_is_not_used_once_the_host_resolves_to_a_private_address(
+    db: Session,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = {"hooks.example.test": "127.0.0.1"}
+    resolve_names(monkeypatch, names)
+    with Receiver(secret=SECRET, keep_alive=True) as hook:
+        url = hook.url.replace("127.0.0.1", "hooks.example.test")
+        _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": url})
+        who = requester(db)
+        worker = Worker(sessions, fast(settings))
+        first = submit(db, who, offering)
+        work_until(worker, lambda: status_of(sessions, first) == "completed")
+        names["hooks.example.test"] = "10.20.30.40"
+        second = submit(db, who, offering)
+        work_until(worker, lambda: status_of(sessions, second) == "failed")
+
+    (delivery,) = hook.deliveries
+    assert delivery.headers["host"] == url.split("/")[2]
+    assert delivery.body["data"]["request"]["id"] == first
+    run = runs_of(db, second)[0]
+    assert any("resolves to 10.20.30.40" in line for line in log_of(db, run.id))
+
+
+def test_deliveries_keep_a_connection_alive_per_host_name_never_shared_and_without_cookies(
+    db: Session,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolve_names(monkeypatch, {"one.example.test": "127.0.0.1", "two.example.test": "127.0.0.1"})
+    with Receiver(secret=SECRET, keep_alive=True) as hook:
+        who = requester(db)
+        request_ids = []
+        for name in ("one.example.test", "two.example.test"):
+            url = hook.url.replace("127.0.0.1", name)
+            _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": url})
+            request_ids += [submit(db, who, offering) for _ in range(2)]
+        work_until(
+            Worker(sessions, fast(settings)),
+            lambda: all(status_of(sessions, rid) == "completed" for rid in request_ids),
+        )
+
+    peers: dict[str, set[tuple[str, int]]] = {}
+    for delivery in hook.deliveries:
+        peers.setdefault(delivery.headers["host"].split(":")[0], set()).add(delivery.peer)
+    assert sorted(peers) == ["one.example.test", "two.example.test"]
+    assert len(peers["one.example.test"]) == len(peers["two.example.test"]) == 1
+    assert peers["one.example.test"].isdisjoint(peers["two.example.test"])
+    assert all("cookie" not in delivery.headers for delivery in hook.deliveries)
+
+
+def test_kept_alive_clients_beyond_the_limit_are_closed_once_no_delivery_uses_them() -> None:
+    connections = Connections(limit=1)
+    one = ("http", "192.0.2.1", None, "one.example.test")
+    two = ("http", "192.0.2.1", None, "two.example.test")
+    with connections.client(one) as first, connections.client(two) as second:
+        assert first is not second
+        assert not first.is_closed
+    with connections.client(two) as again:
+        assert again is second
+        assert first.is_closed and not second.is_closed
+    connections.close()
+    assert second.is_closed
