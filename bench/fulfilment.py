@@ -31,13 +31,15 @@ from servicebay.requests.models import FulfilmentRun
 INPUTS = {"name": "ledger", "size": "small"}
 WEBHOOK_SECRET = "whsec_c2VydmljZWJheS1iZW5jaC1zZWNyZXQ="
 BASELINE_THREADS = 4
+WORKER_COUNTS = (1, 2, 4)
+DEFAULT_CONCURRENCY = 4  # `servicebay worker --concurrency`
 
 
 @dataclass
 class FulfilmentFigures:
     baseline_per_second: float
-    runs_per_second: dict[int, float]  # by worker processes
-    worker_concurrency: int
+    # By (threads per worker, worker processes): one thread each, and the default.
+    runs_per_second: dict[tuple[int, int], float]
     runs_per_round: int
     latency_p95_ms: float
     latency_p50_ms: float
@@ -150,7 +152,7 @@ def measure(
     seconds: float,
     runs_per_round: int,
     latency_samples: int,
-    concurrency: int = 1,
+    concurrencies: tuple[int, ...] = (1, DEFAULT_CONCURRENCY),
 ) -> FulfilmentFigures:
     with processes.receiver() as hook:
         hook_url = f"{hook.url}/hook"
@@ -158,20 +160,25 @@ def measure(
         engine = make_engine(database_url)
         sessions = make_sessionmaker(engine)
         baselines = [bare_client_rate(hook_url, seconds) for _ in range(runs)]
-        rates: dict[int, float] = {}
+        rates: dict[tuple[int, int], float] = {}
         peak = 0.0
-        for count in (1, 2, 4):
-            with processes.workers(database_url, data_dir, count, concurrency) as pids:
-                _wait(lambda n=count: connected_workers(sessions) == n, f"{count} workers connect")
-                round_of_runs(sessions, slug, user_id, min(50, runs_per_round))  # warm-up
-                took = [round_of_runs(sessions, slug, user_id, runs_per_round) for _ in range(runs)]
-                rates[count] = runs_per_round / load.median(took)
-                peak = max([peak, *(processes.peak_rss_mb(pid) for pid in pids)])
-            _wait(lambda: connected_workers(sessions) == 0, "workers leave")
+        for concurrency in concurrencies:
+            for count in WORKER_COUNTS:
+                with processes.workers(database_url, data_dir, count, concurrency) as pids:
+                    _wait(
+                        lambda n=count: connected_workers(sessions) == n, f"{count} workers connect"
+                    )
+                    round_of_runs(sessions, slug, user_id, min(50, runs_per_round))  # warm-up
+                    took = [
+                        round_of_runs(sessions, slug, user_id, runs_per_round) for _ in range(runs)
+                    ]
+                    rates[concurrency, count] = runs_per_round / load.median(took)
+                    peak = max([peak, *(processes.peak_rss_mb(pid) for pid in pids)])
+                _wait(lambda: connected_workers(sessions) == 0, "workers leave")
         p95s, p50s = [], []
         with processes.web(database_url, data_dir) as server:
             token = _token(sessions, user_id)
-            with processes.workers(database_url, data_dir, 1, 4):
+            with processes.workers(database_url, data_dir, 1, DEFAULT_CONCURRENCY):
                 _wait(lambda: connected_workers(sessions) == 1, "a worker connects")
                 for _ in range(runs):
                     latencies = submission_to_webhook(
@@ -183,7 +190,6 @@ def measure(
     return FulfilmentFigures(
         baseline_per_second=load.median(baselines),
         runs_per_second=rates,
-        worker_concurrency=concurrency,
         runs_per_round=runs_per_round,
         latency_p95_ms=load.median(p95s),
         latency_p50_ms=load.median(p50s),
