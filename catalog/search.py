@@ -168,14 +168,21 @@ def search(
         per_page=per_page,
         cards_only=cards_only,
     )
+    record(session, viewer=viewer, query=query, filters=filters, results=result.total)
+    return result
+
+
+def record(
+    session: Session, *, viewer: User | None, query: str, filters: Filters, results: int
+) -> None:
+    """A search (words or filters) as an Event, with how many offerings it found."""
     if query.strip() or filters.as_dict():
         events.record(
             session,
             type="catalog.searched",
             actor_id=viewer.id if viewer else None,
-            data={"query": query.strip(), "filters": filters.as_dict(), "results": result.total},
+            data={"query": query.strip(), "filters": filters.as_dict(), "results": results},
         )
-    return result
 
 
 def _dialect(session: Session) -> str:

@@ -171,6 +171,12 @@ def render(
     return response
 
 
+def render_part(request: Request, name: str, context: dict[str, Any]) -> Markup:
+    """A part of a page rendered on its own, to be kept and shown to many viewers: it sees
+    the request (for its links) and ``context``, never who is looking."""
+    return Markup(templates.env.get_template(name).render({"request": request, **context}))
+
+
 def see_other(
     request: Request, target: str, *, notice: str = "", kind: str = "success"
 ) -> Response:

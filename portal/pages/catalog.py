@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -14,10 +16,11 @@ from servicebay.catalog import browse, search
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import FieldType, RequestForm
+from servicebay.core.cache import PerDatabase
 from servicebay.core.identity import User
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
 from servicebay.portal.pages import showcase
-from servicebay.portal.render import is_htmx, render
+from servicebay.portal.render import is_htmx, render, render_part
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
 from servicebay.requests.models import Request as ServiceRequest
@@ -42,28 +45,79 @@ def home(
             request, db, action="searches", limit=settings.rate_limit_search, who=f"user:{user.id}"
         )
     filters = search.Filters(category=category, team=team, tag=tag)
-    found = search.search(
-        db, viewer=user, query=q, filters=filters, page=max(1, page), cards_only=True
-    )
-    browsing = not q and not filters.as_dict() and found.page == 1
-    context: dict[str, Any] = {
-        "found": found,
-        "offerings": found.offerings,
-        "q": q,
-        "filters": filters,
-        "browsing": browsing,
-        "my_requests": _open_requests_of(db, user),
-        "page_link": lambda number: _page_link(q, filters, number),
-    }
-    if browsing and not is_htmx(request):
-        outline = browse.snapshot(db)
+    page = max(1, page)
+    browsing = not q and not filters.as_dict() and page == 1
+    outline = browse.snapshot(db)
+    # Viewers who may see the same offerings see the same parts, links included.
+    seeing = (tuple(listed.id for listed in outline.restricted_for(user)), str(request.base_url))
+
+    def results() -> tuple[Markup, int]:
+        found = search.find(db, viewer=user, query=q, filters=filters, page=page, cards_only=True)
+        context = {
+            "found": found,
+            "offerings": found.offerings,
+            "q": q,
+            "filters": filters,
+            "browsing": browsing,
+            "page_link": lambda number: _page_link(q, filters, number),
+        }
+        return render_part(request, "catalog/_results.html", context), found.total
+
+    results_html, total = _results.get(db, outline.token, results, slot=(seeing, q, filters, page))
+    search.record(db, viewer=user, query=q, filters=filters, results=total)
+    context: dict[str, Any] = {"results": results_html}
+    if not is_htmx(request):
         context |= {
-            "popular": showcase.popular(db, user, outline),
-            "newest": showcase.newest(db, user, outline),
-            "categories": outline.category_counts(user),
+            "search_form": _search_forms.get(
+                db,
+                outline.token,
+                lambda: _search_form(request, outline, user, q, filters, browsing),
+                slot=(seeing, q, filters, browsing),
+            ),
+            "showcase": _showcase(request, db, outline, user, seeing) if browsing else "",
+            "my_requests": _open_requests_of(db, user),
             "top_demands": showcase.top_demands(db),
         }
     return render(request, "catalog/home.html", context, block="results")
+
+
+# Parts of the home page that are the same for everyone who may see the same offerings,
+# kept until the catalog changes (the showcase's request counts for a minute).
+_results: PerDatabase[tuple[Markup, int]] = PerDatabase(max_slots=5_000)  # with the total
+_search_forms: PerDatabase[Markup] = PerDatabase(max_slots=5_000)
+_showcases: PerDatabase[Markup] = PerDatabase(
+    max_age=showcase.RECENT_FIGURES_MAX_AGE_SECONDS, max_slots=1_000
+)
+
+
+def _search_form(
+    request: Request,
+    outline: browse.Snapshot,
+    user: User,
+    q: str,
+    filters: search.Filters,
+    browsing: bool,
+) -> Markup:
+    context = {
+        "facets": outline.facets(user),
+        "categories": outline.category_counts(user) if browsing else [],
+        "q": q,
+        "filters": filters,
+    }
+    return render_part(request, "catalog/_search_form.html", context)
+
+
+def _showcase(
+    request: Request, db: Session, outline: browse.Snapshot, user: User, seeing: Hashable
+) -> Markup:
+    def rendered() -> Markup:
+        context = {
+            "popular": showcase.popular(db, user, outline),
+            "newest": showcase.newest(db, user, outline),
+        }
+        return render_part(request, "catalog/_showcase.html", context)
+
+    return _showcases.get(db, outline.token, rendered, slot=seeing)
 
 
 def _open_requests_of(db: Session, user: User) -> list[ServiceRequest]:

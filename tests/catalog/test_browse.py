@@ -4,10 +4,12 @@ and never showing a restricted offering to someone outside its teams."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import browse, search
 from servicebay.catalog import service as catalog_service
+from servicebay.core.events import Event
 from servicebay.core.identity import Role
 from tests.factories import make_offering, make_team, make_user
 from tests.portal.test_portal_pages import sign_in
@@ -92,3 +94,42 @@ def test_a_search_finds_what_was_published_after_the_same_search_ran(db: Session
     db.commit()
     found = search.find(db, viewer=lead, query="kafka")
     assert found.total == 2 and {o.name for o in found.offerings} == {"Kafka topic", "Kafka user"}
+
+
+def test_home_parts_kept_for_one_viewer_never_show_another_what_they_may_not_see(
+    client: TestClient, db: Session
+) -> None:
+    platform = make_team(db, "platform")
+    finance = make_team(db, "finance")
+    lead = make_user(db, "pat", team=platform, role=Role.LEAD)
+    make_offering(db, platform, lead, name="Database", category="Data")
+    make_offering(
+        db, platform, lead, name="Ledger export", category="Finance", visibility=[finance.slug]
+    )
+    make_user(db, "fiona", team=finance)
+    make_user(db, "casey")
+    db.commit()
+
+    for _ in range(2):  # the second round is served from what the first one kept
+        sign_in(client, "fiona")
+        assert "Ledger export" in client.get("/").text
+        assert "Ledger export" in client.get("/?q=ledger").text
+        sign_in(client, "casey")
+        home = client.get("/").text
+        assert "Ledger export" not in home and "Finance" not in home
+        assert "Nothing matches" in client.get("/?q=ledger").text
+
+
+def test_every_search_is_recorded_also_when_its_results_were_kept(
+    client: TestClient, db: Session
+) -> None:
+    team = make_team(db, "platform")
+    lead = make_user(db, "pat", team=team, role=Role.LEAD)
+    make_offering(db, team, lead, name="Kafka topic", category="Messaging")
+    make_user(db, "casey")
+    db.commit()
+    sign_in(client, "casey")
+    for _ in range(3):
+        assert "Kafka topic" in client.get("/?q=kafka").text
+    searches = db.scalars(select(Event).where(Event.type == "catalog.searched")).all()
+    assert [event.data["results"] for event in searches] == [1, 1, 1]
