@@ -356,26 +356,28 @@ class FlowSummary:
 
 def summary(flows: Sequence[RequestFlow], scope: Scope) -> FlowSummary:
     done = completed_in(flows, scope)
-    with_sle = [flow for flow in done if flow.sle_hours is not None]
+    lead_hours = [flow.lead_hours for flow in done]
+    with_sle = [
+        hours <= flow.sle_hours
+        for flow, hours in zip(done, lead_hours, strict=True)
+        if flow.sle_hours is not None
+    ]
     outcomes = [
         flow.first_outcome[1]
         for flow in flows
         if flow.first_outcome is not None and _in(flow.first_outcome[0], scope)
     ]
     recovered = [hours for flow in flows for at, hours in flow.recoveries if _in(at, scope)]
-    stage_totals = {stage: sum(flow.stage_hours[stage] for flow in done) for stage in STAGES}
+    stage_totals = {stage: sum([flow.stage_hours[stage] for flow in done]) for stage in STAGES}
     return FlowSummary(
         completed=len(done),
         lead_days=percentiles([flow.lead_days for flow in done]),
-        lead_hours=percentiles([flow.lead_hours for flow in done]),
+        lead_hours=percentiles(lead_hours),
         cycle_days=percentiles([flow.cycle_days for flow in done]),
         cycle_hours=percentiles([flow.cycle_hours for flow in done]),
         wip=len(open_items(flows, as_of=scope.until)),
         stage_hours=stage_totals,
-        sle_hit_rate=ratio(
-            len([flow for flow in with_sle if flow.lead_hours <= (flow.sle_hours or 0.0)]),
-            len(with_sle),
-        ),
+        sle_hit_rate=ratio(sum(with_sle), len(with_sle)),
         sle_measured=len(with_sle),
         automation_rate=ratio(len([flow for flow in done if flow.manual_tasks == 0]), len(done)),
         first_attempt_success=ratio(sum(outcomes), len(outcomes)),
