@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
@@ -48,7 +48,7 @@ OTHER_EVENTS = ("task.created", "run.attempt_failed")
 EVENTS_PER_FETCH = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestFlow:
     """One request's path through the statuses, as its events tell it."""
 
@@ -240,7 +240,7 @@ def _in(moment: datetime | None, scope: Scope) -> bool:
 
 def completed_in(flows: Sequence[RequestFlow], scope: Scope) -> list[RequestFlow]:
     done = [flow for flow in flows if _in(flow.completed_at, scope)]
-    return sorted(done, key=lambda flow: (flow.completed_at, flow.request_id))
+    return sorted(done, key=attrgetter("completed_at", "request_id"))
 
 
 def days_of(scope: Scope) -> list[date]:
@@ -249,7 +249,11 @@ def days_of(scope: Scope) -> list[date]:
 
 
 def throughput_per_day(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[date, int]]:
-    counts = Counter(flow.completed_at.date() for flow in completed_in(flows, scope))  # type: ignore[union-attr]
+    counts = Counter(
+        flow.completed_at.date()  # type: ignore[union-attr]
+        for flow in flows
+        if _in(flow.completed_at, scope)
+    )
     return [(day, counts.get(day, 0)) for day in days_of(scope)]
 
 
