@@ -150,8 +150,8 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
 
     That is every request submitted before the end of the period and not closed before
     its start; the ones closed earlier count only in the cumulative flow, by
-    :func:`closed_before`. Only these requests' events are read, as a stream in request
-    order, so a long history outside the period costs nothing but index lookups.
+    :func:`closed_before`. Only these requests' events are read, streamed in request
+    order and replayed one request at a time.
     """
     seen: list[ColumnElement[bool]] = [
         Request.submitted_at < scope.until,
@@ -195,6 +195,8 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
         for row in session.execute(requests_query)
     }
     # A request with no events keeps its base facts: replaying nothing changes nothing.
+    # One submitted between the two reads (a new snapshot per statement on PostgreSQL)
+    # may show events here but no base: it is not in this view.
     for request_id, history in groupby(session.execute(events_query), key=itemgetter(0)):
         if request_id in flows:
             replay(flows[request_id], ((at, kind) for _, at, kind in history), as_of=scope.until)
