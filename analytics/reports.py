@@ -66,6 +66,8 @@ class Context:
     offerings: Sequence[Offering]
     period: Period
     _flows: list[flow.RequestFlow] | None = field(default=None, init=False, repr=False)
+    _summary: flow.FlowSummary | None = field(default=None, init=False, repr=False)
+    _slugs: dict[int, str] | None = field(default=None, init=False, repr=False)
 
     @property
     def offering_ids(self) -> tuple[int, ...]:
@@ -81,13 +83,21 @@ class Context:
         return flow.Scope(self.period.since, self.period.until, self.offering_ids)
 
     def slug_of(self, offering_id: int) -> str:
-        return next((o.slug for o in self.offerings if o.id == offering_id), str(offering_id))
+        if self._slugs is None:
+            self._slugs = {offering.id: offering.slug for offering in self.offerings}
+        return self._slugs.get(offering_id, str(offering_id))
 
     def flows(self) -> list[flow.RequestFlow]:
         """Every request in scope, replayed once per view and shared by its tables."""
         if self._flows is None:
             self._flows = flow.load(self.session, self.scope)
         return self._flows
+
+    def summary(self) -> flow.FlowSummary:
+        """The flow summary of every request in scope, computed once per view."""
+        if self._summary is None:
+            self._summary = flow.summary(self.flows(), self.scope)
+        return self._summary
 
 
 def _n(key: str, label: str, drill: str = "") -> Column:
@@ -267,7 +277,7 @@ def flow_table(context: Context) -> Table:
 
 
 def percentiles_table(context: Context) -> Table:
-    summary = flow.summary(context.flows(), context.scope)
+    summary = context.summary()
     measures = [
         ("lead time (days)", summary.lead_days),
         ("cycle time (days)", summary.cycle_days),
@@ -401,7 +411,7 @@ def cumulative_flow_table(context: Context) -> Table:
 
 
 def stages_table(context: Context) -> Table:
-    summary = flow.summary(context.flows(), context.scope)
+    summary = context.summary()
     total = sum(summary.stage_hours.values())
     return Table(
         "stages",

@@ -5,12 +5,17 @@ submission, the start of fulfilment, the completion and a rating) over six month
 fresh PostgreSQL database, then times
 
 * the one-time roll-up of the whole Event log,
-* GET /api/v1/analytics/adoption and GET /insights (median of several runs), and
-* the naive query over raw events that computes the same adoption counts.
+* GET /api/v1/analytics/adoption and GET /insights (median of several runs),
+* the naive query over raw events that computes the same adoption counts, and
+* the flow views: GET /api/v1/analytics/flow and GET /insights/flow (median of a few runs).
 
-Run from the repository root (PostgreSQL at SERVICEBAY_TEST_POSTGRES_URL, as for tests):
+All views cover the default period, the last 30 days. Run from the repository root
+(PostgreSQL at SERVICEBAY_TEST_POSTGRES_URL, as for tests):
 
-    .venv/bin/python bench/insights.py --requests 1000000
+    .venv/bin/python bench/insights.py --requests 1000000 --keep
+
+``--keep`` keeps the database and prints its name; ``--database NAME`` measures such a
+kept database again without generating it.
 
 Not a test: it prints its measurements for BENCHMARKS.md.
 """
@@ -47,6 +52,8 @@ OFFERINGS = 25
 TEAMS = 20
 USERS_PER_TEAM = 50
 PASSWORD = "bench-password-1"
+# The flow views replay every request of the period: fewer runs of them.
+FLOW_RUNS = 3
 
 
 def timed(action: Callable[[], Any], runs: int = 5) -> tuple[float, Any]:
@@ -71,6 +78,10 @@ def organisation(url: str) -> None:
                 {
                     "slug": f"offering-{number}",
                     "name": f"Offering {number}",
+                    "description": f"Offering number {number}.",
+                    "contact": "#platform-help",
+                    "runbook_url": "https://runbooks.example.com/offering",
+                    "sle": {"percent": 85, "within_hours": 24},
                     "owner_team": "platform",
                     "form": {"fields": [{"name": "details", "label": "Details"}]},
                     "fulfilment": {"kind": "plugin", "plugin": "echo"},
@@ -78,6 +89,9 @@ def organisation(url: str) -> None:
                 }
             )
             offering = catalog_service.create_offering(session, actor=lead, definition=definition)
+            version = catalog_service.head_version(session, offering)
+            version.dry_run_status, version.dry_run_at = "passed", clock.now()
+            version.dry_run_message = "generated"
             catalog_service.publish(session, actor=lead, offering=offering)
         for team_number in range(TEAMS):
             team = identity.create_team(
@@ -186,28 +200,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument(
+        "--database", help="Measure this kept database again instead of generating one."
+    )
     arguments = parser.parse_args()
 
+    if arguments.database:
+        url = make_url(ADMIN_URL).set(database=arguments.database)
+        measure(url.render_as_string(hide_password=False))
+        return
     name = f"servicebay_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        run(url, arguments.requests)
+        generate(url, arguments.requests)
+        measure(url)
     finally:
-        if not arguments.keep:
+        if arguments.keep:
+            print(f"kept the database {name}")
+        else:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
-def run(url: str, requests: int) -> None:
+def generate(url: str, requests: int) -> None:
     migrations.upgrade(url)
     organisation(url)
     started = time.perf_counter()
     history(url, requests)
     print(f"generated {requests:,} requests in {time.perf_counter() - started:.1f} s")
+
+
+def measure(url: str) -> None:
+    migrations.upgrade(url)
     engine = make_engine(url)
     with engine.connect() as connection:
         events = connection.execute(text("SELECT count(*) FROM core_event")).scalar_one()
@@ -257,9 +285,17 @@ def run(url: str, requests: int) -> None:
         assert answer.status_code == 200, answer.text
         page_seconds, page = timed(lambda: client.get("/insights"))
         assert page.status_code == 200
+        flow_api_seconds, flow_table = timed(
+            lambda: client.get("/api/v1/analytics/flow"), runs=FLOW_RUNS
+        )
+        assert flow_table.status_code == 200, flow_table.text
+        flow_page_seconds, flow_page = timed(lambda: client.get("/insights/flow"), runs=FLOW_RUNS)
+        assert flow_page.status_code == 200
     print(f"GET /api/v1/analytics/adoption: {api_seconds * 1000:.0f} ms")
     print(f"GET /insights (adoption and rejection): {page_seconds * 1000:.0f} ms")
     print(f"speed-up of the API over the naive query: {naive_seconds / api_seconds:.1f}x")
+    print(f"GET /api/v1/analytics/flow (flow per offering): {flow_api_seconds * 1000:.0f} ms")
+    print(f"GET /insights/flow (every flow table and chart): {flow_page_seconds * 1000:.0f} ms")
     engine.dispose()
 
 
