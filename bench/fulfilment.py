@@ -40,6 +40,7 @@ class FulfilmentFigures:
     baseline_per_second: float
     # By (threads per worker, worker processes): one thread each, and the default.
     runs_per_second: dict[tuple[int, int], float]
+    busy: dict[tuple[int, int], float]  # share of the machine's CPU time in use meanwhile
     runs_per_round: int
     latency_p95_ms: float
     latency_p50_ms: float
@@ -161,6 +162,7 @@ def measure(
         sessions = make_sessionmaker(engine)
         baselines = [bare_client_rate(hook_url, seconds) for _ in range(runs)]
         rates: dict[tuple[int, int], float] = {}
+        busy: dict[tuple[int, int], float] = {}
         peak = 0.0
         for concurrency in concurrencies:
             for count in WORKER_COUNTS:
@@ -169,9 +171,11 @@ def measure(
                         lambda n=count: connected_workers(sessions) == n, f"{count} workers connect"
                     )
                     round_of_runs(sessions, slug, user_id, min(50, runs_per_round))  # warm-up
+                    before = load.cpu_times()
                     took = [
                         round_of_runs(sessions, slug, user_id, runs_per_round) for _ in range(runs)
                     ]
+                    busy[concurrency, count] = load.busy_share(before, load.cpu_times())
                     rates[concurrency, count] = runs_per_round / load.median(took)
                     peak = max([peak, *(processes.peak_rss_mb(pid) for pid in pids)])
                 _wait(lambda: connected_workers(sessions) == 0, "workers leave")
@@ -190,6 +194,7 @@ def measure(
     return FulfilmentFigures(
         baseline_per_second=load.median(baselines),
         runs_per_second=rates,
+        busy=busy,
         runs_per_round=runs_per_round,
         latency_p95_ms=load.median(p95s),
         latency_p50_ms=load.median(p50s),

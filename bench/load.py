@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -102,3 +103,15 @@ def run(
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def cpu_times() -> tuple[int, int]:
+    """The machine's (all, idle) CPU time so far, in clock ticks (Linux)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]  # idle and waiting for I/O
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time in use between two readings of cpu_times()."""
+    spent, idle = after[0] - before[0], after[1] - before[1]
+    return 1 - idle / spent if spent else 0.0

@@ -178,11 +178,12 @@ def fulfilment_report(flow: fulfilment.FulfilmentFigures) -> list[str]:
         "",
         f"Each round: {flow.runs_per_round} runs submitted in one commit, timed until all "
         f"succeeded. Baseline: a bare httpx client with {fulfilment.BASELINE_THREADS} threads "
-        "posting to the same receiver.",
+        "posting to the same receiver. CPU busy: the share of the machine's CPU time in use "
+        "during the timed rounds (workers, PostgreSQL, receiver and benchmark together).",
         "",
-        "| worker processes | threads each | runs/s | vs bare client | vs 1 worker |",
-        "| ---: | ---: | ---: | ---: | ---: |",
-        f"| bare HTTP client (baseline) | | {flow.baseline_per_second:.0f} | 100 % | |",
+        "| worker processes | threads each | runs/s | vs bare client | vs 1 worker | CPU busy |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| bare HTTP client (baseline) | | {flow.baseline_per_second:.0f} | 100 % | | |",
     ]
     verdicts = []
     for concurrency in concurrencies:
@@ -191,7 +192,8 @@ def fulfilment_report(flow: fulfilment.FulfilmentFigures) -> list[str]:
             rate = rates[concurrency, count]
             lines.append(
                 f"| {count} | {concurrency} | {rate:.0f} | "
-                f"{rate / flow.baseline_per_second:.0%} | {rate / one:.2f} x |"
+                f"{rate / flow.baseline_per_second:.0%} | {rate / one:.2f} x | "
+                f"{flow.busy[concurrency, count]:.0%} |"
             )
         share = rates[concurrency, 4] / flow.baseline_per_second
         speedup = rates[concurrency, 4] / one
