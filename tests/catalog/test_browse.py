@@ -10,20 +10,28 @@ from sqlalchemy.orm import Session
 from servicebay.catalog import browse, search
 from servicebay.catalog import service as catalog_service
 from servicebay.core.events import Event
-from servicebay.core.identity import Role
+from servicebay.core.identity import Role, Team, User
 from tests.factories import make_offering, make_team, make_user
 from tests.portal.test_portal_pages import sign_in
+
+
+def _casey_signed_in_beside(
+    client: TestClient, db: Session, *, name: str, category: str
+) -> tuple[Team, User]:
+    """A platform team (lead: pat) with one published offering; casey signed in."""
+    team = make_team(db, "platform")
+    lead = make_user(db, "pat", team=team, role=Role.LEAD)
+    make_offering(db, team, lead, name=name, category=category)
+    make_user(db, "casey")
+    db.commit()
+    sign_in(client, "casey")
+    return team, lead
 
 
 def test_home_shows_a_change_made_after_it_was_first_served(
     client: TestClient, db: Session
 ) -> None:
-    team = make_team(db, "platform")
-    lead = make_user(db, "pat", team=team, role=Role.LEAD)
-    make_offering(db, team, lead, name="Database", category="Data")
-    make_user(db, "casey")
-    db.commit()
-    sign_in(client, "casey")
+    team, lead = _casey_signed_in_beside(client, db, name="Database", category="Data")
     assert "Queue" not in client.get("/").text  # the outline is kept from here on
 
     queue = make_offering(db, team, lead, name="Queue", category="Messaging")
@@ -123,12 +131,7 @@ def test_home_parts_kept_for_one_viewer_never_show_another_what_they_may_not_see
 def test_every_search_is_recorded_also_when_its_results_were_kept(
     client: TestClient, db: Session
 ) -> None:
-    team = make_team(db, "platform")
-    lead = make_user(db, "pat", team=team, role=Role.LEAD)
-    make_offering(db, team, lead, name="Kafka topic", category="Messaging")
-    make_user(db, "casey")
-    db.commit()
-    sign_in(client, "casey")
+    _casey_signed_in_beside(client, db, name="Kafka topic", category="Messaging")
     for _ in range(3):
         assert "Kafka topic" in client.get("/?q=kafka").text
     searches = db.scalars(select(Event).where(Event.type == "catalog.searched")).all()
