@@ -260,6 +260,17 @@ def draft_version(session: Session, offering: Offering) -> OfferingVersion | Non
     return head if head.status == "draft" else None
 
 
+def draft_numbers(session: Session, offering_ids: list[int]) -> dict[int, int]:
+    """The number of each offering's open draft, for many offerings in one query (an open
+    draft is always an offering's newest version)."""
+    statement = (
+        select(OfferingVersion.offering_id, func.max(OfferingVersion.number))
+        .where(OfferingVersion.offering_id.in_(offering_ids), OfferingVersion.status == "draft")
+        .group_by(OfferingVersion.offering_id)
+    )
+    return {offering_id: number for offering_id, number in session.execute(statement)}
+
+
 def get_version(session: Session, offering: Offering, number: int) -> OfferingVersion:
     version = session.scalar(
         select(OfferingVersion).where(

@@ -29,9 +29,15 @@ from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, 
 router = APIRouter(tags=["offerings"])
 
 
-def offering_out(session: Session, offering: Offering) -> OfferingOut:
+def offering_out(
+    session: Session, offering: Offering, *, drafts: dict[int, int] | None = None
+) -> OfferingOut:
+    """The offering as the API shows it; ``drafts`` (from catalog_service.draft_numbers)
+    saves a query per offering when listing many."""
     version = offering.current_version
-    draft = catalog_service.draft_version(session, offering)
+    if drafts is None:
+        drafts = catalog_service.draft_numbers(session, [offering.id])
+    draft = drafts.get(offering.id)
     return OfferingOut(
         slug=offering.slug,
         name=offering.name,
@@ -45,7 +51,9 @@ def offering_out(session: Session, offering: Offering) -> OfferingOut:
         work_kind=WorkKind(offering.work_kind),
         status=OfferingStatus(offering.status),
         version=version.number if version else 0,
-        draft_version=draft.number if draft and draft is not version else None,
+        draft_version=draft
+        if draft is not None and draft != (version and version.number)
+        else None,
         visibility=list(version.details.get("visibility", [])) if version else [],
         replacement=offering.replacement_slug,
         deprecation_notice=offering.deprecation_notice,
@@ -100,8 +108,9 @@ def list_offerings(
         page=page,
         per_page=per_page,
     )
+    drafts = catalog_service.draft_numbers(db, [offering.id for offering in found.offerings])
     return OfferingPage(
-        items=[offering_out(db, o) for o in found.offerings],
+        items=[offering_out(db, o, drafts=drafts) for o in found.offerings],
         total=found.total,
         page=found.page,
         per_page=found.per_page,

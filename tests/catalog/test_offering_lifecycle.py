@@ -59,6 +59,8 @@ def test_editing_a_published_offering_opens_a_draft_and_publishing_makes_it_curr
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["version"] == 1 and changed.json()["draft_version"] == 2
+    listed = client.get("/api/v1/offerings", headers=headers).json()["items"]
+    assert [(o["slug"], o["version"], o["draft_version"]) for o in listed] == [(slug, 1, 2)]
     # The portal still shows version 1 until version 2 is published.
     assert client.get(f"/api/v1/offerings/{slug}", headers=consumer_headers).json()["name"] == (
         "Database"
@@ -69,6 +71,8 @@ def test_editing_a_published_offering_opens_a_draft_and_publishing_makes_it_curr
     client.post(f"/api/v1/offerings/{slug}/test-fulfilment", headers=headers)
     published = client.post(f"/api/v1/offerings/{slug}/publish", headers=headers).json()
     assert (published["version"], published["name"]) == (2, "Managed database")
+    listed = client.get("/api/v1/offerings", headers=headers).json()["items"]
+    assert [(o["version"], o["draft_version"]) for o in listed] == [(2, None)]
 
     second = client.post(
         "/api/v1/requests",
