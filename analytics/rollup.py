@@ -18,12 +18,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Index, Integer, String, Table, case, cast, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from servicebay.core import clock
-from servicebay.core.database import Base, UTCDateTime
+from servicebay.core.database import Base, UTCDateTime, insert_or_update
 from servicebay.core.events import Event
 from servicebay.requests.models import Request
 
@@ -159,8 +158,7 @@ def _add(session: Session, additions: dict[tuple[date, int, str], tuple[int, int
     ]
     table = DailyCount.__table__
     assert isinstance(table, Table)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    insert = insert_or_update(session, table)
     statement = insert.on_conflict_do_update(
         index_elements=["day", "offering_id", "type"],
         set_={

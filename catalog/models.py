@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from servicebay.core.crypto import EncryptedText
-from servicebay.core.database import Base, UTCDateTime
+from servicebay.core.database import Base, UTCDateTime, insert_or_update
 from servicebay.core.identity import Team
 
 # The document catalog/search.py searches on PostgreSQL, as PostgreSQL writes it back
@@ -123,10 +122,8 @@ WATCHED = (Offering, Team)
 def replace_change_token(session: Session) -> str:
     """A new token for the catalog, written in the caller's transaction."""
     token = secrets.token_hex(16)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert(CatalogChange)
+        insert_or_update(session, CatalogChange)
         .values(id=CHANGE_ROW, token=token)
         .on_conflict_do_update(index_elements=[CatalogChange.id], set_={"token": token})
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -88,6 +89,12 @@ def make_engine(url: str, *, for_migrations: bool = False, **kwargs: Any) -> Eng
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_or_update(session: Session, target: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``target`` that can say ON CONFLICT DO UPDATE, in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert(target) if dialect == "postgresql" else sqlite.insert(target)
 
 
 @contextmanager

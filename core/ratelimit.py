@@ -7,11 +7,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import String, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from servicebay.core import clock
-from servicebay.core.database import Base, UTCDateTime
+from servicebay.core.database import Base, UTCDateTime, insert_or_update
 
 
 class RateLimited(Exception):
@@ -37,10 +36,8 @@ def hit(
     now = clock.now()
     seconds = window.total_seconds()
     start = datetime.fromtimestamp(math.floor(now.timestamp() / seconds) * seconds, UTC)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     upsert = (
-        insert(RateCounter)
+        insert_or_update(session, RateCounter)
         .values(key=key, window_start=start, count=1)
         .on_conflict_do_update(
             index_elements=[RateCounter.key, RateCounter.window_start],
