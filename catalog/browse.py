@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import ColumnElement, String, cast, select
 from sqlalchemy.orm import Session
@@ -59,47 +60,41 @@ class Snapshot:
     token: str  # the catalog change it was read at
     public: tuple[Listed, ...]  # shown to everyone
     restricted: tuple[Listed, ...]  # shown only to some teams (and the owners)
-    categories: dict[str, int] = field(init=False)
-    facets_of_public: dict[str, frozenset[str]] = field(init=False)
-    published: frozenset[int] = field(init=False)
-    newest: tuple[Listed, ...] = field(init=False)
 
-    def __post_init__(self) -> None:
-        public = self.public
-        set_ = object.__setattr__
-        set_(self, "categories", dict(Counter(listed.category for listed in public)))
-        set_(
-            self,
-            "facets_of_public",
-            {
-                "category": frozenset(self.categories),
-                "team": frozenset(listed.team for listed in public),
-                "tag": frozenset(tag for listed in public for tag in listed.tags),
-            },
-        )
-        set_(self, "published", frozenset(listed.id for listed in public if listed.published))
-        newest = sorted(
-            (listed for listed in public if listed.published),
-            key=lambda listed: (listed.created_at, listed.id),
-            reverse=True,
-        )
-        set_(self, "newest", tuple(newest[:NEWEST_KEPT]))
+    @cached_property
+    def categories(self) -> Counter[str]:
+        """Offerings shown to everyone, per category."""
+        return Counter(listed.category for listed in self.public)
+
+    @cached_property
+    def facets_of_public(self) -> dict[str, frozenset[str]]:
+        return {
+            "category": frozenset(self.categories),
+            "team": frozenset(listed.team for listed in self.public),
+            "tag": frozenset(tag for listed in self.public for tag in listed.tags),
+        }
+
+    @cached_property
+    def published(self) -> frozenset[int]:
+        """Ids of the published offerings shown to everyone."""
+        return frozenset(listed.id for listed in self.public if listed.published)
+
+    @cached_property
+    def newest(self) -> list[Listed]:
+        """The most recently created of those, newest first."""
+        return _newest_first(listed for listed in self.public if listed.published)[:NEWEST_KEPT]
 
     def restricted_for(self, viewer: User | None) -> list[Listed]:
         return [listed for listed in self.restricted if listed.shown_to(viewer)]
 
     def browse(
         self, viewer: User | None, *, category: str = "", team: str = "", tag: str = ""
-    ) -> list[Listed]:
+    ) -> Sequence[Listed]:
         """What the viewer may browse, filtered, in browse order."""
         mine = self.restricted_for(viewer)
-        shown: Iterable[Listed] = (
-            heapq.merge(self.public, mine, key=lambda listed: listed.position)
-            if mine
-            else self.public
-        )
-        if not (category or team or tag):
-            return list(shown)
+        if not mine and not (category or team or tag):
+            return self.public  # the common case, without copying the catalog
+        shown = heapq.merge(self.public, mine, key=lambda listed: listed.position)
         return [listed for listed in shown if listed.matches(category, team, tag)]
 
     def facets(self, viewer: User | None) -> dict[str, list[str]]:
@@ -115,22 +110,22 @@ class Snapshot:
         }
 
     def category_counts(self, viewer: User | None) -> list[tuple[str, int]]:
-        counts = Counter(self.categories)
-        counts.update(listed.category for listed in self.restricted_for(viewer))
+        counts = self.categories + Counter(r.category for r in self.restricted_for(viewer))
         return sorted(counts.items())
 
     def newest_ids(self, viewer: User | None, count: int) -> list[int]:
         """The ``count`` most recently created published offerings the viewer may see."""
-        mine = [listed for listed in self.restricted_for(viewer) if listed.published]
-        ordered = sorted(
-            [*self.newest, *mine], key=lambda listed: (listed.created_at, listed.id), reverse=True
-        )
-        return [listed.id for listed in ordered[:count]]
+        mine = (listed for listed in self.restricted_for(viewer) if listed.published)
+        return [listed.id for listed in _newest_first([*self.newest, *mine])[:count]]
 
     def requestable(self, viewer: User | None) -> frozenset[int]:
         """Ids of the published offerings the viewer may see."""
         mine = (listed.id for listed in self.restricted_for(viewer) if listed.published)
         return self.published.union(mine)
+
+
+def _newest_first(offerings: Iterable[Listed]) -> list[Listed]:
+    return sorted(offerings, key=lambda listed: (listed.created_at, listed.id), reverse=True)
 
 
 _snapshots: PerDatabase[Snapshot] = PerDatabase()
