@@ -88,32 +88,24 @@ def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
     """Starlette's ``url_for`` without trying every route in turn: a page holds dozens of
     links, and each one searched a hundred routes, raising an exception per miss."""
     request: Request = context["request"]
-    router = request.scope.get("router") or request.scope.get("app")
-    route = _named_routes(router).get(name)
-    if route is not None:
-        try:
-            path = route.url_path_for(name, **path_params)
-        except NoMatchFound:  # another route of the same name may take these parameters
-            return request.url_for(name, **path_params)
-        return path.make_absolute_url(base_url=request.base_url)
-    return request.url_for(name, **path_params)
+    route = _named_routes(request.app).get(name)
+    if route is None:
+        return request.url_for(name, **path_params)
+    try:
+        path = route.url_path_for(name, **path_params)
+    except NoMatchFound:  # another route of the same name may take these parameters
+        return request.url_for(name, **path_params)
+    return path.make_absolute_url(base_url=request.base_url)
 
 
-# By the router's id, with the router itself so that a reused id is never mistaken.
-_routes_of: dict[int, tuple[Any, dict[str, BaseRoute]]] = {}
-
-
-def _named_routes(router: Any) -> dict[str, BaseRoute]:
-    """The first route of each name, as Starlette's search would find it."""
-    kept = _routes_of.get(id(router))
-    if kept is not None and kept[0] is router:
-        return kept[1]
-    named: dict[str, BaseRoute] = {}
-    for route in router.routes:
-        named.setdefault(getattr(route, "name", None) or "", route)
-    if len(_routes_of) > 8:  # apps made one after another, as in tests
-        _routes_of.clear()
-    _routes_of[id(router)] = (router, named)
+def _named_routes(app: Any) -> dict[str, BaseRoute]:
+    """The first route of each name, as Starlette's search finds it; kept by the app."""
+    named: dict[str, BaseRoute] | None = getattr(app.state, "named_routes", None)
+    if named is None:
+        named = {}
+        for route in app.routes:
+            named.setdefault(getattr(route, "name", None) or "", route)
+        app.state.named_routes = named
     return named
 
 
