@@ -496,10 +496,8 @@ def for_ops(actor: User, *, name: str = "", team_id: int | None = None) -> Selec
     if team_id is not None:
         statement = statement.where(Offering.owner_team_id == team_id)
     if name.strip():
-        pattern = f"%{name.strip().lower()}%"
-        statement = statement.where(
-            or_(func.lower(Offering.name).like(pattern), func.lower(Offering.slug).like(pattern))
-        )
+        pattern = f"%{name.strip()}%"
+        statement = statement.where(or_(Offering.name.ilike(pattern), Offering.slug.ilike(pattern)))
     return statement
 
 

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, lazyload, sessionmaker
 
@@ -358,25 +358,15 @@ def can_view(session: Session, viewer: User, request: Request) -> bool:
 
 
 def list_for_requester(session: Session, *, requester: User, limit: int = 100) -> list[Request]:
-    statement = (
-        select(Request)
-        .where(Request.requester_id == requester.id)
-        .order_by(Request.submitted_at.desc(), Request.id.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(statement))
+    return list(session.scalars(_newest_of(requester).limit(limit)))
 
 
 def open_for_requester(session: Session, *, requester: User, limit: int) -> list[Request]:
     """The requester's newest requests that have not ended, with their offering only
     (for lists that show number, offering and status)."""
     statement = (
-        select(Request)
-        .where(
-            Request.requester_id == requester.id,
-            Request.status.not_in([status.value for status in lifecycle.CLOSED]),
-        )
-        .order_by(Request.submitted_at.desc(), Request.id.desc())
+        _newest_of(requester)
+        .where(Request.status.not_in([status.value for status in lifecycle.CLOSED]))
         .limit(limit)
         .options(
             lazyload(Request.version),
@@ -385,3 +375,11 @@ def open_for_requester(session: Session, *, requester: User, limit: int) -> list
         )
     )
     return list(session.scalars(statement))
+
+
+def _newest_of(requester: User) -> Select[Request]:
+    return (
+        select(Request)
+        .where(Request.requester_id == requester.id)
+        .order_by(Request.submitted_at.desc(), Request.id.desc())
+    )

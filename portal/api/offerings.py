@@ -35,6 +35,7 @@ def offering_out(
     """The offering as the API shows it; ``drafts`` (from catalog_service.draft_numbers)
     saves a query per offering when listing many."""
     version = offering.current_version
+    current = version.number if version else None
     if drafts is None:
         drafts = catalog_service.draft_numbers(session, [offering.id])
     draft = drafts.get(offering.id)
@@ -51,9 +52,7 @@ def offering_out(
         work_kind=WorkKind(offering.work_kind),
         status=OfferingStatus(offering.status),
         version=version.number if version else 0,
-        draft_version=draft
-        if draft is not None and draft != (version and version.number)
-        else None,
+        draft_version=draft if draft != current else None,
         visibility=list(version.details.get("visibility", [])) if version else [],
         replacement=offering.replacement_slug,
         deprecation_notice=offering.deprecation_notice,

@@ -63,7 +63,9 @@ def home(
         }
         return render_part(request, "catalog/_results.html", context), found.total
 
-    results_html, total = _results.get(db, outline.token, results, slot=(seeing, q, filters, page))
+    results_html, total = _rendered_results.get(
+        db, outline.token, results, slot=(seeing, q, filters, page)
+    )
     search.record(db, viewer=user, query=q, filters=filters, results=total)
     context: dict[str, Any] = {"results": results_html}
     if not is_htmx(request):
@@ -83,7 +85,7 @@ def home(
 
 # Parts of the home page that are the same for everyone who may see the same offerings,
 # kept until the catalog changes (the showcase's request counts for a minute).
-_results: PerDatabase[tuple[Markup, int]] = PerDatabase(max_slots=5_000)  # with the total
+_rendered_results: PerDatabase[tuple[Markup, int]] = PerDatabase(max_slots=5_000)  # and total
 _search_forms: PerDatabase[Markup] = PerDatabase(max_slots=5_000)
 _showcases: PerDatabase[Markup] = PerDatabase(
     max_age=showcase.RECENT_FIGURES_MAX_AGE_SECONDS, max_slots=1_000
