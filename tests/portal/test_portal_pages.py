@@ -338,3 +338,20 @@ def test_request_page_shows_progress_reported_by_the_receiver_without_worker_nam
     page = client.get(f"/requests/{asked_id}").text
     assert "Disk attached" in page and "Attempt 1 of 5 started<" in page
     assert "vm:1:ab" not in page
+
+
+def test_a_request_closed_exactly_at_the_promised_hours_counts_as_kept(
+    client: TestClient, db: Session
+) -> None:
+    team, pat = owner(db)
+    offering = make_offering(db, team, pat, sle={"percent": 85, "within_hours": 48})
+    casey = make_user(db, "casey")
+    now = clock.now()
+    for hours in (48, 49):  # on the limit, and an hour past it
+        made = requests_service.submit(db, actor=casey, offering_slug=offering.slug, inputs=INPUTS)
+        made.status, made.submitted_at = "completed", now - timedelta(hours=hours + 1)
+        made.closed_at = made.submitted_at + timedelta(hours=hours)
+    db.commit()
+    sign_in(client, "casey")
+    page = client.get(f"/offerings/{offering.slug}").text
+    assert "last 30 days: 50 %" in page and "of 2 completed" in page
