@@ -11,14 +11,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from servicebay.core import clock
 from servicebay.core.database import Base, UTCDateTime, insert_or_update
+from servicebay.core.errors import RateLimited
 
-
-class RateLimited(Exception):
-    """Too many attempts; ``retry_after`` says how many seconds until the next window."""
-
-    def __init__(self, what: str, retry_after: int) -> None:
-        super().__init__(f"too many {what}; try again in {retry_after} s")
-        self.retry_after = retry_after
+__all__ = ["RateLimited", "hit"]
 
 
 class RateCounter(Base):
