@@ -28,6 +28,7 @@ from servicebay.catalog.errors import (
     OfferingNotFound,
 )
 from servicebay.core.database import make_engine, make_sessionmaker
+from servicebay.core.errors import Conflict, Denied, Invalid, NotFound
 from servicebay.core.identity import IdentityError, User
 from servicebay.core.paths import STATIC_DIR
 from servicebay.core.ratelimit import RateLimited
@@ -41,7 +42,6 @@ from servicebay.requests import notifications
 from servicebay.requests.errors import (
     CallbackRefused,
     DecisionInvalid,
-    IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     NotPermitted,
     OfferingNotRequestable,
@@ -67,7 +67,6 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     CatalogPermissionDenied: 403,
     NotPermitted: 403,
     QuotaExceeded: 409,
-    IdempotencyKeyInFlight: 409,
     WipLimitReached: 409,
     IdempotencyKeyReused: 422,
     DecisionInvalid: 422,
@@ -83,6 +82,11 @@ STATUS_OF_ERROR: dict[type[Exception], int] = {
     InvalidDemand: 422,
     IdentityError: 422,
     RateLimited: 429,
+    # The kinds, for errors that subclass only a kind.
+    NotFound: 404,
+    Denied: 403,
+    Conflict: 409,
+    Invalid: 422,
 }
 
 

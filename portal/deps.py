@@ -16,6 +16,8 @@ from servicebay.core.identity import User
 from servicebay.core.settings import Settings
 from servicebay.portal.proxy_auth import proxy_user
 from servicebay.portal.security import SESSION_COOKIE, check_csrf
+from servicebay.requests import service as requests_service
+from servicebay.requests.models import Request as ServiceRequest
 
 RATE_WINDOW = timedelta(minutes=1)
 
@@ -151,3 +153,11 @@ def page_user(user: MaybeUser) -> User:
 
 
 PageUser = Annotated[User, Depends(page_user)]
+
+
+def viewable_request(request_id: int, db: DbSession, user: ApiUser) -> ServiceRequest:
+    """The request in the path, if the caller may see it; otherwise 404, never 403."""
+    return requests_service.get_for_viewer(db, request_id=request_id, viewer=user)
+
+
+ViewableRequest = Annotated[ServiceRequest, Depends(viewable_request)]

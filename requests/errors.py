@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from servicebay.core.errors import Invalid, NotFound
+
 
 class RequestsError(Exception):
     """Base of every requests error."""
@@ -45,13 +47,25 @@ class QuotaExceeded(RequestsError):
     """The requesting team has used its quota of this offering for the period."""
 
 
-class IdempotencyKeyInFlight(RequestsError):
-    """The first submission with this Idempotency-Key is still being processed."""
-
-
 class IdempotencyKeyReused(RequestsError):
     """The Idempotency-Key was already used with a different request body."""
 
 
 class WipLimitReached(RequestsError):
     """Moving the task would exceed the column's WIP limit; an override is needed."""
+
+
+class ApprovalNotFound(RequestsError, NotFound):
+    """No such approval step, or one of a request the caller may not see."""
+
+    def __init__(self, approval_id: int) -> None:
+        super().__init__(f"no approval {approval_id} is waiting for you")
+        self.approval_id = approval_id
+
+
+class TeamNotFound(RequestsError, NotFound):
+    """No such team, or not one whose board the caller works on."""
+
+
+class WipLimitInvalid(RequestsError, Invalid):
+    """A WIP limit that is not a whole number above zero."""

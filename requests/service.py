@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, lazyload, sessionmaker
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from servicebay.catalog import forms
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
+from servicebay.catalog.schemas import RequestForm
 from servicebay.core import clock, events
-from servicebay.core.database import transaction
 from servicebay.core.identity import User
 from servicebay.requests import approvals, lifecycle, policies, tasks
 from servicebay.requests.errors import (
     DecisionInvalid,
-    IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     NotPermitted,
     OfferingNotRequestable,
@@ -41,7 +41,6 @@ from servicebay.requests.models import (
 
 RATING_EDIT_WINDOW = timedelta(days=14)
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
-ABANDONED_AFTER = timedelta(minutes=2)
 NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value)
 
 
@@ -58,7 +57,8 @@ def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[st
             f"{offering.name} is {offering.status} and takes no new requests"
         )
     version = offering.current_version
-    cleaned = forms.validate_inputs(catalog_service.form_of(version), inputs)
+    form = catalog_service.form_of(version)
+    cleaned = forms.validate_inputs(form, _with_defaults(form, inputs))
     team_id = actor.team_ids[0] if actor.team_ids else None
     _check_quota(session, version=version, team_id=team_id)
     now = clock.now()
@@ -90,6 +90,13 @@ def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[st
     else:
         begin_fulfilment(session, request=request, actor_id=None)
     return request
+
+
+def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A field left out takes its default, as the form pre-fills it and the JSON Schema
+    advertises it; a field sent, even empty, keeps what was sent."""
+    defaults = {f.name: f.default for f in form.fields if f.default is not None}
+    return {**{k: v for k, v in defaults.items() if k not in inputs}, **inputs}
 
 
 def begin_fulfilment(session: Session, *, request: Request, actor_id: int | None) -> None:
@@ -140,78 +147,69 @@ def fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def reserve_key(
-    sessions: sessionmaker[Session], *, user_id: int, key: str, body_fingerprint: str
-) -> int | None:
-    """Claim the key for a new submission (None), or return the request it already made.
+def submit_once(
+    session: Session, *, actor: User, key: str, offering_slug: str, inputs: dict[str, Any]
+) -> tuple[Request, bool]:
+    """Submit at most once per user and Idempotency-Key: the request, and whether it is
+    the one an earlier call with this key made (a replay).
 
-    Runs in its own committed transaction so a concurrent duplicate sees it in flight.
+    The key is reserved in the submission's own transaction, under the unique (user,
+    key) constraint: a repeat sent while the first call runs waits for that transaction
+    and replays its request, and a first call that fails or dies (its process killed,
+    its connection dropped) takes its reservation with it, so the next try submits
+    at once.
     """
+    body = fingerprint({"offering": offering_slug, "inputs": inputs})
+    reservation, earlier = _reserve(session, user_id=actor.id, key=key, body_fingerprint=body)
+    if earlier is not None:
+        return get_for_viewer(session, request_id=earlier, viewer=actor), True
+    request = submit(session, actor=actor, offering_slug=offering_slug, inputs=inputs)
+    reservation.request_id = request.id
+    return request, False
+
+
+def _reserve(
+    session: Session, *, user_id: int, key: str, body_fingerprint: str
+) -> tuple[IdempotencyKey, int | None]:
+    """Insert the key's row, or return the request the key's committed row made."""
     now = clock.now()
-    for _ in range(2):
+    while True:
+        reservation = IdempotencyKey(
+            user_id=user_id,
+            key=key,
+            fingerprint=body_fingerprint,
+            created_at=now,
+            expires_at=now + IDEMPOTENCY_KEY_LIFETIME,
+        )
         try:
-            with transaction(sessions) as session:
-                session.add(
-                    IdempotencyKey(
-                        user_id=user_id,
-                        key=key,
-                        fingerprint=body_fingerprint,
-                        created_at=now,
-                        expires_at=now + IDEMPOTENCY_KEY_LIFETIME,
-                    )
-                )
-            return None
+            # Waits here while another transaction holds an uncommitted row for the key.
+            with session.begin_nested():
+                session.add(reservation)
+            return reservation, None
         except IntegrityError:
             pass
-        with transaction(sessions) as session:
-            found = session.scalar(
-                select(IdempotencyKey).where(
-                    IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-                )
+        found = session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
             )
-            if found is None:
-                continue
-            abandoned = found.request_id is None and found.created_at < now - ABANDONED_AFTER
-            if found.expires_at <= now or abandoned:
-                session.delete(found)
-                continue
-            if found.fingerprint != body_fingerprint:
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key was used with a different request body"
-                )
-            if found.request_id is None:
-                raise IdempotencyKeyInFlight(
-                    "a request with this Idempotency-Key is still being processed"
-                )
-            return found.request_id
-    raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed")
+        )
+        if found is None:
+            continue  # removed since: try again
+        if found.expires_at <= now or found.request_id is None:
+            session.delete(found)  # outlived its lifetime, or made nothing
+            session.flush()
+            continue
+        if found.fingerprint != body_fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request body"
+            )
+        return found, found.request_id
 
 
 def purge_expired_keys(session: Session) -> int:
     """Forget Idempotency-Keys past their lifetime."""
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= clock.now()))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def bind_key(session: Session, *, user_id: int, key: str, request: Request) -> None:
-    """Record, in the submission's own transaction, which request the key produced."""
-    found = session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-    )
-    if found is not None:
-        found.request_id = request.id
-
-
-def release_key(sessions: sessionmaker[Session], *, user_id: int, key: str) -> None:
-    """The submission failed: free the key so the same call can be tried again."""
-    with transaction(sessions) as session:
-        session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.user_id == user_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.request_id.is_(None),
-            )
-        )
 
 
 # --- cancel and retry ---------------------------------------------------------
@@ -349,7 +347,7 @@ def get_for_viewer(session: Session, *, request_id: int, viewer: User) -> Reques
 
 
 def can_view(session: Session, viewer: User, request: Request) -> bool:
-    if request.requester_id == viewer.id or policies.is_on_owner_team(viewer, request):
+    if policies.can_view_without_steps(viewer, request):
         return True
     return any(
         approvals.may_decide(viewer, step)
@@ -357,8 +355,53 @@ def can_view(session: Session, viewer: User, request: Request) -> bool:
     )
 
 
-def list_for_requester(session: Session, *, requester: User, limit: int = 100) -> list[Request]:
-    return list(session.scalars(_newest_of(requester).limit(limit)))
+OPEN = (
+    RequestStatus.SUBMITTED,
+    RequestStatus.PENDING_APPROVAL,
+    RequestStatus.IN_FULFILMENT,
+    RequestStatus.FAILED,
+)
+STATUS_FILTERS = ("", "open", "closed", *(status.value for status in RequestStatus))
+SORTS: dict[str, tuple[Any, ...]] = {
+    "newest": (Request.submitted_at.desc(), Request.id.desc()),
+    "oldest": (Request.submitted_at.asc(), Request.id.asc()),
+    "updated": (Request.updated_at.desc(), Request.id.desc()),
+    "offering": (Offering.name.asc(), Request.id.desc()),
+}
+
+
+def requests_of(
+    requester: User, *, status: str = "", q: str = "", sort: str = "newest"
+) -> Select[Request]:
+    """The requester's requests: ``status`` is one of STATUS_FILTERS, ``q`` a part of the
+    offering's name, ``sort`` a key of SORTS; an unknown filter or sort is ignored."""
+    statement = (
+        select(Request)
+        .join(Offering, Offering.id == Request.offering_id)
+        .where(Request.requester_id == requester.id)
+    )
+    if status == "open":
+        statement = statement.where(Request.status.in_([s.value for s in OPEN]))
+    elif status == "closed":
+        statement = statement.where(Request.status.in_([s.value for s in lifecycle.CLOSED]))
+    elif status in STATUS_FILTERS and status:
+        statement = statement.where(Request.status == status)
+    if q.strip():
+        statement = statement.where(Offering.name.ilike(f"%{q.strip()}%"))
+    return statement.order_by(*SORTS.get(sort, SORTS["newest"]))
+
+
+def list_for_requester(
+    session: Session,
+    *,
+    requester: User,
+    status: str = "",
+    q: str = "",
+    sort: str = "newest",
+    limit: int = 100,
+) -> list[Request]:
+    statement = requests_of(requester, status=status, q=q, sort=sort).limit(limit)
+    return list(session.scalars(statement))
 
 
 def open_for_requester(session: Session, *, requester: User, limit: int) -> list[Request]:
@@ -383,3 +426,36 @@ def _newest_of(requester: User) -> Select[Request]:
         .where(Request.requester_id == requester.id)
         .order_by(Request.submitted_at.desc(), Request.id.desc())
     )
+
+
+HISTORY_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class RequesterHistory:
+    """What an approver should know of who asks: how their earlier requests went."""
+
+    total: int
+    by_status: dict[str, int]
+    recent: list[Request]
+
+
+def requester_history(
+    session: Session, *, request: Request, shown: int = HISTORY_SHOWN
+) -> RequesterHistory:
+    """The requester's requests made before this one: counted by status, newest shown."""
+    earlier = (Request.requester_id == request.requester_id) & (
+        (Request.submitted_at < request.submitted_at)
+        | ((Request.submitted_at == request.submitted_at) & (Request.id < request.id))
+    )
+    counts = session.execute(
+        select(Request.status, func.count(Request.id)).where(earlier).group_by(Request.status)
+    ).all()
+    recent = session.scalars(
+        select(Request)
+        .where(earlier)
+        .order_by(Request.submitted_at.desc(), Request.id.desc())
+        .limit(shown)
+    )
+    by_status = {status: int(count) for status, count in counts}
+    return RequesterHistory(total=sum(by_status.values()), by_status=by_status, recent=list(recent))

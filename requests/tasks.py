@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from servicebay.catalog.demand import Demand, DemandState
+from servicebay.catalog.models import Offering
 from servicebay.core import clock, events
-from servicebay.core.identity import User
+from servicebay.core.identity import Role, Team, User
 from servicebay.requests import lifecycle, policies
 from servicebay.requests.errors import (
     DecisionInvalid,
     NotPermitted,
     RequestNotFound,
+    TeamNotFound,
     TransitionNotAllowed,
+    WipLimitInvalid,
     WipLimitReached,
 )
 from servicebay.requests.models import Request, RequestStatus, Task, TaskStatus, WipLimit
 
 NEXT = {TaskStatus.TODO: TaskStatus.DOING, TaskStatus.DOING: TaskStatus.DONE}
 COLUMNS = (TaskStatus.TODO, TaskStatus.DOING, TaskStatus.DONE)
+WIP_COLUMNS = (TaskStatus.TODO, TaskStatus.DOING)
 
 
 def create(session: Session, *, request: Request, checklist: list[str]) -> Task:
@@ -45,6 +52,114 @@ def create(session: Session, *, request: Request, checklist: list[str]) -> Task:
         data={"task_id": task.id},
     )
     return task
+
+
+# --- whose board -------------------------------------------------------------------
+
+
+def workspace_teams(session: Session, *, viewer: User) -> list[Team]:
+    """The teams whose workspace the viewer may open, teams that own offerings first:
+    an admin's are every team that owns an offering, anyone else's their own teams."""
+    owners = set(session.scalars(select(Offering.owner_team_id).distinct()))
+    if viewer.is_admin:
+        teams = list(session.scalars(select(Team).where(Team.id.in_(owners or {-1}))))
+    else:
+        teams = [membership.team for membership in viewer.memberships]
+    return sorted(teams, key=lambda team: (team.id not in owners, team.name))
+
+
+def workspace_team(session: Session, *, viewer: User, slug: str) -> Team | None:
+    """The workspace team named by ``slug``, or the viewer's first one (None: no team)."""
+    teams = workspace_teams(session, viewer=viewer)
+    return next((team for team in teams if team.slug == slug), teams[0] if teams else None)
+
+
+def board_team(session: Session, *, viewer: User, slug: str) -> Team:
+    """The team whose board the viewer may work on; any other is not found."""
+    team = session.scalar(select(Team).where(Team.slug == slug))
+    if team is None or not policies.can_work_on_board(viewer, team.id):
+        raise TeamNotFound(f"no team {slug!r} of yours")
+    return team
+
+
+def team_of_board(session: Session, *, team_id: int) -> Team | None:
+    return session.get(Team, team_id)
+
+
+def is_lead_of(viewer: User, team: Team) -> bool:
+    return viewer.is_admin or viewer.role_in(team.id) is Role.LEAD
+
+
+def new_demand_count(session: Session) -> int:
+    """Demands nobody has triaged yet (the workspace's Demand tab shows the number)."""
+    statement = select(func.count(Demand.id)).where(Demand.state == DemandState.NEW.value)
+    return int(session.scalar(statement) or 0)
+
+
+# --- the board ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a board: its cards, its WIP limit, and whether it is at the limit."""
+
+    status: str
+    cards: list[Task]
+    limit: int | None
+
+    @property
+    def at_limit(self) -> bool:
+        return self.limit is not None and len(self.cards) >= self.limit
+
+
+@dataclass(frozen=True)
+class Board:
+    team: Team
+    columns: dict[str, Column]
+
+    @property
+    def limits(self) -> dict[str, int]:
+        return {name: c.limit for name, c in self.columns.items() if c.limit is not None}
+
+
+def board_view(session: Session, *, viewer: User, team: Team) -> Board:
+    """The team's board with each column's limit; only the team's members see it."""
+    _require_member(viewer, team.id)
+    limits = wip_limits(session, team_id=team.id)
+    columns = board(session, team_id=team.id)
+    return Board(
+        team=team,
+        columns={
+            name: Column(status=name, cards=cards, limit=limits.get(name))
+            for name, cards in columns.items()
+        },
+    )
+
+
+def parse_wip_limit(raw: str | int | None) -> int | None:
+    """A WIP limit: a whole number above zero, or empty (None) for no limit."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    text = str(raw).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise WipLimitInvalid("a WIP limit is a whole number above zero, or empty for none")
+    return int(text)
+
+
+def set_wip_limits(
+    session: Session,
+    *,
+    actor: User,
+    team_id: int,
+    limits: Mapping[TaskStatus, str | int | None],
+) -> dict[str, int]:
+    """Set the limits of the todo and doing columns at once (each checked before any is
+    saved); answers the team's limits afterwards."""
+    parsed = {column: parse_wip_limit(limits.get(column)) for column in WIP_COLUMNS}
+    for column, limit in parsed.items():
+        set_wip_limit(session, actor=actor, team_id=team_id, status=column, max_tasks=limit)
+    session.flush()
+    return wip_limits(session, team_id=team_id)
 
 
 def board(session: Session, *, team_id: int) -> dict[str, list[Task]]:
@@ -185,6 +300,18 @@ def assign(session: Session, *, actor: User, task_id: int, assignee: User | None
         data={"task_id": task.id, "assignee": assignee.username if assignee else None},
     )
     return task
+
+
+def assign_by_username(
+    session: Session, *, actor: User, task_id: int, username: str | None
+) -> Task:
+    """Assign the task to the owner-team member with this username (None: nobody)."""
+    assignee = None
+    if username is not None:
+        assignee = session.scalar(select(User).where(User.username == username))
+        if assignee is None:
+            raise DecisionInvalid(f"no user {username!r}")
+    return assign(session, actor=actor, task_id=task_id, assignee=assignee)
 
 
 def tick(session: Session, *, actor: User, task_id: int, index: int, done: bool) -> Task:

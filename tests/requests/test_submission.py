@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.core import clock
-from servicebay.core.identity import Role
+from servicebay.core.identity import Role, User
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
 from servicebay.requests import service
@@ -77,20 +77,37 @@ def test_same_idempotency_key_with_another_body_is_refused(
     assert count_requests(sessions) == 1
 
 
-def test_idempotency_key_still_in_flight_answers_409(
-    client: TestClient, db: Session, sessions: sessionmaker[Session]
+def test_a_repeat_sent_while_the_first_call_runs_waits_for_it_and_answers_its_request(
+    client: TestClient, db: Session, sessions: sessionmaker[Session], database_url: str
 ) -> None:
     slug, headers, user_id = offering_and_requester(db)
-    body = {"offering": slug, "inputs": INPUTS}
-    assert (
-        service.reserve_key(
-            sessions, user_id=user_id, key="k2", body_fingerprint=service.fingerprint(body)
-        )
-        is None
-    )  # a first call that has not finished yet
-    answer = post(client, headers, slug, key="k2")
-    assert answer.status_code == 409
-    assert "still being processed" in answer.json()["detail"]
+    with sessions() as first, ThreadPoolExecutor(max_workers=1) as pool:
+        made, replayed = service.submit_once(
+            first,
+            actor=first.get_one(User, user_id),
+            key="k2",
+            offering_slug=slug,
+            inputs=dict(INPUTS),
+        )  # a first call that has not committed yet
+        repeat = pool.submit(post, client, headers, slug, "k2")
+        if database_url.startswith("postgresql"):
+            wait_for_a_lock_waiter(first)
+        first.commit()
+        answer = repeat.result(timeout=30)
+    assert not replayed
+    assert answer.status_code == 201
+    assert answer.json()["id"] == made.id
+    assert answer.headers.get("Idempotent-Replayed") == "true"
+    assert count_requests(sessions) == 1
+
+
+def wait_for_a_lock_waiter(session: Session) -> None:
+    """Until another connection waits for a lock this session holds."""
+    deadline = time.monotonic() + 30
+    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    while not session.connection().execute(waiting).scalar():
+        assert time.monotonic() < deadline, "the repeat never waited for the first call"
+        time.sleep(0.02)
 
 
 def test_idempotency_keys_are_per_user_kept_a_day_and_freed_by_failed_calls(

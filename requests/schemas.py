@@ -1,0 +1,129 @@
+"""What the requests context answers: output models read from its rows' attributes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
+
+
+class Out(BaseModel):
+    # A default (for a missing relation) does not make an answer's field optional.
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
+
+
+class RequestOut(Out):
+    id: int
+    offering: str = Field(validation_alias=AliasPath("offering", "slug"))
+    offering_version: int = Field(validation_alias=AliasPath("version", "number"))
+    status: str
+    requester: str = Field(validation_alias=AliasPath("requester", "username"))
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    submitted_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    rating: int | None
+    rating_comment: str | None
+
+
+class EventOut(Out):
+    id: int
+    type: str
+    occurred_at: datetime
+    actor: str | None = Field(validation_alias=AliasPath("actor", "username"), default=None)
+    data: dict[str, Any]
+
+
+class AttemptOut(Out):
+    attempt: int
+    status: str
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+class LogLineOut(Out):
+    attempt: int
+    logged_at: datetime
+    level: str
+    message: str
+
+
+class RunOut(Out):
+    id: int
+    status: str
+    attempt: int
+    max_attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    attempts: list[AttemptOut] = Field(default_factory=list)
+    log: list[LogLineOut] = Field(default_factory=list)
+
+
+class ApprovalStepOut(Out):
+    """One step of a request's approval, as the request's own approvals list shows it."""
+
+    id: int
+    step: str = Field(validation_alias="name")
+    position: int
+    status: str
+    decided_by: str | None = Field(
+        validation_alias=AliasPath("decided_by", "username"), default=None
+    )
+    decided_at: datetime | None
+    reason: str | None
+
+
+class CommentOut(Out):
+    id: int
+    author: str = Field(validation_alias=AliasPath("author", "username"))
+    body: str
+    created_at: datetime
+
+
+class NotificationOut(Out):
+    id: int
+    request_id: int
+    message: str
+    created_at: datetime
+
+
+class TaskOut(Out):
+    id: int
+    request_id: int
+    offering: str = Field(validation_alias=AliasPath("request", "offering", "slug"))
+    status: str
+    assignee: str | None = Field(validation_alias=AliasPath("assignee", "username"), default=None)
+    checklist: list[dict[str, Any]]
+    notes: str
+
+
+class BoardOut(Out):
+    team: str
+    columns: dict[str, list[TaskOut]]
+    wip_limits: dict[str, int]
+    failed: list[RequestOut]
+
+
+class ApprovalOut(Out):
+    """A step waiting for (or given) a decision, with what was asked and who asks."""
+
+    id: int
+    request_id: int
+    offering: str = Field(validation_alias=AliasPath("request", "offering", "slug"))
+    requester: str = Field(validation_alias=AliasPath("request", "requester", "username"))
+    step: str = Field(validation_alias="name")
+    position: int
+    decider: str
+    status: str
+    decided_by: str | None = Field(
+        validation_alias=AliasPath("decided_by", "username"), default=None
+    )
+    decided_at: datetime | None
+    reason: str | None
+    inputs: dict[str, object] = Field(validation_alias=AliasPath("request", "inputs"))
