@@ -481,6 +481,12 @@ def get_offering(session: Session, *, slug: str, viewer: User | None) -> Offerin
     return offering
 
 
+def ids_with_slug(slug: str) -> Select[int]:
+    """The id of the offering with this slug (none if there is none), as a statement to
+    narrow other queries by."""
+    return select(Offering.id).where(Offering.slug == slug)
+
+
 def get_for_edit(session: Session, *, slug: str, actor: User) -> Offering:
     offering = get_offering(session, slug=slug, viewer=actor)
     _require_edit(actor, offering)

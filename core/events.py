@@ -6,10 +6,10 @@ inserted; nothing in the application updates or deletes them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, select
+from sqlalchemy import JSON, ForeignKey, Index, Select, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from servicebay.core import clock
@@ -67,3 +67,45 @@ def for_request(session: Session, *, request_id: int) -> list[Event]:
         select(Event).where(Event.request_id == request_id).order_by(Event.occurred_at, Event.id)
     )
     return list(session.scalars(statement))
+
+
+def find(
+    session: Session,
+    *,
+    actor: str | None = None,
+    type: str | None = None,
+    offering_ids: Select[Any] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> tuple[list[Event], int | None]:
+    """The audit trail: newest first, narrowed by the filters, and the id to page back
+    from if there are more. ``type`` is exact, or a prefix ending in '.'; a time without
+    a zone is taken as UTC; ``offering_ids`` is a statement a context built."""
+    since, until = _aware(since), _aware(until)
+    statement = select(Event).order_by(Event.id.desc()).limit(limit + 1)
+    if actor:
+        statement = statement.where(Event.actor.has(username=actor))
+    if type:
+        statement = statement.where(
+            Event.type.startswith(type) if type.endswith(".") else Event.type == type
+        )
+    if offering_ids is not None:
+        statement = statement.where(Event.offering_id.in_(offering_ids))
+    if since:
+        statement = statement.where(Event.occurred_at >= since)
+    if until:
+        statement = statement.where(Event.occurred_at < until)
+    if before_id:
+        statement = statement.where(Event.id < before_id)
+    rows = list(session.scalars(statement))
+    page, more = rows[:limit], len(rows) > limit
+    return page, (page[-1].id if more and page else None)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC, the zone every Event is stored in."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

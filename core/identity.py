@@ -17,8 +17,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from servicebay.core import clock, events
+from servicebay.core import clock, events, policies
 from servicebay.core.database import Base, UTCDateTime
+from servicebay.core.errors import Denied, NotFound
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "sb_"
@@ -286,6 +287,14 @@ class IssuedToken:
     value: str
 
 
+class TokenNotFound(NotFound):
+    """No such token, or one of another user (which is the same to the caller)."""
+
+
+class TokenScopeDenied(Denied):
+    """The token asked for grants more than its user, or the token asking for it, has."""
+
+
 def create_token(
     session: Session,
     *,
@@ -293,13 +302,25 @@ def create_token(
     name: str,
     scopes: list[str] | None = None,
     expires_at: datetime | None = None,
+    expires_in_days: int | None = None,
+    granted_by: list[str] | None = None,
 ) -> IssuedToken:
+    """A new personal API token. It never grants more than its user has (the admin scope
+    is for admins), nor, when a token asks for it (``granted_by`` its scopes), more than
+    that token has; a browser session (None) grants anything its user holds."""
     scopes = scopes or ["read", "request"]
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise IdentityError(f"unknown scope(s): {', '.join(unknown)}")
-    if "admin" in scopes and not user.is_admin:
-        raise IdentityError("only administrators may create tokens with the admin scope")
+    wider = policies.scopes_beyond(granted_by, scopes)
+    if wider:
+        raise TokenScopeDenied(f"this token cannot grant scope(s) it lacks: {', '.join(wider)}")
+    if not policies.can_hold_scopes(user, scopes):
+        raise TokenScopeDenied("only administrators may create tokens with the admin scope")
+    if expires_in_days is not None:
+        if expires_in_days < 1:
+            raise IdentityError("the expiry is a whole number of days, at least one")
+        expires_at = clock.now() + timedelta(days=expires_in_days)
     if expires_at is not None and expires_at <= clock.now():
         raise IdentityError("the expiry must lie in the future")
     value = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -328,7 +349,7 @@ def revoke_token(session: Session, *, user: User, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens (revoking twice changes nothing)."""
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
-        raise IdentityError(f"no token {token_id}")
+        raise TokenNotFound(f"no token {token_id}")
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         events.record(session, type="token.revoked", actor_id=user.id, data={"name": token.name})

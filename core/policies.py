@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from servicebay.core.identity import User
+from servicebay.core.errors import Denied
+
+if TYPE_CHECKING:  # identity checks tokens against these rules
+    from servicebay.core.identity import User
+
+
+class AuditTrailDenied(Denied):
+    """Only administrators read the audit trail."""
 
 
 def can_read_audit_trail(user: User) -> bool:
     return user.is_admin
+
+
+def require_audit_reader(user: User) -> None:
+    if not can_read_audit_trail(user):
+        raise AuditTrailDenied("only administrators read the audit trail")
 
 
 def can_hold_scopes(user: User, scopes: Iterable[str]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from servicebay.catalog import conditions
@@ -10,8 +10,13 @@ from servicebay.catalog.models import OfferingVersion
 from servicebay.catalog.schemas import ApprovalPolicy, Decider
 from servicebay.core import clock, events
 from servicebay.core.identity import Membership, Role, Team, User
-from servicebay.requests import lifecycle, notifications
-from servicebay.requests.errors import DecisionInvalid, NotPermitted, TransitionNotAllowed
+from servicebay.requests import lifecycle, notifications, policies
+from servicebay.requests.errors import (
+    ApprovalNotFound,
+    DecisionInvalid,
+    NotPermitted,
+    TransitionNotAllowed,
+)
 from servicebay.requests.models import Approval, ApprovalStatus, Request, RequestStatus
 
 
@@ -136,8 +141,27 @@ def inbox(session: Session, *, user: User) -> list[Approval]:
         .order_by(Request.submitted_at, Approval.request_id)
     )
     if not user.is_admin:
-        statement = statement.where(Approval.team_id.in_(user.team_ids or [-1]))
-    return [approval for approval in session.scalars(statement) if may_decide(user, approval)]
+        statement = statement.where(_decidable_by(user))
+    return list(session.scalars(statement))
+
+
+def _decidable_by(user: User) -> ColumnElement[bool]:
+    """may_decide as a condition: a team step for the team's members, any other step
+    for the deciding team's leads."""
+    member_of = user.team_ids or [-1]
+    lead_of = [m.team_id for m in user.memberships if m.role == Role.LEAD.value] or [-1]
+    return or_(
+        and_(Approval.decider == Decider.TEAM.value, Approval.team_id.in_(member_of)),
+        and_(Approval.decider != Decider.TEAM.value, Approval.team_id.in_(lead_of)),
+    )
+
+
+def can_view(session: Session, user: User, request: Request) -> bool:
+    """Who may see a request: the requester, the owner team, analysts, and whoever a
+    step of its approval names."""
+    if policies.can_view_without_steps(user, request):
+        return True
+    return any(may_decide(user, step) for step in steps_of(session, request_id=request.id))
 
 
 def decide(
@@ -145,8 +169,9 @@ def decide(
 ) -> Approval:
     """Approve or reject the request's current step; a rejection ends the request."""
     approval = session.get(Approval, approval_id)
-    if approval is None:
-        raise NotPermitted(f"no approval {approval_id} is waiting for you")
+    if approval is None or not can_view(session, actor, approval.request):
+        # A step of a request the actor may not see is not found, like one that never was.
+        raise ApprovalNotFound(approval_id)
     request = lifecycle.lock(session, approval.request)
     session.refresh(approval)
     reason = reason.strip()

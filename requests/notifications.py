@@ -6,7 +6,7 @@ Mail is on for sessions made by a factory configured with ``configure(sessions, 
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.core import clock, preferences
@@ -80,6 +80,20 @@ def unread_for(session: Session, *, user_id: int, limit: int = 50) -> list[Notif
         .limit(limit)
     )
     return list(session.scalars(statement))
+
+
+def newest_first(*, user_id: int) -> Select[Notification]:
+    """Every notification of the user, the newest first (to page through)."""
+    return (
+        select(Notification).where(Notification.user_id == user_id).order_by(Notification.id.desc())
+    )
+
+
+def unread_count(session: Session, *, user_id: int) -> int:
+    statement = select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
+    )
+    return int(session.scalar(statement) or 0)
 
 
 def mark_read(session: Session, *, user_id: int) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from servicebay.core.identity import User
-from servicebay.requests.models import Request
+from servicebay.requests import lifecycle
+from servicebay.requests.models import Request, RequestStatus
 
 
 def is_on_owner_team(user: User, request: Request) -> bool:
@@ -19,6 +20,16 @@ def can_view_without_steps(user: User, request: Request) -> bool:
 def can_cancel(user: User, request: Request) -> bool:
     """The requester or the owner team; an approver decides, but does not cancel."""
     return request.requester_id == user.id or is_on_owner_team(user, request)
+
+
+def may_cancel_now(user: User, request: Request) -> bool:
+    """Whether the page offers Cancel: the user may cancel, and the state allows it."""
+    return can_cancel(user, request) and lifecycle.can_move(request, RequestStatus.CANCELLED)
+
+
+def may_rate_now(user: User, request: Request) -> bool:
+    """Whether the page offers a rating: the requester, once the request is completed."""
+    return can_rate(user, request) and request.status == RequestStatus.COMPLETED.value
 
 
 def can_retry(user: User, request: Request) -> bool:

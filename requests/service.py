@@ -341,18 +341,9 @@ def rate(
 def get_for_viewer(session: Session, *, request_id: int, viewer: User) -> Request:
     """The request if the viewer may see it. Others' requests are 'not found', never 403."""
     request = session.get(Request, request_id)
-    if request is None or not can_view(session, viewer, request):
+    if request is None or not approvals.can_view(session, viewer, request):
         raise RequestNotFound(request_id)
     return request
-
-
-def can_view(session: Session, viewer: User, request: Request) -> bool:
-    if policies.can_view_without_steps(viewer, request):
-        return True
-    return any(
-        approvals.may_decide(viewer, step)
-        for step in approvals.steps_of(session, request_id=request.id)
-    )
 
 
 OPEN = (
@@ -440,6 +431,11 @@ class RequesterHistory:
     recent: list[Request]
 
 
+def _most_first(row: Any) -> tuple[int, str]:
+    status, count = row
+    return -int(count), str(status)
+
+
 def requester_history(
     session: Session, *, request: Request, shown: int = HISTORY_SHOWN
 ) -> RequesterHistory:
@@ -457,5 +453,5 @@ def requester_history(
         .order_by(Request.submitted_at.desc(), Request.id.desc())
         .limit(shown)
     )
-    by_status = {status: int(count) for status, count in counts}
+    by_status = {status: int(count) for status, count in sorted(counts, key=_most_first)}
     return RequesterHistory(total=sum(by_status.values()), by_status=by_status, recent=list(recent))

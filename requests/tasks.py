@@ -122,11 +122,16 @@ class Board:
         return {name: c.limit for name, c in self.columns.items() if c.limit is not None}
 
 
-def board_view(session: Session, *, viewer: User, team: Team) -> Board:
-    """The team's board with each column's limit; only the team's members see it."""
+def board_view(
+    session: Session, *, viewer: User, team: Team, done_shown: int | None = None
+) -> Board:
+    """The team's board with each column's limit; only the team's members see it.
+    With ``done_shown`` the done column holds only that many, the newest first."""
     _require_member(viewer, team.id)
     limits = wip_limits(session, team_id=team.id)
     columns = board(session, team_id=team.id)
+    if done_shown is not None:
+        columns[TaskStatus.DONE.value] = columns[TaskStatus.DONE.value][-done_shown:][::-1]
     return Board(
         team=team,
         columns={

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -11,23 +10,9 @@ from pydantic import BaseModel, Field
 from servicebay.portal.deps import ApiUser, DbSession, require_scope
 from servicebay.requests import approvals
 from servicebay.requests.models import Approval
+from servicebay.requests.schemas import ApprovalOut
 
 router = APIRouter(tags=["approvals"])
-
-
-class ApprovalOut(BaseModel):
-    id: int
-    request_id: int
-    offering: str
-    requester: str
-    step: str
-    position: int
-    decider: str
-    status: str
-    decided_by: str | None
-    decided_at: datetime | None
-    reason: str | None
-    inputs: dict[str, object]
 
 
 class DecisionIn(BaseModel):
@@ -35,34 +20,18 @@ class DecisionIn(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-def approval_out(approval: Approval) -> ApprovalOut:
-    return ApprovalOut(
-        id=approval.id,
-        request_id=approval.request_id,
-        offering=approval.request.offering.slug,
-        requester=approval.request.requester.username,
-        step=approval.name,
-        position=approval.position,
-        decider=approval.decider,
-        status=approval.status,
-        decided_by=approval.decided_by.username if approval.decided_by else None,
-        decided_at=approval.decided_at,
-        reason=approval.reason,
-        inputs=dict(approval.request.inputs),
-    )
-
-
 @router.get("/approvals", response_model=list[ApprovalOut])
-def approval_inbox(db: DbSession, user: ApiUser) -> list[ApprovalOut]:
+def approval_inbox(db: DbSession, user: ApiUser) -> list[Approval]:
     """The steps waiting for your decision now."""
-    return [approval_out(a) for a in approvals.inbox(db, user=user)]
+    return approvals.inbox(db, user=user)
 
 
 @router.post("/approvals/{approval_id}/decision", response_model=ApprovalOut)
 def decide(
     approval_id: int, body: DecisionIn, request: Request, db: DbSession, user: ApiUser
-) -> ApprovalOut:
-    """Approve or reject (a rejection needs a reason and ends the request)."""
+) -> Approval:
+    """Approve or reject (a rejection needs a reason and ends the request). A step of a
+    request you may not see answers 404, as one that does not exist."""
     require_scope(request, "request")
     decided = approvals.decide(
         db,
@@ -72,7 +41,7 @@ def decide(
         reason=body.reason,
     )
     _wake_worker(request)
-    return approval_out(decided)
+    return decided
 
 
 def _wake_worker(request: Request) -> None:

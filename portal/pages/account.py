@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from servicebay.core import clock, identity, policies, preferences
-from servicebay.core.identity import SCOPES, IdentityError, User
+from servicebay.core.identity import SCOPES, IdentityError, TokenNotFound, TokenScopeDenied, User
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
 from servicebay.portal.render import render, see_other
@@ -54,11 +53,15 @@ def create_token(
             limit=settings.rate_limit_tokens,
             who=f"user:{user.id}",
         )
-        expires = clock.now() + timedelta(days=int(days)) if days else None
         issued = identity.create_token(
-            db, user=user, name=name[:100], scopes=scopes or None, expires_at=expires
+            db,
+            user=user,
+            name=name[:100],
+            scopes=scopes or None,
+            expires_in_days=int(days) if days else None,
+            granted_by=request.state.token_scopes,
         )
-    except (IdentityError, RateLimited) as error:
+    except (IdentityError, TokenScopeDenied, RateLimited) as error:
         return _page(request, db, user, problem=str(error).capitalize() + ".")
     except ValueError:
         return _page(request, db, user, problem="The expiry must be a whole number of days.")
@@ -68,7 +71,7 @@ def create_token(
 @router.post("/account/tokens/{token_id}/revoke", name="account_token_revoke")
 def revoke_token(request: Request, token_id: int, db: DbSession, user: PageUser) -> Response:
     # Not theirs or gone: nothing to do, and nothing to reveal.
-    with contextlib.suppress(IdentityError):
+    with contextlib.suppress(TokenNotFound):
         identity.revoke_token(db, user=user, token_id=token_id)
     return RedirectResponse(str(request.url_for("account")), status_code=303)
 

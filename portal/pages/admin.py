@@ -8,14 +8,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from servicebay.portal.api.audit import find_events, require_audit_reader
+from servicebay.catalog import service as catalog_service
+from servicebay.core import events, policies
 from servicebay.portal.deps import DbSession, PageUser
 from servicebay.portal.render import render
 
 router = APIRouter()
 
 PER_PAGE = 50
-FILTERS = ("actor", "type", "offering", "since", "until")
 
 
 def _day(value: str) -> date | None:
@@ -42,7 +42,7 @@ def admin_audit(
     before_id: int | None = None,
 ) -> Response:
     """Every Event, newest first, filtered by actor, type, offering and days."""
-    require_audit_reader(user)
+    policies.require_audit_reader(user)
     filters = {"actor": actor, "type": type, "offering": offering, "since": since, "until": until}
     first, last = _day(since.strip()), _day(until.strip())
     problems = [
@@ -50,11 +50,11 @@ def admin_audit(
         for name, day, text in (("since", first, since), ("until", last, until))
         if text.strip() and day is None
     ]
-    found, next_before_id = find_events(
+    found, next_before_id = events.find(
         db,
         actor=actor.strip() or None,
         type=type.strip() or None,
-        offering=offering.strip() or None,
+        offering_ids=catalog_service.ids_with_slug(offering.strip()) if offering.strip() else None,
         since=_start(first),
         until=_start(last + timedelta(days=1)) if last else None,
         before_id=before_id,

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.core.identity import User
@@ -15,20 +11,10 @@ from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate_list
 from servicebay.portal.render import render, see_other
 from servicebay.requests import approvals
+from servicebay.requests import service as requests_service
 from servicebay.requests.errors import DecisionInvalid
-from servicebay.requests.models import Request as ServiceRequest
 
 router = APIRouter()
-HISTORY_SHOWN = 5
-
-
-@dataclass(frozen=True)
-class RequesterHistory:
-    """What the approver should know of who asks: how their earlier requests went."""
-
-    total: int
-    by_status: dict[str, int]
-    recent: list[ServiceRequest]
 
 
 @router.get("/approvals", name="approvals")
@@ -47,26 +33,12 @@ def _inbox(
 ) -> Response:
     waiting = approvals.inbox(db, user=user)
     paged = paginate_list(waiting, number=page, base=str(request.url_for("approvals")))
-    histories = {approval.id: history_of(db, approval.request) for approval in paged.rows}
+    histories = {
+        approval.id: requests_service.requester_history(db, request=approval.request)
+        for approval in paged.rows
+    }
     context = {"paged": paged, "histories": histories, "problems": problems or {}}
     return render(request, "requests/approval_list.html", context, status_code=status_code)
-
-
-def history_of(db: Session, current: ServiceRequest) -> RequesterHistory:
-    statement = (
-        select(ServiceRequest)
-        .where(
-            ServiceRequest.requester_id == current.requester_id,
-            ServiceRequest.id != current.id,
-        )
-        .order_by(ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc())
-    )
-    earlier = list(db.scalars(statement))
-    return RequesterHistory(
-        total=len(earlier),
-        by_status=dict(Counter(r.status for r in earlier)),
-        recent=earlier[:HISTORY_SHOWN],
-    )
 
 
 @router.post("/approvals/{approval_id}", name="approval_decide")

@@ -9,13 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog import readiness
 from servicebay.catalog import service as catalog_service
-from servicebay.catalog.demand import Demand, DemandState, InvalidDemand
+from servicebay.catalog.demand import DemandState, InvalidDemand
 from servicebay.catalog.errors import (
     CatalogError,
     CatalogPermissionDenied,
@@ -30,8 +30,7 @@ from servicebay.portal.pages.paging import paginate_list
 from servicebay.portal.render import render, see_other
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
-from servicebay.requests.errors import TransitionNotAllowed, WipLimitReached
-from servicebay.requests.models import TaskStatus
+from servicebay.requests.errors import TransitionNotAllowed, WipLimitInvalid, WipLimitReached
 
 router = APIRouter(prefix="/ops")
 COLUMN_TITLES = {"todo": "To do", "doing": "Doing", "done": "Done"}
@@ -39,46 +38,30 @@ DONE_SHOWN = 10
 
 
 def teams_of(db: Session, user: User) -> list[Team]:
-    """The teams whose workspace the user may open, teams that own offerings first."""
-    owners = set(db.scalars(select(Offering.owner_team_id).distinct()))
-    if user.is_admin:
-        teams = list(db.scalars(select(Team).where(Team.id.in_(owners or {-1}))))
-    else:
-        teams = [membership.team for membership in user.memberships]
-    return sorted(teams, key=lambda team: (team.id not in owners, team.name))
-
-
-def _chosen(db: Session, user: User, slug: str) -> Team | None:
-    teams = teams_of(db, user)
-    return next((team for team in teams if team.slug == slug), teams[0] if teams else None)
+    """The teams whose workspace the user may open (the rule lives in requests.tasks)."""
+    return tasks.workspace_teams(db, viewer=user)
 
 
 @router.get("", name="ops_board")
 def ops_board(request: Request, db: DbSession, user: PageUser, team: str = "") -> Response:
-    chosen = _chosen(db, user, team)
+    chosen = tasks.workspace_team(db, viewer=user, slug=team)
     context: dict[str, Any] = {"teams": teams_of(db, user), "team": chosen}
     if chosen is not None:
-        columns = tasks.board(db, team_id=chosen.id)
-        columns["done"] = columns["done"][-DONE_SHOWN:][::-1]
+        board = tasks.board_view(db, viewer=user, team=chosen, done_shown=DONE_SHOWN)
         offerings = db.scalars(catalog_service.for_ops(user, team_id=chosen.id)).all()
         context |= {
-            "columns": columns,
+            "columns": board.columns,
             "titles": COLUMN_TITLES,
-            "limits": tasks.wip_limits(db, team_id=chosen.id),
+            "limits": board.limits,
             "failed": requests_service.failed_for_team(db, team_id=chosen.id),
             "offerings": [
                 (offering, readiness.assess(offering, catalog_service.head_version(db, offering)))
                 for offering in offerings
             ],
-            "new_demands": _open_demand_count(db),
-            "is_lead": user.is_admin or user.role_in(chosen.id) is Role.LEAD,
+            "new_demands": tasks.new_demand_count(db),
+            "is_lead": tasks.is_lead_of(user, chosen),
         }
     return render(request, "requests/board.html", context)
-
-
-def _open_demand_count(db: Session) -> int:
-    statement = select(func.count(Demand.id)).where(Demand.state == DemandState.NEW.value)
-    return int(db.scalar(statement) or 0)
 
 
 def outputs_from_text(text: str) -> dict[str, str]:
@@ -122,17 +105,15 @@ def ops_wip_limits(
     request: Request, db: DbSession, user: PageUser, data: SubmittedForm
 ) -> Response:
     """A team sets how many tasks each column may hold; empty means no limit."""
-    chosen = _chosen(db, user, str(data.get("team") or ""))
+    chosen = tasks.workspace_team(db, viewer=user, slug=str(data.get("team") or ""))
     if chosen is None:
         return see_other(request, str(request.url_for("ops_board")))
-    target = _team_board(request, db, chosen.id)
-    for column in (TaskStatus.TODO, TaskStatus.DOING):
-        raw = str(data.get(column.value) or "").strip()
-        if raw and not (raw.isdigit() and int(raw) > 0):
-            notice = "A WIP limit is a whole number above zero, or empty for none."
-            return see_other(request, target, notice=notice, kind="error")
-        limit = int(raw) if raw else None
-        tasks.set_wip_limit(db, actor=user, team_id=chosen.id, status=column, max_tasks=limit)
+    target = _board_of(request, chosen)
+    limits = {column: str(data.get(column.value) or "") for column in tasks.WIP_COLUMNS}
+    try:
+        tasks.set_wip_limits(db, actor=user, team_id=chosen.id, limits=limits)
+    except WipLimitInvalid as refused:
+        return see_other(request, target, notice=str(refused).capitalize() + ".", kind="error")
     return see_other(request, target, notice="WIP limits saved.")
 
 
@@ -147,7 +128,11 @@ def ops_request_retry(request: Request, request_id: int, db: DbSession, user: Pa
 
 
 def _team_board(request: Request, db: Session, team_id: int) -> str:
-    team = db.get(Team, team_id)
+    team = tasks.team_of_board(db, team_id=team_id)
+    return _board_of(request, team)
+
+
+def _board_of(request: Request, team: Team | None) -> str:
     base = str(request.url_for("ops_board"))
     return f"{base}?team={team.slug}" if team else base
 

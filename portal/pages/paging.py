@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from math import ceil
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from servicebay.core import paging
+from servicebay.core.paging import PAGE_SIZE
+
 T = TypeVar("T")
-PAGE_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -46,26 +47,22 @@ def paginate(
     params: Mapping[str, str] | None = None,
     size: int = PAGE_SIZE,
 ) -> Paged[Any]:
-    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    pages = max(1, ceil((total or 0) / size))
-    number = min(max(1, number), pages)
-    rows = list(session.scalars(statement.limit(size).offset((number - 1) * size)))
-    return Paged(
-        rows=rows, number=number, pages=pages, total=total or 0, base=base, params=params or {}
-    )
+    """A page of the rows of a statement a context built, with its links."""
+    return _linked(paging.page_of(session, statement, number=number, size=size), base, params)
 
 
 def paginate_list(
     rows: Sequence[T], *, number: int, base: str, params: Mapping[str, str] | None = None
 ) -> Paged[T]:
-    pages = max(1, ceil(len(rows) / PAGE_SIZE))
-    number = min(max(1, number), pages)
-    start = (number - 1) * PAGE_SIZE
+    return _linked(paging.page_of_list(rows, number=number), base, params)
+
+
+def _linked(page: paging.Page[T], base: str, params: Mapping[str, str] | None) -> Paged[T]:
     return Paged(
-        rows=rows[start : start + PAGE_SIZE],
-        number=number,
-        pages=pages,
-        total=len(rows),
+        rows=page.rows,
+        number=page.number,
+        pages=page.pages,
+        total=page.total,
         base=base,
         params=params or {},
     )

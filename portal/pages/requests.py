@@ -3,19 +3,15 @@ and outcome (cancel while open, rate once completed)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, select
 
-from servicebay.catalog.models import Offering
 from servicebay.core import events
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
 from servicebay.portal.render import render, see_other
-from servicebay.requests import approvals, lifecycle
+from servicebay.requests import approvals, lifecycle, policies
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import DecisionInvalid
 from servicebay.requests.fulfilment import engine
@@ -24,19 +20,6 @@ from servicebay.requests.models import RequestStatus
 
 router = APIRouter()
 
-OPEN = [
-    RequestStatus.SUBMITTED.value,
-    RequestStatus.PENDING_APPROVAL.value,
-    RequestStatus.IN_FULFILMENT.value,
-    RequestStatus.FAILED.value,
-]
-CLOSED = [status.value for status in lifecycle.CLOSED]
-SORTS: dict[str, tuple[Any, ...]] = {
-    "newest": (ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc()),
-    "oldest": (ServiceRequest.submitted_at.asc(), ServiceRequest.id.asc()),
-    "updated": (ServiceRequest.updated_at.desc(), ServiceRequest.id.desc()),
-    "offering": (Offering.name.asc(), ServiceRequest.id.desc()),
-}
 SORT_LABELS = {
     "newest": "Newest first",
     "oldest": "Oldest first",
@@ -61,12 +44,11 @@ def my_requests(
     sort: str = "newest",
     page: int = 1,
 ) -> Response:
-    status = status if status in STATUS_CHOICES else ""
-    sort = sort if sort in SORTS else "newest"
-    statement = _mine(user, status=status, q=q.strip(), sort=sort)
+    status = status if status in requests_service.STATUS_FILTERS else ""
+    sort = sort if sort in requests_service.SORTS else "newest"
     paged = paginate(
         db,
-        statement,
+        requests_service.requests_of(user, status=status, q=q, sort=sort),
         number=page,
         base=str(request.url_for("my_requests")),
         params={"status": status, "q": q, "sort": sort if sort != "newest" else ""},
@@ -80,23 +62,6 @@ def my_requests(
         "sort_labels": SORT_LABELS,
     }
     return render(request, "requests/request_list.html", context, block="results")
-
-
-def _mine(user: User, *, status: str, q: str, sort: str) -> Select[Any]:
-    statement = (
-        select(ServiceRequest)
-        .join(Offering, Offering.id == ServiceRequest.offering_id)
-        .where(ServiceRequest.requester_id == user.id)
-    )
-    if status == "open":
-        statement = statement.where(ServiceRequest.status.in_(OPEN))
-    elif status == "closed":
-        statement = statement.where(ServiceRequest.status.in_(CLOSED))
-    elif status:
-        statement = statement.where(ServiceRequest.status == status)
-    if q:
-        statement = statement.where(Offering.name.ilike(f"%{q}%"))
-    return statement.order_by(*SORTS[sort])
 
 
 @router.get("/requests/{request_id}", name="request_page")
@@ -116,8 +81,6 @@ def _request_response(
 ) -> Response:
     runs = engine.runs_for_request(db, request_id=found.id)
     status = RequestStatus(found.status)
-    is_requester = found.requester_id == user.id
-    is_owner = user.is_admin or user.role_in(found.offering.owner_team_id) is not None
     context = {
         "req": found,
         "in_flight": status not in lifecycle.CLOSED and status is not RequestStatus.FAILED,
@@ -126,10 +89,9 @@ def _request_response(
         "log": engine.log_lines(db, run_ids=[run.id for run in runs]),
         "steps": approvals.steps_of(db, request_id=found.id),
         "comments": requests_service.comments_of(db, request_id=found.id),
-        "can_cancel": (is_requester or is_owner)
-        and lifecycle.can_move(found, RequestStatus.CANCELLED),
-        "can_rate": is_requester and status is RequestStatus.COMPLETED,
-        "is_requester": is_requester,
+        "can_cancel": policies.may_cancel_now(user, found),
+        "can_rate": policies.may_rate_now(user, found),
+        "is_requester": found.requester_id == user.id,
         "problems": problems or {},
         "values": values or {},
     }
