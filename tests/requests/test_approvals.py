@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.core import clock
 from servicebay.core.identity import Role
 from tests.factories import make_offering, make_team, make_user, token_for
 from tests.requests.support import INPUTS, runs_of, status_of
+from tests.requests.test_pages import sign_in
 
 POLICY = {
     "steps": [
@@ -151,3 +155,49 @@ def test_approvers_never_decide_their_own_requests(
     assert answer.status_code == 403
     assert "own request" in answer.json()["detail"]
     assert status_of(sessions, own) == "pending_approval"
+
+
+def test_a_step_of_a_request_the_caller_cannot_see_answers_as_one_that_does_not_exist(
+    client: TestClient, db: Session, sessions: sessionmaker[Session]
+) -> None:
+    slug, h = setting(db)
+    outsider = token_for(db, make_user(db, team=make_team(db)))
+    db.commit()
+    submit(client, h["casey"], slug)
+    (step,) = inbox(client, h["owner"])
+    hidden = decide(client, outsider, step["id"], "approve")
+    missing = decide(client, outsider, 999_999, "approve")
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.json()["detail"] == f"no approval {step['id']} is waiting for you"
+    assert missing.json()["detail"] == "no approval 999999 is waiting for you"
+    assert "Owner check" not in hidden.text
+
+
+def test_approval_cards_show_only_the_requests_made_before_the_one_decided(
+    client: TestClient, db: Session
+) -> None:
+    platform = make_team(db)
+    owner = make_user(db, team=platform, role=Role.LEAD)
+    offering = make_offering(
+        db,
+        platform,
+        owner,
+        approval_policy={"steps": [{"name": "Check", "decider": "owner_leads"}]},
+    )
+    casey = token_for(db, make_user(db, team=make_team(db)))
+    owner_name = owner.username
+    db.commit()
+    first = submit(client, casey, offering.slug)
+    clock.advance(timedelta(minutes=5))
+    later = submit(client, casey, offering.slug)
+
+    sign_in(client, owner_name)
+    page = client.get("/approvals").text
+    cards = {
+        request_id: card
+        for card in page.split('<li class="card approval"')[1:]
+        for request_id in (first, later)
+        if f"#{request_id} " in card
+    }
+    assert "First request from this person." in cards[first]
+    assert "1 earlier request:" in cards[later]

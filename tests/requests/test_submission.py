@@ -189,3 +189,49 @@ def test_sqlite_journey_with_the_in_process_worker_and_fifty_concurrent_submissi
         while count_with_status(sessions, "completed") < 50:
             assert time.monotonic() < deadline, "the in-process worker did not finish"
             time.sleep(0.1)
+
+
+def test_a_field_left_out_of_an_api_submission_takes_the_forms_default(
+    client: TestClient, db: Session
+) -> None:
+    form = {
+        "fields": [
+            {"name": "name", "label": "Database name", "required": True},
+            {
+                "name": "size",
+                "label": "Size",
+                "type": "select",
+                "options": ["small", "large"],
+                "required": True,
+                "default": "small",
+            },
+        ]
+    }
+    slug, headers, _ = offering_and_requester(db, form=form)
+    answer = client.post(
+        "/api/v1/requests", headers=headers, json={"offering": slug, "inputs": {"name": "ledger"}}
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["inputs"] == {"name": "ledger", "size": "small"}
+    chosen = post(client, headers, slug, size="large")
+    assert chosen.json()["inputs"]["size"] == "large"
+
+
+def test_the_api_lists_my_requests_with_the_pages_filters(client: TestClient, db: Session) -> None:
+    slug, headers, _ = offering_and_requester(db)
+    first = post(client, headers, slug).json()["id"]
+    clock.advance(timedelta(minutes=1))
+    second = post(client, headers, slug).json()["id"]
+    client.post(f"/api/v1/requests/{second}/cancel", headers=headers, json={})
+
+    def ids(**params: str) -> list[int]:
+        answer = client.get("/api/v1/requests", headers=headers, params=params)
+        assert answer.status_code == 200, answer.text
+        return [found["id"] for found in answer.json()]
+
+    assert ids() == [second, first]
+    assert ids(sort="oldest") == [first, second]
+    assert ids(status="closed") == [second]
+    assert ids(status="cancelled") == [second]
+    assert ids(status="open") == [first]
+    assert ids(q="nothing like it") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -137,3 +138,26 @@ def test_a_token_without_the_read_scope_reads_nothing(client: TestClient, db: Se
     db.commit()
     assert client.get("/api/v1/requests", headers=headers).status_code == 403
     assert client.get("/api/v1/me", headers=headers).status_code == 403
+
+
+def test_a_read_only_token_cannot_revoke_its_users_tokens(client: TestClient, db: Session) -> None:
+    casey = make_user(db)
+    reader = token_for(db, casey, ["read"])
+    other = identity.create_token(db, user=casey, name="ci", scopes=["read", "request"])
+    db.commit()
+    refused = client.delete(f"/api/v1/tokens/{other.token.id}", headers=reader)
+    assert refused.status_code == 403
+    still = client.get("/api/v1/me", headers={"Authorization": f"Bearer {other.value}"})
+    assert still.status_code == 200
+
+
+def test_token_creation_checks_the_asking_tokens_scopes_for_page_and_api_alike(
+    db: Session,
+) -> None:
+    casey = make_user(db)
+    with pytest.raises(identity.TokenScopeDenied, match="lacks: ops"):
+        identity.create_token(db, user=casey, name="x", scopes=["ops"], granted_by=["read"])
+    with pytest.raises(identity.TokenScopeDenied, match="administrators"):
+        identity.create_token(db, user=casey, name="x", scopes=["admin"])
+    made = identity.create_token(db, user=casey, name="x", scopes=["read"], granted_by=["read"])
+    assert made.token.scopes == ["read"]
