@@ -26,15 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, insert, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock, identity
-from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.events import Event
 from servicebay.core.identity import User
-from servicebay.requests.models import Request, RequestStatus
+from servicebay.requests.models import ImportedCase, Request, RequestStatus
 
 IMPORT_USERNAME = "imported-history"
 BATCH = 500
@@ -42,19 +41,6 @@ BATCH = 500
 
 class HistoryImportError(Exception):
     """The event log cannot be read or imported; the message says why."""
-
-
-class ImportedCase(Base):
-    """One case of an imported event log and the request it became."""
-
-    __tablename__ = "requests_imported_case"
-    __table_args__ = (UniqueConstraint("offering_id", "case_key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    offering_id: Mapped[int] = mapped_column(ForeignKey("catalog_offering.id"))
-    case_key: Mapped[str] = mapped_column(String(200))
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests_request.id"))
-    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Tables of the requests context: requests, fulfilment runs and their log."""
+"""Tables of the requests context: requests, approvals, fulfilment runs and their log,
+tasks, comments, notifications, Idempotency-Keys and imported history."""
 
 from __future__ import annotations
 
@@ -231,3 +232,16 @@ class Notification(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportedCase(Base):
+    """One case of an imported event log and the request it became."""
+
+    __tablename__ = "requests_imported_case"
+    __table_args__ = (UniqueConstraint("offering_id", "case_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offering_id: Mapped[int] = mapped_column(ForeignKey("catalog_offering.id"))
+    case_key: Mapped[str] = mapped_column(String(200))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests_request.id"))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
