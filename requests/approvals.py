@@ -157,9 +157,13 @@ def _decidable_by(user: User) -> ColumnElement[bool]:
 
 
 def can_view(session: Session, user: User, request: Request) -> bool:
-    """Who may see a request: the requester, the owner team, analysts, and whoever a
-    step of its approval names."""
-    if policies.can_view_without_steps(user, request):
+    """Who may see a request: whoever takes part in it, and analysts, who only read."""
+    return policies.reads_every_request(user) or takes_part(session, user, request)
+
+
+def takes_part(session: Session, user: User, request: Request) -> bool:
+    """The requester, the owner team, and whoever a step of its approval names."""
+    if policies.takes_part_without_steps(user, request):
         return True
     return any(may_decide(user, step) for step in steps_of(session, request_id=request.id))
 

@@ -11,10 +11,14 @@ def is_on_owner_team(user: User, request: Request) -> bool:
     return user.is_admin or user.role_in(request.offering.owner_team_id) is not None
 
 
-def can_view_without_steps(user: User, request: Request) -> bool:
-    """The requester, the owner team, and analysts, who read every offering's insights
-    and open the requests behind them; approvers are known from the request's steps."""
-    return request.requester_id == user.id or is_on_owner_team(user, request) or user.is_analyst
+def takes_part_without_steps(user: User, request: Request) -> bool:
+    """The requester and the owner team (approvers are known from the request's steps)."""
+    return request.requester_id == user.id or is_on_owner_team(user, request)
+
+
+def reads_every_request(user: User) -> bool:
+    """Analysts read every offering's insights, and open the requests behind them."""
+    return user.is_analyst
 
 
 def can_cancel(user: User, request: Request) -> bool:

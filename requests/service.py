@@ -280,6 +280,8 @@ def failed_for_team(session: Session, *, team_id: int) -> list[tuple[Request, Fu
 
 def add_comment(session: Session, *, actor: User, request_id: int, body: str) -> Comment:
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
+    if not approvals.takes_part(session, actor, request):
+        raise NotPermitted("only those who take part in a request comment on it")
     body = body.strip()
     if not body:
         raise DecisionInvalid("a comment needs some text")

@@ -91,6 +91,7 @@ def _request_response(
         "comments": requests_service.comments_of(db, request_id=found.id),
         "can_cancel": policies.may_cancel_now(user, found),
         "can_rate": policies.may_rate_now(user, found),
+        "can_comment": approvals.takes_part(db, user, found),
         "is_requester": found.requester_id == user.id,
         "problems": problems or {},
         "values": values or {},

@@ -43,6 +43,7 @@ RULES: dict[str, frozenset[str]] = {
     "owner-lead": frozenset({"lead", "admin"}),
     "approver": frozenset({"lead", "admin"}),  # the step is decided by the owner team's leads
     "request-viewer": OWNER_TEAM | {"consumer"},  # the requester, the owner team, approvers
+    "request-reader": OWNER_TEAM | {"consumer", "analyst"},  # and analysts, who only read
     "requester": frozenset({"consumer"}),
     "requester-or-owner-team": OWNER_TEAM | {"consumer"},
     "token-owner": frozenset({"consumer"}),
@@ -72,13 +73,13 @@ EXPECTED: dict[str, str] = {
     # requests (API)
     "submit_request": "signed-in",
     "list_my_requests": "signed-in",
-    "get_request": "request-viewer",
-    "request_events": "request-viewer",
-    "request_runs": "request-viewer",
-    "request_approvals": "request-viewer",
+    "get_request": "request-reader",
+    "request_events": "request-reader",
+    "request_runs": "request-reader",
+    "request_approvals": "request-reader",
     "cancel_request": "requester-or-owner-team",
     "retry_request": "owner-member",
-    "list_comments": "request-viewer",
+    "list_comments": "request-reader",
     "add_comment": "request-viewer",
     "rate_request": "requester",
     "my_notifications": "signed-in",
@@ -111,7 +112,7 @@ EXPECTED: dict[str, str] = {
     "offering_page": "signed-in",
     "offering_request": "signed-in",
     "my_requests": "signed-in",
-    "request_page": "request-viewer",
+    "request_page": "request-reader",
     "insights": "signed-in",
     "insights_requests": "signed-in",
     "insights_section": "signed-in",

@@ -34,7 +34,7 @@ def test_an_approver_from_another_team_reads_the_request_but_cannot_cancel_it(
     assert client.post(path + "/cancel", headers=casey, json={}).json()["status"] == "cancelled"
 
 
-def test_an_analyst_opens_any_request_behind_the_insights_but_cannot_cancel_it(
+def test_an_analyst_opens_any_request_behind_the_insights_but_changes_nothing_on_it(
     client: TestClient, db: Session
 ) -> None:
     owners = make_team(db)
@@ -53,7 +53,8 @@ def test_an_analyst_opens_any_request_behind_the_insights_but_cannot_cancel_it(
     assert client.get(path, headers=reader).status_code == 200
     assert client.get(path + "/events", headers=reader).status_code == 200
     assert client.post(path + "/cancel", headers=reader, json={}).status_code == 403
+    assert client.post(path + "/comments", headers=reader, json={"body": "hi"}).status_code == 403
     sign_in(client, analyst_name)
     page = client.get(f"/requests/{request_id}")
     assert page.status_code == 200
-    assert "Cancel this request" not in page.text
+    assert "Cancel this request" not in page.text and "Post comment" not in page.text
