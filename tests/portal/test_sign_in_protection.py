@@ -202,3 +202,14 @@ def test_proxy_sign_in_never_maps_different_names_to_one_account(
 def test_proxy_sign_in_needs_the_proxies_addresses() -> None:
     with pytest.raises(SettingsError, match="SERVICEBAY_TRUSTED_PROXIES"):
         load_settings(proxy_auth=True)
+
+
+def test_proxy_sign_in_still_works_when_the_proxy_forwards_the_callers_address(
+    settings: Settings, sessions, db: Session
+) -> None:
+    with _proxy_app(settings) as client:
+        page = client.get(
+            "/requests", headers={"X-Forwarded-User": "robin", "X-Forwarded-For": "203.0.113.5"}
+        )
+    assert page.status_code == 200
+    assert identity.find_user(db, username="robin") is not None
