@@ -59,7 +59,6 @@ def create_token(
             name=name[:100],
             scopes=scopes or None,
             expires_in_days=int(days) if days else None,
-            granted_by=request.state.token_scopes,
         )
     except (IdentityError, TokenScopeDenied, RateLimited) as error:
         return _page(request, db, user, problem=str(error).capitalize() + ".")
