@@ -152,7 +152,7 @@ def test_a_read_only_token_cannot_revoke_its_users_tokens(client: TestClient, db
     assert still.status_code == 200
 
 
-def test_token_creation_checks_the_asking_tokens_scopes_for_page_and_api_alike(
+def test_token_creation_refuses_scopes_beyond_the_user_or_the_asking_token(
     db: Session,
 ) -> None:
     casey = make_user(db)
