@@ -641,6 +641,8 @@ def _work_in_progress(session: Session, platform_id: int, requested: dict[str, i
     tasks.tick(session, actor=users["mo"], task_id=started.id, index=0, done=True)
     finished = by_request[requested["review-3"]]
     tasks.advance(session, actor=users["pat"], task_id=finished.id)
+    for index in range(len(MANUAL_CHECKLISTS["architecture-review"])):
+        tasks.tick(session, actor=users["pat"], task_id=finished.id, index=index, done=True)
     tasks.advance(
         session,
         actor=users["pat"],

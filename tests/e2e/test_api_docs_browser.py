@@ -35,6 +35,11 @@ def test_api_reference_lists_operations_and_tries_one_with_a_token(
         "request",
         lambda r: outside.append(r.url) if not r.url.startswith(live_server.url) else None,
     )
+    page.add_init_script(
+        "window.cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
     page.goto(live_server.url + "/docs")
     operation = page.locator(".opblock-get").filter(has=page.locator("[data-path='/api/v1/me']"))
     expect(operation).to_be_visible()
@@ -58,3 +63,4 @@ def test_api_reference_lists_operations_and_tries_one_with_a_token(
     expect(answer.locator(".response-col_description")).to_contain_text('"username": "casey"')
     screenshot(page, "api-docs-try-it-out")
     assert outside == []
+    assert page.evaluate("window.cspViolations") == []
