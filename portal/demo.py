@@ -633,7 +633,7 @@ def _open_work(session: Session, users: dict[str, User]) -> dict[str, int]:
 def _work_in_progress(session: Session, platform_id: int, requested: dict[str, int]) -> None:
     """The platform team is busy: one review started, one finished; a conversation and a
     rating on the requests that completed."""
-    users = {u.username: u for u in (identity.get_user(session, username=n) for n in _SIGNING_IN)}
+    users = {p[0]: identity.get_user(session, username=p[0]) for p in PEOPLE}
     board = tasks.board(session, team_id=platform_id)["todo"]
     by_request = {task.request_id: task for task in board}
     started = by_request[requested["review-2"]]
@@ -678,9 +678,6 @@ def _work_in_progress(session: Session, platform_id: int, requested: dict[str, i
         score=5,
         comment="Useful notes, thank you.",
     )
-
-
-_SIGNING_IN = [person[0] for person in PEOPLE]
 
 
 def _people(
