@@ -12,9 +12,6 @@ import shutil
 import sys
 from pathlib import Path
 
-from setuptools import setup
-from setuptools.command.build_py import build_py
-
 ROOT = Path(__file__).resolve().parent
 NODE_MODULES = ROOT / "node_modules"
 VENDOR = ROOT / "portal" / "static" / "vendor"
@@ -30,7 +27,7 @@ VENDOR_FILES = {
 
 
 def copy_vendor_files() -> None:
-    """Copy each file npm installed into the static folder (the newer copy wins)."""
+    """Copy each file npm installed into the static folder, over any earlier copy."""
     for target, source in VENDOR_FILES.items():
         installed = NODE_MODULES / source
         if installed.is_file():
@@ -42,18 +39,25 @@ def missing_vendor_files() -> list[str]:
     return [target for target in VENDOR_FILES if not (VENDOR / target).is_file()]
 
 
-class BuildWithFrontEnd(build_py):
-    def run(self) -> None:
-        if not self.editable_mode:
-            copy_vendor_files()
-            missing = missing_vendor_files()
-            if missing:
-                raise SystemExit(
-                    "servicebay: the portal's front-end files are missing from "
-                    f"portal/static/vendor ({', '.join(missing)}); "
-                    "run scripts/setup first (npm ci), then build again"
-                )
-        super().run()
+def main() -> None:
+    # setuptools only for a build: `setup.py vendor` runs on a Python without it.
+    from setuptools import setup
+    from setuptools.command.build_py import build_py
+
+    class BuildWithFrontEnd(build_py):
+        def run(self) -> None:
+            if not self.editable_mode:
+                copy_vendor_files()
+                missing = missing_vendor_files()
+                if missing:
+                    raise SystemExit(
+                        "servicebay: the portal's front-end files are missing from "
+                        f"portal/static/vendor ({', '.join(missing)}); "
+                        "run scripts/setup first (npm ci), then build again"
+                    )
+            super().run()
+
+    setup(cmdclass={"build_py": BuildWithFrontEnd})
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["vendor"]:
@@ -61,4 +65,4 @@ if __name__ == "__main__" and sys.argv[1:] == ["vendor"]:
     if missing := missing_vendor_files():
         sys.exit(f"not installed by npm: {', '.join(missing)}; run npm ci first")
 else:
-    setup(cmdclass={"build_py": BuildWithFrontEnd})
+    main()
