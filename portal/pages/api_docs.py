@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
+from servicebay.portal.deps import page_caller
 from servicebay.portal.render import render
 
 BEARER_SCHEME = "apiToken"
 
-router = APIRouter(include_in_schema=False)
+# A page like the others: it knows people by their sign-in and refuses bearer tokens.
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_caller)])
 
 
 @router.get("/docs", name="api_docs")
