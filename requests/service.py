@@ -357,6 +357,16 @@ def can_view(session: Session, viewer: User, request: Request) -> bool:
     )
 
 
+def counts_by_offering_and_status(session: Session) -> list[tuple[str, str, int]]:
+    """How many requests each offering (by slug) has in each status."""
+    rows = session.execute(
+        select(Offering.slug, Request.status, func.count())
+        .join(Offering, Offering.id == Request.offering_id)
+        .group_by(Offering.slug, Request.status)
+    )
+    return [(slug, status, count) for slug, status, count in rows]
+
+
 def list_for_requester(session: Session, *, requester: User, limit: int = 100) -> list[Request]:
     return list(session.scalars(_newest_of(requester).limit(limit)))
 

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,6 +65,7 @@ class Worker:
         )
         self.connections = webhook.Connections()
         self.leases = Leases(sessions, self.lease)
+        engine.reach(sessions).workers.add(self)  # commits that enqueue a run wake it
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fulfil")
         self._active = 0
@@ -326,6 +328,21 @@ class Leases:
                 self._held -= lost
             for run in lost:
                 logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
+
+
+def worker_processes(session: Session) -> int | None:
+    """Worker processes connected to PostgreSQL (each holds one LISTEN connection);
+    None on SQLite, where the only worker runs inside ``serve``."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    count = session.scalar(
+        text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = :name AND datname = current_database()"
+        ),
+        {"name": WORKER_APPLICATION},
+    )
+    return int(count or 0)
 
 
 def listen_url(url: str | URL) -> str:
