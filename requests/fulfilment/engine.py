@@ -18,8 +18,9 @@ from typing import Any, Protocol
 from sqlalchemy import Row, and_, bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, joinedload, lazyload, load_only, sessionmaker
 
+from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.core import clock
+from servicebay.core import clock, events
 from servicebay.core.database import UTCDateTime, after_commit, shared_by_factory, shared_with
 from servicebay.core.identity import User, hash_secret
 from servicebay.requests import lifecycle
@@ -49,36 +50,6 @@ WITH_REQUEST = joinedload(FulfilmentRun.request).options(
     joinedload(Request.requester).options(load_only(User.email), lazyload("*")),
     lazyload(Request.version),
 )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt came to."""
-
-    kind: str  # "succeeded" | "accepted" | "retry" | "fatal"
-    message: str = ""
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def succeeded(cls, outputs: dict[str, Any] | None = None, message: str = "") -> Outcome:
-        return cls("succeeded", message, outputs or {})
-
-    @classmethod
-    def accepted(cls, message: str = "") -> Outcome:
-        return cls("accepted", message)
-
-    @classmethod
-    def failed(cls, message: str, *, retryable: bool = False) -> Outcome:
-        """A failure: permanent (dead at once) unless ``retryable``."""
-        return cls("retry" if retryable else "fatal", message)
-
-    @classmethod
-    def retry(cls, message: str) -> Outcome:
-        return cls("retry", message)
-
-    @classmethod
-    def fatal(cls, message: str) -> Outcome:
-        return cls("fatal", message)
 
 
 class Wakeable(Protocol):
@@ -221,9 +192,7 @@ _ATTEMPT_SUBJECT = (
         Request.id.label("request_id"),
         Request.inputs,
         Offering.slug.label("offering_slug"),
-        OfferingVersion.number.label("version_number"),
-        OfferingVersion.fulfilment,
-        OfferingVersion.webhook_secret,
+        OfferingVersion,
         User.username,
         User.email,
         User.display_name,
@@ -233,6 +202,12 @@ _ATTEMPT_SUBJECT = (
     .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
     .join(User, User.id == Request.requester_id)
     .where(_HELD)
+    .options(
+        load_only(
+            OfferingVersion.number, OfferingVersion.fulfilment, OfferingVersion.webhook_secret
+        ),
+        lazyload("*"),
+    )
     .with_for_update(of=FulfilmentRun)
 )
 _SET_CALLBACK_TOKEN = (
@@ -302,6 +277,7 @@ def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> boo
     )
     row = session.get_one(FulfilmentRun, run.id, populate_existing=True)
     row.rescues += 1
+    _record_failed_attempt(session, row, lost, "its worker stopped answering")
     log(
         session,
         run_id=run.id,
@@ -502,6 +478,7 @@ def _fail_attempt(
     row.lease_owner = None
     row.lease_expires_at = None
     _end_attempt(session, row.id, row.attempt, AttemptStatus.FAILED, message)
+    _record_failed_attempt(session, row, row.attempt, message)
     if retryable and row.attempt < row.max_attempts:
         delay = backoff(row.attempt, base=timing.backoff_base)
         row.status = RunStatus.QUEUED.value
@@ -518,6 +495,20 @@ def _fail_attempt(
     if retryable:
         message = f"all {row.max_attempts} attempts failed; last error: {message}"
     _end_dead(session, row, message)
+
+
+def _record_failed_attempt(session: Session, row: FulfilmentRun, attempt: int, reason: str) -> None:
+    """The request's timeline (and its analytics) shows every failed attempt to fulfil it."""
+    if row.kind != RunKind.FULFIL.value:
+        return
+    events.record(
+        session,
+        type="run.attempt_failed",
+        actor_id=None,
+        offering_id=row.request.offering_id,
+        request_id=row.request_id,
+        data={"run": row.id, "attempt": attempt, "reason": reason[:300]},
+    )
 
 
 def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
