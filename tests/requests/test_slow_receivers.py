@@ -28,7 +28,7 @@ from servicebay.requests.fulfilment.worker import Leases, Worker
 from servicebay.requests.models import FulfilmentRun, Request
 from tests.factories import make_offering, make_team, make_user
 from tests.misbehaving_receiver import MiB, MisbehavingReceiver, drip, large, slow_headers
-from tests.receiver import Receiver
+from tests.receiver import Delivery, Receiver, Reply
 from tests.requests.support import (
     SECRET,
     attempts_of,
@@ -224,3 +224,30 @@ def test_the_dry_run_judges_a_receiver_as_the_real_delivery_does(db: Session) ->
         assert not real.went_well, name
         assert tried.passed is False, f"{name}: the dry run passed where the delivery fails"
         assert real.message in tried.message, name
+
+
+def test_a_receiver_that_reads_real_events_passes_the_dry_run(db: Session) -> None:
+    """The test event has a real event's shape: a receiver that reads ``data.request`` and
+    ``data.run`` (and fails without them) passes the dry run as it serves real requests."""
+
+    def strict(delivery: Delivery) -> Reply:
+        data = delivery.body["data"]
+        if not {"request", "run", "callback"} <= data.keys():
+            return (400, {"error": "not an event I know"})
+        return (200, {"seen": sorted(data["request"]["inputs"])})
+
+    team = make_team(db)
+    lead = make_user(db, team=team, role=Role.LEAD)
+    with Receiver(secret=SECRET, default=strict) as hook:
+        offering = make_offering(
+            db, team, lead, publish=False, fulfilment={"kind": "webhook", "url": hook.url}
+        )
+        version = catalog_service.head_version(db, offering)
+        tried = dry_run.run(
+            offering, version, catalog_service.fulfilment_of(version), outbound=LOCAL
+        )
+
+    assert tried.passed, tried.message
+    (delivery,) = hook.deliveries
+    assert delivery.body["type"] == "test" and delivery.headers["webhook-id"].startswith("test_")
+    assert delivery.body["data"]["run"] == {"id": 0, "attempt": 1}
