@@ -100,8 +100,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = None
         if run_worker:
-            background = BackgroundWorker(Worker(sessions, settings))
-            app.state.worker = background.worker
+            background = BackgroundWorker(Worker(sessions, settings))  # woken by commits
             background.start()
         yield
         if background is not None:
@@ -119,7 +118,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
-    app.state.worker = None
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(DatabaseCollector(sessions, in_process_worker=run_worker))
     app.state.timing = Timing(
