@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, joinedload, lazyload
 from servicebay.catalog import forms
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import RequestForm
+from servicebay.catalog.schemas import ManualFulfilment, RequestForm
 from servicebay.core import clock, events
 from servicebay.core.identity import User
 from servicebay.requests import approvals, lifecycle, policies, tasks
@@ -102,11 +102,11 @@ def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
 def begin_fulfilment(session: Session, *, request: Request, actor_id: int | None) -> None:
     """Move into fulfilment with its run (automated) or its task (manual) in one transaction."""
     lifecycle.start_fulfilment(session, request, actor_id=actor_id)
-    spec = request.version.fulfilment
-    if spec.get("kind") == "manual":
-        tasks.create(session, request=request, checklist=list(spec.get("checklist", [])))
+    spec = catalog_service.fulfilment_of(request.version)
+    if isinstance(spec, ManualFulfilment):
+        tasks.create(session, request=request, checklist=list(spec.checklist))
         return
-    engine.enqueue(session, request=request, max_attempts=int(spec.get("max_attempts", 5)))
+    engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
 
 
 def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | None) -> None:
@@ -249,8 +249,8 @@ def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     if request.status != RequestStatus.FAILED.value:
         raise TransitionNotAllowed(f"a {request.status} request cannot be retried")
     lifecycle.start_fulfilment(session, request, actor_id=actor.id)
-    spec = request.version.fulfilment
-    return engine.enqueue(session, request=request, max_attempts=int(spec.get("max_attempts", 5)))
+    spec = catalog_service.fulfilment_of(request.version)
+    return engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
 
 
 def failed_for_team(session: Session, *, team_id: int) -> list[tuple[Request, FulfilmentRun]]:
@@ -382,6 +382,16 @@ def requests_of(
     if q.strip():
         statement = statement.where(Offering.name.ilike(f"%{q.strip()}%"))
     return statement.order_by(*SORTS.get(sort, SORTS["newest"]))
+
+
+def counts_by_offering_and_status(session: Session) -> list[tuple[str, str, int]]:
+    """How many requests each offering (by slug) has in each status."""
+    rows = session.execute(
+        select(Offering.slug, Request.status, func.count())
+        .join(Offering, Offering.id == Request.offering_id)
+        .group_by(Offering.slug, Request.status)
+    )
+    return [(slug, status, count) for slug, status, count in rows]
 
 
 def list_for_requester(

@@ -40,11 +40,4 @@ def decide(
         approve=body.decision == "approve",
         reason=body.reason,
     )
-    _wake_worker(request)
     return decided
-
-
-def _wake_worker(request: Request) -> None:
-    worker = request.app.state.worker
-    if worker is not None:
-        worker.wake()
