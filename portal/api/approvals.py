@@ -33,11 +33,10 @@ def decide(
     """Approve or reject (a rejection needs a reason and ends the request). A step of a
     request you may not see answers 404, as one that does not exist."""
     require_scope(request, "request")
-    decided = approvals.decide(
+    return approvals.decide(
         db,
         actor=user,
         approval_id=approval_id,
         approve=body.decision == "approve",
         reason=body.reason,
     )
-    return decided
