@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class SettingsError(Exception):
@@ -41,6 +43,11 @@ class Settings(BaseSettings):
         description="CIDRs that webhooks may reach although they are private or loopback",
     )
     fulfilment_allowed_hosts: list[str] = Field(default_factory=list)
+    catalog_secret_variables: list[str] = Field(
+        default_factory=list,
+        description="Environment variables that catalog files may name as a webhook's "
+        "signing secret (webhook_secret_env), as a JSON list; never SERVICEBAY_*",
+    )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=30.0, gt=0)
     retry_base_seconds: float = Field(
@@ -95,6 +102,16 @@ class Settings(BaseSettings):
     def _networks_parse(cls, value: list[str]) -> list[str]:
         for network in value:
             ipaddress.ip_network(network, strict=False)
+        return value
+
+    @field_validator("catalog_secret_variables")
+    @classmethod
+    def _secret_variables_are_not_settings(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not VARIABLE_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if name.upper().startswith("SERVICEBAY_"):
+                raise ValueError(f"{name} is a setting of the server, never a catalog secret")
         return value
 
     @property

@@ -33,7 +33,8 @@ class PlanOut(BaseModel):
 def apply_catalog(request: Request, body: ApplyIn, db: DbSession, user: ApiUser) -> PlanOut:
     """Bring the catalog to the files (all or nothing); with dry_run, only say what would change."""
     require_scope(request, "ops")
-    plan = as_code.apply(db, actor=user, files=body.files, dry_run=body.dry_run)
+    secrets = as_code.SecretSource.allow_listed(request.app.state.settings.catalog_secret_variables)
+    plan = as_code.apply(db, actor=user, files=body.files, dry_run=body.dry_run, secrets=secrets)
     return PlanOut(
         dry_run=body.dry_run,
         summary=plan.summary(),
