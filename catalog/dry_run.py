@@ -25,7 +25,7 @@ from servicebay.catalog.fulfilment import (
     settings_problem,
 )
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import FieldType, RequestForm
+from servicebay.catalog.schemas import STORED, FieldType, RequestForm
 from servicebay.core import clock
 from servicebay.core.outbound import OutboundPolicy, OutboundRefused
 from servicebay.core.signing import sign
@@ -81,7 +81,7 @@ def _envelope(offering: Offering, version: OfferingVersion, timestamp: int) -> d
         "data": {
             "offering": offering.slug,
             "offering_version": version.number,
-            "inputs": sample_inputs(RequestForm.model_validate(version.form)),
+            "inputs": sample_inputs(RequestForm.model_validate(version.form, context=STORED)),
         },
     }
 
@@ -151,7 +151,7 @@ def _plugin(offering: Offering, version: OfferingVersion) -> DryRunResult:
         request_id=0,
         offering_slug=offering.slug,
         offering_version=version.number,
-        inputs=sample_inputs(RequestForm.model_validate(version.form)),
+        inputs=sample_inputs(RequestForm.model_validate(version.form, context=STORED)),
         requester={"username": "test"},
         spec=dict(version.fulfilment),
         secret=None,

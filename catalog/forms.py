@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from servicebay.catalog.errors import InputsInvalid
-from servicebay.catalog.schemas import FieldType, FormField, RequestForm
+from servicebay.catalog.schemas import FieldType, FormField, RequestForm, compile_pattern
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -89,9 +89,20 @@ def _clean(form_field: FormField, raw: Any) -> Any:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// address")
     _check_length(form_field, text)
-    if form_field.pattern and not re.fullmatch(form_field.pattern, text):
+    if form_field.pattern and not _matches(form_field.pattern, text):
         raise ValueError("does not have the expected format")
     return text
+
+
+def _matches(pattern: str, text: str) -> bool:
+    """The whole text matches, by RE2: linear time, whatever pattern a team published."""
+    try:
+        compiled = compile_pattern(pattern)
+    except ValueError:
+        raise ValueError(
+            "cannot be checked: the offering's pattern is not supported; tell its team"
+        ) from None
+    return compiled.fullmatch(text) is not None
 
 
 def _clean_number(form_field: FormField, raw: Any) -> float | int:
@@ -193,5 +204,6 @@ def _field_schema(form_field: FormField) -> dict[str, Any]:
     if form_field.max_length is not None:
         schema["maxLength"] = form_field.max_length
     if form_field.pattern:
-        schema["pattern"] = form_field.pattern
+        # JSON Schema patterns are not anchored; the server matches the whole value.
+        schema["pattern"] = f"^(?:{form_field.pattern})$"
     return schema

@@ -2,18 +2,146 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import re2
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from servicebay.catalog.conditions import ConditionError, fields_of, parse
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 FIELD_NAME_RE = r"^[a-z][a-z0-9_]{0,63}$"
+
+# Validation context for definitions read back from the database: they were checked when
+# they were saved, and a rule added since must not make an existing version unreadable.
+STORED = {"stored": True}
+
+PATTERN_MAX_LENGTH = 500
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
+@lru_cache(maxsize=1024)
+def compile_pattern(pattern: str) -> Any:
+    """A form field's pattern, compiled by RE2: matching takes time linear in the input,
+    whatever the pattern (no backtracking). Raises ValueError naming the problem."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"not a valid regular expression: {reason}") from None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a pattern may not be used, or None.
+
+    The server matches with RE2. Browsers and JSON Schema validators match the same
+    pattern with backtracking engines, so it must also mean the same there (the common
+    syntax of RE2 and ECMAScript) and hold no nested repetition such as ``(a+)+``,
+    which takes them exponential time.
+    """
+    if len(pattern) > PATTERN_MAX_LENGTH:
+        return f"a pattern may have at most {PATTERN_MAX_LENGTH} characters"
+    problem = _portability_problem(pattern)
+    if problem is not None:
+        return problem
+    try:
+        compile_pattern(pattern)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _portability_problem(pattern: str) -> str | None:
+    """Scan the pattern once: constructs only one engine knows, and nested repetition."""
+    repeats_inside = [False]  # per open group: does it hold a repetition?
+    i, end = 0, len(pattern)
+    while i < end:
+        char = pattern[i]
+        group_repeats = False
+        if char == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            if escaped in ("A", "z", "Z", "C", "G", "Q", "E"):
+                return (
+                    f"\\{escaped} is not understood by browsers; use ^, $ or escape each character"
+                )
+            if escaped in ("p", "P") and pattern[i + 2 : i + 3] != "{":
+                return f"write Unicode classes with braces: \\{escaped}{{L}}"
+            i += 2
+        elif char == "[":
+            j = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            if pattern[j : j + 1] == "]":
+                return "write ] inside [...] as \\]"
+            while j < end and pattern[j] != "]":
+                if pattern.startswith("[:", j):
+                    return "POSIX classes such as [[:alpha:]] are not understood by browsers"
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+        elif char == "(":
+            if pattern.startswith("(?", i) and not pattern.startswith("(?:", i):
+                return (
+                    "only plain (...) and (?:...) groups are allowed: no inline flags, "
+                    "named groups or look-arounds"
+                )
+            repeats_inside.append(False)
+            i += 3 if pattern.startswith("(?:", i) else 1
+            continue
+        elif char == ")":
+            if len(repeats_inside) > 1:
+                group_repeats = repeats_inside.pop()
+            i += 1
+        else:
+            i += 1
+        length, repeats = _quantifier(pattern, i)
+        if repeats and group_repeats:
+            return (
+                "a repeated group may not itself hold a repetition, as in (a+)+: "
+                "browsers would take exponential time to check it; "
+                "write the repetition once, e.g. a+ instead of (a+)+"
+            )
+        repeats_inside[-1] = repeats_inside[-1] or repeats or group_repeats
+        i += length
+    return None
+
+
+def _quantifier(pattern: str, at: int) -> tuple[int, bool]:
+    """The length of the quantifier at ``at`` (0: none) and whether it repeats."""
+    char = pattern[at : at + 1]
+    if char in ("*", "+"):
+        length, repeats = 1, True
+    elif char == "?":
+        length, repeats = 1, False
+    elif char == "{":
+        close = pattern.find("}", at)
+        bounds = pattern[at + 1 : close].split(",") if close > at else []
+        if not bounds or len(bounds) > 2 or not all(b.isdigit() or b == "" for b in bounds):
+            return 0, False
+        if not bounds[0]:
+            return 0, False
+        upper = bounds[-1]
+        length, repeats = close - at + 1, upper == "" or int(upper) > 1
+    else:
+        return 0, False
+    if pattern[at + length : at + length + 1] == "?":
+        length += 1
+    return length, repeats
 
 
 class FieldType(StrEnum):
@@ -76,12 +204,11 @@ class FormField(BaseModel):
 
     @field_validator("pattern")
     @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"not a valid regular expression: {error}") from error
+    def _pattern_is_safe(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _stored(info):
+            problem = pattern_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
