@@ -75,6 +75,7 @@ def _clean(form_field: FormField, raw: Any) -> Any:
     if not isinstance(raw, str):
         raise ValueError("must be text")
     text = raw.strip()
+    _check_length(form_field, text)
     if kind is FieldType.SELECT and text not in form_field.options:
         raise ValueError("must be one of the options")
     if kind is FieldType.DATE:
@@ -88,7 +89,6 @@ def _clean(form_field: FormField, raw: Any) -> Any:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// address")
-    _check_length(form_field, text)
     if form_field.pattern and not _matches(form_field.pattern, text):
         raise ValueError("does not have the expected format")
     return text
@@ -134,8 +134,9 @@ def _clean_boolean(raw: Any) -> bool:
 def _check_length(form_field: FormField, text: str) -> None:
     if form_field.min_length is not None and len(text) < form_field.min_length:
         raise ValueError(f"must have at least {form_field.min_length} characters")
-    if form_field.max_length is not None and len(text) > form_field.max_length:
-        raise ValueError(f"must have at most {form_field.max_length} characters")
+    limit = form_field.length_limit
+    if limit is not None and len(text) > limit:
+        raise ValueError(f"must have at most {limit} characters")
 
 
 def json_schema(form: RequestForm, *, title: str) -> dict[str, Any]:
@@ -201,8 +202,8 @@ def _field_schema(form_field: FormField) -> dict[str, Any]:
         schema["format"] = formats[kind]
     if form_field.min_length is not None:
         schema["minLength"] = form_field.min_length
-    if form_field.max_length is not None:
-        schema["maxLength"] = form_field.max_length
+    if form_field.length_limit is not None:
+        schema["maxLength"] = form_field.length_limit
     if form_field.pattern:
         # JSON Schema patterns are not anchored; the server matches the whole value.
         schema["pattern"] = f"^(?:{form_field.pattern})$"

@@ -23,6 +23,29 @@ from servicebay.catalog.conditions import ConditionError, fields_of, parse
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 FIELD_NAME_RE = r"^[a-z][a-z0-9_]{0,63}$"
 
+# Maximum lengths of text (characters), documented in docs/security.md#input-limits.
+SLUG_MAX = 64
+NAME_MAX = 200
+SUMMARY_MAX = 500
+DESCRIPTION_MAX = 10_000
+REASON_MAX = 2_000
+URL_MAX = 2_000
+TAG_MAX = 50
+CONDITION_MAX = 500
+# A request form's text field without its own max_length gets one by its type.
+DEFAULT_MAX_LENGTH = {
+    "text": 1_000,
+    "textarea": 10_000,
+    "email": 254,
+    "url": URL_MAX,
+    "team": SLUG_MAX,
+}
+
+Slug = Annotated[str, Field(pattern=SLUG_RE, max_length=SLUG_MAX)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+ShortText = Annotated[str, Field(max_length=NAME_MAX)]
+Tag = Annotated[str, Field(max_length=TAG_MAX)]
+
 # Validation context for definitions read back from the database: they were checked when
 # they were saved, and a rule added since must not make an existing version unreadable.
 STORED = {"stored": True}
@@ -57,8 +80,6 @@ def pattern_problem(pattern: str) -> str | None:
     syntax of RE2 and ECMAScript) and hold no nested repetition such as ``(a+)+``,
     which takes them exponential time.
     """
-    if len(pattern) > PATTERN_MAX_LENGTH:
-        return f"a pattern may have at most {PATTERN_MAX_LENGTH} characters"
     problem = _portability_problem(pattern)
     if problem is not None:
         return problem
@@ -174,9 +195,9 @@ class ShowIf(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    field: str
+    field: Annotated[str, Field(max_length=SLUG_MAX)]
     equals: Any = None
-    in_: list[Any] | None = Field(default=None, alias="in")
+    in_: list[Any] | None = Field(default=None, alias="in", max_length=500)
 
     def matches(self, value: Any) -> bool:
         if self.in_ is not None:
@@ -187,20 +208,29 @@ class ShowIf(BaseModel):
 class FormField(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(pattern=FIELD_NAME_RE)]
-    label: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(pattern=FIELD_NAME_RE, max_length=64)]
+    label: Name
     type: FieldType = FieldType.TEXT
     required: bool = False
-    help: str = ""
-    placeholder: str = ""
+    help: Annotated[str, Field(max_length=REASON_MAX)] = ""
+    placeholder: ShortText = ""
     default: Any = None
     min: float | None = None
     max: float | None = None
-    min_length: Annotated[int, Field(ge=0)] | None = None
-    max_length: Annotated[int, Field(ge=1)] | None = None
-    pattern: str | None = None
-    options: list[str] = Field(default_factory=list)
+    min_length: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    max_length: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        default=None, description="Default by type: text 1,000, textarea 10,000 characters"
+    )
+    pattern: Annotated[str, Field(max_length=PATTERN_MAX_LENGTH)] | None = None
+    options: list[ShortText] = Field(default_factory=list, max_length=500)
     show_if: ShowIf | None = None
+
+    @property
+    def length_limit(self) -> int | None:
+        """The most characters a value may have: max_length, or the type's default."""
+        if self.max_length is not None:
+            return self.max_length
+        return DEFAULT_MAX_LENGTH.get(self.type.value)
 
     @field_validator("pattern")
     @classmethod
@@ -223,7 +253,7 @@ class FormField(BaseModel):
 class RequestForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fields: list[FormField] = Field(default_factory=list)
+    fields: list[FormField] = Field(default_factory=list, max_length=200)
 
     @model_validator(mode="after")
     def _names_unique_and_references_known(self) -> RequestForm:
@@ -254,7 +284,7 @@ class WebhookFulfilment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["webhook"] = "webhook"
-    url: str
+    url: Annotated[str, Field(max_length=URL_MAX)]
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
     max_attempts: Annotated[int, Field(ge=1, le=25)] = 5
 
@@ -265,7 +295,7 @@ class PluginFulfilment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["plugin"] = "plugin"
-    plugin: str
+    plugin: ShortText
     settings: dict[str, Any] = Field(default_factory=dict)
     max_attempts: Annotated[int, Field(ge=1, le=25)] = 5
 
@@ -274,7 +304,9 @@ class ManualFulfilment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["manual"] = "manual"
-    checklist: list[str] = Field(default_factory=list)
+    checklist: list[Annotated[str, Field(max_length=SUMMARY_MAX)]] = Field(
+        default_factory=list, max_length=100
+    )
     max_attempts: int = 1
 
 
@@ -296,8 +328,12 @@ class ApprovalStep(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     decider: Decider
-    team: str | None = Field(default=None, description="Team slug when decider is 'team'")
-    condition: str | None = Field(default=None, description='e.g. cost > 500 and region == "eu"')
+    team: str | None = Field(
+        default=None, max_length=SLUG_MAX, description="Team slug when decider is 'team'"
+    )
+    condition: str | None = Field(
+        default=None, max_length=CONDITION_MAX, description='e.g. cost > 500 and region == "eu"'
+    )
 
     @model_validator(mode="after")
     def _team_when_named(self) -> ApprovalStep:
@@ -316,7 +352,7 @@ class ApprovalPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    steps: list[ApprovalStep] = Field(default_factory=list)
+    steps: list[ApprovalStep] = Field(default_factory=list, max_length=20)
 
     def check_fields(self, known: set[str]) -> None:
         for step in self.steps:
@@ -350,24 +386,28 @@ class OfferingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    slug: Annotated[str, Field(pattern=SLUG_RE)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    summary: Annotated[str, Field(max_length=500)] = ""
-    description: str = ""
+    slug: Slug
+    name: Name
+    summary: Annotated[str, Field(max_length=SUMMARY_MAX)] = ""
+    description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = ""
     category: Annotated[str, Field(max_length=100)] = "General"
-    tags: list[str] = Field(default_factory=list)
-    owner_team: str
-    contact: str = ""
-    runbook_url: str = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    owner_team: Annotated[str, Field(max_length=SLUG_MAX)]
+    contact: ShortText = ""
+    runbook_url: Annotated[str, Field(max_length=URL_MAX)] = ""
     work_kind: WorkKind = WorkKind.STANDARD
-    visibility: list[Annotated[str, Field(pattern=SLUG_RE)]] = Field(
-        default_factory=list, description="Team slugs that may see it; empty: everyone"
+    visibility: list[Slug] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Team slugs that may see it; empty: everyone",
     )
     no_input_needed: bool = False
     form: RequestForm = Field(default_factory=RequestForm)
     approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     fulfilment: FulfilmentSpec
-    webhook_secret: str | None = Field(default=None, description="Write-only signing secret")
+    webhook_secret: str | None = Field(
+        default=None, max_length=1_000, description="Write-only signing secret"
+    )
     sle: ServiceLevel | None = None
     cost: Annotated[float, Field(ge=0)] = 0.0
     manual_effort_minutes: Annotated[int, Field(ge=0)] = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
@@ -12,7 +14,13 @@ router = APIRouter(tags=["catalog-as-code"])
 
 
 class ApplyIn(BaseModel):
-    files: dict[str, str] = Field(description="File name → YAML text, one offering per file")
+    files: dict[
+        Annotated[str, Field(max_length=1_000)],
+        Annotated[str, Field(max_length=as_code.MAX_FILE_CHARACTERS)],
+    ] = Field(
+        max_length=as_code.MAX_FILES,
+        description="File name → YAML text, one offering per file",
+    )
     dry_run: bool = False
 
 
