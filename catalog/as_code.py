@@ -200,6 +200,16 @@ class CatalogLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value Python cannot make (a 5,000-digit number, the 13th month) is the
+        file's problem, with its line, never the server's."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, str(error), node.start_mark
+            ) from None
+
 
 def load(text: str) -> tuple[yaml.Node | None, Any]:
     """One YAML document as its node tree (for line numbers) and its value."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -49,7 +51,7 @@ fulfilment: {kind: manual}
 """
 
 
-def _apply(client: TestClient, headers: dict[str, str], text: str) -> tuple[int, object]:
+def _apply(client: TestClient, headers: dict[str, str], text: str) -> tuple[int, Any]:
     answer = client.post(
         "/api/v1/catalog/apply", headers=headers, json={"files": {"hook.yaml": text}}
     )
@@ -209,3 +211,16 @@ def test_merge_keys_need_aliases_and_are_refused_too() -> None:
     text = "base: &base {kind: manual}\nfulfilment:\n  <<: *base\n"
     with pytest.raises(as_code.CatalogFilesInvalid, match="anchors and aliases"):
         as_code.parse_files({"merge.yaml": text})
+
+
+def test_values_python_cannot_make_are_the_files_problem_with_their_line(
+    client: TestClient, db: Session
+) -> None:
+    headers = _member(db)
+    for text, said in (
+        ("slug: x\ncost: " + "9" * 5000 + "\n", "hook.yaml:2: yaml"),
+        ("slug: x\nname: x\nwhen: 2026-13-45\n", "hook.yaml:3: yaml"),
+    ):
+        status, detail = _apply(client, headers, text)
+        assert status == 422
+        assert [problem["field"] for problem in detail] == [said]
