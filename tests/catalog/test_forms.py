@@ -114,9 +114,9 @@ def test_a_pattern_that_backtracks_catastrophically_elsewhere_is_matched_in_line
     # finish this in a lifetime. A version saved before patterns were checked may hold one.
     form = _text_form("(a+)+", stored=True)
     with pytest.raises(InputsInvalid) as refused:
-        validate_inputs(form, {"code": "a" * 5000 + "!"})
+        validate_inputs(form, {"code": "a" * 999 + "!"})
     assert refused.value.problems == {"code": "does not have the expected format"}
-    assert validate_inputs(form, {"code": "a" * 5000}) == {"code": "a" * 5000}
+    assert validate_inputs(form, {"code": "a" * 1000}) == {"code": "a" * 1000}
 
 
 @pytest.mark.parametrize(
