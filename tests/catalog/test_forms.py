@@ -134,7 +134,7 @@ def test_a_pattern_that_backtracks_catastrophically_elsewhere_is_matched_in_line
         (r"\pL+", r"write Unicode classes with braces: \p{L}"),
         ("a{1001}", "not a valid regular expression: invalid repetition size"),
         ("[a-", "not a valid regular expression"),
-        ("a" * 501, "a pattern may have at most 500 characters"),
+        ("a" * 501, "String should have at most 500 characters"),
     ],
 )
 def test_a_pattern_is_refused_when_saved_with_the_reason(pattern: str, said: str) -> None:
