@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,10 @@ from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import OfferingIn, OfferingStatus
 from servicebay.core.identity import Team, User
+from servicebay.core.settings import VARIABLE_NAME, is_server_variable
 
 EXTRA_KEYS = ("status", "webhook_secret_env", "replacement", "deprecation_notice")
 STATUSES = ("draft", "published", "deprecated", "retired")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SERVER_PREFIX = "SERVICEBAY_"
 
 # Limits on what one apply may make the server read. An offering with a hundred form
 # fields is some 3,000 YAML nodes and 30 KB.
@@ -42,11 +40,6 @@ MAX_FILES = 500
 MAX_FILE_CHARACTERS = 256 * 1024
 MAX_NODES = 10_000
 MAX_DEPTH = 32
-
-
-def is_server_variable(name: str) -> bool:
-    """The server's own settings (``SERVICEBAY_*``) are never a catalog secret."""
-    return name.upper().startswith(SERVER_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -292,7 +285,7 @@ def _parse_one(name: str, text: str, secrets: SecretSource) -> OfferingFile:
         )
         data.pop("webhook_secret")
     if secret_env is not None:
-        if not isinstance(secret_env, str) or not ENV_NAME_RE.match(secret_env):
+        if not isinstance(secret_env, str) or not VARIABLE_NAME.match(secret_env):
             problems.append(
                 Problem(
                     name,

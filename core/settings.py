@@ -14,6 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PREFIX = "SERVICEBAY_"
+
+
+def is_server_variable(name: str) -> bool:
+    """The server's own settings (``SERVICEBAY_*``, read in any case) are never anything
+    a user may name, such as a catalog file's webhook secret."""
+    return name.upper().startswith(PREFIX)
 
 
 class SettingsError(Exception):
@@ -22,7 +29,7 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SERVICEBAY_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix=PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
 
     data_dir: Path = Field(default=Path("data"), description="Folder for the SQLite file and keys")
@@ -117,7 +124,7 @@ class Settings(BaseSettings):
         for name in value:
             if not VARIABLE_NAME.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name")
-            if name.upper().startswith("SERVICEBAY_"):
+            if is_server_variable(name):
                 raise ValueError(f"{name} is a setting of the server, never a catalog secret")
         return value
 
