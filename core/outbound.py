@@ -12,7 +12,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from servicebay.core.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -56,6 +60,8 @@ NOT_GLOBAL: tuple[Network, ...] = tuple(
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
+MAX_RESPONSE_BYTES = 1024 * 1024
+
 
 class OutboundRefused(Exception):
     """The destination is not allowed; the message says why."""
@@ -65,12 +71,25 @@ class OutboundRefused(Exception):
 class OutboundPolicy:
     allowed_networks: tuple[Network, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    max_response_bytes: int = MAX_RESPONSE_BYTES  # read no more of an answer than this
 
     @classmethod
-    def from_lists(cls, networks: list[str], hosts: list[str]) -> OutboundPolicy:
+    def from_lists(
+        cls, networks: list[str], hosts: list[str], *, max_response_bytes: int = MAX_RESPONSE_BYTES
+    ) -> OutboundPolicy:
         return cls(
             allowed_networks=tuple(ipaddress.ip_network(n, strict=False) for n in networks),
             allowed_hosts=tuple(h.lower() for h in hosts),
+            max_response_bytes=max_response_bytes,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboundPolicy:
+        """The policy every outbound fulfilment call follows, dry runs included."""
+        return cls.from_lists(
+            settings.fulfilment_allowed_networks,
+            settings.fulfilment_allowed_hosts,
+            max_response_bytes=settings.fulfilment_max_response_bytes,
         )
 
     def resolve(self, url: str) -> IPAddress:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicebay.core.outbound import MAX_RESPONSE_BYTES
+
 SECRET_KEY_FILE = "secret_key"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PREFIX = "SERVICEBAY_"
@@ -54,6 +56,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Environment variables that catalog files may name as a webhook's "
         "signing secret (webhook_secret_env), as a JSON list; never SERVICEBAY_*",
+    )
+    fulfilment_max_response_bytes: int = Field(
+        default=MAX_RESPONSE_BYTES,
+        gt=0,
+        description="A webhook answer longer than this fails the attempt (it is retried)",
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=30.0, gt=0)

@@ -36,6 +36,7 @@ from servicebay.portal import api, observability, pages
 from servicebay.portal.body_limit import BodySizeLimit
 from servicebay.portal.deps import LoginRequired
 from servicebay.portal.observability import DatabaseCollector
+from servicebay.portal.pages import api_docs
 from servicebay.portal.proxy_auth import TrustedProxyHeaders
 from servicebay.portal.render import render
 from servicebay.portal.security import CsrfRejected, security_middleware
@@ -99,8 +100,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = None
         if run_worker:
-            background = BackgroundWorker(Worker(sessions, settings))
-            app.state.worker = background.worker
+            background = BackgroundWorker(Worker(sessions, settings))  # woken by commits
             background.start()
         yield
         if background is not None:
@@ -112,11 +112,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         version="0.1.0",
         description="Service catalog and self-service portal",
         lifespan=lifespan,
+        docs_url=None,  # served by pages.api_docs, under the portal's CSP
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
-    app.state.worker = None
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(DatabaseCollector(sessions, in_process_worker=run_worker))
     app.state.timing = Timing(
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(pages.router)
     _map_errors(app)
     _describe_errors(app)
+    api_docs.install(app)
     return app
 
 
