@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.demand import Demand, DemandState, Urgency
+from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX, SLUG_MAX
 from servicebay.portal.deps import ApiUser, DbSession, require_scope
 
 router = APIRouter(prefix="/demands", tags=["demand"])
@@ -17,15 +18,19 @@ router = APIRouter(prefix="/demands", tags=["demand"])
 
 class DemandIn(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
     urgency: Urgency = Urgency.NORMAL
-    team: str | None = Field(default=None, description="Slug of the team it is addressed to")
+    team: str | None = Field(
+        default=None, max_length=SLUG_MAX, description="Slug of the team it is addressed to"
+    )
 
 
 class TriageIn(BaseModel):
     state: DemandState
-    reason: str = ""
-    offering: str | None = Field(default=None, description="Slug of the offering that answers it")
+    reason: str = Field(default="", max_length=REASON_MAX)
+    offering: str | None = Field(
+        default=None, max_length=SLUG_MAX, description="Slug of the offering that answers it"
+    )
 
 
 class DemandOut(BaseModel):

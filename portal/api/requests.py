@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from servicebay.catalog.schemas import SLUG_MAX
 from servicebay.core import events
 from servicebay.core.events import Event
 from servicebay.portal.deps import (
@@ -44,7 +45,7 @@ SORT_HELP = "One of: " + ", ".join(requests_service.SORTS)
 
 
 class RequestIn(BaseModel):
-    offering: str = Field(description="Slug of the offering")
+    offering: str = Field(max_length=SLUG_MAX, description="Slug of the offering")
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -252,7 +253,9 @@ def advance_task(
 
 
 class AssignIn(BaseModel):
-    assignee: str | None = Field(default=None, description="Username in the owner team; null")
+    assignee: str | None = Field(
+        default=None, max_length=64, description="Username in the owner team; null"
+    )
 
 
 class ChecklistIn(BaseModel):
