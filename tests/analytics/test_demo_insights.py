@@ -7,8 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.analytics import adoption, reports
 from servicebay.analytics.scope import period_of_days
-from servicebay.catalog.demand import Demand
-from servicebay.catalog.models import Offering
+from servicebay.catalog.models import Demand, Offering
 from servicebay.core.identity import Team
 from servicebay.core.settings import Settings
 from servicebay.portal import demo

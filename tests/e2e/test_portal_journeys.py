@@ -242,7 +242,7 @@ def test_a_demand_is_filed_voted_and_accepted_into_a_draft_offering(
     db.expire_all()
     drafted = db.scalar(select(Offering).where(Offering.slug == "kafka-topics-on-request"))
     assert drafted is not None and drafted.status == "draft"
-    accepted = demand_service.list_demands(db)[0]
+    accepted = demand_service.open_demands(db)[0]
     assert (accepted.state, accepted.offering_id, accepted.votes) == ("accepted", drafted.id, 2)
 
 
