@@ -184,7 +184,6 @@ def adoption(
     """One row per offering that is or was in the catalog, most submitted first."""
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
-    rollup.refresh(session)
     recent = rollup.tail(session, ids)
     now = _counts(session, ids, period, recent)
     before = _counts(session, ids, period.previous(), recent)
@@ -280,7 +279,6 @@ def rejection(
     """Rejection signals per offering, by source, and the class each offering falls in."""
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
-    rollup.refresh(session)
     recent = rollup.tail(session, ids)
     first, last = _days(period)
     found = rollup.counts(session, offering_ids=ids, first_day=first, last_day=last, recent=recent)
