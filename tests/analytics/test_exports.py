@@ -1,4 +1,5 @@
-"""CSV exports: a cell that a spreadsheet would run as a formula is written as text."""
+"""Insights exports and searches: a cell a spreadsheet would run as a formula is written
+as text, and only the catalog's owners read what people searched for in vain."""
 
 from __future__ import annotations
 
@@ -52,3 +53,35 @@ def test_numbers_stay_numbers_and_every_formula_start_is_neutralised() -> None:
         "a\r=1",  # quoted: a line break inside a cell starts no row of its own
     ]
     assert {line[1] for line in lines} == {"-1.5"}
+
+
+def test_consumers_read_no_one_elses_failed_searches_through_the_api_or_the_page(
+    client: TestClient, db: Session
+) -> None:
+    platform = make_team(db, "platform")
+    lead = make_user(db, "pat", team=platform, role=Role.LEAD)
+    make_offering(db, platform, lead)
+    member = make_user(db, team=platform)
+    consumer = make_user(db, "casey", team=make_team(db, "payments"))
+    make_user(db, "mallory")
+    tokens = {who: token_for(db, who) for who in (member, consumer)}
+    db.commit()
+    client.get("/login")
+    client.post(
+        "/login",
+        data={"username": "mallory", "password": PASSWORD, "csrf_token": client.cookies["sb_csrf"]},
+    )
+    client.get("/", params={"q": "payroll of the board"})
+
+    searched = "/api/v1/analytics/empty-searches"
+    assert client.get(searched, headers=tokens[consumer]).json() == []
+    assert [row["query"] for row in client.get(searched, headers=tokens[member]).json()] == [
+        "payroll of the board"
+    ]
+    client.cookies.clear()
+    client.get("/login")
+    client.post(
+        "/login",
+        data={"username": "casey", "password": PASSWORD, "csrf_token": client.cookies["sb_csrf"]},
+    )
+    assert "payroll of the board" not in client.get("/insights/demand").text
