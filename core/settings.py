@@ -123,10 +123,6 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'servicebay.db').as_posix()}"
 
     @property
-    def effective_analytics_database_url(self) -> str:
-        return self.analytics_database_url or self.effective_database_url
-
-    @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
