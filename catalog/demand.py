@@ -34,6 +34,10 @@ NEXT_STATES: dict[DemandState, frozenset[DemandState]] = {
     DemandState.DECLINED: frozenset(),
 }
 OPEN_STATES = (DemandState.NEW, DemandState.ACCEPTED, DemandState.PLANNED)
+NOT_TRIAGER = (
+    "only a lead of the team it is addressed to (for a need addressed to no team, a lead "
+    "of a team that owns offerings) may triage it"
+)
 
 
 class DemandNotFound(CatalogError):
@@ -143,7 +147,7 @@ def triage(
 ) -> Demand:
     """Move a demand to its next triage state; declining needs a reason."""
     if not can_triage(session, actor, demand):
-        raise CatalogPermissionDenied("only a lead of the team it is addressed to may triage it")
+        raise CatalogPermissionDenied(NOT_TRIAGER)
     try:
         target = DemandState(state)
     except ValueError:
@@ -175,7 +179,7 @@ def merge(session: Session, *, actor: User, duplicate: Demand, into: Demand) -> 
     """Fold a duplicate into the demand that stays: its voters count there once each, and
     the duplicate is declined with a reason that points to the one that stays."""
     if not (can_triage(session, actor, duplicate) and can_triage(session, actor, into)):
-        raise CatalogPermissionDenied("only a lead of the team it is addressed to may merge it")
+        raise CatalogPermissionDenied(NOT_TRIAGER)
     if duplicate.id == into.id:
         raise InvalidDemand({"into": "a demand cannot be merged into itself"})
     if (
@@ -216,7 +220,7 @@ def accept_into_draft(session: Session, *, actor: User, demand: Demand, team_slu
     """Accept a new demand and start the offering that answers it as a draft of the team
     ``team_slug``, named after the demand; the demand links to it."""
     if not can_triage(session, actor, demand):
-        raise CatalogPermissionDenied("only a lead of the team it is addressed to may triage it")
+        raise CatalogPermissionDenied(NOT_TRIAGER)
     try:
         definition = OfferingIn.model_validate(
             {
