@@ -173,6 +173,20 @@ def create_user(
     return user
 
 
+def set_password(
+    session: Session, *, user: User, password: str, actor_id: int | None = None
+) -> None:
+    """Give ``user`` a new password; a lockout from earlier failures ends with it."""
+    if len(password) < 8:
+        raise IdentityError("password must have at least 8 characters")
+    user.password_hash = _hasher.hash(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    events.record(
+        session, type="user.password_set", actor_id=actor_id, data={"user": user.username}
+    )
+
+
 def get_user(session: Session, *, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:

@@ -37,6 +37,7 @@ from servicebay.portal import api, observability, pages
 from servicebay.portal.body_limit import BodySizeLimit
 from servicebay.portal.deps import LoginRequired
 from servicebay.portal.observability import DatabaseCollector
+from servicebay.portal.pages import api_docs
 from servicebay.portal.proxy_auth import TrustedProxyHeaders
 from servicebay.portal.render import render
 from servicebay.portal.security import CsrfRejected, security_middleware
@@ -122,6 +123,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         version="0.1.0",
         description="Service catalog and self-service portal",
         lifespan=lifespan,
+        docs_url=None,  # served by pages.api_docs, under the portal's CSP
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(pages.router)
     _map_errors(app)
     _describe_errors(app)
+    api_docs.install(app)
     return app
 
 

@@ -62,6 +62,7 @@ EXPECTED: dict[str, str] = {
     "healthz": "public",
     "readyz": "public",
     "metrics": "public",
+    "api_docs": "public",  # the API reference page; it shows what /openapi.json says
     # offerings (API)
     "list_offerings": "signed-in",
     "create_offering": "owner-member",
