@@ -207,7 +207,8 @@ def test_a_demand_is_filed_voted_and_accepted_into_a_draft_offering(
     page: Page, portal_url: str, db: Session
 ) -> None:
     team = make_team(db, "data")
-    make_user(db, "dara", team=team, role=Role.LEAD)
+    dara = make_user(db, "dara", team=team, role=Role.LEAD)
+    make_offering(db, team, dara, name="Warehouse")  # so that its lead triages unaddressed needs
     make_user(db, "casey", team=make_team(db, "payments"))
     make_user(db, "dana", team=make_team(db, "mobile"))
     db.commit()
