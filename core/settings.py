@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicebay.core.outbound import MAX_RESPONSE_BYTES
+
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -46,6 +48,11 @@ class Settings(BaseSettings):
         description="CIDRs that webhooks may reach although they are private or loopback",
     )
     fulfilment_allowed_hosts: list[str] = Field(default_factory=list)
+    fulfilment_max_response_bytes: int = Field(
+        default=MAX_RESPONSE_BYTES,
+        gt=0,
+        description="A webhook answer longer than this fails the attempt (it is retried)",
+    )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=30.0, gt=0)
     retry_base_seconds: float = Field(

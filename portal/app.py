@@ -108,8 +108,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = None
         if run_worker:
+            # Woken by commits; its sweep also brings the analytics roll-up up to date.
             background = BackgroundWorker(Worker(sessions, settings, chores=(rollup.refresh,)))
-            app.state.worker = background.worker
             background.start()
         yield
         if background is not None:
@@ -132,7 +132,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.analytics_sessions = (
         make_sessionmaker(analytics_engine) if analytics_engine is not None else None
     )
-    app.state.worker = None
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(DatabaseCollector(sessions, in_process_worker=run_worker))
     app.state.timing = Timing(

@@ -719,9 +719,7 @@ def _people(
 
 
 def _offerings(session: Session, users: dict[str, User], settings: Settings) -> dict[str, Offering]:
-    outbound = OutboundPolicy.from_lists(
-        settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
-    )
+    outbound = OutboundPolicy.from_settings(settings)
     offerings = {}
     for spec in [*OFFERINGS, *(_more_offering(more) for more in MORE_OFFERINGS)]:
         definition = OfferingIn.model_validate(spec)

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from servicebay.catalog.fulfilment import FulfilmentContext
-from servicebay.requests.fulfilment.engine import Outcome
+from servicebay.catalog.fulfilment.plugins import FulfilmentContext, Outcome
 
 _loading = False
 
