@@ -3,13 +3,17 @@
 The format is documented in docs/catalog-as-code.md. Applying is all-or-nothing: every
 file is read and validated before anything is written, and the caller's transaction is
 rolled back if any write is refused.
+
+Files come from people who may not be trusted with the server: they are parsed with
+limits (size, node count, depth, no anchors or aliases), the caller's right to apply
+catalog files at all is checked before a file is read, and a webhook secret is taken
+only from a variable an administrator offered by name (``SecretSource``).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +29,60 @@ from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import OfferingIn, OfferingStatus
 from servicebay.core.identity import Team, User
+from servicebay.core.settings import VARIABLE_NAME, is_server_variable
 
 EXTRA_KEYS = ("status", "webhook_secret_env", "replacement", "deprecation_notice")
 STATUSES = ("draft", "published", "deprecated", "retired")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Limits on what one apply may make the server read. An offering with a hundred form
+# fields is some 3,000 YAML nodes and 30 KB.
+MAX_FILES = 500
+MAX_FILE_CHARACTERS = 256 * 1024
+MAX_NODES = 10_000
+MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where a file's ``webhook_secret_env`` is looked up.
+
+    ``offered`` names the variables an administrator lets catalog files use
+    (``SERVICEBAY_CATALOG_SECRET_VARIABLES``); ``None`` means every variable of
+    ``environ``, which only the operator's command line asks for. A name that is not
+    offered and a name that is offered but not set get the same answer, so a caller
+    learns nothing about the server's environment. ``SERVICEBAY_*`` is never read.
+    """
+
+    offered: frozenset[str] | None = frozenset()
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    @classmethod
+    def allow_listed(
+        cls, names: list[str], environ: Mapping[str, str] | None = None
+    ) -> SecretSource:
+        return cls(frozenset(names), os.environ if environ is None else environ)
+
+    @classmethod
+    def whole_environment(cls, environ: Mapping[str, str] | None = None) -> SecretSource:
+        return cls(None, os.environ if environ is None else environ)
+
+    def lookup(self, name: str) -> str | None:
+        if is_server_variable(name):
+            return None
+        if self.offered is not None and name not in self.offered:
+            return None
+        return self.environ.get(name)
+
+    def unavailable(self, name: str) -> str:
+        if self.offered is None and not is_server_variable(name):
+            return f"environment variable {name} is not set"
+        return (
+            f"{name} is not a secret variable this server offers to catalog files "
+            "(an administrator lists them in SERVICEBAY_CATALOG_SECRET_VARIABLES)"
+        )
+
+
+NO_SECRETS = SecretSource()
 
 
 @dataclass(frozen=True)
@@ -105,16 +159,75 @@ def read_folder(path: Path) -> dict[str, str]:
     return {str(p.relative_to(path)): p.read_text(encoding="utf-8") for p in files}
 
 
+class CatalogLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors and aliases and counting what it builds.
+
+    An alias makes the loader reuse a node, so a few hundred bytes of nested aliases
+    ("billion laughs") expand to gigabytes; catalog files never need them. The node
+    and depth limits bound what a document without aliases can make the server build.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.nodes = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (& and *) are not allowed", event.start_mark
+            )
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"a file may hold at most {MAX_NODES} values", event.start_mark
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"values may nest at most {MAX_DEPTH} deep", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value Python cannot make (a 5,000-digit number, the 13th month) is the
+        file's problem, with its line, never the server's."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, str(error), node.start_mark
+            ) from None
+
+
+def load(text: str) -> tuple[yaml.Node | None, Any]:
+    """One YAML document as its node tree (for line numbers) and its value."""
+    loader = CatalogLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
 def parse_files(
-    files: Mapping[str, str], *, environ: Mapping[str, str] | None = None
+    files: Mapping[str, str], *, secrets: SecretSource = NO_SECRETS
 ) -> list[OfferingFile]:
     """Validate every file; raise CatalogFilesInvalid naming file, line and field."""
-    environ = os.environ if environ is None else environ
+    if len(files) > MAX_FILES:
+        raise CatalogFilesInvalid(
+            [Problem("files", 0, "files", f"at most {MAX_FILES} files may be applied at once")]
+        )
     problems: list[Problem] = []
     parsed: list[OfferingFile] = []
     for name, text in files.items():
         try:
-            parsed.append(_parse_one(name, text, environ))
+            parsed.append(_parse_one(name, text, secrets))
         except CatalogFilesInvalid as invalid:
             problems.extend(invalid.file_problems)
     seen: dict[str, OfferingFile] = {}
@@ -135,10 +248,13 @@ def parse_files(
     return parsed
 
 
-def _parse_one(name: str, text: str, environ: Mapping[str, str]) -> OfferingFile:
+def _parse_one(name: str, text: str, secrets: SecretSource) -> OfferingFile:
+    if len(text) > MAX_FILE_CHARACTERS:
+        raise CatalogFilesInvalid(
+            [Problem(name, 0, "file", f"a file may hold at most {MAX_FILE_CHARACTERS} characters")]
+        )
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
@@ -163,13 +279,13 @@ def _parse_one(name: str, text: str, environ: Mapping[str, str]) -> OfferingFile
                 name,
                 _line(node, ["webhook_secret"]),
                 "webhook_secret",
-                "secrets are never written in files; name an environment variable "
+                "secrets are never written in files; name a secret variable "
                 "with webhook_secret_env",
             )
         )
         data.pop("webhook_secret")
     if secret_env is not None:
-        if not isinstance(secret_env, str) or not ENV_NAME_RE.match(secret_env):
+        if not isinstance(secret_env, str) or not VARIABLE_NAME.match(secret_env):
             problems.append(
                 Problem(
                     name,
@@ -178,17 +294,17 @@ def _parse_one(name: str, text: str, environ: Mapping[str, str]) -> OfferingFile
                     "must be an environment variable name",
                 )
             )
-        elif secret_env not in environ:
+        elif (secret := secrets.lookup(secret_env)) is None:
             problems.append(
                 Problem(
                     name,
                     _line(node, ["webhook_secret_env"]),
                     "webhook_secret_env",
-                    f"environment variable {secret_env} is not set",
+                    secrets.unavailable(secret_env),
                 )
             )
         else:
-            data["webhook_secret"] = environ[secret_env]
+            data["webhook_secret"] = secret
     try:
         definition = OfferingIn.model_validate(data)
     except ValidationError as error:
@@ -268,13 +384,17 @@ def apply(
     actor: User | None,
     files: Mapping[str, str],
     dry_run: bool = False,
-    environ: Mapping[str, str] | None = None,
+    secrets: SecretSource = NO_SECRETS,
 ) -> Plan:
     """Validate every file, plan, and (unless a dry run) bring the catalog to the files.
 
-    Nothing is committed here; a refused write raises, and the caller rolls back.
+    ``actor`` None is the operator (command line), with every right. Anyone else must be
+    allowed catalog files at all before a file is read. Nothing is committed here; a
+    refused write raises, and the caller rolls back.
     """
-    wanted = parse_files(files, environ=environ)
+    if actor is not None and not policies.can_apply_catalog_files(actor):
+        raise CatalogPermissionDenied("catalog files are for members of a team that owns offerings")
+    wanted = parse_files(files, secrets=secrets)
     _check_teams(session, wanted)
     result = plan(session, wanted)
     by_slug = {f.definition.slug: f for f in wanted}

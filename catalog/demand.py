@@ -22,7 +22,7 @@ from servicebay.catalog.errors import (
     OfferingConflict,
 )
 from servicebay.catalog.models import Demand, DemandState, DemandVote, Offering, Urgency
-from servicebay.catalog.schemas import OfferingIn
+from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX, OfferingIn
 from servicebay.core import clock, events
 from servicebay.core.identity import Role, Team, User
 
@@ -68,6 +68,8 @@ def create(
         problems["title"] = "say in a few words what you need"
     elif len(title) > 200:
         problems["title"] = "at most 200 characters"
+    if len(description) > DESCRIPTION_MAX:
+        problems["description"] = f"at most {DESCRIPTION_MAX} characters"
     if urgency not in {u.value for u in Urgency}:
         problems["urgency"] = f"one of {', '.join(u.value for u in Urgency)}"
     team = None
@@ -157,6 +159,8 @@ def triage(
         raise OfferingConflict(f"a {current.value} demand cannot become {target.value}")
     if target is DemandState.DECLINED and not reason.strip():
         raise InvalidDemand({"reason": "say why the demand is declined"})
+    if len(reason) > REASON_MAX:
+        raise InvalidDemand({"reason": f"at most {REASON_MAX} characters"})
     if offering_slug:
         offering = session.scalar(select(Offering).where(Offering.slug == offering_slug))
         if offering is None:

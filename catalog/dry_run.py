@@ -21,6 +21,7 @@ from servicebay.catalog.fulfilment.context import TEST_EVENT, FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import (
+    STORED,
     FieldType,
     FulfilmentSpec,
     ManualFulfilment,
@@ -75,7 +76,7 @@ def sample_context(
         request_id=0,
         offering_slug=offering.slug,
         offering_version=version.number,
-        inputs=sample_inputs(RequestForm.model_validate(version.form)),
+        inputs=sample_inputs(RequestForm.model_validate(version.form, context=STORED)),
         requester={"username": "test", "email": "", "name": "Test"},
         spec=spec.model_dump(),
         secret=version.webhook_secret,

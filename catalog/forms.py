@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from servicebay.catalog.errors import InputsInvalid
-from servicebay.catalog.schemas import FieldType, FormField, RequestForm
+from servicebay.catalog.schemas import FieldType, FormField, RequestForm, compile_pattern
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -75,6 +75,7 @@ def _clean(form_field: FormField, raw: Any) -> Any:
     if not isinstance(raw, str):
         raise ValueError("must be text")
     text = raw.strip()
+    _check_length(form_field, text)
     if kind is FieldType.SELECT and text not in form_field.options:
         raise ValueError("must be one of the options")
     if kind is FieldType.DATE:
@@ -88,10 +89,20 @@ def _clean(form_field: FormField, raw: Any) -> Any:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// address")
-    _check_length(form_field, text)
-    if form_field.pattern and not re.fullmatch(form_field.pattern, text):
+    if form_field.pattern and not _matches(form_field.pattern, text):
         raise ValueError("does not have the expected format")
     return text
+
+
+def _matches(pattern: str, text: str) -> bool:
+    """The whole text matches, by RE2: linear time, whatever pattern a team published."""
+    try:
+        compiled = compile_pattern(pattern)
+    except ValueError:
+        raise ValueError(
+            "cannot be checked: the offering's pattern is not supported; tell its team"
+        ) from None
+    return compiled.fullmatch(text) is not None
 
 
 def _clean_number(form_field: FormField, raw: Any) -> float | int:
@@ -123,8 +134,9 @@ def _clean_boolean(raw: Any) -> bool:
 def _check_length(form_field: FormField, text: str) -> None:
     if form_field.min_length is not None and len(text) < form_field.min_length:
         raise ValueError(f"must have at least {form_field.min_length} characters")
-    if form_field.max_length is not None and len(text) > form_field.max_length:
-        raise ValueError(f"must have at most {form_field.max_length} characters")
+    limit = form_field.length_limit
+    if limit is not None and len(text) > limit:
+        raise ValueError(f"must have at most {limit} characters")
 
 
 def json_schema(form: RequestForm, *, title: str) -> dict[str, Any]:
@@ -190,8 +202,9 @@ def _field_schema(form_field: FormField) -> dict[str, Any]:
         schema["format"] = formats[kind]
     if form_field.min_length is not None:
         schema["minLength"] = form_field.min_length
-    if form_field.max_length is not None:
-        schema["maxLength"] = form_field.max_length
+    if form_field.length_limit is not None:
+        schema["maxLength"] = form_field.length_limit
     if form_field.pattern:
-        schema["pattern"] = form_field.pattern
+        # JSON Schema patterns are not anchored; the server matches the whole value.
+        schema["pattern"] = f"^(?:{form_field.pattern})$"
     return schema

@@ -51,6 +51,13 @@ def may_see(user: User | None, visible_team_ids: list[int]) -> bool:
     return user.is_admin or any(team_id in visible_team_ids for team_id in user.team_ids)
 
 
+def can_apply_catalog_files(user: User) -> bool:
+    """Catalog-as-code at all: admins, and members of a team (teams own offerings).
+
+    Checked before any file is read, so a stranger's files cost the server nothing."""
+    return user.is_admin or bool(user.team_ids)
+
+
 def can_apply_catalog_entry(
     user: User, *, action: str, offering: Offering | None, team_id: int | None
 ) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import Readiness, ReadinessCheck
+from servicebay.catalog.schemas import Readiness, ReadinessCheck, pattern_problem
 
 
 def assess(offering: Offering, version: OfferingVersion) -> Readiness:
@@ -50,6 +50,21 @@ def assess(offering: Offering, version: OfferingVersion) -> Readiness:
             ),
         ),
     ]
+    patterns = {
+        str(f.get("name")): problem
+        for f in version.form.get("fields", [])
+        if f.get("pattern") and (problem := pattern_problem(str(f["pattern"]))) is not None
+    }
+    if patterns:
+        # Only for versions saved before a rule on patterns was added: saving checks them.
+        checks.append(
+            ReadinessCheck(
+                name="patterns",
+                label="Form patterns the server can check",
+                passed=False,
+                hint="; ".join(f"{name}: {problem}" for name, problem in patterns.items()),
+            )
+        )
     return Readiness(
         version=version.number, ready=all(check.passed for check in checks), checks=checks
     )

@@ -2,18 +2,167 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import re2
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from servicebay.catalog.conditions import ConditionError, fields_of, parse
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 FIELD_NAME_RE = r"^[a-z][a-z0-9_]{0,63}$"
+
+# Maximum lengths of text (characters), documented in docs/security.md#input-limits.
+SLUG_MAX = 64
+NAME_MAX = 200
+SUMMARY_MAX = 500
+DESCRIPTION_MAX = 10_000
+REASON_MAX = 2_000
+URL_MAX = 2_000
+TAG_MAX = 50
+CONDITION_MAX = 500
+# A request form's text field without its own max_length gets one by its type.
+DEFAULT_MAX_LENGTH = {
+    "text": 1_000,
+    "textarea": 10_000,
+    "email": 254,
+    "url": URL_MAX,
+    "team": SLUG_MAX,
+}
+
+Slug = Annotated[str, Field(pattern=SLUG_RE, max_length=SLUG_MAX)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+ShortText = Annotated[str, Field(max_length=NAME_MAX)]
+Tag = Annotated[str, Field(max_length=TAG_MAX)]
+
+# Validation context for definitions read back from the database: they were checked when
+# they were saved, and a rule added since must not make an existing version unreadable.
+STORED = {"stored": True}
+
+PATTERN_MAX_LENGTH = 500
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
+@lru_cache(maxsize=1024)
+def compile_pattern(pattern: str) -> Any:
+    """A form field's pattern, compiled by RE2: matching takes time linear in the input,
+    whatever the pattern (no backtracking). Raises ValueError naming the problem."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"not a valid regular expression: {reason}") from None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a pattern may not be used, or None.
+
+    The server matches with RE2. Browsers and JSON Schema validators match the same
+    pattern with backtracking engines, so it must also mean the same there (the common
+    syntax of RE2 and ECMAScript) and hold no nested repetition such as ``(a+)+``,
+    which takes them exponential time.
+    """
+    problem = _portability_problem(pattern)
+    if problem is not None:
+        return problem
+    try:
+        compile_pattern(pattern)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _portability_problem(pattern: str) -> str | None:
+    """Scan the pattern once: constructs only one engine knows, and nested repetition."""
+    repeats_inside = [False]  # per open group: does it hold a repetition?
+    i, end = 0, len(pattern)
+    while i < end:
+        char = pattern[i]
+        group_repeats = False
+        if char == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            if escaped in ("A", "z", "Z", "C", "G", "Q", "E"):
+                return (
+                    f"\\{escaped} is not understood by browsers; use ^, $ or escape each character"
+                )
+            if escaped in ("p", "P") and pattern[i + 2 : i + 3] != "{":
+                return f"write Unicode classes with braces: \\{escaped}{{L}}"
+            i += 2
+        elif char == "[":
+            j = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            if pattern[j : j + 1] == "]":
+                return "write ] inside [...] as \\]"
+            while j < end and pattern[j] != "]":
+                if pattern.startswith("[:", j):
+                    return "POSIX classes such as [[:alpha:]] are not understood by browsers"
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+        elif char == "(":
+            if pattern.startswith("(?", i) and not pattern.startswith("(?:", i):
+                return (
+                    "only plain (...) and (?:...) groups are allowed: no inline flags, "
+                    "named groups or look-arounds"
+                )
+            repeats_inside.append(False)
+            i += 3 if pattern.startswith("(?:", i) else 1
+            continue
+        elif char == ")":
+            if len(repeats_inside) > 1:
+                group_repeats = repeats_inside.pop()
+            i += 1
+        else:
+            i += 1
+        length, repeats = _quantifier(pattern, i)
+        if repeats and group_repeats:
+            return (
+                "a repeated group may not itself hold a repetition, as in (a+)+: "
+                "browsers would take exponential time to check it; "
+                "write the repetition once, e.g. a+ instead of (a+)+"
+            )
+        repeats_inside[-1] = repeats_inside[-1] or repeats or group_repeats
+        i += length
+    return None
+
+
+def _quantifier(pattern: str, at: int) -> tuple[int, bool]:
+    """The length of the quantifier at ``at`` (0: none) and whether it repeats."""
+    char = pattern[at : at + 1]
+    if char in ("*", "+"):
+        length, repeats = 1, True
+    elif char == "?":
+        length, repeats = 1, False
+    elif char == "{":
+        close = pattern.find("}", at)
+        bounds = pattern[at + 1 : close].split(",") if close > at else []
+        if not bounds or len(bounds) > 2 or not all(b.isdigit() or b == "" for b in bounds):
+            return 0, False
+        if not bounds[0]:
+            return 0, False
+        upper = bounds[-1]
+        length, repeats = close - at + 1, upper == "" or int(upper) > 1
+    else:
+        return 0, False
+    if pattern[at + length : at + length + 1] == "?":
+        length += 1
+    return length, repeats
 
 
 class FieldType(StrEnum):
@@ -46,9 +195,9 @@ class ShowIf(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    field: str
+    field: Annotated[str, Field(max_length=SLUG_MAX)]
     equals: Any = None
-    in_: list[Any] | None = Field(default=None, alias="in")
+    in_: list[Any] | None = Field(default=None, alias="in", max_length=500)
 
     def matches(self, value: Any) -> bool:
         if self.in_ is not None:
@@ -59,29 +208,37 @@ class ShowIf(BaseModel):
 class FormField(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(pattern=FIELD_NAME_RE)]
-    label: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(pattern=FIELD_NAME_RE, max_length=64)]
+    label: Name
     type: FieldType = FieldType.TEXT
     required: bool = False
-    help: str = ""
-    placeholder: str = ""
+    help: Annotated[str, Field(max_length=REASON_MAX)] = ""
+    placeholder: ShortText = ""
     default: Any = None
     min: float | None = None
     max: float | None = None
-    min_length: Annotated[int, Field(ge=0)] | None = None
-    max_length: Annotated[int, Field(ge=1)] | None = None
-    pattern: str | None = None
-    options: list[str] = Field(default_factory=list)
+    min_length: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    max_length: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        default=None, description="Default by type: text 1,000, textarea 10,000 characters"
+    )
+    pattern: Annotated[str, Field(max_length=PATTERN_MAX_LENGTH)] | None = None
+    options: list[ShortText] = Field(default_factory=list, max_length=500)
     show_if: ShowIf | None = None
+
+    @property
+    def length_limit(self) -> int | None:
+        """The most characters a value may have: max_length, or the type's default."""
+        if self.max_length is not None:
+            return self.max_length
+        return DEFAULT_MAX_LENGTH.get(self.type.value)
 
     @field_validator("pattern")
     @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"not a valid regular expression: {error}") from error
+    def _pattern_is_safe(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _stored(info):
+            problem = pattern_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -96,7 +253,7 @@ class FormField(BaseModel):
 class RequestForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fields: list[FormField] = Field(default_factory=list)
+    fields: list[FormField] = Field(default_factory=list, max_length=200)
 
     @model_validator(mode="after")
     def _names_unique_and_references_known(self) -> RequestForm:
@@ -127,7 +284,7 @@ class WebhookFulfilment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["webhook"] = "webhook"
-    url: str
+    url: Annotated[str, Field(max_length=URL_MAX)]
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
     max_attempts: Annotated[int, Field(ge=1, le=25)] = 5
 
@@ -138,7 +295,7 @@ class PluginFulfilment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["plugin"] = "plugin"
-    plugin: str
+    plugin: ShortText
     settings: dict[str, Any] = Field(default_factory=dict)
     max_attempts: Annotated[int, Field(ge=1, le=25)] = 5
 
@@ -147,7 +304,9 @@ class ManualFulfilment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["manual"] = "manual"
-    checklist: list[str] = Field(default_factory=list)
+    checklist: list[Annotated[str, Field(max_length=SUMMARY_MAX)]] = Field(
+        default_factory=list, max_length=100
+    )
     max_attempts: int = 1
 
 
@@ -169,8 +328,12 @@ class ApprovalStep(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     decider: Decider
-    team: str | None = Field(default=None, description="Team slug when decider is 'team'")
-    condition: str | None = Field(default=None, description='e.g. cost > 500 and region == "eu"')
+    team: str | None = Field(
+        default=None, max_length=SLUG_MAX, description="Team slug when decider is 'team'"
+    )
+    condition: str | None = Field(
+        default=None, max_length=CONDITION_MAX, description='e.g. cost > 500 and region == "eu"'
+    )
 
     @model_validator(mode="after")
     def _team_when_named(self) -> ApprovalStep:
@@ -189,7 +352,7 @@ class ApprovalPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    steps: list[ApprovalStep] = Field(default_factory=list)
+    steps: list[ApprovalStep] = Field(default_factory=list, max_length=20)
 
     def check_fields(self, known: set[str]) -> None:
         for step in self.steps:
@@ -223,24 +386,28 @@ class OfferingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    slug: Annotated[str, Field(pattern=SLUG_RE)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    summary: Annotated[str, Field(max_length=500)] = ""
-    description: str = ""
+    slug: Slug
+    name: Name
+    summary: Annotated[str, Field(max_length=SUMMARY_MAX)] = ""
+    description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = ""
     category: Annotated[str, Field(max_length=100)] = "General"
-    tags: list[str] = Field(default_factory=list)
-    owner_team: str
-    contact: str = ""
-    runbook_url: str = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    owner_team: Annotated[str, Field(max_length=SLUG_MAX)]
+    contact: ShortText = ""
+    runbook_url: Annotated[str, Field(max_length=URL_MAX)] = ""
     work_kind: WorkKind = WorkKind.STANDARD
-    visibility: list[Annotated[str, Field(pattern=SLUG_RE)]] = Field(
-        default_factory=list, description="Team slugs that may see it; empty: everyone"
+    visibility: list[Slug] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Team slugs that may see it; empty: everyone",
     )
     no_input_needed: bool = False
     form: RequestForm = Field(default_factory=RequestForm)
     approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     fulfilment: FulfilmentSpec
-    webhook_secret: str | None = Field(default=None, description="Write-only signing secret")
+    webhook_secret: str | None = Field(
+        default=None, max_length=1_000, description="Write-only signing secret"
+    )
     sle: ServiceLevel | None = None
     cost: Annotated[float, Field(ge=0)] = 0.0
     manual_effort_minutes: Annotated[int, Field(ge=0)] = 0

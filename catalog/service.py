@@ -21,6 +21,7 @@ from servicebay.catalog.errors import (
 from servicebay.catalog.fulfilment import plugins
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import (
+    STORED,
     ApprovalPolicy,
     Decider,
     FulfilmentSpec,
@@ -310,7 +311,8 @@ def definition_of(offering: Offering, version: OfferingVersion) -> OfferingIn:
             "cost": version.cost,
             "manual_effort_minutes": version.manual_effort_minutes,
             "quota": quota,
-        }
+        },
+        context=STORED,
     )
 
 
@@ -512,7 +514,7 @@ def for_ops(actor: User, *, name: str = "", team_id: int | None = None) -> Selec
 
 
 def form_of(version: OfferingVersion) -> RequestForm:
-    return RequestForm.model_validate(version.form)
+    return RequestForm.model_validate(version.form, context=STORED)
 
 
 def record_view(session: Session, *, offering: Offering, viewer: User | None) -> None:

@@ -1,4 +1,11 @@
-"""Outbound address checks that stop fulfilment hooks from reaching internal services."""
+"""Outbound address checks that stop fulfilment hooks from reaching internal services.
+
+Only globally reachable addresses may be called. Python's ``is_global`` follows the IANA
+special-purpose registries, but its tables differ between Python releases, so the ranges
+that are not globally reachable are also listed here; and an IPv6 address that embeds an
+IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo) is judged by the IPv4
+address it leads to as well.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,47 @@ if TYPE_CHECKING:
     from servicebay.core.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Ranges the IANA special-purpose address registries mark as not globally reachable,
+# plus multicast and the deprecated transition prefixes.
+NOT_GLOBAL: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",  # this network
+        "10.0.0.0/8",  # private
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local (cloud metadata services)
+        "172.16.0.0/12",  # private
+        "192.0.0.0/24",  # IETF protocol assignments (192.0.0.8 and friends)
+        "192.0.2.0/24",  # documentation
+        "192.88.99.0/24",  # 6to4 relay anycast (deprecated)
+        "192.168.0.0/16",  # private
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation
+        "203.0.113.0/24",  # documentation
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and the limited broadcast address
+        "::/96",  # unspecified, loopback and IPv4-compatible (deprecated)
+        "::ffff:0:0/96",  # IPv4-mapped
+        "64:ff9b:1::/48",  # local-use IPv4/IPv6 translation
+        "100::/64",  # discard-only
+        "2001::/23",  # IETF protocol assignments, Teredo (2001::/32) among them
+        "2001:db8::/32",  # documentation
+        "2002::/16",  # 6to4
+        "3fff::/20",  # documentation
+        "5f00::/16",  # segment routing SIDs
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated)
+        "ff00::/8",  # multicast
+    )
+)
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
 MAX_RESPONSE_BYTES = 1024 * 1024
 
 
@@ -21,7 +69,7 @@ class OutboundRefused(Exception):
 
 @dataclass(frozen=True)
 class OutboundPolicy:
-    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    allowed_networks: tuple[Network, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     max_response_bytes: int = MAX_RESPONSE_BYTES  # read no more of an answer than this
 
@@ -65,15 +113,39 @@ class OutboundPolicy:
             return
         if any(address in network for network in self.allowed_networks):
             return
-        if (
-            address.is_loopback
-            or address.is_private
-            or address.is_link_local
-            or address.is_multicast
-            or address.is_reserved
-            or address.is_unspecified
-        ):
+        for embedded in embedded_ipv4(address):
+            if not is_public(embedded):
+                raise OutboundRefused(
+                    f"{host} resolves to {address}, which leads to {embedded}, a private or "
+                    "internal address; allow it with SERVICEBAY_FULFILMENT_ALLOWED_NETWORKS"
+                )
+        if not is_public(address):
             raise OutboundRefused(
                 f"{host} resolves to {address}, a private or internal address; "
                 "allow it with SERVICEBAY_FULFILMENT_ALLOWED_NETWORKS"
             )
+
+
+def is_public(address: IPAddress) -> bool:
+    """Whether the address is globally reachable and a single host (not multicast)."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if address.is_reserved and address not in NAT64:
+        return False
+    return not any(address in network for network in NOT_GLOBAL)
+
+
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address stands for, by each transition scheme."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found

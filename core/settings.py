@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from servicebay.core.outbound import MAX_RESPONSE_BYTES
 
 SECRET_KEY_FILE = "secret_key"
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PREFIX = "SERVICEBAY_"
+
+
+def is_server_variable(name: str) -> bool:
+    """The server's own settings (``SERVICEBAY_*``, read in any case) are never anything
+    a user may name, such as a catalog file's webhook secret."""
+    return name.upper().startswith(PREFIX)
 
 
 class SettingsError(Exception):
@@ -22,7 +31,7 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SERVICEBAY_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix=PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
 
     data_dir: Path = Field(default=Path("data"), description="Folder for the SQLite file and keys")
@@ -48,6 +57,11 @@ class Settings(BaseSettings):
         description="CIDRs that webhooks may reach although they are private or loopback",
     )
     fulfilment_allowed_hosts: list[str] = Field(default_factory=list)
+    catalog_secret_variables: list[str] = Field(
+        default_factory=list,
+        description="Environment variables that catalog files may name as a webhook's "
+        "signing secret (webhook_secret_env), as a JSON list; never SERVICEBAY_*",
+    )
     fulfilment_max_response_bytes: int = Field(
         default=MAX_RESPONSE_BYTES,
         gt=0,
@@ -114,6 +128,16 @@ class Settings(BaseSettings):
     def _networks_parse(cls, value: list[str]) -> list[str]:
         for network in value:
             ipaddress.ip_network(network, strict=False)
+        return value
+
+    @field_validator("catalog_secret_variables")
+    @classmethod
+    def _secret_variables_are_not_settings(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not VARIABLE_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if is_server_variable(name):
+                raise ValueError(f"{name} is a setting of the server, never a catalog secret")
         return value
 
     @field_validator("trusted_proxies")

@@ -358,16 +358,26 @@ def catalog() -> None:
 @catalog.command("apply")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Only print what would change.")
+@click.option(
+    "--secrets-from-environment",
+    is_flag=True,
+    help="Let webhook_secret_env name any variable of this command's environment "
+    "(never SERVICEBAY_*), not only those in SERVICEBAY_CATALOG_SECRET_VARIABLES.",
+)
 @pass_context
-def catalog_apply(ctx: Context, path: Path, dry_run: bool) -> None:
+def catalog_apply(ctx: Context, path: Path, dry_run: bool, secrets_from_environment: bool) -> None:
     """Bring the catalog to the files under PATH, all or nothing."""
     from servicebay.catalog import as_code
     from servicebay.catalog.errors import CatalogError
 
+    if secrets_from_environment:
+        secrets = as_code.SecretSource.whole_environment()
+    else:
+        secrets = as_code.SecretSource.allow_listed(ctx.settings.catalog_secret_variables)
     try:
         files = as_code.read_folder(path)
         with transaction(_sessions(ctx.settings)) as session:
-            plan = as_code.apply(session, actor=None, files=files, dry_run=dry_run)
+            plan = as_code.apply(session, actor=None, files=files, dry_run=dry_run, secrets=secrets)
             if dry_run:
                 session.rollback()
     except CatalogError as error:

@@ -26,8 +26,10 @@ class MeOut(BaseModel):
 
 class TokenIn(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    scopes: list[str] = Field(
-        default_factory=lambda: ["read", "request"], description=f"any of {', '.join(SCOPES)}"
+    scopes: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=lambda: ["read", "request"],
+        max_length=10,
+        description=f"any of {', '.join(SCOPES)}",
     )
     expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 

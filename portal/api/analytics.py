@@ -14,11 +14,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from servicebay.analytics import drill, reports
 from servicebay.analytics.schemas import RequestBehindOut
 from servicebay.catalog import service as catalog_service
+from servicebay.catalog.schemas import SLUG_MAX
 from servicebay.core import events
 from servicebay.portal.deps import AnalyticsSession, ApiUser, DbSession, require_scope
 
@@ -69,7 +70,7 @@ OutputFormat = Annotated[str, Query(alias="format", pattern="^(json|csv)$")]
 
 
 class FormStartedIn(BaseModel):
-    offering: str
+    offering: str = Field(max_length=SLUG_MAX)
 
 
 @router.post("/form-started", status_code=204)

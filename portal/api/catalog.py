@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
@@ -12,7 +14,13 @@ router = APIRouter(tags=["catalog-as-code"])
 
 
 class ApplyIn(BaseModel):
-    files: dict[str, str] = Field(description="File name → YAML text, one offering per file")
+    files: dict[
+        Annotated[str, Field(max_length=1_000)],
+        Annotated[str, Field(max_length=as_code.MAX_FILE_CHARACTERS)],
+    ] = Field(
+        max_length=as_code.MAX_FILES,
+        description="File name → YAML text, one offering per file",
+    )
     dry_run: bool = False
 
 
@@ -33,7 +41,8 @@ class PlanOut(BaseModel):
 def apply_catalog(request: Request, body: ApplyIn, db: DbSession, user: ApiUser) -> PlanOut:
     """Bring the catalog to the files (all or nothing); with dry_run, only say what would change."""
     require_scope(request, "ops")
-    plan = as_code.apply(db, actor=user, files=body.files, dry_run=body.dry_run)
+    secrets = as_code.SecretSource.allow_listed(request.app.state.settings.catalog_secret_variables)
+    plan = as_code.apply(db, actor=user, files=body.files, dry_run=body.dry_run, secrets=secrets)
     return PlanOut(
         dry_run=body.dry_run,
         summary=plan.summary(),

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.models import DemandState, Urgency
-from servicebay.catalog.schemas import DemandOut
+from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX, SLUG_MAX, DemandOut
 from servicebay.portal.deps import ApiUser, DbSession, require_scope
 
 router = APIRouter(prefix="/demands", tags=["demand"])
@@ -17,17 +17,22 @@ router = APIRouter(prefix="/demands", tags=["demand"])
 
 class DemandIn(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
     urgency: Urgency = Urgency.NORMAL
-    team: str | None = Field(default=None, description="Slug of the team it is addressed to")
+    team: str | None = Field(
+        default=None, max_length=SLUG_MAX, description="Slug of the team it is addressed to"
+    )
 
 
 class TriageIn(BaseModel):
     state: DemandState
-    reason: str = ""
-    offering: str | None = Field(default=None, description="Slug of the offering that answers it")
+    reason: str = Field(default="", max_length=REASON_MAX)
+    offering: str | None = Field(
+        default=None, max_length=SLUG_MAX, description="Slug of the offering that answers it"
+    )
     draft_team: str | None = Field(
         default=None,
+        max_length=SLUG_MAX,
         description="When accepting: slug of the team whose new draft offering answers it "
         "(named after the demand, as the triage page does)",
     )

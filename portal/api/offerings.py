@@ -12,6 +12,8 @@ from servicebay.catalog import as_code, forms, search
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering
 from servicebay.catalog.schemas import (
+    REASON_MAX,
+    SLUG_MAX,
     ApprovalPolicy,
     DryRunOut,
     OfferingIn,
@@ -141,7 +143,9 @@ def update_offering(
 
 class PublishIn(BaseModel):
     override_reason: str | None = Field(
-        default=None, description="Admins only: publish past failing readiness checks"
+        default=None,
+        max_length=REASON_MAX,
+        description="Admins only: publish past failing readiness checks",
     )
 
 
@@ -161,8 +165,8 @@ def publish_offering(
 
 
 class DeprecateIn(BaseModel):
-    replacement: str | None = None
-    notice: str = ""
+    replacement: str | None = Field(default=None, max_length=SLUG_MAX)
+    notice: str = Field(default="", max_length=REASON_MAX)
 
 
 @router.post("/offerings/{slug}/deprecate", response_model=OfferingOut)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from servicebay.catalog.schemas import SLUG_MAX
 from servicebay.core import events
 from servicebay.core.identity import Team, User
 from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
@@ -23,7 +24,7 @@ router = APIRouter(tags=["requests"])
 
 
 class RequestIn(BaseModel):
-    offering: str = Field(description="Slug of the offering")
+    offering: str = Field(max_length=SLUG_MAX, description="Slug of the offering")
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -424,7 +425,9 @@ def _member_team(db: Any, user: User, team_slug: str) -> Team:
 
 
 class AssignIn(BaseModel):
-    assignee: str | None = Field(default=None, description="Username in the owner team; null")
+    assignee: str | None = Field(
+        default=None, max_length=64, description="Username in the owner team; null"
+    )
 
 
 class ChecklistIn(BaseModel):

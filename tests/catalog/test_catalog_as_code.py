@@ -72,7 +72,11 @@ SECRET = "whsec_c2VydmljZWJheS10ZXN0LXNlY3JldA=="
 
 
 def _run(database_url: str, tmp_path: Path, *args: str, secret: bool = True) -> Result:
-    env = {"SERVICEBAY_DATABASE_URL": database_url, "SERVICEBAY_DATA_DIR": str(tmp_path)}
+    env = {
+        "SERVICEBAY_DATABASE_URL": database_url,
+        "SERVICEBAY_DATA_DIR": str(tmp_path),
+        "SERVICEBAY_CATALOG_SECRET_VARIABLES": '["POSTGRES_HOOK_SECRET"]',
+    }
     if secret:
         env["POSTGRES_HOOK_SECRET"] = SECRET
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
@@ -183,10 +187,41 @@ def test_malformed_yaml_and_missing_secret_are_reported_by_file_and_line(
     refused = _run(database_url, tmp_path, "catalog", "apply", str(folder), secret=False)
     assert refused.exit_code != 0
     assert "bad.yaml:3: yaml:" in refused.output
-    assert "db.yaml:33: webhook_secret_env: environment variable POSTGRES_HOOK_SECRET" in (
+    assert (
+        "db.yaml:33: webhook_secret_env: POSTGRES_HOOK_SECRET is not a secret variable "
+        "this server offers to catalog files"
+    ) in refused.output
+    assert _count(db, Offering) == 0
+
+
+def test_the_command_line_reads_its_own_environment_only_when_asked_and_never_settings(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    _teams(db)
+    folder = _folder(tmp_path, {"db.yaml": DATABASE})
+    env = {
+        "SERVICEBAY_DATABASE_URL": database_url,
+        "SERVICEBAY_DATA_DIR": str(tmp_path),
+        "POSTGRES_HOOK_SECRET": SECRET,
+    }
+    runner = CliRunner()
+    refused = runner.invoke(main, ["catalog", "apply", str(folder)], env=env)
+    assert refused.exit_code != 0 and "is not a secret variable this server offers" in (
         refused.output
     )
-    assert _count(db, Offering) == 0
+    asked = ["catalog", "apply", "--secrets-from-environment", str(folder)]
+    master = DATABASE.replace("POSTGRES_HOOK_SECRET", "SERVICEBAY_SECRET_KEY")
+    (folder / "db.yaml").write_text(master)
+    refused = runner.invoke(main, asked, env=env | {"SERVICEBAY_SECRET_KEY": "k" * 40})
+    assert refused.exit_code != 0
+    assert "SERVICEBAY_SECRET_KEY is not a secret variable this server offers" in refused.output
+    (folder / "db.yaml").write_text(DATABASE.replace("POSTGRES_HOOK_SECRET", "UNSET_HOOK"))
+    refused = runner.invoke(main, asked, env=env)
+    assert "environment variable UNSET_HOOK is not set" in refused.output
+    (folder / "db.yaml").write_text(DATABASE)
+    applied = runner.invoke(main, asked, env=env)
+    assert applied.exit_code == 0, applied.output
+    assert db.scalar(select(OfferingVersion.webhook_secret)) == SECRET
 
 
 def test_duplicate_slug_across_files_is_refused(

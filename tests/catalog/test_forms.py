@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
-from servicebay.catalog.errors import InputsInvalid
+from servicebay.catalog import service as catalog_service
+from servicebay.catalog.errors import InputsInvalid, NotReady
 from servicebay.catalog.forms import json_schema, validate_inputs
-from servicebay.catalog.schemas import RequestForm
+from servicebay.catalog.schemas import STORED, RequestForm
+from servicebay.core.identity import Role
+from tests.factories import make_offering, make_team, make_user, pass_dry_run
 
 FORM = RequestForm.model_validate(
     {
@@ -96,3 +102,89 @@ def test_json_schema_makes_conditional_fields_required_only_when_shown() -> None
         "minimum": 1,
         "maximum": 30,
     }
+
+
+def _text_form(pattern: str, *, stored: bool = False) -> RequestForm:
+    fields = {"fields": [{"name": "code", "label": "Code", "pattern": pattern}]}
+    return RequestForm.model_validate(fields, context=STORED if stored else None)
+
+
+def test_a_pattern_that_backtracks_catastrophically_elsewhere_is_matched_in_linear_time() -> None:
+    # (a+)+ on "aaa…a!" takes a backtracking engine 2^n steps: Python's re would not
+    # finish this in a lifetime. A version saved before patterns were checked may hold one.
+    form = _text_form("(a+)+", stored=True)
+    with pytest.raises(InputsInvalid) as refused:
+        validate_inputs(form, {"code": "a" * 999 + "!"})
+    assert refused.value.problems == {"code": "does not have the expected format"}
+    assert validate_inputs(form, {"code": "a" * 1000}) == {"code": "a" * 1000}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "said"),
+    [
+        ("(a+)+", "a repeated group may not itself hold a repetition, as in (a+)+"),
+        ("(a*b?)*", "a repeated group may not itself hold a repetition"),
+        ("((ab)+c){2,}", "a repeated group may not itself hold a repetition"),
+        ("(?=a)a", "no inline flags, named groups or look-arounds"),
+        ("(?i)abc", "no inline flags, named groups or look-arounds"),
+        ("(?P<x>a)", "no inline flags, named groups or look-arounds"),
+        (r"(a)\1", "not a valid regular expression: invalid escape sequence: \\1"),
+        (r"\Aabc", r"\A is not understood by browsers"),
+        ("[[:alpha:]]+", "POSIX classes such as [[:alpha:]]"),
+        (r"\pL+", r"write Unicode classes with braces: \p{L}"),
+        ("a{1001}", "not a valid regular expression: invalid repetition size"),
+        ("[a-", "not a valid regular expression"),
+        ("a" * 501, "String should have at most 500 characters"),
+    ],
+)
+def test_a_pattern_is_refused_when_saved_with_the_reason(pattern: str, said: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        _text_form(pattern)
+    assert said in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[a-z][a-z0-9_]{2,30}",
+        r"\d{3}-\d{4}",
+        "(foo|bar)+",
+        "([a-z]+)?-(x|y)",
+        "(ab){2}c*",
+        r"[\]a-z]+",
+        r"\p{Lu}\p{Ll}+",
+        "x{2,}y?",
+    ],
+)
+def test_ordinary_patterns_are_accepted(pattern: str) -> None:
+    assert _text_form(pattern).fields[0].pattern == pattern
+
+
+def test_the_json_schema_pattern_is_anchored_as_the_server_matches_the_whole_value() -> None:
+    schema = json_schema(_text_form("[a-z]+|[0-9]+"), title="Codes")
+    assert schema["properties"]["code"]["pattern"] == "^(?:[a-z]+|[0-9]+)$"
+    assert validate_inputs(_text_form("[a-z]+|[0-9]+"), {"code": "abc"}) == {"code": "abc"}
+    with pytest.raises(InputsInvalid):
+        validate_inputs(_text_form("[a-z]+|[0-9]+"), {"code": "abc1"})
+
+
+def test_a_stored_pattern_the_engine_cannot_compile_refuses_inputs_and_blocks_publishing(
+    db: Session,
+) -> None:
+    team = make_team(db)
+    lead = make_user(db, team=team, role=Role.LEAD)
+    offering = make_offering(db, team, lead, publish=False)
+    version = catalog_service.head_version(db, offering)
+    version.form = {"fields": [{"name": "code", "label": "Code", "pattern": "(?=x)x"}]}
+    flag_modified(version, "form")
+    pass_dry_run(db, offering)
+    form = catalog_service.form_of(version)
+    with pytest.raises(InputsInvalid) as refused:
+        validate_inputs(form, {"code": "x"})
+    assert refused.value.problems == {
+        "code": "cannot be checked: the offering's pattern is not supported; tell its team"
+    }
+    with pytest.raises(NotReady) as not_ready:
+        catalog_service.publish(db, actor=lead, offering=offering)
+    assert "code: only plain (...) and (?:...) groups" in not_ready.value.problems["patterns"]
+    db.rollback()
