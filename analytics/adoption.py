@@ -12,12 +12,17 @@ from sqlalchemy.orm import Session
 
 from servicebay.analytics import rollup
 from servicebay.analytics.scope import Period
+from servicebay.catalog import browse
 from servicebay.catalog.models import Offering
+from servicebay.core import clock
+from servicebay.core.cache import PerDatabase
 from servicebay.core.events import Event
 from servicebay.core.identity import Membership, Team, User
 from servicebay.requests.models import Request
 
 ZERO_UPTAKE_DAYS = 30
+LATELY = timedelta(days=30)
+MOST_REQUESTED_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,29 @@ def _requesters(
     return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in rows}
 
 
+def most_requested(session: Session, *, catalog_token: str) -> list[tuple[int, int]]:
+    """(offering id, requests) of the last 30 days, most first: enough to fill the home
+    page's "popular" row for viewers who may not see the very top. Counted at most once a
+    minute per catalog state in each process (``browse.RECENT_FIGURES_MAX_AGE_SECONDS``)."""
+    return _most_requested.get(session, catalog_token, lambda: _count_lately(session))
+
+
+def _count_lately(session: Session) -> list[tuple[int, int]]:
+    statement = (
+        select(Request.offering_id, func.count(Request.id))
+        .where(Request.submitted_at >= clock.now() - LATELY)
+        .group_by(Request.offering_id)
+        .order_by(func.count(Request.id).desc(), Request.offering_id)
+        .limit(MOST_REQUESTED_KEPT)
+    )
+    return [(offering_id, count) for offering_id, count in session.execute(statement)]
+
+
+_most_requested: PerDatabase[list[tuple[int, int]]] = PerDatabase(
+    max_age=browse.RECENT_FIGURES_MAX_AGE_SECONDS
+)
+
+
 def active_users_of_eligible_teams(session: Session) -> int:
     statement = (
         select(func.count(func.distinct(Membership.user_id)))
@@ -156,7 +184,6 @@ def adoption(
     """One row per offering that is or was in the catalog, most submitted first."""
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
-    rollup.refresh(session)
     recent = rollup.tail(session, ids)
     now = _counts(session, ids, period, recent)
     before = _counts(session, ids, period.previous(), recent)
@@ -252,7 +279,6 @@ def rejection(
     """Rejection signals per offering, by source, and the class each offering falls in."""
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
-    rollup.refresh(session)
     recent = rollup.tail(session, ids)
     first, last = _days(period)
     found = rollup.counts(session, offering_ids=ids, first_day=first, last_day=last, recent=recent)

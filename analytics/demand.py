@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from servicebay.analytics.percentiles import inclusive_days
 from servicebay.analytics.scope import Period
-from servicebay.catalog.demand import OPEN_STATES, Demand
+from servicebay.catalog.demand import OPEN_STATES
+from servicebay.catalog.models import Demand
 from servicebay.core.events import Event
 
 

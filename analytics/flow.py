@@ -19,6 +19,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from servicebay.analytics import sle
 from servicebay.analytics.percentiles import hours_between, inclusive_days, percentiles
 from servicebay.catalog.models import OfferingVersion
 from servicebay.core.events import Event
@@ -363,8 +364,8 @@ class FlowSummary:
 def summary(flows: Sequence[RequestFlow], scope: Scope) -> FlowSummary:
     done = completed_in(flows, scope)
     lead_hours = [flow.lead_hours for flow in done]
-    with_sle = [
-        hours <= flow.sle_hours
+    with_sle = [  # against the pinned version's promise (analytics/sle.py)
+        sle.kept(hours, flow.sle_hours)
         for flow, hours in zip(done, lead_hours, strict=True)
         if flow.sle_hours is not None
     ]

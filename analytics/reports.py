@@ -10,15 +10,16 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, demand, flow, forecast, value
+from servicebay.analytics import adoption, demand, flow, forecast, scope, value
 from servicebay.analytics.scope import Period
 from servicebay.catalog.models import Offering
 from servicebay.core import clock
+from servicebay.core.identity import User
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,30 @@ class Table:
 
     def to_csv(self) -> str:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        # RFC 4180 line ends: a cell holding a line break of either kind is quoted, so no
+        # text can start a row of its own.
+        writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow([column.key for column in self.columns])
         for row in self.rows:
             writer.writerow([_csv_cell(row.get(column.key)) for column in self.columns])
         return buffer.getvalue()
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV
+# Injection"): such text is written with a leading single quote, so it stays text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: numbers stay numbers, text never starts a formula."""
     if value is None:
         return ""
+    if isinstance(value, bool | int):
+        return value
     if isinstance(value, float):
         return round(value, 4)
-    return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _rounded(value: float | None, digits: int = 4) -> float | None:
@@ -60,11 +72,13 @@ def _rounded(value: float | None, digits: int = 4) -> float | None:
 
 @dataclass
 class Context:
-    """One view's inputs: the offerings the viewer may see (after filters) and a period."""
+    """One view's inputs: the offerings the viewer may see (after filters), a period, and
+    whether the viewer may read what people searched for (:func:`scope.reads_searches`)."""
 
     session: Session
     offerings: Sequence[Offering]
     period: Period
+    reads_searches: bool = False
     _flows: list[flow.RequestFlow] | None = field(default=None, init=False, repr=False)
     _summary: flow.FlowSummary | None = field(default=None, init=False, repr=False)
     _slugs: dict[int, str] | None = field(default=None, init=False, repr=False)
@@ -98,6 +112,27 @@ class Context:
         if self._summary is None:
             self._summary = flow.summary(self.flows(), self.scope)
         return self._summary
+
+
+def context_for(
+    session: Session,
+    *,
+    viewer: User,
+    team_slug: str | None = None,
+    offering_slug: str | None = None,
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> Context:
+    """What a view shows ``viewer``: the same for the insights pages and the API."""
+    offerings = scope.visible_offerings(
+        session, viewer=viewer, team_slug=team_slug, offering_slug=offering_slug
+    )
+    return Context(
+        session,
+        offerings,
+        scope.period_of_days(first_day, last_day),
+        reads_searches=scope.reads_searches(session, viewer=viewer),
+    )
 
 
 def _n(key: str, label: str, drill: str = "") -> Column:
@@ -486,7 +521,12 @@ def unmet_needs_table(context: Context) -> Table:
 
 
 def empty_searches_table(context: Context) -> Table:
-    searches = demand.empty_searches(context.session, period=context.period)
+    """What people searched for in vain: for those who may read searches, else no row."""
+    searches = (
+        demand.empty_searches(context.session, period=context.period)
+        if context.reads_searches
+        else []
+    )
     return Table(
         "empty-searches",
         "Searches that found nothing",

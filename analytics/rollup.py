@@ -5,8 +5,9 @@ happened (and for ratings their sum). :func:`refresh` folds in settled events (b
 id, up to the newest event at least a minute old, so a transaction still appending events
 is not overtaken) and judges form starts whose 24 hours have passed. Reads add the
 events after the fold (the last minute or so) straight from the log, so every number is
-current. It is called before every read, is cheap when nothing is new, and writes only
-analytics' own tables. ``rebuild`` starts over (after a very long history import).
+current. Reads never write: the worker's periodic sweep calls :func:`refresh` (cheap when
+nothing is new; it writes only analytics' own tables), so insights can be read from a
+replica. ``rebuild`` starts over (after a very long history import).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Index, Integer, String, Table, case, cast, delete, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Date, Table, case, cast, delete, func, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from servicebay.analytics.models import DailyCount, RollupState
 from servicebay.core import clock
-from servicebay.core.database import Base, UTCDateTime, insert_or_update
+from servicebay.core.database import insert_or_update
 from servicebay.core.events import Event
 from servicebay.requests.models import Request
 
@@ -43,36 +45,6 @@ LOW_RATING = 2
 ABANDON_AFTER = timedelta(hours=24)
 SETTLE = timedelta(minutes=1)
 STATE = "daily_count"
-
-
-# Adoption reads submissions per offering and period straight from the requests table;
-# on PostgreSQL the index covers the columns it counts, so the table is not visited.
-Index(
-    "ix_requests_request_offering_id_submitted_at",
-    Request.offering_id,
-    Request.submitted_at,
-    postgresql_include=["requester_id", "team_id"],
-)
-
-
-class DailyCount(Base):
-    __tablename__ = "analytics_daily_count"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    offering_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    type: Mapped[str] = mapped_column(String(64), primary_key=True)
-    events: Mapped[int] = mapped_column(default=0)
-    total: Mapped[int] = mapped_column(default=0)
-
-
-class RollupState(Base):
-    """How far the roll-up has read the Event log."""
-
-    __tablename__ = "analytics_rollup_state"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    last_event_id: Mapped[int] = mapped_column(default=0)
-    judged_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def _day_of(session: Session, column: Any) -> ColumnElement[Any]:

@@ -67,6 +67,18 @@ def visible_offerings(
     return list(session.scalars(statement.order_by(Offering.name)).unique())
 
 
+def reads_searches(session: Session, *, viewer: User) -> bool:
+    """Whether the viewer may read what people searched for (the searches that found
+    nothing): analysts, administrators and members of teams that own offerings, the
+    people whose catalog the searches are about. Consumers read no one's searches."""
+    if sees_everything(viewer):
+        return True
+    if not viewer.team_ids:
+        return False
+    owning = select(Offering.id).where(Offering.owner_team_id.in_(viewer.team_ids)).limit(1)
+    return session.scalar(owning) is not None
+
+
 def visible_teams(session: Session, *, viewer: User) -> list[Team]:
     """Owner teams the viewer may filter by."""
     statement = select(Team).where(Team.id.in_(select(Offering.owner_team_id)))

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy import ColumnElement, String, cast, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from servicebay.catalog import policies
 from servicebay.catalog.models import CHANGE_ROW, CatalogChange, Offering, replace_change_token
@@ -26,6 +26,11 @@ from servicebay.core.identity import Team, User
 
 VISIBLE_STATUSES = ("published", "deprecated")
 NEWEST_KEPT = 20
+SHOWN = 4  # popular and new offerings on the home page
+# Figures over the last month (requests per offering) move with every request and no
+# change token follows them: they are kept for a minute, so that the pages every visitor
+# opens do not count a month of requests on every visit.
+RECENT_FIGURES_MAX_AGE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,36 @@ def _outline(session: Session, token: str) -> Snapshot:
         public=tuple(offering for offering in listed if not offering.visible_team_ids),
         restricted=tuple(offering for offering in listed if offering.visible_team_ids),
     )
+
+
+def popular(
+    session: Session, viewer: User | None, outline: Snapshot, *, counts: Sequence[tuple[int, int]]
+) -> list[tuple[Offering, int]]:
+    """The offerings the viewer may request that were requested most lately, with their
+    counts: the first ``SHOWN`` of ``counts`` ((offering id, requests), most first) that the
+    viewer may request.
+
+    The catalog knows nothing of requests, so the caller passes the counts in:
+    ``analytics.adoption.most_requested`` counts the last 30 days' requests."""
+    requestable = outline.requestable(viewer)
+    shown = [(id_, count) for id_, count in counts if id_ in requestable][:SHOWN]
+    by_id = _cards(session, [id_ for id_, _ in shown])
+    return [(by_id[id_], count) for id_, count in shown if id_ in by_id]
+
+
+def newest(session: Session, viewer: User | None, outline: Snapshot) -> list[Offering]:
+    """The ``SHOWN`` most recently created published offerings the viewer may see."""
+    ids = outline.newest_ids(viewer, SHOWN)
+    by_id = _cards(session, ids)
+    return [by_id[id_] for id_ in ids if id_ in by_id]
+
+
+def _cards(session: Session, ids: list[int]) -> dict[int, Offering]:
+    """Offerings by id, as an offering card shows them (without their current version)."""
+    if not ids:
+        return {}
+    cards = select(Offering).where(Offering.id.in_(ids)).options(lazyload(Offering.current_version))
+    return {offering.id: offering for offering in session.scalars(cards)}
 
 
 def visible_to_text() -> ColumnElement[str]:

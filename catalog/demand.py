@@ -2,38 +2,29 @@
 
 A demand has a title, a description, an urgency and votes; the team it is addressed to
 triages it ``new → accepted → planned → shipped`` (or ``declined`` with a reason) and
-links it to the offering that answers it. Models and operations live in this one module.
+links it to the offering that answers it. The tables are in catalog/models.py.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import StrEnum
+import re
+from collections.abc import Sequence
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from pydantic import ValidationError
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
 
-from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied, OfferingConflict
-from servicebay.catalog.models import Offering
-from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX
+from servicebay.catalog import service as catalog_service
+from servicebay.catalog.errors import (
+    CatalogError,
+    CatalogPermissionDenied,
+    InvalidOffering,
+    OfferingConflict,
+)
+from servicebay.catalog.models import Demand, DemandState, DemandVote, Offering, Urgency
+from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX, OfferingIn
 from servicebay.core import clock, events
-from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.identity import Role, Team, User
-
-
-class DemandState(StrEnum):
-    NEW = "new"
-    ACCEPTED = "accepted"
-    PLANNED = "planned"
-    SHIPPED = "shipped"
-    DECLINED = "declined"
-
-
-class Urgency(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-
 
 NEXT_STATES: dict[DemandState, frozenset[DemandState]] = {
     DemandState.NEW: frozenset({DemandState.ACCEPTED, DemandState.DECLINED}),
@@ -43,6 +34,10 @@ NEXT_STATES: dict[DemandState, frozenset[DemandState]] = {
     DemandState.DECLINED: frozenset(),
 }
 OPEN_STATES = (DemandState.NEW, DemandState.ACCEPTED, DemandState.PLANNED)
+NOT_TRIAGER = (
+    "only a lead of the team it is addressed to (for a need addressed to no team, a lead "
+    "of a team that owns offerings) may triage it"
+)
 
 
 class DemandNotFound(CatalogError):
@@ -56,33 +51,6 @@ class InvalidDemand(CatalogError):
     def __init__(self, problems: dict[str, str]) -> None:
         super().__init__("; ".join(f"{name}: {message}" for name, message in problems.items()))
         self.problems = problems
-
-
-class Demand(Base):
-    __tablename__ = "catalog_demand"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    urgency: Mapped[str] = mapped_column(String(16), default=Urgency.NORMAL.value)
-    state: Mapped[str] = mapped_column(String(16), default=DemandState.NEW.value, index=True)
-    decline_reason: Mapped[str] = mapped_column(Text, default="")
-    votes: Mapped[int] = mapped_column(default=0)
-    author_id: Mapped[int] = mapped_column(ForeignKey("core_user.id"))
-    team_id: Mapped[int | None] = mapped_column(ForeignKey("core_team.id"))
-    offering_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_offering.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class DemandVote(Base):
-    __tablename__ = "catalog_demand_vote"
-    __table_args__ = (UniqueConstraint("demand_id", "user_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    demand_id: Mapped[int] = mapped_column(ForeignKey("catalog_demand.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def create(
@@ -155,12 +123,19 @@ def vote(session: Session, *, actor: User, demand: Demand) -> Demand:
     return demand
 
 
-def can_triage(user: User, demand: Demand) -> bool:
+def can_triage(session: Session, user: User, demand: Demand) -> bool:
+    """Who triages a demand: the leads of the team it is addressed to; one addressed to no
+    team, the leads of any team that owns offerings (the catalog's product owners);
+    administrators, every demand."""
     if user.is_admin:
         return True
-    if demand.team_id is None:
-        return any(membership.role == Role.LEAD.value for membership in user.memberships)
-    return user.role_in(demand.team_id) is Role.LEAD
+    if demand.team_id is not None:
+        return user.role_in(demand.team_id) is Role.LEAD
+    led = [m.team_id for m in user.memberships if m.role == Role.LEAD.value]
+    if not led:
+        return False
+    owning = select(Offering.id).where(Offering.owner_team_id.in_(led)).limit(1)
+    return session.scalar(owning) is not None
 
 
 def triage(
@@ -173,8 +148,8 @@ def triage(
     offering_slug: str | None = None,
 ) -> Demand:
     """Move a demand to its next triage state; declining needs a reason."""
-    if not can_triage(actor, demand):
-        raise CatalogPermissionDenied("only a lead of the team it is addressed to may triage it")
+    if not can_triage(session, actor, demand):
+        raise CatalogPermissionDenied(NOT_TRIAGER)
     try:
         target = DemandState(state)
     except ValueError:
@@ -207,8 +182,8 @@ def triage(
 def merge(session: Session, *, actor: User, duplicate: Demand, into: Demand) -> Demand:
     """Fold a duplicate into the demand that stays: its voters count there once each, and
     the duplicate is declined with a reason that points to the one that stays."""
-    if not (can_triage(actor, duplicate) and can_triage(actor, into)):
-        raise CatalogPermissionDenied("only a lead of the team it is addressed to may merge it")
+    if not (can_triage(session, actor, duplicate) and can_triage(session, actor, into)):
+        raise CatalogPermissionDenied(NOT_TRIAGER)
     if duplicate.id == into.id:
         raise InvalidDemand({"into": "a demand cannot be merged into itself"})
     if (
@@ -245,9 +220,136 @@ def merge(session: Session, *, actor: User, duplicate: Demand, into: Demand) -> 
     return into
 
 
-def list_demands(session: Session, *, state: str | None = None, limit: int = 200) -> list[Demand]:
-    """Most votes first, then oldest first."""
-    statement = select(Demand).order_by(Demand.votes.desc(), Demand.created_at, Demand.id)
+def accept_into_draft(session: Session, *, actor: User, demand: Demand, team_slug: str) -> Offering:
+    """Accept a new demand and start the offering that answers it as a draft of the team
+    ``team_slug``, named after the demand; the demand links to it."""
+    if not can_triage(session, actor, demand):
+        raise CatalogPermissionDenied(NOT_TRIAGER)
+    try:
+        definition = OfferingIn.model_validate(
+            {
+                "slug": draft_slug(session, demand.title),
+                "name": demand.title[:200],
+                "summary": demand.description.strip()[:500],
+                "description": demand.description,
+                "owner_team": team_slug,
+                "fulfilment": {"kind": "manual"},
+            }
+        )
+    except ValidationError as invalid:
+        raise InvalidOffering(catalog_service.problems_of(invalid)) from None
+    offering = catalog_service.create_offering(session, actor=actor, definition=definition)
+    triage(
+        session,
+        actor=actor,
+        demand=demand,
+        state=DemandState.ACCEPTED.value,
+        offering_slug=offering.slug,
+    )
+    return offering
+
+
+def draft_teams(session: Session, user: User) -> list[Team]:
+    """The teams an accepted demand may start its draft offering for: the ones the user
+    leads (administrators: every team that owns offerings), offering owners first."""
+    owners = set(session.scalars(select(Offering.owner_team_id).distinct()))
+    if user.is_admin:
+        teams = list(session.scalars(select(Team).where(Team.id.in_(owners or {-1}))))
+    else:
+        teams = [m.team for m in user.memberships if m.role == Role.LEAD.value]
+    return sorted(teams, key=lambda team: (team.id not in owners, team.name))
+
+
+def draft_slug(session: Session, title: str) -> str:
+    """A free offering slug made of the title's words (``-2``, ``-3``… when taken)."""
+    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:50].strip("-") or "offering"
+    taken = set(
+        session.scalars(
+            select(Offering.slug).where(or_(Offering.slug == base, Offering.slug.like(f"{base}-%")))
+        )
+    )
+    slug, number = base, 1
+    while slug in taken:
+        number += 1
+        slug = f"{base}-{number}"
+    return slug
+
+
+# --- reading ----------------------------------------------------------------
+
+# Most votes first; on equal votes the newest first, so a need just recorded shows
+# among its peers rather than below every older one.
+ORDER = (Demand.votes.desc(), Demand.created_at.desc(), Demand.id.desc())
+# Everyone sees open and shipped needs; a declined one only its author, with the reason.
+PUBLIC_STATES = (*OPEN_STATES, DemandState.SHIPPED)
+
+
+def readable(viewer: User, *, state: str | None = None) -> Select[Demand]:
+    """The demands ``viewer`` may read, in list order, optionally in one state: the open
+    and shipped ones, and the viewer's own declined ones (why is the author's to read)."""
+    statement = (
+        select(Demand)
+        .where(
+            or_(
+                Demand.state.in_([value.value for value in PUBLIC_STATES]),
+                Demand.author_id == viewer.id,
+            )
+        )
+        .order_by(*ORDER)
+    )
     if state is not None:
         statement = statement.where(Demand.state == state)
-    return list(session.scalars(statement.limit(limit)))
+    return statement
+
+
+def list_readable(
+    session: Session, *, viewer: User, state: str | None = None, limit: int = 200
+) -> list[Demand]:
+    """The first ``limit`` demands of :func:`readable`."""
+    return list(session.scalars(readable(viewer, state=state).limit(limit)))
+
+
+def get_readable(session: Session, *, viewer: User, demand_id: int) -> Demand:
+    """One demand the viewer may read; one they may not is not found."""
+    demand = session.scalar(readable(viewer).where(Demand.id == demand_id))
+    if demand is None:
+        raise DemandNotFound(demand_id)
+    return demand
+
+
+def voted_by(session: Session, *, voter: User) -> set[int]:
+    """Ids of the demands ``voter`` voted for."""
+    return set(session.scalars(select(DemandVote.demand_id).where(DemandVote.user_id == voter.id)))
+
+
+def open_demands(session: Session, *, limit: int = 1000) -> list[Demand]:
+    """Demands still to be answered (new, accepted, planned), in list order: the triage
+    queue, and what a duplicate may be merged into."""
+    statement = select(Demand).where(Demand.state.in_([value.value for value in OPEN_STATES]))
+    return list(session.scalars(statement.order_by(*ORDER).limit(limit)))
+
+
+def count_new(session: Session) -> int:
+    """How many demands wait for a first triage."""
+    statement = select(func.count(Demand.id)).where(Demand.state == DemandState.NEW.value)
+    return int(session.scalar(statement) or 0)
+
+
+def top(session: Session, *, limit: int = 3) -> list[Demand]:
+    """The open demands with most votes (the oldest first on equal votes)."""
+    statement = (
+        select(Demand)
+        .where(Demand.state.in_([value.value for value in OPEN_STATES]))
+        .order_by(Demand.votes.desc(), Demand.id)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def answering_slugs(session: Session, demands: Sequence[Demand]) -> dict[int, str]:
+    """The slug of each offering that answers one of ``demands``, by offering id."""
+    ids = {demand.offering_id for demand in demands if demand.offering_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(Offering.id, Offering.slug).where(Offering.id.in_(ids)))
+    return {offering_id: slug for offering_id, slug in rows}

@@ -1,9 +1,11 @@
-"""Catalog tables: offerings and their versions, and the catalog's change token."""
+"""Catalog tables: offerings and their versions, demands and their votes, and the
+catalog's change token."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, text
@@ -100,6 +102,49 @@ class OfferingVersion(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     offering: Mapped[Offering] = relationship(foreign_keys=[offering_id])
+
+
+class DemandState(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PLANNED = "planned"
+    SHIPPED = "shipped"
+    DECLINED = "declined"
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class Demand(Base):
+    """A need the catalog does not answer yet (catalog/demand.py holds its rules)."""
+
+    __tablename__ = "catalog_demand"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    urgency: Mapped[str] = mapped_column(String(16), default=Urgency.NORMAL.value)
+    state: Mapped[str] = mapped_column(String(16), default=DemandState.NEW.value, index=True)
+    decline_reason: Mapped[str] = mapped_column(Text, default="")
+    votes: Mapped[int] = mapped_column(default=0)
+    author_id: Mapped[int] = mapped_column(ForeignKey("core_user.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("core_team.id"))
+    offering_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_offering.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DemandVote(Base):
+    __tablename__ = "catalog_demand_vote"
+    __table_args__ = (UniqueConstraint("demand_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    demand_id: Mapped[int] = mapped_column(ForeignKey("catalog_demand.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CatalogChange(Base):

@@ -1,4 +1,4 @@
-"""What comes into and goes out of the catalog: offering definitions and request forms."""
+"""What comes into and goes out of the catalog: offering definitions, request forms, demands."""
 
 from __future__ import annotations
 
@@ -488,3 +488,20 @@ class DryRunOut(BaseModel):
     passed: bool
     message: str
     at: datetime
+
+
+class DemandOut(BaseModel):
+    """A demand as the API answers it, read from the row's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str
+    urgency: str
+    state: str
+    decline_reason: str
+    votes: int
+    offering_id: int | None
+    team_id: int | None
+    created_at: datetime

@@ -80,12 +80,17 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, for_migrations: bool = False, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, for_migrations: bool = False, read_only: bool = False, **kwargs: Any
+) -> Engine:
+    """An engine for ``url``; ``read_only`` for one that only reads (such as a replica, or
+    a SQLite file opened with ``mode=ro``): its transactions take no write lock."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         pragmas = _sqlite_pragmas_for_migrations if for_migrations else _sqlite_pragmas
         event.listen(engine, "connect", pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        if not read_only:
+            event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         description="PostgreSQL URL for the workers' LISTEN connection when database_url "
         "goes through a transaction pooler; default: database_url",
     )
+    analytics_database_url: str = Field(
+        default="",
+        description="URL insights and /api/v1/analytics read from, such as a read replica "
+        "(only read, never written); default: database_url",
+    )
     secret_key: str = Field(default="", description="Signs sessions and encrypts secrets")
     previous_secret_keys: list[str] = Field(
         default_factory=list, description="Old keys, tried when decrypting during rotation"
@@ -109,7 +114,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "analytics_database_url")
     @classmethod
     def _database_url_known(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql")):

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import inspect
 from sqlalchemy.exc import DataError
 
+from servicebay.analytics import rollup
 from servicebay.catalog.as_code import CatalogFilesInvalid
 from servicebay.catalog.demand import DemandNotFound, InvalidDemand
 from servicebay.catalog.errors import (
@@ -98,18 +99,28 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     settings.configure_secrets()
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
+    # Insights only read: from a replica when one is configured, else in the request's
+    # own session (see deps.get_analytics_db).
+    analytics_engine = (
+        make_engine(settings.analytics_database_url, read_only=True)
+        if settings.analytics_database_url
+        else None
+    )
     notifications.configure(sessions, email=mail.configured(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = None
         if run_worker:
-            background = BackgroundWorker(Worker(sessions, settings))  # woken by commits
+            # Woken by commits; its sweep also brings the analytics roll-up up to date.
+            background = BackgroundWorker(Worker(sessions, settings, chores=(rollup.refresh,)))
             background.start()
         yield
         if background is not None:
             background.stop()
         engine.dispose()
+        if analytics_engine is not None:
+            analytics_engine.dispose()
 
     app = FastAPI(
         title="servicebay",
@@ -122,6 +133,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.analytics_sessions = (
+        make_sessionmaker(analytics_engine) if analytics_engine is not None else None
+    )
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(DatabaseCollector(sessions, in_process_worker=run_worker))
     app.state.timing = Timing(

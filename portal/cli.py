@@ -159,6 +159,7 @@ def worker(ctx: Context, concurrency: int) -> None:
     Claims due runs with SELECT ... FOR UPDATE SKIP LOCKED, holds a lease on each
     and renews it while working; start as many as you like on PostgreSQL.
     """
+    from servicebay.analytics import rollup
     from servicebay.requests import notifications
     from servicebay.requests.fulfilment import mail
     from servicebay.requests.fulfilment.worker import Worker
@@ -167,7 +168,9 @@ def worker(ctx: Context, concurrency: int) -> None:
     logs.configure(settings.log_level)
     sessions = _sessions(settings)
     notifications.configure(sessions, email=mail.configured(settings))
-    fulfilment_worker = Worker(sessions, settings, concurrency=concurrency)
+    fulfilment_worker = Worker(
+        sessions, settings, concurrency=concurrency, chores=(rollup.refresh,)
+    )
     stop = threading.Event()
 
     def shut_down(*_: object) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
 from servicebay.core import identity, ratelimit
@@ -51,6 +51,24 @@ def _keep_rate_hits(request: Request) -> None:
 # "function" scope: the transaction commits before the response leaves, so the page a
 # redirect leads to (read on another connection) already sees what the post wrote.
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def get_analytics_db(request: Request, db: DbSession) -> Iterator[Session]:
+    """A session for insights, which only read: on the analytics database (a replica) when
+    one is configured, else the request's own session. Nothing it reads is written back."""
+    factory: sessionmaker[Session] | None = request.app.state.analytics_sessions
+    if factory is None:
+        yield db
+        return
+    session = factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+AnalyticsSession = Annotated[Session, Depends(get_analytics_db, scope="function")]
 
 
 def get_settings(request: Request) -> Settings:

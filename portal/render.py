@@ -32,6 +32,16 @@ def markdown(text: str) -> Markup:
     return Markup(html)
 
 
+def duration_words(hours: float) -> str:
+    """A promised duration as people say it: "2 days", "4 hours", "30 minutes"."""
+    if hours >= 24 and hours % 24 == 0:
+        days = int(hours // 24)
+        return f"{days} day{'s' if days != 1 else ''}"
+    if hours >= 1:
+        return f"{hours:g} hour{'s' if hours != 1 else ''}"
+    return f"{round(hours * 60)} minutes"
+
+
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
@@ -115,6 +125,7 @@ def _named_routes(app: Any) -> dict[str, BaseRoute]:
 templates.env.globals["url_for"] = url_for
 templates.env.filters["markdown"] = markdown
 templates.env.filters["when"] = when
+templates.env.filters["duration_words"] = duration_words
 templates.env.filters["happened"] = happened
 templates.env.filters["reason_of"] = reason_of
 templates.env.filters["progress_text"] = progress_text

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from servicebay.catalog.demand import Demand, DemandState
 from servicebay.catalog.models import Offering
 from servicebay.core import clock, events
 from servicebay.core.identity import Role, Team, User
@@ -88,12 +87,6 @@ def team_of_board(session: Session, *, team_id: int) -> Team | None:
 
 def is_lead_of(viewer: User, team: Team) -> bool:
     return viewer.is_admin or viewer.role_in(team.id) is Role.LEAD
-
-
-def new_demand_count(session: Session) -> int:
-    """Demands nobody has triaged yet (the workspace's Demand tab shows the number)."""
-    statement = select(func.count(Demand.id)).where(Demand.state == DemandState.NEW.value)
-    return int(session.scalar(statement) or 0)
 
 
 # --- the board ----------------------------------------------------------------------

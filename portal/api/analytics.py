@@ -1,8 +1,10 @@
 """Analytics in the JSON API: every insights table as JSON rows or CSV, and drill-down.
 
-Analysts and administrators read every offering; others their own teams' offerings.
-Filters: ``team`` (owner team slug), ``offering`` (slug), ``since`` and ``until`` (days,
-both included; by default the last 30 days). ``format=csv`` answers with CSV.
+Analysts and administrators read every offering; others their own teams' offerings, and
+only members of teams that own offerings read what people searched for. Insights only
+read, from the analytics database when one is configured. Filters: ``team`` (owner team
+slug), ``offering`` (slug), ``since`` and ``until`` (days, both included; by default the
+last 30 days). ``format=csv`` answers with CSV.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from servicebay.analytics import drill, reports
-from servicebay.analytics.scope import period_of_days, visible_offerings
+from servicebay.analytics.schemas import RequestBehindOut
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.schemas import SLUG_MAX
 from servicebay.core import events
-from servicebay.portal.deps import ApiUser, DbSession, require_scope
+from servicebay.portal.deps import AnalyticsSession, ApiUser, DbSession, require_scope
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -43,11 +45,15 @@ def filter_query(
 FilterQuery = Annotated[Filters, Depends(filter_query)]
 
 
-def context_for(db: DbSession, user: ApiUser, filters: Filters) -> reports.Context:
-    offerings = visible_offerings(
-        db, viewer=user, team_slug=filters.team, offering_slug=filters.offering
+def context_for(reads: AnalyticsSession, user: ApiUser, filters: Filters) -> reports.Context:
+    return reports.context_for(
+        reads,
+        viewer=user,
+        team_slug=filters.team,
+        offering_slug=filters.offering,
+        first_day=filters.since,
+        last_day=filters.until,
     )
-    return reports.Context(db, offerings, period_of_days(filters.since, filters.until))
 
 
 def table_response(table: reports.Table, output: str) -> Response:
@@ -76,17 +82,9 @@ def form_started(body: FormStartedIn, db: DbSession, user: ApiUser, request: Req
     return Response(status_code=204)
 
 
-class RequestBehindOut(BaseModel):
-    request_id: int
-    offering: str
-    status: str
-    submitted_at: str
-    at: str | None
-
-
 @router.get("/requests", response_model=list[RequestBehindOut])
 def requests_behind(
-    db: DbSession,
+    reads: AnalyticsSession,
     user: ApiUser,
     filters: FilterQuery,
     metric: str,
@@ -94,28 +92,19 @@ def requests_behind(
 ) -> list[RequestBehindOut]:
     """The requests behind a number: ``metric`` is one of submitted, completed, rejected,
     cancelled, failed, open; ``day`` narrows to one day of the period."""
-    context = context_for(db, user, filters)
+    context = context_for(reads, user, filters)
     try:
         found = drill.requests_behind(
-            db, offerings=context.offerings, period=context.period, metric=metric, day=day
+            reads, offerings=context.offerings, period=context.period, metric=metric, day=day
         )
     except drill.UnknownMetric as error:
         raise HTTPException(422, str(error)) from None
-    return [
-        RequestBehindOut(
-            request_id=row.request_id,
-            offering=row.offering,
-            status=row.status,
-            submitted_at=row.submitted_at.isoformat(),
-            at=row.at.isoformat() if row.at else None,
-        )
-        for row in found
-    ]
+    return [RequestBehindOut.model_validate(row) for row in found]
 
 
 @router.get("/forecast")
 def forecast(
-    db: DbSession,
+    reads: AnalyticsSession,
     user: ApiUser,
     filters: FilterQuery,
     items: Annotated[int | None, Query(ge=0, le=100_000)] = None,
@@ -123,16 +112,20 @@ def forecast(
     output: OutputFormat = "json",
 ) -> Response:
     """When will N open requests be done, and how many in the next D days (50/85/95 %)."""
-    table = reports.forecast_table(context_for(db, user, filters), items=items, days=days)
+    table = reports.forecast_table(context_for(reads, user, filters), items=items, days=days)
     return table_response(table, output)
 
 
 @router.get("/{name}")
 def table(
-    name: str, db: DbSession, user: ApiUser, filters: FilterQuery, output: OutputFormat = "json"
+    name: str,
+    reads: AnalyticsSession,
+    user: ApiUser,
+    filters: FilterQuery,
+    output: OutputFormat = "json",
 ) -> Response:
     """One insights table (adoption, rejection, flow, throughput, …) as rows."""
     build = reports.TABLES.get(name)
     if build is None:
         raise HTTPException(404, f"no analytics table {name!r}; one of {', '.join(reports.TABLES)}")
-    return table_response(build(context_for(db, user, filters)), output)
+    return table_response(build(context_for(reads, user, filters)), output)

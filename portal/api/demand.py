@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from servicebay.catalog import demand as demand_service
-from servicebay.catalog.demand import Demand, DemandState, Urgency
-from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX, SLUG_MAX
+from servicebay.catalog.models import DemandState, Urgency
+from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX, SLUG_MAX, DemandOut
 from servicebay.portal.deps import ApiUser, DbSession, require_scope
 
 router = APIRouter(prefix="/demands", tags=["demand"])
@@ -31,43 +30,22 @@ class TriageIn(BaseModel):
     offering: str | None = Field(
         default=None, max_length=SLUG_MAX, description="Slug of the offering that answers it"
     )
-
-
-class DemandOut(BaseModel):
-    id: int
-    title: str
-    description: str
-    urgency: str
-    state: str
-    decline_reason: str
-    votes: int
-    offering_id: int | None
-    team_id: int | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, demand: Demand) -> DemandOut:
-        return cls(
-            id=demand.id,
-            title=demand.title,
-            description=demand.description,
-            urgency=demand.urgency,
-            state=demand.state,
-            decline_reason=demand.decline_reason,
-            votes=demand.votes,
-            offering_id=demand.offering_id,
-            team_id=demand.team_id,
-            created_at=demand.created_at,
-        )
+    draft_team: str | None = Field(
+        default=None,
+        max_length=SLUG_MAX,
+        description="When accepting: slug of the team whose new draft offering answers it "
+        "(named after the demand, as the triage page does)",
+    )
 
 
 @router.get("", response_model=list[DemandOut])
 def list_demands(
     db: DbSession, user: ApiUser, state: Annotated[DemandState | None, Query()] = None
 ) -> list[DemandOut]:
-    """Demands, most votes first, then oldest first."""
-    found = demand_service.list_demands(db, state=state.value if state else None)
-    return [DemandOut.of(demand) for demand in found]
+    """The demands you may read (open and shipped ones, and your own declined ones), most
+    votes first, then newest first; at most 200."""
+    found = demand_service.list_readable(db, viewer=user, state=state.value if state else None)
+    return [DemandOut.model_validate(demand) for demand in found]
 
 
 @router.post("", response_model=DemandOut, status_code=201)
@@ -81,29 +59,36 @@ def create_demand(body: DemandIn, db: DbSession, user: ApiUser, request: Request
         urgency=body.urgency.value,
         team_slug=body.team,
     )
-    return DemandOut.of(demand)
+    return DemandOut.model_validate(demand)
 
 
 @router.get("/{demand_id}", response_model=DemandOut)
 def get_demand(demand_id: int, db: DbSession, user: ApiUser) -> DemandOut:
-    return DemandOut.of(demand_service.get(db, demand_id=demand_id))
+    return DemandOut.model_validate(
+        demand_service.get_readable(db, viewer=user, demand_id=demand_id)
+    )
 
 
 @router.post("/{demand_id}/vote", response_model=DemandOut)
 def vote(demand_id: int, db: DbSession, user: ApiUser, request: Request) -> DemandOut:
     """One vote per person; voting again changes nothing."""
     require_scope(request, "request")
-    demand = demand_service.get(db, demand_id=demand_id)
-    return DemandOut.of(demand_service.vote(db, actor=user, demand=demand))
+    demand = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
+    return DemandOut.model_validate(demand_service.vote(db, actor=user, demand=demand))
 
 
 @router.post("/{demand_id}/triage", response_model=DemandOut)
 def triage(
     demand_id: int, body: TriageIn, db: DbSession, user: ApiUser, request: Request
 ) -> DemandOut:
-    """new → accepted → planned → shipped, or declined with a reason (team leads)."""
+    """new → accepted → planned → shipped, or declined with a reason (team leads).
+
+    Accepting with ``draft_team`` starts the answering offering as that team's draft."""
     require_scope(request, "ops")
     demand = demand_service.get(db, demand_id=demand_id)
+    if body.state is DemandState.ACCEPTED and body.draft_team:
+        demand_service.accept_into_draft(db, actor=user, demand=demand, team_slug=body.draft_team)
+        return DemandOut.model_validate(demand)
     triaged = demand_service.triage(
         db,
         actor=user,
@@ -112,4 +97,4 @@ def triage(
         reason=body.reason,
         offering_slug=body.offering,
     )
-    return DemandOut.of(triaged)
+    return DemandOut.model_validate(triaged)

@@ -12,14 +12,15 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from servicebay.analytics import adoption, sle
 from servicebay.catalog import browse, search
+from servicebay.catalog import demand as demand_service
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import FieldType, RequestForm
 from servicebay.core.cache import PerDatabase
 from servicebay.core.identity import User
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.pages import showcase
 from servicebay.portal.render import is_htmx, render, render_part
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
@@ -78,7 +79,7 @@ def home(
             ),
             "showcase": _showcase(request, db, outline, user, seeing) if browsing else "",
             "my_requests": _open_requests_of(db, user),
-            "top_demands": showcase.top_demands(db),
+            "top_demands": demand_service.top(db),
         }
     return render(request, "catalog/home.html", context, block="results")
 
@@ -88,7 +89,7 @@ def home(
 _rendered_results: PerDatabase[tuple[Markup, int]] = PerDatabase(max_slots=5_000)  # and total
 _search_forms: PerDatabase[Markup] = PerDatabase(max_slots=5_000)
 _showcases: PerDatabase[Markup] = PerDatabase(
-    max_age=showcase.RECENT_FIGURES_MAX_AGE_SECONDS, max_slots=1_000
+    max_age=browse.RECENT_FIGURES_MAX_AGE_SECONDS, max_slots=1_000
 )
 
 
@@ -114,8 +115,13 @@ def _showcase(
 ) -> Markup:
     def rendered() -> Markup:
         context = {
-            "popular": showcase.popular(db, user, outline),
-            "newest": showcase.newest(db, user, outline),
+            "popular": browse.popular(
+                db,
+                user,
+                outline,
+                counts=adoption.most_requested(db, catalog_token=outline.token),
+            ),
+            "newest": browse.newest(db, user, outline),
         }
         return render_part(request, "catalog/_showcase.html", context)
 
@@ -153,7 +159,7 @@ def _offering_response(
         "offering": offering,
         "version": version,
         "form": form,
-        "performance": showcase.recent_performance(db, offering, version),
+        "performance": sle.performance(db, offering=offering, version=version),
         "steps": catalog_service.policy_of(version).steps if version else [],
         "values": values,
         "problems": problems,

@@ -1,27 +1,26 @@
-"""Demand: tell the catalog what it lacks, and vote for what others asked."""
+"""Demand: tell the catalog what it lacks, vote for what others asked, and triage it."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
-from servicebay.catalog.demand import Demand, DemandState, DemandVote, InvalidDemand, Urgency
+from servicebay.catalog.demand import InvalidDemand
+from servicebay.catalog.errors import (
+    CatalogError,
+    CatalogPermissionDenied,
+    InvalidOffering,
+    OfferingConflict,
+)
+from servicebay.catalog.models import DemandState, Urgency
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
-from servicebay.portal.pages.paging import paginate
+from servicebay.portal.pages.paging import paginate, paginate_list
 from servicebay.portal.render import render, see_other
 
 router = APIRouter()
-# Everyone sees open and shipped needs; the author also sees why theirs was declined.
-SHOWN_STATES = [
-    DemandState.NEW.value,
-    DemandState.ACCEPTED.value,
-    DemandState.PLANNED.value,
-    DemandState.SHIPPED.value,
-]
 
 
 @router.get("/demand", name="demands")
@@ -40,15 +39,11 @@ def _page(
     problems: dict[str, str] | None = None,
     page: int = 1,
 ) -> Response:
-    statement = (
-        select(Demand)
-        .where(or_(Demand.state.in_(SHOWN_STATES), Demand.author_id == user.id))
-        .order_by(Demand.votes.desc(), Demand.created_at.desc(), Demand.id.desc())
-    )
+    statement = demand_service.readable(user)
     paged = paginate(db, statement, number=page, base=str(request.url_for("demands")))
     context = {
         "paged": paged,
-        "voted": voted_by(db, user),
+        "voted": demand_service.voted_by(db, voter=user),
         "values": values,
         "problems": problems or {},
         "urgencies": [u.value for u in Urgency],
@@ -56,10 +51,6 @@ def _page(
     return render(
         request, "catalog/demand_list.html", context, status_code=422 if problems else 200
     )
-
-
-def voted_by(db: Session, user: User) -> set[int]:
-    return set(db.scalars(select(DemandVote.demand_id).where(DemandVote.user_id == user.id)))
 
 
 @router.post("/demand", name="demand_create")
@@ -83,7 +74,95 @@ def demand_create(request: Request, db: DbSession, user: PageUser, data: Submitt
 
 @router.post("/demand/{demand_id}/vote", name="demand_vote")
 def demand_vote(request: Request, demand_id: int, db: DbSession, user: PageUser) -> Response:
-    found = demand_service.get(db, demand_id=demand_id)
+    found = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
     demand_service.vote(db, actor=user, demand=found)
     target = str(request.url_for("demands")) + f"#demand-{found.id}"
     return see_other(request, target, notice=f"You voted for “{found.title}”.")
+
+
+# --- triage, in the ops workspace ---------------------------------------------------
+
+
+@router.get("/ops/demand", name="ops_demand")
+def ops_demand(request: Request, db: DbSession, user: PageUser, page: int = 1) -> Response:
+    return _triage_page(request, db, user, page=page)
+
+
+def _triage_page(
+    request: Request,
+    db: Session,
+    user: User,
+    *,
+    page: int = 1,
+    problems: dict[int, str] | None = None,
+) -> Response:
+    open_demands = demand_service.open_demands(db)
+    paged = paginate_list(open_demands, number=page, base=str(request.url_for("ops_demand")))
+    context = {
+        "paged": paged,
+        "all_open": open_demands,
+        "lead_teams": demand_service.draft_teams(db, user),
+        "can_triage": {d.id: demand_service.can_triage(db, user, d) for d in paged.rows},
+        "offering_slugs": demand_service.answering_slugs(db, paged.rows),
+        "problems": problems or {},
+    }
+    return render(
+        request, "catalog/demand_triage.html", context, status_code=422 if problems else 200
+    )
+
+
+@router.post("/ops/demand/{demand_id}/accept", name="ops_demand_accept")
+def ops_demand_accept(
+    request: Request, demand_id: int, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    """Accept a demand and start the offering that answers it as a draft of the chosen team."""
+    found = demand_service.get(db, demand_id=demand_id)
+    try:
+        offering = demand_service.accept_into_draft(
+            db, actor=user, demand=found, team_slug=str(data.get("team") or "")
+        )
+    except CatalogPermissionDenied:
+        raise  # a refusal is 403, not a problem with the form
+    except (InvalidOffering, OfferingConflict, InvalidDemand) as refused:
+        db.rollback()
+        return _triage_page(request, db, user, problems={demand_id: str(refused)})
+    target = str(request.url_for("ops_offering_edit", slug=offering.slug))
+    notice = f"Demand accepted: “{offering.name}” is a draft offering of your team now."
+    return see_other(request, target, notice=notice)
+
+
+@router.post("/ops/demand/{demand_id}/decline", name="ops_demand_decline")
+def ops_demand_decline(
+    request: Request, demand_id: int, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    found = demand_service.get(db, demand_id=demand_id)
+    reason = str(data.get("reason") or "")
+    try:
+        demand_service.triage(
+            db, actor=user, demand=found, state=DemandState.DECLINED.value, reason=reason
+        )
+    except InvalidDemand:
+        db.rollback()
+        problem = "Say why it is declined: the people who asked will read it."
+        return _triage_page(request, db, user, problems={demand_id: problem})
+    target = str(request.url_for("ops_demand"))
+    return see_other(request, target, notice=f"Demand #{demand_id} declined.")
+
+
+@router.post("/ops/demand/{demand_id}/merge", name="ops_demand_merge")
+def ops_demand_merge(
+    request: Request, demand_id: int, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    duplicate = demand_service.get(db, demand_id=demand_id)
+    try:
+        into = demand_service.get(db, demand_id=int(str(data.get("into") or "0")))
+        demand_service.merge(db, actor=user, duplicate=duplicate, into=into)
+    except CatalogPermissionDenied:
+        raise  # a refusal is 403, not a problem with the form
+    except (CatalogError, ValueError) as refused:
+        db.rollback()
+        problem = str(refused) if not isinstance(refused, ValueError) else "Choose a demand."
+        return _triage_page(request, db, user, problems={demand_id: problem})
+    target = str(request.url_for("ops_demand"))
+    notice = f"Demand #{duplicate.id} merged into #{into.id}; its votes count there."
+    return see_other(request, target, notice=notice)

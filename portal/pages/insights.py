@@ -1,23 +1,25 @@
 """Insights for product owners and ops teams: charts, each beside its numbers as a table.
 
 Every number that counts requests links to the requests behind it. Analysts see every
-offering; team leads and members see their own teams' offerings.
+offering; team leads and members see their own teams' offerings. The pages only read,
+from the analytics database when one is configured (a replica).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from servicebay.analytics import drill, reports
 from servicebay.analytics.percentiles import percentiles
-from servicebay.analytics.scope import period_of_days, visible_offerings, visible_teams
-from servicebay.portal.deps import DbSession, PageUser
+from servicebay.analytics.scope import visible_offerings, visible_teams
+from servicebay.core.identity import User
+from servicebay.portal.deps import AnalyticsSession, PageUser
 from servicebay.portal.render import render
 
 router = APIRouter()
@@ -70,27 +72,30 @@ def _filters(request: Request) -> dict[str, str]:
     return {key: query[key] for key in keys if query.get(key)}
 
 
-def _context(request: Request, db: DbSession, user: PageUser) -> reports.Context:
+def _context(request: Request, reads: Session, user: User) -> reports.Context:
     filters = _filters(request)
-    offerings = visible_offerings(
-        db, viewer=user, team_slug=filters.get("team"), offering_slug=filters.get("offering")
+    return reports.context_for(
+        reads,
+        viewer=user,
+        team_slug=filters.get("team"),
+        offering_slug=filters.get("offering"),
+        first_day=_day(filters.get("since")),
+        last_day=_day(filters.get("until")),
     )
-    period = period_of_days(_day(filters.get("since")), _day(filters.get("until")))
-    return reports.Context(db, offerings, period)
 
 
 @router.get("/insights", name="insights")
-def insights(request: Request, db: DbSession, user: PageUser) -> Response:
-    return _section(request, db, user, "adoption")
+def insights(request: Request, reads: AnalyticsSession, user: PageUser) -> Response:
+    return _section(request, reads, user, "adoption")
 
 
 @router.get("/insights/requests", name="insights_requests")
-def insights_requests(request: Request, db: DbSession, user: PageUser) -> Response:
-    context = _context(request, db, user)
+def insights_requests(request: Request, reads: AnalyticsSession, user: PageUser) -> Response:
+    context = _context(request, reads, user)
     metric = request.query_params.get("metric", "")
     try:
         found = drill.requests_behind(
-            db,
+            reads,
             offerings=context.offerings,
             period=context.period,
             metric=metric,
@@ -112,10 +117,12 @@ def insights_requests(request: Request, db: DbSession, user: PageUser) -> Respon
 
 
 @router.get("/insights/{section}", name="insights_section")
-def insights_section(request: Request, section: str, db: DbSession, user: PageUser) -> Response:
+def insights_section(
+    request: Request, section: str, reads: AnalyticsSession, user: PageUser
+) -> Response:
     if section not in SECTIONS:
         return _error(request, 404, f"no insights section {section!r}")
-    return _section(request, db, user, section)
+    return _section(request, reads, user, section)
 
 
 def _error(request: Request, status: int, message: str) -> Response:
@@ -123,8 +130,8 @@ def _error(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
-def _section(request: Request, db: DbSession, user: PageUser, section: str) -> Response:
-    context = _context(request, db, user)
+def _section(request: Request, reads: Session, user: User, section: str) -> Response:
+    context = _context(request, reads, user)
     filters = _filters(request)
     title, names = SECTIONS[section]
     panels = []
@@ -142,7 +149,7 @@ def _section(request: Request, db: DbSession, user: PageUser, section: str) -> R
             {
                 "table": table,
                 "shown": table.rows[:ROWS_SHOWN],
-                "chart": _script_safe_json(chart) if chart else None,
+                "chart": chart,
                 "links": [_links(table, row, filters) for row in table.rows[:ROWS_SHOWN]],
                 "csv": "/api/v1/analytics/"
                 + table.name
@@ -161,17 +168,11 @@ def _section(request: Request, db: DbSession, user: PageUser, section: str) -> R
             "filters": filters,
             "period": context.period,
             "last_day": _last_day(context.period.until),
-            "teams": visible_teams(db, viewer=user),
-            "offerings": visible_offerings(db, viewer=user),
+            "teams": visible_teams(reads, viewer=user),
+            "offerings": visible_offerings(reads, viewer=user),
             "has_offerings": bool(context.offerings),
         },
     )
-
-
-def _script_safe_json(value: Any) -> str:
-    """JSON that cannot end its <script type="application/json"> block early."""
-    text = json.dumps(value)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _last_day(until: datetime) -> date:

@@ -1,5 +1,5 @@
-"""The ops workspace: the team board (manual tasks with WIP limits, failed runs with retry),
-the team's offerings with readiness, and demand triage."""
+"""The ops workspace: the team board (manual tasks with WIP limits, failed runs with retry)
+and the team's offerings with readiness. Demand triage is in pages/demand.py."""
 
 from __future__ import annotations
 
@@ -8,25 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog import readiness
 from servicebay.catalog import service as catalog_service
-from servicebay.catalog.demand import DemandState, InvalidDemand
-from servicebay.catalog.errors import (
-    CatalogError,
-    CatalogPermissionDenied,
-    InvalidOffering,
-    OfferingConflict,
-)
-from servicebay.catalog.models import Offering
-from servicebay.catalog.schemas import OfferingIn
-from servicebay.core.identity import Role, Team, User
+from servicebay.core.identity import Team
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
-from servicebay.portal.pages.paging import paginate_list
 from servicebay.portal.render import render, see_other
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
@@ -37,15 +25,10 @@ COLUMN_TITLES = {"todo": "To do", "doing": "Doing", "done": "Done"}
 DONE_SHOWN = 10
 
 
-def teams_of(db: Session, user: User) -> list[Team]:
-    """The teams whose workspace the user may open (the rule lives in requests.tasks)."""
-    return tasks.workspace_teams(db, viewer=user)
-
-
 @router.get("", name="ops_board")
 def ops_board(request: Request, db: DbSession, user: PageUser, team: str = "") -> Response:
     chosen = tasks.workspace_team(db, viewer=user, slug=team)
-    context: dict[str, Any] = {"teams": teams_of(db, user), "team": chosen}
+    context: dict[str, Any] = {"teams": tasks.workspace_teams(db, viewer=user), "team": chosen}
     if chosen is not None:
         board = tasks.board_view(db, viewer=user, team=chosen, done_shown=DONE_SHOWN)
         offerings = db.scalars(catalog_service.for_ops(user, team_id=chosen.id)).all()
@@ -58,7 +41,7 @@ def ops_board(request: Request, db: DbSession, user: PageUser, team: str = "") -
                 (offering, readiness.assess(offering, catalog_service.head_version(db, offering)))
                 for offering in offerings
             ],
-            "new_demands": tasks.new_demand_count(db),
+            "new_demands": demand_service.count_new(db),
             "is_lead": tasks.is_lead_of(user, chosen),
         }
     return render(request, "requests/board.html", context)
@@ -132,133 +115,3 @@ def _team_board(request: Request, db: Session, team_id: int) -> str:
 def _board_of(request: Request, team: Team | None) -> str:
     base = str(request.url_for("ops_board"))
     return f"{base}?team={team.slug}" if team else base
-
-
-# --- demand triage -------------------------------------------------------------------
-
-
-@router.get("/demand", name="ops_demand")
-def ops_demand(request: Request, db: DbSession, user: PageUser, page: int = 1) -> Response:
-    return _triage_page(request, db, user, page=page)
-
-
-def _triage_page(
-    request: Request,
-    db: Session,
-    user: User,
-    *,
-    page: int = 1,
-    problems: dict[int, str] | None = None,
-) -> Response:
-    open_demands = [
-        d
-        for d in demand_service.list_demands(db, limit=1000)
-        if d.state in (DemandState.NEW.value, DemandState.ACCEPTED.value, DemandState.PLANNED.value)
-    ]
-    paged = paginate_list(open_demands, number=page, base=str(request.url_for("ops_demand")))
-    lead_teams = [
-        team for team in teams_of(db, user) if user.is_admin or user.role_in(team.id) is Role.LEAD
-    ]
-    context = {
-        "paged": paged,
-        "all_open": open_demands,
-        "lead_teams": lead_teams,
-        "can_triage": {d.id: demand_service.can_triage(user, d) for d in paged.rows},
-        "offering_slugs": {
-            d.offering_id: slug
-            for d in paged.rows
-            if d.offering_id
-            and (slug := db.scalar(select(Offering.slug).where(Offering.id == d.offering_id)))
-        },
-        "problems": problems or {},
-    }
-    return render(
-        request, "catalog/demand_triage.html", context, status_code=422 if problems else 200
-    )
-
-
-def draft_slug(db: Session, title: str) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:50].strip("-") or "offering"
-    slug, number = base, 1
-    while db.scalar(select(Offering.id).where(Offering.slug == slug)) is not None:
-        number += 1
-        slug = f"{base}-{number}"
-    return slug
-
-
-@router.post("/demand/{demand_id}/accept", name="ops_demand_accept")
-def ops_demand_accept(
-    request: Request, demand_id: int, db: DbSession, user: PageUser, data: SubmittedForm
-) -> Response:
-    """Accept a demand and start the offering that answers it as a draft of the chosen team."""
-    found = demand_service.get(db, demand_id=demand_id)
-    if not demand_service.can_triage(user, found):
-        raise CatalogPermissionDenied("only a lead of the team it is addressed to may triage it")
-    try:
-        definition = OfferingIn.model_validate(
-            {
-                "slug": draft_slug(db, found.title),
-                "name": found.title[:200],
-                "summary": found.description.strip()[:500],
-                "description": found.description,
-                "owner_team": str(data.get("team") or ""),
-                "fulfilment": {"kind": "manual"},
-            }
-        )
-        offering = catalog_service.create_offering(db, actor=user, definition=definition)
-        demand_service.triage(
-            db,
-            actor=user,
-            demand=found,
-            state=DemandState.ACCEPTED.value,
-            offering_slug=offering.slug,
-        )
-    except (InvalidOffering, OfferingConflict, InvalidDemand, ValidationError) as refused:
-        db.rollback()
-        return _triage_page(request, db, user, problems={demand_id: _said(refused)})
-    target = str(request.url_for("ops_offering_edit", slug=offering.slug))
-    notice = f"Demand accepted: “{offering.name}” is a draft offering of your team now."
-    return see_other(request, target, notice=notice)
-
-
-def _said(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(f"{k}: {v}" for k, v in catalog_service.problems_of(error).items())
-    return str(error)
-
-
-@router.post("/demand/{demand_id}/decline", name="ops_demand_decline")
-def ops_demand_decline(
-    request: Request, demand_id: int, db: DbSession, user: PageUser, data: SubmittedForm
-) -> Response:
-    found = demand_service.get(db, demand_id=demand_id)
-    reason = str(data.get("reason") or "")
-    try:
-        demand_service.triage(
-            db, actor=user, demand=found, state=DemandState.DECLINED.value, reason=reason
-        )
-    except InvalidDemand:
-        db.rollback()
-        problem = "Say why it is declined: the people who asked will read it."
-        return _triage_page(request, db, user, problems={demand_id: problem})
-    target = str(request.url_for("ops_demand"))
-    return see_other(request, target, notice=f"Demand #{demand_id} declined.")
-
-
-@router.post("/demand/{demand_id}/merge", name="ops_demand_merge")
-def ops_demand_merge(
-    request: Request, demand_id: int, db: DbSession, user: PageUser, data: SubmittedForm
-) -> Response:
-    duplicate = demand_service.get(db, demand_id=demand_id)
-    try:
-        into = demand_service.get(db, demand_id=int(str(data.get("into") or "0")))
-        demand_service.merge(db, actor=user, duplicate=duplicate, into=into)
-    except CatalogPermissionDenied:
-        raise  # a refusal is 403, not a problem with the form
-    except (CatalogError, ValueError) as refused:
-        db.rollback()
-        problem = str(refused) if not isinstance(refused, ValueError) else "Choose a demand."
-        return _triage_page(request, db, user, problems={demand_id: problem})
-    target = str(request.url_for("ops_demand"))
-    notice = f"Demand #{duplicate.id} merged into #{into.id}; its votes count there."
-    return see_other(request, target, notice=notice)

@@ -13,7 +13,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -65,8 +65,11 @@ class Worker:
         *,
         concurrency: int = 1,
         worker_id: str | None = None,
+        chores: Sequence[Callable[[Session], None]] = (),
     ) -> None:
         self.sessions = sessions
+        # Other contexts' housekeeping (the analytics roll-up), run by every sweep.
+        self.chores = tuple(chores)
         self.settings = settings
         settings.configure_secrets()
         self.concurrency = concurrency
@@ -143,12 +146,16 @@ class Worker:
         logger.info("worker %s stopped", self.worker_id)
 
     def _sweep(self) -> None:
-        """Housekeeping at poll pace: time out waiting runs, forget expired keys."""
+        """Housekeeping at poll pace: time out waiting runs, forget expired keys, then run
+        the chores, each in its own transaction."""
         from servicebay.requests import service  # the worker is started by it, not vice versa
 
         with transaction(self.sessions) as session:
             engine.expire_waiting(session, timing=self.timing)
             service.purge_expired_keys(session)
+        for chore in self.chores:
+            with transaction(self.sessions) as session:
+                chore(session)
 
     def _free_slots(self) -> int:
         with self._active_lock:

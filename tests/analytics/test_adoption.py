@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption
+from servicebay.analytics import adoption, rollup
 from servicebay.analytics.scope import Period
 from servicebay.core import clock, events
 from servicebay.core.identity import Role
@@ -111,6 +111,7 @@ def test_rejection_is_reported_by_source_with_reasons(db: Session) -> None:
         at=t + timedelta(days=5),
     )
     db.flush()
+    rollup.refresh(db)  # the worker's sweep judges form starts whose 24 hours passed
 
     [row] = adoption.rejection(db, offerings=[offering], period=PERIOD)
 

@@ -73,7 +73,9 @@ def test_people_ask_vote_once_and_the_addressed_lead_triages(
 def test_unmet_needs_rank_by_votes_then_age_and_leave_out_shipped_ones(
     client: TestClient, db: Session
 ) -> None:
-    lead = make_user(db, team=make_team(db), role=Role.LEAD, analyst=True)
+    ops = make_team(db)
+    lead = make_user(db, team=ops, role=Role.LEAD, analyst=True)
+    make_offering(db, ops, lead)  # so that its lead may triage needs addressed to no team
     people = [make_user(db, team=make_team(db)) for _ in range(3)]
     headers = [token_for(db, p) for p in people]
     lead_headers = token_for(db, lead)

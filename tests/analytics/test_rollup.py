@@ -56,9 +56,13 @@ def test_a_form_start_is_judged_abandoned_once_24_hours_pass_without_a_submissio
     db.flush()
 
     clock.freeze(DAY + timedelta(hours=23))
+    rollup.refresh(db)  # as the worker's sweep does
     [early] = adoption.rejection(db, offerings=[offering], period=PERIOD)
     clock.freeze(DAY + timedelta(hours=25))
+    [unjudged] = adoption.rejection(db, offerings=[offering], period=PERIOD)
+    rollup.refresh(db)
     [late] = adoption.rejection(db, offerings=[offering], period=PERIOD)
 
     assert (early.form_starts, early.abandoned) == (1, 0)
+    assert unjudged.abandoned == 0, "reading insights judges nothing: the sweep does"
     assert (late.form_starts, late.abandoned) == (1, 1)

@@ -136,3 +136,23 @@ def test_every_search_is_recorded_also_when_its_results_were_kept(
         assert "Kafka topic" in client.get("/?q=kafka").text
     searches = db.scalars(select(Event).where(Event.type == "catalog.searched")).all()
     assert [event.data["results"] for event in searches] == [1, 1, 1]
+
+
+def test_popular_shows_the_most_requested_of_what_the_viewer_may_request(db: Session) -> None:
+    platform = make_team(db, "platform")
+    finance = make_team(db, "finance")
+    lead = make_user(db, "pat", team=platform, role=Role.LEAD)
+    database = make_offering(db, platform, lead, name="Database")
+    ledger = make_offering(db, platform, lead, name="Ledger export", visibility=[finance.slug])
+    draft = make_offering(db, platform, lead, name="Queue", publish=False)
+    member = make_user(db, "fiona", team=finance)
+    outsider = make_user(db, "casey")
+    db.commit()
+    counts = [(ledger.id, 9), (draft.id, 7), (database.id, 3)]  # most requested first
+    outline = browse.snapshot(db)
+
+    shown_to_member = browse.popular(db, member, outline, counts=counts)
+    shown_to_outsider = browse.popular(db, outsider, outline, counts=counts)
+
+    assert [(o.name, n) for o, n in shown_to_member] == [("Ledger export", 9), ("Database", 3)]
+    assert [(o.name, n) for o, n in shown_to_outsider] == [("Database", 3)]

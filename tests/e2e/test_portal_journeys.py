@@ -207,7 +207,8 @@ def test_a_demand_is_filed_voted_and_accepted_into_a_draft_offering(
     page: Page, portal_url: str, db: Session
 ) -> None:
     team = make_team(db, "data")
-    make_user(db, "dara", team=team, role=Role.LEAD)
+    dara = make_user(db, "dara", team=team, role=Role.LEAD)
+    make_offering(db, team, dara, name="Warehouse")  # so that its lead triages unaddressed needs
     make_user(db, "casey", team=make_team(db, "payments"))
     make_user(db, "dana", team=make_team(db, "mobile"))
     db.commit()
@@ -242,7 +243,7 @@ def test_a_demand_is_filed_voted_and_accepted_into_a_draft_offering(
     db.expire_all()
     drafted = db.scalar(select(Offering).where(Offering.slug == "kafka-topics-on-request"))
     assert drafted is not None and drafted.status == "draft"
-    accepted = demand_service.list_demands(db)[0]
+    accepted = demand_service.open_demands(db)[0]
     assert (accepted.state, accepted.offering_id, accepted.votes) == ("accepted", drafted.id, 2)
 
 

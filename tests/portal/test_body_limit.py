@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from servicebay.catalog.demand import Demand
+from servicebay.catalog.models import Demand
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
 from servicebay.portal.security import CSRF_COOKIE, CSRF_FIELD

@@ -3,10 +3,10 @@ cards in every column, a failed run that a retry completes, demand in every stat
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.catalog import demand as demand_service
-from servicebay.catalog.demand import DemandState
+from servicebay.catalog.models import Demand, DemandState
 from servicebay.core import identity
 from servicebay.core.database import transaction
 from servicebay.core.settings import Settings
@@ -35,7 +35,7 @@ def test_demo_shows_waiting_approvals_every_board_column_every_demand_state_and_
             "done": True,
         }
 
-        states = {d.state for d in demand_service.list_demands(db)}
+        states = set(db.scalars(select(Demand.state)))
         assert states == {state.value for state in DemandState}
 
         casey = identity.get_user(db, username="casey")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
-from servicebay.catalog.demand import Demand
+from servicebay.catalog.models import Demand
 from servicebay.core import clock, preferences
 from servicebay.core.identity import Role, Team, User
 from servicebay.requests import service as requests_service
@@ -170,7 +170,8 @@ def test_notifications_list_and_mark_all_read(client: TestClient, db: Session) -
 
 
 def test_a_need_is_recorded_voted_once_and_triaged(client: TestClient, db: Session) -> None:
-    team, _ = owner(db)
+    team, pat = owner(db)
+    make_offering(db, team, pat)  # leads of teams that own offerings triage unaddressed needs
     team_slug = team.slug
     make_user(db, "casey")
     make_user(db, "dana")
