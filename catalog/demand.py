@@ -13,7 +13,12 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied, OfferingConflict
+from servicebay.catalog.errors import (
+    CatalogPermissionDenied,
+    DemandConflict,
+    DemandNotFound,
+    InvalidDemand,
+)
 from servicebay.catalog.models import Offering
 from servicebay.core import clock, events
 from servicebay.core.database import Base, UTCDateTime
@@ -42,19 +47,6 @@ NEXT_STATES: dict[DemandState, frozenset[DemandState]] = {
     DemandState.DECLINED: frozenset(),
 }
 OPEN_STATES = (DemandState.NEW, DemandState.ACCEPTED, DemandState.PLANNED)
-
-
-class DemandNotFound(CatalogError):
-    def __init__(self, demand_id: int) -> None:
-        super().__init__(f"no demand {demand_id}")
-
-
-class InvalidDemand(CatalogError):
-    """The demand or its triage is invalid; ``problems`` maps a field to a message."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in problems.items()))
-        self.problems = problems
 
 
 class Demand(Base):
@@ -178,7 +170,7 @@ def triage(
         raise InvalidDemand({"state": f"unknown state {state!r}"}) from None
     current = DemandState(demand.state)
     if target not in NEXT_STATES[current]:
-        raise OfferingConflict(f"a {current.value} demand cannot become {target.value}")
+        raise DemandConflict(f"a {current.value} demand cannot become {target.value}")
     if target is DemandState.DECLINED and not reason.strip():
         raise InvalidDemand({"reason": "say why the demand is declined"})
     if offering_slug:
@@ -210,7 +202,7 @@ def merge(session: Session, *, actor: User, duplicate: Demand, into: Demand) -> 
         DemandState(into.state) is DemandState.DECLINED
         or not NEXT_STATES[DemandState(duplicate.state)]
     ):
-        raise OfferingConflict("only open demands can be merged")
+        raise DemandConflict("only open demands can be merged")
     voters = set(session.scalars(select(DemandVote.user_id).where(DemandVote.demand_id == into.id)))
     moved = 0
     for duplicate_vote in session.scalars(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from servicebay.core import clock, events
 from servicebay.core.database import Base, UTCDateTime
+from servicebay.core.errors import Conflict, Denied, Invalid, NotFound
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "sb_"
@@ -26,7 +27,32 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
 class IdentityError(Exception):
-    """Bad input to an identity operation; the message says what."""
+    """Base of every identity error; the message says what."""
+
+
+class IdentityInvalid(IdentityError, Invalid):
+    """Bad input to an identity operation: a malformed name, a short password, an unknown
+    scope, an expiry in the past."""
+
+
+class IdentityConflict(IdentityError, Conflict):
+    """The team or user exists already."""
+
+
+class TeamNotFound(IdentityError, NotFound):
+    pass
+
+
+class UserNotFound(IdentityError, NotFound):
+    pass
+
+
+class TokenNotFound(IdentityError, NotFound):
+    """No such token among the user's own (another user's token is not found either)."""
+
+
+class ScopeDenied(IdentityError, Denied):
+    """The user may not hold a token with these scopes."""
 
 
 class Role(StrEnum):
@@ -123,9 +149,9 @@ def hash_secret(value: str) -> str:
 
 def create_team(session: Session, *, slug: str, name: str, actor_id: int | None = None) -> Team:
     if not SLUG_PATTERN.match(slug):
-        raise IdentityError(f"team slug {slug!r} must be lowercase letters, digits and dashes")
+        raise IdentityInvalid(f"team slug {slug!r} must be lowercase letters, digits and dashes")
     if session.scalar(select(Team).where(Team.slug == slug)):
-        raise IdentityError(f"team {slug!r} already exists")
+        raise IdentityConflict(f"team {slug!r} already exists")
     team = Team(slug=slug, name=name, created_at=clock.now())
     session.add(team)
     session.flush()
@@ -136,7 +162,7 @@ def create_team(session: Session, *, slug: str, name: str, actor_id: int | None 
 def get_team(session: Session, *, slug: str) -> Team:
     team = session.scalar(select(Team).where(Team.slug == slug))
     if team is None:
-        raise IdentityError(f"no team {slug!r}")
+        raise TeamNotFound(f"no team {slug!r}")
     return team
 
 
@@ -152,11 +178,11 @@ def create_user(
     actor_id: int | None = None,
 ) -> User:
     if not re.match(r"^[A-Za-z0-9._@-]{2,64}$", username):
-        raise IdentityError(f"username {username!r} must be 2-64 letters, digits, . _ @ or -")
+        raise IdentityInvalid(f"username {username!r} must be 2-64 letters, digits, . _ @ or -")
     if session.scalar(select(User).where(User.username == username)):
-        raise IdentityError(f"user {username!r} already exists")
+        raise IdentityConflict(f"user {username!r} already exists")
     if password is not None and len(password) < 8:
-        raise IdentityError("password must have at least 8 characters")
+        raise IdentityInvalid("password must have at least 8 characters")
     user = User(
         username=username,
         email=email,
@@ -175,7 +201,7 @@ def create_user(
 def get_user(session: Session, *, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise IdentityError(f"no user {username!r}")
+        raise UserNotFound(f"no user {username!r}")
     return user
 
 
@@ -297,11 +323,11 @@ def create_token(
     scopes = scopes or ["read", "request"]
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise IdentityError(f"unknown scope(s): {', '.join(unknown)}")
+        raise IdentityInvalid(f"unknown scope(s): {', '.join(unknown)}")
     if "admin" in scopes and not user.is_admin:
-        raise IdentityError("only administrators may create tokens with the admin scope")
+        raise ScopeDenied("only administrators may create tokens with the admin scope")
     if expires_at is not None and expires_at <= clock.now():
-        raise IdentityError("the expiry must lie in the future")
+        raise IdentityInvalid("the expiry must lie in the future")
     value = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
@@ -328,7 +354,7 @@ def revoke_token(session: Session, *, user: User, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens (revoking twice changes nothing)."""
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
-        raise IdentityError(f"no token {token_id}")
+        raise TokenNotFound(f"no token {token_id}")
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         events.record(session, type="token.revoked", actor_id=user.id, data={"name": token.name})

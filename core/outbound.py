@@ -7,10 +7,12 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from servicebay.core.errors import Denied
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class OutboundRefused(Exception):
+class OutboundRefused(Denied):
     """The destination is not allowed; the message says why."""
 
 

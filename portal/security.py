@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from fastapi.responses import Response
 
+from servicebay.core.errors import Denied
+
 SESSION_COOKIE = "sb_session"
 CSRF_COOKIE = "sb_csrf"
 CSRF_FIELD = "csrf_token"
@@ -22,8 +24,8 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class CsrfRejected(Exception):
-    pass
+class CsrfRejected(Denied):
+    """A state-changing browser request without the matching CSRF token."""
 
 
 async def security_middleware(

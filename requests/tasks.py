@@ -11,9 +11,10 @@ from servicebay.core import clock, events
 from servicebay.core.identity import User
 from servicebay.requests import lifecycle, policies
 from servicebay.requests.errors import (
-    DecisionInvalid,
+    InvalidInput,
     NotPermitted,
     RequestNotFound,
+    TaskItemNotFound,
     TransitionNotAllowed,
     WipLimitReached,
 )
@@ -174,7 +175,7 @@ def _check_wip(
 def assign(session: Session, *, actor: User, task_id: int, assignee: User | None) -> Task:
     task = get_for_member(session, task_id=task_id, actor=actor)
     if assignee is not None and assignee.role_in(task.team_id) is None:
-        raise DecisionInvalid(f"{assignee.username} is not in the owner team")
+        raise InvalidInput(f"{assignee.username} is not in the owner team")
     task.assignee_id = assignee.id if assignee else None
     events.record(
         session,
@@ -190,7 +191,7 @@ def assign(session: Session, *, actor: User, task_id: int, assignee: User | None
 def tick(session: Session, *, actor: User, task_id: int, index: int, done: bool) -> Task:
     task = get_for_member(session, task_id=task_id, actor=actor)
     if not 0 <= index < len(task.checklist):
-        raise DecisionInvalid("no such checklist item")
+        raise TaskItemNotFound(f"no checklist item {index}")
     checklist = [dict(item) for item in task.checklist]
     checklist[index]["done"] = done
     task.checklist = checklist

@@ -8,7 +8,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
-from servicebay.catalog.demand import Demand, DemandState, DemandVote, InvalidDemand, Urgency
+from servicebay.catalog.demand import Demand, DemandState, DemandVote, Urgency
+from servicebay.catalog.errors import InvalidDemand
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog import readiness
 from servicebay.catalog import service as catalog_service
-from servicebay.catalog.demand import Demand, DemandState, InvalidDemand
+from servicebay.catalog.demand import Demand, DemandState
 from servicebay.catalog.errors import (
     CatalogError,
     CatalogPermissionDenied,
+    DemandConflict,
+    InvalidDemand,
     InvalidOffering,
     OfferingConflict,
 )
@@ -231,7 +233,13 @@ def ops_demand_accept(
             state=DemandState.ACCEPTED.value,
             offering_slug=offering.slug,
         )
-    except (InvalidOffering, OfferingConflict, InvalidDemand, ValidationError) as refused:
+    except (
+        InvalidOffering,
+        OfferingConflict,
+        DemandConflict,
+        InvalidDemand,
+        ValidationError,
+    ) as refused:
         db.rollback()
         return _triage_page(request, db, user, problems={demand_id: _said(refused)})
     target = str(request.url_for("ops_offering_edit", slug=offering.slug))
