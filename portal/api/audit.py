@@ -14,6 +14,7 @@ from servicebay.catalog.models import Offering
 from servicebay.core import policies
 from servicebay.core.events import Event
 from servicebay.core.identity import User
+from servicebay.portal.api.params import IsoDateTime
 from servicebay.portal.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -88,8 +89,8 @@ def audit_events(
     actor: str | None = None,
     type: Annotated[str | None, Query(description="exact type, or a prefix ending in '.'")] = None,
     offering: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from servicebay.catalog import as_code
 from servicebay.portal.deps import ApiUser, DbSession, require_scope
@@ -13,7 +13,7 @@ router = APIRouter(tags=["catalog-as-code"])
 
 class ApplyIn(BaseModel):
     files: dict[str, str] = Field(description="File name → YAML text, one offering per file")
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class PlanEntryOut(BaseModel):

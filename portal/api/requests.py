@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import select
 
 from servicebay.core import events
@@ -130,7 +130,9 @@ def submit_request(
     user: ApiUser,
     settings: AppSettings,
     background: BackgroundTasks,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
 ) -> RequestOut:
     """Submit a request. With an Idempotency-Key the same call can be repeated safely:
     the same key and body give the same request; a different body is refused (422);
@@ -361,7 +363,7 @@ class BoardOut(BaseModel):
 
 
 class AdvanceIn(BaseModel):
-    override_wip: bool = Field(default=False, description="Exceed the WIP limit (recorded)")
+    override_wip: StrictBool = Field(default=False, description="Exceed the WIP limit (recorded)")
     outputs: dict[str, Any] = Field(default_factory=dict, description="On completion")
     notes: str = Field(default="", max_length=10000)
 
@@ -439,7 +441,7 @@ class AssignIn(BaseModel):
 
 
 class ChecklistIn(BaseModel):
-    done: bool
+    done: StrictBool
 
 
 @router.post("/tasks/{task_id}/assign", response_model=TaskOut)

@@ -6,8 +6,13 @@ import importlib
 import inspect
 import pkgutil
 
+import pytest
+from sqlalchemy.orm import Session
+
 from servicebay.catalog.errors import InvalidDemand, InvalidOffering
-from servicebay.core.errors import KINDS, Invalid, ServicebayError
+from servicebay.core import identity
+from servicebay.core.errors import KINDS, Conflict, Denied, Invalid, NotFound, ServicebayError
+from tests.factories import make_team, make_user
 
 CONTEXTS = ("servicebay.core", "servicebay.catalog", "servicebay.requests", "servicebay.analytics")
 # Bases that group a context's errors; only their subclasses are raised.
@@ -72,3 +77,20 @@ def test_errors_with_problems_keep_them_and_say_them() -> None:
     assert error.problems == {"slug": "is taken", "name": "is required"}
     assert str(error) == "slug: is taken; name: is required"
     assert InvalidDemand({"reason": "say why"}).status_code == 422
+
+
+def test_identity_errors_say_their_kind(db: Session) -> None:
+    casey, robin = make_user(db), make_user(db)
+    token = identity.create_token(db, user=robin, name="robin's").token
+    with pytest.raises(Conflict):
+        identity.create_team(db, slug=make_team(db, "platform").slug, name="Platform again")
+    with pytest.raises(NotFound):
+        identity.get_team(db, slug="nowhere")
+    with pytest.raises(NotFound):
+        identity.revoke_token(db, user=casey, token_id=token.id)
+    with pytest.raises(Invalid):
+        identity.create_token(db, user=casey, name="x", scopes=["everything"])
+    with pytest.raises(Denied):
+        identity.create_token(db, user=casey, name="x", scopes=["admin"])
+    with pytest.raises(Invalid):
+        identity.create_user(db, username="short-password", password="1234")
