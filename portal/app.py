@@ -188,6 +188,7 @@ def _error_statuses(route: APIRoute, method: str) -> list[int]:
         statuses += [404, 422]
     if method in UNSAFE_METHODS:
         statuses.append(409)
+    # A route that counts attempts calls the rate limiter itself, in its own body.
     if "limit_rate" in route.endpoint.__code__.co_names:
         statuses.append(429)
     return sorted(statuses)

@@ -1,7 +1,7 @@
 """Query parameter types that accept exactly what the OpenAPI document says they take.
 
 Pydantic's lax parsing reads ``0`` or ``1700000000`` as a moment (seconds since 1970);
-the document promises an RFC 3339 ``date-time`` or ``date``, so anything else is refused.
+the document promises a ``date-time`` or a ``date`` written out, so a number is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Annotated
 from pydantic import BeforeValidator
 
 DATE = r"\d{4}-\d{2}-\d{2}"
-DATE_TIME = re.compile(DATE + r"[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+# RFC 3339, except that a time without a zone is taken as UTC (as the audit trail says).
+DATE_TIME = re.compile(DATE + r"[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})?")
 
 
 def _written_as(pattern: re.Pattern[str], example: str) -> BeforeValidator:
