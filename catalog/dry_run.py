@@ -1,36 +1,34 @@
-"""The fulfilment dry run: a ``test`` event sent to an offering's webhook or plugin.
+"""The fulfilment dry run: a ``test`` event through the same kit as real deliveries.
 
-Webhooks receive a Standard Webhooks-signed envelope of type ``test`` (with sample
-inputs built from the form) through the same outbound checks as real deliveries, so a
-receiver that ignores ``test`` events is never asked to do work. A plugin is loaded
-from the ``servicebay.fulfilment`` entry points, its settings validated by its own
-model, and its ``test`` method called when it has one, else ``fulfil`` with a test
-context (its ``event_type`` is ``test``).
+The dry run builds a test context (run and request id 0, sample inputs built from the
+form, ``event_type="test"``) and hands it to the same delivery function and the same
+plugin runner that real attempts use; the Outcome they return becomes the result. So a
+receiver is judged by one set of rules: what fails a real delivery (a timeout, an answer
+too large, a redirect, a refusal) fails the dry run. A receiver that ignores ``test``
+events is never asked to do work; a plugin's ``test`` method, when it has one, is called
+instead of ``fulfil``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from servicebay.catalog.fulfilment import (
-    FulfilmentContext,
-    PluginMissing,
-    load_plugin,
-    settings_problem,
-)
+from servicebay.catalog.fulfilment import plugins, webhook
+from servicebay.catalog.fulfilment.context import TEST_EVENT, FulfilmentContext
+from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import FieldType, RequestForm
-from servicebay.core import clock
-from servicebay.core.outbound import OutboundPolicy, OutboundRefused
-from servicebay.core.signing import sign
+from servicebay.catalog.schemas import (
+    FieldType,
+    FulfilmentSpec,
+    ManualFulfilment,
+    PluginFulfilment,
+    RequestForm,
+)
+from servicebay.core.outbound import OutboundPolicy
 
-USER_AGENT = "servicebay-webhooks/1"
 log = logging.getLogger(__name__)
 
 
@@ -40,19 +38,59 @@ class DryRunResult:
     message: str
 
 
-def run(offering: Offering, version: OfferingVersion, *, outbound: OutboundPolicy) -> DryRunResult:
-    spec = version.fulfilment
-    kind = spec.get("kind")
-    if kind == "webhook":
-        return _webhook(offering, version, outbound=outbound)
-    if kind == "plugin":
-        return _plugin(offering, version)
-    checklist = spec.get("checklist") or []
-    return DryRunResult(
-        True,
-        f"manual fulfilment: each request becomes a task on {offering.owner_team.name}'s board"
-        + (f" with a checklist of {len(checklist)} item(s)" if checklist else ""),
+def run(
+    offering: Offering,
+    version: OfferingVersion,
+    spec: FulfilmentSpec,
+    *,
+    outbound: OutboundPolicy,
+) -> DryRunResult:
+    """Try the version's fulfilment (``spec``, as ``catalog_service.fulfilment_of`` reads it)."""
+    if isinstance(spec, ManualFulfilment):
+        return DryRunResult(
+            True,
+            f"manual fulfilment: each request becomes a task on {offering.owner_team.name}'s "
+            "board"
+            + (f" with a checklist of {len(spec.checklist)} item(s)" if spec.checklist else ""),
+        )
+    context = sample_context(offering, version, spec)
+    if isinstance(spec, PluginFulfilment):
+        outcome = _plugin(context)
+        return DryRunResult(
+            outcome.went_well, f"plugin {spec.plugin!r}: {outcome.message or outcome.kind}"
+        )
+    with webhook.Connections() as connections:
+        outcome = webhook.deliver(context, spec, policy=outbound, connections=connections)
+    log.info("dry run of %s: %s", offering.slug, outcome.kind)
+    return DryRunResult(outcome.went_well, f"test event: {outcome.message}")
+
+
+def sample_context(
+    offering: Offering, version: OfferingVersion, spec: FulfilmentSpec
+) -> FulfilmentContext:
+    """A context like a real attempt's, for a request that does not exist."""
+    return FulfilmentContext(
+        run_id=0,
+        attempt=1,
+        request_id=0,
+        offering_slug=offering.slug,
+        offering_version=version.number,
+        inputs=sample_inputs(RequestForm.model_validate(version.form)),
+        requester={"username": "test", "email": "", "name": "Test"},
+        spec=spec.model_dump(),
+        secret=version.webhook_secret,
+        callback_url="",
+        callback_token="",
+        event_type=TEST_EVENT,
+        delivery_id=f"test_{uuid.uuid4().hex}",
     )
+
+
+def _plugin(context: FulfilmentContext) -> Outcome:
+    try:
+        return plugins.run(context, dry=True)
+    except Exception as error:  # a plugin's own failure is the dry run's result
+        return Outcome.fatal(f"raised {type(error).__name__}: {error}")
 
 
 def sample_inputs(form: RequestForm) -> dict[str, Any]:
@@ -72,100 +110,3 @@ def sample_inputs(form: RequestForm) -> dict[str, Any]:
         else:
             samples[form_field.name] = form_field.placeholder or "test"
     return samples
-
-
-def _envelope(offering: Offering, version: OfferingVersion, timestamp: int) -> dict[str, Any]:
-    return {
-        "type": "test",
-        "timestamp": timestamp,
-        "data": {
-            "offering": offering.slug,
-            "offering_version": version.number,
-            "inputs": sample_inputs(RequestForm.model_validate(version.form)),
-        },
-    }
-
-
-def _webhook(
-    offering: Offering, version: OfferingVersion, *, outbound: OutboundPolicy
-) -> DryRunResult:
-    url = str(version.fulfilment["url"])
-    timeout = float(version.fulfilment.get("timeout_seconds", 10.0))
-    try:
-        address = outbound.resolve(url)
-    except OutboundRefused as refused:
-        return DryRunResult(False, f"refused to call {url}: {refused}")
-    timestamp = int(clock.now().timestamp())
-    message_id = f"test_{uuid.uuid4().hex}"
-    body = json.dumps(_envelope(offering, version, timestamp), separators=(",", ":")).encode()
-    target = httpx.URL(url)
-    headers = {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "host": target.netloc.decode(),
-    }
-    if version.webhook_secret:
-        headers["webhook-signature"] = sign(
-            secret=version.webhook_secret, message_id=message_id, timestamp=timestamp, body=body
-        )
-    try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(
-                target.copy_with(host=str(address)),
-                content=body,
-                headers=headers,
-                extensions={"sni_hostname": target.host},
-            )
-    except httpx.TimeoutException:
-        return DryRunResult(False, f"no answer from {url} within {timeout:g} s")
-    except httpx.HTTPError as error:
-        return DryRunResult(False, f"could not reach {url}: {type(error).__name__}")
-    log.info("dry run of %s answered %s", offering.slug, response.status_code)
-    if 200 <= response.status_code < 300:
-        return DryRunResult(True, f"{url} answered {response.status_code} to the test event")
-    excerpt = response.text[:200]
-    return DryRunResult(False, f"{url} answered {response.status_code}: {excerpt}")
-
-
-def check_plugin(name: str, settings: dict[str, Any]) -> str | None:
-    """None when the plugin is installed and accepts the settings; else why not."""
-    try:
-        plugin = load_plugin(name)
-    except PluginMissing as missing:
-        return str(missing)
-    return settings_problem(plugin, settings)
-
-
-def _plugin(offering: Offering, version: OfferingVersion) -> DryRunResult:
-    name = str(version.fulfilment.get("plugin", ""))
-    problem = check_plugin(name, version.fulfilment.get("settings", {}))
-    if problem:
-        return DryRunResult(False, problem)
-    plugin = load_plugin(name)
-    settings = plugin.Settings.model_validate(version.fulfilment.get("settings", {}))
-    context = FulfilmentContext(
-        run_id=0,
-        attempt=1,
-        request_id=0,
-        offering_slug=offering.slug,
-        offering_version=version.number,
-        inputs=sample_inputs(RequestForm.model_validate(version.form)),
-        requester={"username": "test"},
-        spec=dict(version.fulfilment),
-        secret=None,
-        callback_url="",
-        callback_token="",
-        event_type="test",
-    )
-    try:
-        handler = getattr(plugin, "test", None) or plugin.fulfil
-        outcome = handler(context, settings)
-    except Exception as error:  # a plugin's own failure is the dry run's result
-        return DryRunResult(False, f"plugin {name!r} raised {type(error).__name__}: {error}")
-    kind = getattr(outcome, "kind", None)
-    message = str(getattr(outcome, "message", ""))
-    if kind in ("succeeded", "accepted"):
-        return DryRunResult(True, f"plugin {name!r}: {message or kind}")
-    return DryRunResult(False, f"plugin {name!r} answered {kind}: {message}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -18,10 +18,12 @@ from servicebay.catalog.errors import (
     OfferingConflict,
     OfferingNotFound,
 )
+from servicebay.catalog.fulfilment import plugins
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import (
     ApprovalPolicy,
     Decider,
+    FulfilmentSpec,
     OfferingIn,
     OfferingStatus,
     Quota,
@@ -198,7 +200,7 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
         if not _team_exists(session, slug):
             problems[f"visibility.{index}"] = f"no team {slug!r}"
     if definition.fulfilment.kind == "plugin":
-        problem = dry_run.check_plugin(definition.fulfilment.plugin, definition.fulfilment.settings)
+        problem = plugins.problem_of(definition.fulfilment.plugin, definition.fulfilment.settings)
         if problem:
             problems["fulfilment.settings"] = problem
     if problems:
@@ -333,6 +335,14 @@ def policy_of(version: OfferingVersion) -> ApprovalPolicy:
     return ApprovalPolicy.model_validate(version.approval_policy)
 
 
+_FULFILMENT: TypeAdapter[FulfilmentSpec] = TypeAdapter(FulfilmentSpec)
+
+
+def fulfilment_of(version: OfferingVersion) -> FulfilmentSpec:
+    """The version's fulfilment settings, with every default filled in."""
+    return _FULFILMENT.validate_python(version.fulfilment)
+
+
 # --- readiness and lifecycle ---------------------------------------------------
 
 
@@ -347,7 +357,7 @@ def test_fulfilment(
     """Send a test event to the head version's fulfilment and record how it went."""
     _require_edit(actor, offering)
     version = head_version(session, offering)
-    result = dry_run.run(offering, version, outbound=outbound)
+    result = dry_run.run(offering, version, fulfilment_of(version), outbound=outbound)
     version.dry_run_status = "passed" if result.passed else "failed"
     version.dry_run_message = result.message
     version.dry_run_at = clock.now()

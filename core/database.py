@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -10,10 +11,13 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+logger = logging.getLogger(__name__)
+AFTER_COMMIT = "after_commit"  # the session.info key of the effects waiting for the commit
+FACTORY = "factory"  # the session.info key of what every session of one factory shares
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -88,7 +92,22 @@ def make_engine(url: str, *, for_migrations: bool = False, **kwargs: Any) -> Eng
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    # Each session copies the factory's info; the dict under FACTORY is one object, so
+    # what is put there later (the workers its commits wake) reaches every session.
+    return sessionmaker(engine, expire_on_commit=False, info={FACTORY: {}})
+
+
+def shared_by_factory(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """What every session of this factory sees as ``shared_with(session)``."""
+    info: dict[str, Any] = sessions.kw.setdefault("info", {})
+    shared: dict[str, Any] = info.setdefault(FACTORY, {})
+    return shared
+
+
+def shared_with(session: Session) -> dict[str, Any]:
+    """What the factory that made ``session`` shares with its sessions (empty if nothing)."""
+    shared: dict[str, Any] = session.info.get(FACTORY, {})
+    return shared
 
 
 def insert_or_update(session: Session, target: Any) -> postgresql.Insert | sqlite.Insert:
@@ -109,3 +128,41 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# --- effects that wait for the commit ----------------------------------------------
+#
+# Waking a worker or telling another process about a change must not happen before the
+# change is visible, nor at all when it is rolled back. So services register such an
+# effect on the unit of work, and these listeners run it after the outermost commit or
+# drop it when the transaction ends any other way.
+
+
+def after_commit(session: Session, effect: Callable[[], None]) -> None:
+    """Run ``effect`` once this session's transaction commits; never if it does not.
+
+    An effect registered twice in one transaction runs once (bound methods of the same
+    object compare equal). A failing effect is logged: the commit has happened.
+    """
+    effects: list[Callable[[], None]] = session.info.setdefault(AFTER_COMMIT, [])
+    if effect not in effects:
+        effects.append(effect)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_effects(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the transaction goes on
+    for effect in session.info.pop(AFTER_COMMIT, []):
+        try:
+            effect()
+        except Exception:
+            logger.exception("an after-commit effect failed")
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_effects(session: Session, ended: SessionTransaction) -> None:
+    # Runs after a rollback and after a close without commit (after a commit there is
+    # nothing left to drop); a savepoint that ends leaves the transaction's effects.
+    if ended.parent is None:
+        session.info.pop(AFTER_COMMIT, None)

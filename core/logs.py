@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from servicebay.core import clock
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 current_run: ContextVar[dict[str, object] | None] = ContextVar("current_run", default=None)
@@ -63,10 +67,61 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+@dataclass
+class _Seen:
+    since: datetime
+    more: int = 0
+
+
+class OncePerFailure(logging.Filter):
+    """Keeps the log readable, and its size bounded, while something keeps failing.
+
+    * A traceback is written once per failure: an exception logged again (by the app's
+      error handler and then by the server, say) is named without its traceback.
+    * A warning or error like one written less than ``window`` ago (same logger, same
+      message template, same kind of exception) is counted instead of written; the
+      next one written after the window says how many were left out.
+    """
+
+    def __init__(self, window: timedelta = timedelta(minutes=1)) -> None:
+        super().__init__()
+        self.window = window
+        self._seen: dict[tuple[str, int, str, str], _Seen] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        key = (record.name, record.levelno, str(record.msg), type(error).__name__)
+        if error is not None:
+            if getattr(error, "_servicebay_logged", False):
+                record.exc_info = None
+                record.exc_text = None
+                record.msg = f"{record.getMessage()} ({type(error).__name__}: traceback above)"
+                record.args = None
+            else:
+                # An exception without a __dict__ cannot be marked: its traceback may repeat.
+                with suppress(AttributeError):
+                    error._servicebay_logged = True  # type: ignore[attr-defined]
+        if record.levelno < logging.WARNING:
+            return True
+        now = clock.now()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and now - seen.since < self.window:
+                seen.more += 1
+                return False
+            self._seen[key] = _Seen(since=now)
+        if seen is not None and seen.more:
+            record.msg = f"{record.getMessage()} (and {seen.more} more like it before this)"
+            record.args = None
+        return True
+
+
 def configure(level: str) -> None:
     """Send every servicebay and server log line to stderr as JSON."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(OncePerFailure())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

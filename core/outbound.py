@@ -5,11 +5,16 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from servicebay.core.errors import Denied
 
+if TYPE_CHECKING:
+    from servicebay.core.settings import Settings
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_RESPONSE_BYTES = 1024 * 1024
 
 
 class OutboundRefused(Denied):
@@ -20,12 +25,25 @@ class OutboundRefused(Denied):
 class OutboundPolicy:
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    max_response_bytes: int = MAX_RESPONSE_BYTES  # read no more of an answer than this
 
     @classmethod
-    def from_lists(cls, networks: list[str], hosts: list[str]) -> OutboundPolicy:
+    def from_lists(
+        cls, networks: list[str], hosts: list[str], *, max_response_bytes: int = MAX_RESPONSE_BYTES
+    ) -> OutboundPolicy:
         return cls(
             allowed_networks=tuple(ipaddress.ip_network(n, strict=False) for n in networks),
             allowed_hosts=tuple(h.lower() for h in hosts),
+            max_response_bytes=max_response_bytes,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboundPolicy:
+        """The policy every outbound fulfilment call follows, dry runs included."""
+        return cls.from_lists(
+            settings.fulfilment_allowed_networks,
+            settings.fulfilment_allowed_hosts,
+            max_response_bytes=settings.fulfilment_max_response_bytes,
         )
 
     def resolve(self, url: str) -> IPAddress:

@@ -28,8 +28,11 @@ from servicebay.core.identity import User
 from servicebay.core.paths import STATIC_DIR
 from servicebay.core.settings import Settings, get_settings
 from servicebay.portal import api, observability, pages
+from servicebay.portal.body_limit import BodySizeLimit
 from servicebay.portal.deps import LoginRequired, api_user
 from servicebay.portal.observability import DatabaseCollector
+from servicebay.portal.pages import api_docs
+from servicebay.portal.proxy_auth import TrustedProxyHeaders
 from servicebay.portal.render import render
 from servicebay.portal.security import security_middleware
 from servicebay.requests import notifications
@@ -51,8 +54,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = None
         if run_worker:
-            background = BackgroundWorker(Worker(sessions, settings))
-            app.state.worker = background.worker
+            background = BackgroundWorker(Worker(sessions, settings))  # woken by commits
             background.start()
         yield
         if background is not None:
@@ -64,25 +66,31 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         version="0.1.0",
         description="Service catalog and self-service portal",
         lifespan=lifespan,
+        docs_url=None,  # served by pages.api_docs, under the portal's CSP
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
-    app.state.worker = None
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(DatabaseCollector(sessions, in_process_worker=run_worker))
     app.state.timing = Timing(
         backoff_base=timedelta(seconds=settings.retry_base_seconds),
         callback_timeout=timedelta(seconds=settings.callback_timeout_seconds),
     )
+    # Innermost first: the body limit sits next to the routes, so the error mapping
+    # answers its 413; the proxy headers outermost, so everything sees the real caller.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.middleware("http")(security_middleware)
     app.middleware("http")(observability.request_id_and_metrics)
+    app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(observability.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     _map_errors(app)
     _describe_errors(app)
+    api_docs.install(app)
     return app
 
 
@@ -119,6 +127,7 @@ ERROR_ANSWERS: dict[int, str] = {
     403: "The caller may not do this: their role, the token's scopes or the CSRF token",
     404: "Something the request names does not exist, or is not visible to the caller",
     409: "The thing is in a state that does not allow this now",
+    413: "The body is larger than the portal accepts (SERVICEBAY_MAX_BODY_BYTES)",
     422: "The input is not valid: ``detail`` lists each field's problem, or says why",
     429: "Too many attempts; ``Retry-After`` says in how many seconds to try again",
 }
@@ -130,9 +139,9 @@ def _describe_errors(app: FastAPI) -> None:
 
     One rule for every operation, read from the route: a body or a header can be unreadable
     (400); every API call needs a credential (401); a person's call can be refused (403);
-    input can name what does not exist (404) or be invalid (422); a change can meet a state
-    that forbids it (409); a rate-limited call can be refused for a while (429). An
-    operation with ``?format=csv`` answers CSV as well as JSON.
+    input can name what does not exist (404) or be invalid (422); a body can be too large
+    (413); a change can meet a state that forbids it (409); a rate-limited call can be
+    refused for a while (429). An operation with ``?format=csv`` answers CSV as well.
     """
     generate = app.openapi
 
@@ -186,6 +195,8 @@ def _error_statuses(route: APIRoute, method: str) -> list[int]:
         statuses.append(403)
     if takes_input:
         statuses += [404, 422]
+    if flat.body_params:
+        statuses.append(413)
     if method in UNSAFE_METHODS:
         statuses.append(409)
     # A route that counts attempts calls the rate limiter itself, in its own body.

@@ -92,7 +92,14 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None, processe
     logs.configure(settings.log_level)
     if processes == 1:
         app = create_app(settings, run_worker=run_worker)
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=None)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            proxy_headers=False,  # the app believes forwarded headers only from its proxies
+            log_level=settings.log_level,
+            log_config=None,
+        )
         return
     # Child processes read their settings from the environment: hand them the same
     # secret key (it may have been generated just now) and the worker choice.
@@ -105,6 +112,7 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None, processe
         workers=processes,
         host=host,
         port=port,
+        proxy_headers=False,
         log_level=settings.log_level,
         log_config=None,
     )
@@ -196,12 +204,20 @@ def demo(ctx: Context, password: str | None) -> None:
     settings = ctx.settings
     _upgrade(settings)
     result = demo_data.load(_sessions(settings), settings, password=password)
-    if not result.created:
-        click.echo("demo data is already loaded; nothing changed")
-        return
-    click.echo("demo data loaded; sign in with one of these:")
-    for username, secret in result.passwords.items():
-        click.echo(f"  {username:<8} {secret}")
+    if result.created:
+        click.echo("demo data loaded; sign in as one of these people:")
+    else:
+        click.echo("demo data is already loaded; nothing changed. The people to sign in as:")
+    people = demo_data.personas()
+    secrets = result.passwords or {p.username: "(unchanged)" for p in people}
+    width = max(len(p.role) for p in people)
+    click.echo(f"  {'user':<8} {'password':<14} {'role':<{width}}  try first")
+    for person in people:
+        click.echo(
+            f"  {person.username:<8} {secrets[person.username]:<14} "
+            f"{person.role:<{width}}  {person.try_first}"
+        )
+    click.echo("A new password for anyone: servicebay users set-password USERNAME")
 
 
 @main.group()
@@ -269,6 +285,21 @@ def users_create(
     except IdentityError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"user {username} created")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.password_option(help="The new password (asked for when not given).")
+@pass_context
+def users_set_password(ctx: Context, username: str, password: str) -> None:
+    """Give USERNAME a new password (and end a lockout)."""
+    try:
+        with transaction(_sessions(ctx.settings)) as session:
+            user = identity.get_user(session, username=username)
+            identity.set_password(session, user=user, password=password)
+    except IdentityError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"password of {username} set")
 
 
 @main.group()

@@ -18,9 +18,10 @@ from servicebay.core.database import transaction
 from servicebay.core.identity import Role, Team, User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.portal import demo_history
+from servicebay.portal import demo_fulfilment, demo_history
 from servicebay.portal.demo_history import DAYS, Profile
 from servicebay.requests import service as requests_service
+from servicebay.requests import tasks
 from servicebay.requests.fulfilment.worker import Worker
 
 OPS_TEAMS = [
@@ -67,6 +68,20 @@ PEOPLE = [
     ("dana", "Dana Developer", "mobile", Role.MEMBER, False, False),
     ("olive", "Olive Owner", "payments", Role.LEAD, False, True),
 ]
+# What to try first as each person who signs in (printed by `servicebay demo`).
+TRY_AS: dict[str, str] = {
+    "admin": "Audit log, every team's insights, publish overrides, all boards",
+    "pat": "Approvals waiting for you; Ops: tasks in every column, a failed DNS run to retry",
+    "mo": "Ops board: start a task, tick its checklist, finish it",
+    "sam": "Security's offerings and approvals for firewall rules",
+    "ivy": "IT's offerings: laptops, licences, the never-used fax line",
+    "dara": "Data's offerings and their approvals",
+    "lee": "Legal's consultative offerings",
+    "fin": "Finance's approvals: purchase orders, budget transfers",
+    "casey": "Request a PostgreSQL database; your rated, commented and waiting requests",
+    "dana": "Your failed DNS request and its retry; vote for a need under Demand",
+    "olive": "Insights for every team (analyst); Payments' own requests as its lead",
+}
 # People of the consumer teams who appear in the history; they do not sign in.
 MEMBERS_PER_CONSUMER_TEAM = 4
 
@@ -466,6 +481,29 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# Offerings fulfilled by hand (their tasks fill the owner team's board) ...
+MANUAL_CHECKLISTS: dict[str, list[str]] = {
+    "architecture-review": ["Read the design document", "Book the review", "Send the notes"],
+}
+# ... and the one whose automation fails once for a marked request (demo_fulfilment).
+FLAKY = {
+    "dns-record": {
+        "message": "DNS record created.",
+        "marker": "legacy",
+        "failure": "the DNS provider refused the change to the legacy zone (HTTP 503); "
+        "a retry usually works",
+    }
+}
+
+
+def _fulfilment_of(slug: str) -> dict[str, Any]:
+    if slug in MANUAL_CHECKLISTS:
+        return {"kind": "manual", "checklist": MANUAL_CHECKLISTS[slug]}
+    if slug in FLAKY:
+        return {"kind": "plugin", "plugin": "demo-flaky", "settings": FLAKY[slug]}
+    return {"kind": "plugin", "plugin": "echo", "settings": {"message": "Done."}}
+
+
 def _more_offering(spec: tuple[str, str, str, str, str, str, bool, float, int]) -> dict[str, Any]:
     slug, name, summary, category, team, kind, approval, sle_hours, minutes = spec
     steps = [{"name": "Owner team lead", "decider": "owner_leads"}] if approval else []
@@ -492,16 +530,41 @@ def _more_offering(spec: tuple[str, str, str, str, str, str, bool, float, int]) 
             ]
         },
         "approval_policy": {"steps": steps},
-        "fulfilment": {"kind": "plugin", "plugin": "echo", "settings": {"message": "Done."}},
+        "fulfilment": _fulfilment_of(slug),
         "sle": {"percent": 85, "within_hours": sle_hours},
         "manual_effort_minutes": minutes,
     }
 
 
 @dataclass(frozen=True)
+class Persona:
+    username: str
+    name: str
+    role: str
+    try_first: str
+
+
+@dataclass(frozen=True)
 class DemoResult:
     created: bool
     passwords: dict[str, str]
+
+
+def personas() -> list[Persona]:
+    """Who signs in to the demo, in what role, and what to try first as them."""
+    team_names = dict(OPS_TEAMS + CONSUMER_TEAMS)
+    found = []
+    for username, name, team_slug, role, admin, analyst in PEOPLE:
+        if admin:
+            what = "Administrator"
+        elif team_slug and role:
+            what = f"{'Lead' if role is Role.LEAD else 'Member'} of {team_names[team_slug]}"
+        else:
+            what = "No team"
+        if analyst and not admin:
+            what += ", analyst"
+        found.append(Persona(username, name, what, TRY_AS.get(username, "")))
+    return found
 
 
 def load(
@@ -514,7 +577,7 @@ def load(
         # The organisation's history starts six months ago: so do its teams and people.
         clock.freeze(clock.now() - timedelta(days=DAYS + 1))
         try:
-            _teams, users, passwords, consumers = _people(session, password)
+            teams, users, passwords, consumers = _people(session, password)
             offerings = _offerings(session, users, settings)
         finally:
             clock.freeze(None)
@@ -524,19 +587,97 @@ def load(
             profiles=PROFILES,
             consumers=consumers,
             authors=[*consumers, users["casey"], users["dana"]],
+            triager=users["admin"],
         )
-        samples: list[tuple[str, str, dict[str, Any]]] = [
-            ("casey", "postgres-database", {"database_name": "payments_ledger", "size": "medium"}),
-            ("dana", "vpn-access", {"reason": "Travelling to the Lisbon office", "days": 14}),
-            ("casey", "laptop", {"model": "Standard"}),
-            ("dana", "laptop", {"model": "Performance", "justification": "Android builds"}),
-        ]
-        for username, slug, inputs in samples:
-            requests_service.submit(
-                session, actor=users[username], offering_slug=slug, inputs=inputs
-            )
-    Worker(sessions, settings).run_until_idle()
+        requested = _open_work(session, users)
+    with demo_fulfilment.first_runs_fail():
+        Worker(sessions, settings).run_until_idle()
+    with transaction(sessions) as session:
+        _work_in_progress(session, teams["platform"].id, requested)
     return DemoResult(created=True, passwords=passwords)
+
+
+def _open_work(session: Session, users: dict[str, User]) -> dict[str, int]:
+    """Today's requests: some complete at once, some wait for a decision or a person,
+    and one fails (see FLAKY). Returns their ids by what they are for."""
+    samples: list[tuple[str, str, str, dict[str, Any]]] = [
+        (
+            "database",
+            "casey",
+            "postgres-database",
+            {"database_name": "payments_ledger", "size": "medium"},
+        ),
+        ("vpn", "dana", "vpn-access", {"reason": "Travelling to the Lisbon office", "days": 14}),
+        ("laptop", "casey", "laptop", {"model": "Standard"}),
+        ("laptop-2", "dana", "laptop", {"model": "Performance", "justification": "Android builds"}),
+        # Waiting for Pat, the platform lead.
+        ("runner", "casey", "ci-runner", {"details": "Runners with 64 GB for the ledger build"}),
+        ("runner-2", "dana", "ci-runner", {"details": "ARM runners for the iOS pipeline"}),
+        # Fails while the demo loads; a retry completes it.
+        ("dns", "dana", "dns-record", {"details": "CNAME api.legacy-billing to the new gateway"}),
+        # Manual work on the platform board, one card per column and then some.
+        ("review", "casey", "architecture-review", {"details": "Event sourcing for payments"}),
+        ("review-2", "dana", "architecture-review", {"details": "Offline sync for the app"}),
+        ("review-3", "olive", "architecture-review", {"details": "Splitting the ledger"}),
+        ("review-4", "casey", "architecture-review", {"details": "Card vault migration"}),
+    ]
+    requested = {}
+    for key, username, slug, inputs in samples:
+        request = requests_service.submit(
+            session, actor=users[username], offering_slug=slug, inputs=inputs
+        )
+        requested[key] = request.id
+    return requested
+
+
+def _work_in_progress(session: Session, platform_id: int, requested: dict[str, int]) -> None:
+    """The platform team is busy: one review started, one finished; a conversation and a
+    rating on the requests that completed."""
+    users = {p[0]: identity.get_user(session, username=p[0]) for p in PEOPLE}
+    board = tasks.board(session, team_id=platform_id)["todo"]
+    by_request = {task.request_id: task for task in board}
+    started = by_request[requested["review-2"]]
+    tasks.advance(session, actor=users["mo"], task_id=started.id)
+    tasks.tick(session, actor=users["mo"], task_id=started.id, index=0, done=True)
+    finished = by_request[requested["review-3"]]
+    tasks.advance(session, actor=users["pat"], task_id=finished.id)
+    for index in range(len(MANUAL_CHECKLISTS["architecture-review"])):
+        tasks.tick(session, actor=users["pat"], task_id=finished.id, index=index, done=True)
+    tasks.advance(
+        session,
+        actor=users["pat"],
+        task_id=finished.id,
+        notes="Split by bounded context; notes are in the design document.",
+    )
+    requests_service.add_comment(
+        session,
+        actor=users["casey"],
+        request_id=requested["database"],
+        body="Could we get a read replica later on?",
+    )
+    requests_service.add_comment(
+        session,
+        actor=users["pat"],
+        request_id=requested["database"],
+        body="Yes: ask for one as a new request when you need it.",
+    )
+    requests_service.rate(
+        session,
+        actor=users["casey"],
+        request_id=requested["database"],
+        score=5,
+        comment="Ready before my coffee was.",
+    )
+    requests_service.rate(
+        session, actor=users["dana"], request_id=requested["vpn"], score=4, comment="Easy."
+    )
+    requests_service.rate(
+        session,
+        actor=users["olive"],
+        request_id=requested["review-3"],
+        score=5,
+        comment="Useful notes, thank you.",
+    )
 
 
 def _people(
@@ -578,9 +719,7 @@ def _people(
 
 
 def _offerings(session: Session, users: dict[str, User], settings: Settings) -> dict[str, Offering]:
-    outbound = OutboundPolicy.from_lists(
-        settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
-    )
+    outbound = OutboundPolicy.from_settings(settings)
     offerings = {}
     for spec in [*OFFERINGS, *(_more_offering(more) for more in MORE_OFFERINGS)]:
         definition = OfferingIn.model_validate(spec)

@@ -41,14 +41,34 @@ SEARCHES_WITHOUT_RESULT = [
     ("expense card", 6),
 ]
 SEARCHES_WITH_RESULT = ["postgres", "vpn", "laptop", "access", "database", "contract"]
-DEMANDS = [
-    ("Kafka topics on request", "We publish events and wait weeks for a topic.", "high", 23),
-    ("GPU machines for model training", "Short-lived GPU boxes for experiments.", "high", 17),
-    ("Feature flag projects", "A project in the flag service per team.", "normal", 12),
-    ("AWS sandbox accounts", "A throw-away account for a week.", "normal", 9),
-    ("Contract translation", "Legal review of translated contracts.", "low", 4),
-    ("Corporate expense cards", "Cards for team offsites.", "normal", 6),
+# title, description, urgency, votes, and the triage states it went through
+DEMANDS: list[tuple[str, str, str, int, list[str]]] = [
+    ("Kafka topics on request", "We publish events and wait weeks for a topic.", "high", 23, []),
+    (
+        "GPU machines for model training",
+        "Short-lived GPU boxes for experiments.",
+        "high",
+        17,
+        ["accepted"],
+    ),
+    (
+        "Feature flag projects",
+        "A project in the flag service per team.",
+        "normal",
+        12,
+        ["accepted", "planned"],
+    ),
+    (
+        "AWS sandbox accounts",
+        "A throw-away account for a week.",
+        "normal",
+        9,
+        ["accepted", "planned", "shipped"],
+    ),
+    ("Contract translation", "Legal review of translated contracts.", "low", 4, ["declined"]),
+    ("Corporate expense cards", "Cards for team offsites.", "normal", 6, []),
 ]
+DECLINE_REASON = "Translations are reviewed by the agency that makes them."
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,7 @@ def generate(
     profiles: dict[str, Profile],
     consumers: list[User],
     authors: list[User],
+    triager: User,
     seed: int = 7,
 ) -> None:
     rng = random.Random(seed)
@@ -82,7 +103,7 @@ def generate(
     for slug, profile in profiles.items():
         _offering_history(session, rng, offerings[slug], profile, consumers, start, now)
     _searches(session, rng, consumers, start, now)
-    _demands(session, rng, authors, now)
+    _demands(session, rng, authors, triager, now)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -280,8 +301,10 @@ def _searches(
     session.execute(insert(Event), rows)
 
 
-def _demands(session: Session, rng: random.Random, authors: list[User], now: datetime) -> None:
-    for title, description, urgency, votes in DEMANDS:
+def _demands(
+    session: Session, rng: random.Random, authors: list[User], triager: User, now: datetime
+) -> None:
+    for title, description, urgency, votes, states in DEMANDS:
         author = rng.choice(authors)
         created = demand_service.create(
             session, actor=author, title=title, description=description, urgency=urgency
@@ -289,3 +312,8 @@ def _demands(session: Session, rng: random.Random, authors: list[User], now: dat
         created.created_at = now - timedelta(days=rng.randint(3, 150))
         for voter in rng.sample(authors, k=min(votes - 1, len(authors))):
             demand_service.vote(session, actor=voter, demand=created)
+        for state in states:
+            reason = DECLINE_REASON if state == "declined" else ""
+            demand_service.triage(
+                session, actor=triager, demand=created, state=state, reason=reason
+            )

@@ -21,16 +21,14 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.catalog.models import Offering
-from servicebay.core import clock, migrations
+from servicebay.core import migrations
 from servicebay.core.logs import correlation_id
-from servicebay.requests.fulfilment.worker import WORKER_APPLICATION
-from servicebay.requests.models import FulfilmentRun, RunAttempt, RunStatus
-from servicebay.requests.models import Request as ServiceRequest
+from servicebay.requests import service as requests_service
+from servicebay.requests.fulfilment import engine, worker
 
 logger = logging.getLogger("servicebay.metrics")
 
@@ -117,90 +115,52 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             with self.sessions() as session:
-                figures = [
-                    *self._requests(session),
-                    *self._runs(session),
-                    *self._attempts(session),
-                    self._workers(session),
-                ]
+                requests = requests_service.counts_by_offering_and_status(session)
+                queue = engine.queue_stats(session)
+                processes = worker.worker_processes(session)
                 session.rollback()
         except SQLAlchemyError:
             logger.warning("database figures left out of /metrics", exc_info=True)
             return
-        yield from figures
+        if processes is None:
+            processes = 1 if self.in_process_worker else 0
+        yield from self._families(requests, queue, processes)
 
-    def _requests(self, session: Session) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
+    @staticmethod
+    def _families(
+        requests: list[tuple[str, str, int]], queue: engine.QueueStats, processes: int
+    ) -> Iterator[Metric]:
+        by_offering = GaugeMetricFamily(
             "servicebay_requests", "Requests by offering and status", labels=["offering", "status"]
         )
-        rows = session.execute(
-            select(Offering.slug, ServiceRequest.status, func.count())
-            .join(Offering, Offering.id == ServiceRequest.offering_id)
-            .group_by(Offering.slug, ServiceRequest.status)
-        )
-        for slug, status, count in rows:
-            family.add_metric([slug, status], count)
-        yield family
-
-    def _runs(self, session: Session) -> Iterator[Metric]:
-        now = clock.now()
-        by_status = GaugeMetricFamily(
+        for slug, status, count in requests:
+            by_offering.add_metric([slug, status], count)
+        yield by_offering
+        runs = GaugeMetricFamily(
             "servicebay_fulfilment_runs", "Fulfilment runs by status", labels=["status"]
         )
-        for status, count in session.execute(
-            select(FulfilmentRun.status, func.count()).group_by(FulfilmentRun.status)
-        ):
-            by_status.add_metric([status], count)
-        yield by_status
-        due = (FulfilmentRun.status == RunStatus.QUEUED.value) & (
-            FulfilmentRun.next_attempt_at <= now
-        )
-        depth, oldest = session.execute(
-            select(func.count(), func.min(FulfilmentRun.next_attempt_at)).where(due)
-        ).one()
+        for status, count in queue.runs_by_status.items():
+            runs.add_metric([status], count)
+        yield runs
         yield GaugeMetricFamily(
-            "servicebay_queue_depth", "Runs due and not yet claimed", value=depth
-        )
-        age = 0.0
-        if oldest is not None:
-            oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
-            age = max(0.0, (now - oldest_at).total_seconds())
-        yield GaugeMetricFamily(
-            "servicebay_queue_oldest_due_seconds", "Age of the oldest due run", value=age
-        )
-        workers = session.scalar(
-            select(func.count(func.distinct(FulfilmentRun.lease_owner))).where(
-                FulfilmentRun.status == RunStatus.RUNNING.value,
-                FulfilmentRun.lease_expires_at > now,
-            )
+            "servicebay_queue_depth", "Runs due and not yet claimed", value=queue.due
         )
         yield GaugeMetricFamily(
-            "servicebay_busy_workers", "Workers holding a live lease", value=workers or 0
+            "servicebay_queue_oldest_due_seconds",
+            "Age of the oldest due run",
+            value=queue.oldest_due_seconds,
         )
-
-    def _attempts(self, session: Session) -> Iterator[Metric]:
-        family = CounterMetricFamily(
+        yield GaugeMetricFamily(
+            "servicebay_busy_workers", "Workers holding a live lease", value=queue.busy_workers
+        )
+        attempts = CounterMetricFamily(
             "servicebay_fulfilment_attempts",
             "Attempts to fulfil, by how they ended (running: not ended yet)",
             labels=["outcome"],
         )
-        rows = session.execute(select(RunAttempt.status, func.count()).group_by(RunAttempt.status))
-        for outcome, count in rows:
-            family.add_metric([outcome], count)
-        yield family
-
-    def _workers(self, session: Session) -> Metric:
-        """Worker processes connected to PostgreSQL (each holds one LISTEN connection)."""
-        if session.get_bind().dialect.name == "postgresql":
-            count = session.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE application_name = :name AND datname = current_database()"
-                ),
-                {"name": WORKER_APPLICATION},
-            )
-        else:
-            count = 1 if self.in_process_worker else 0
-        return GaugeMetricFamily(
-            "servicebay_workers", "Fulfilment worker processes running", value=count or 0
+        for outcome, count in queue.attempts_by_status.items():
+            attempts.add_metric([outcome], count)
+        yield attempts
+        yield GaugeMetricFamily(
+            "servicebay_workers", "Fulfilment worker processes running", value=processes
         )

@@ -54,6 +54,7 @@ EVENT_WORDS = {
     "task.done": "Task done",
     "task.assigned": "Task assigned",
     "run.cancelled": "Automation stopped",
+    "run.attempt_failed": "Automation attempt failed",
 }
 
 
@@ -63,6 +64,8 @@ def happened(event: Any) -> str:
     data = event.data or {}
     if event.type.startswith("approval.") and data.get("step"):
         words += f" at step “{data['step']}”"
+    if event.type == "run.attempt_failed" and data.get("attempt"):
+        words = f"Automation attempt {data['attempt']} failed"
     if event.type in ("request.rated", "request.rating_changed") and data.get("score"):
         words += f" {data['score']} of 5"
     return words

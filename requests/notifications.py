@@ -1,7 +1,8 @@
 """Tell requesters what happened: an in-app notice and, when mail is set up, an email.
 
 Emails are runs of the durable engine, so a mail server that is down loses nothing.
-Mail is on for sessions made by a factory configured with ``configure(sessions, ...)``.
+Mail is on for sessions made by a factory configured with ``configure(sessions, ...)``:
+the flag lives in the factory's fulfilment Reach, beside the workers its commits wake.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from servicebay.core import clock, preferences
 from servicebay.requests.models import Notification, Request, RequestStatus, RunKind
 
-EMAIL_FLAG = "servicebay.email_notifications"
 EMAIL_ATTEMPTS = 8
 
 MESSAGES = {
@@ -26,9 +26,9 @@ MESSAGES = {
 
 
 def configure(sessions: sessionmaker[Session], *, email: bool) -> None:
-    info = dict(sessions.kw.get("info") or {})
-    info[EMAIL_FLAG] = email
-    sessions.configure(info=info)
+    from servicebay.requests.fulfilment import engine
+
+    engine.reach(sessions).email = email
 
 
 def status_changed(session: Session, request: Request, to: RequestStatus) -> None:
@@ -47,9 +47,9 @@ def status_changed(session: Session, request: Request, to: RequestStatus) -> Non
                 created_at=clock.now(),
             )
         )
-    if "email" in channels and session.info.get(EMAIL_FLAG) and request.requester.email:
-        from servicebay.requests.fulfilment import engine
+    from servicebay.requests.fulfilment import engine
 
+    if "email" in channels and engine.reach_of(session).email and request.requester.email:
         engine.enqueue(
             session,
             request=request,

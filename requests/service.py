@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload, lazyload, sessionmaker
 from servicebay.catalog import forms
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
+from servicebay.catalog.schemas import ManualFulfilment
 from servicebay.core import clock, events
 from servicebay.core.database import transaction
 from servicebay.core.identity import User
@@ -95,11 +96,11 @@ def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[st
 def begin_fulfilment(session: Session, *, request: Request, actor_id: int | None) -> None:
     """Move into fulfilment with its run (automated) or its task (manual) in one transaction."""
     lifecycle.start_fulfilment(session, request, actor_id=actor_id)
-    spec = request.version.fulfilment
-    if spec.get("kind") == "manual":
-        tasks.create(session, request=request, checklist=list(spec.get("checklist", [])))
+    spec = catalog_service.fulfilment_of(request.version)
+    if isinstance(spec, ManualFulfilment):
+        tasks.create(session, request=request, checklist=list(spec.checklist))
         return
-    engine.enqueue(session, request=request, max_attempts=int(spec.get("max_attempts", 5)))
+    engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
 
 
 def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | None) -> None:
@@ -251,8 +252,8 @@ def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     if request.status != RequestStatus.FAILED.value:
         raise TransitionNotAllowed(f"a {request.status} request cannot be retried")
     lifecycle.start_fulfilment(session, request, actor_id=actor.id)
-    spec = request.version.fulfilment
-    return engine.enqueue(session, request=request, max_attempts=int(spec.get("max_attempts", 5)))
+    spec = catalog_service.fulfilment_of(request.version)
+    return engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
 
 
 def failed_for_team(session: Session, *, team_id: int) -> list[tuple[Request, FulfilmentRun]]:
@@ -355,6 +356,16 @@ def can_view(session: Session, viewer: User, request: Request) -> bool:
         approvals.may_decide(viewer, step)
         for step in approvals.steps_of(session, request_id=request.id)
     )
+
+
+def counts_by_offering_and_status(session: Session) -> list[tuple[str, str, int]]:
+    """How many requests each offering (by slug) has in each status."""
+    rows = session.execute(
+        select(Offering.slug, Request.status, func.count())
+        .join(Offering, Offering.id == Request.offering_id)
+        .group_by(Offering.slug, Request.status)
+    )
+    return [(slug, status, count) for slug, status, count in rows]
 
 
 def list_for_requester(session: Session, *, requester: User, limit: int = 100) -> list[Request]:

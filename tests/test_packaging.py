@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -52,6 +53,11 @@ def test_wheel_holds_only_servicebay_and_serves_the_portal(tmp_path: Path) -> No
     for shipped in (
         "servicebay/templates/layout.html",
         "servicebay/portal/static/vendor/htmx.min.js",
+        "servicebay/portal/static/vendor/chart.umd.min.js",
+        "servicebay/portal/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        "servicebay/portal/static/vendor/swagger-ui/swagger-ui.css",
+        "servicebay/portal/static/vendor/swagger-ui/LICENSE",
+        "servicebay/portal/static/js/api-docs.js",
         "servicebay/portal/static/css/servicebay.css",
         "servicebay/alembic/env.py",
         "servicebay/core/py.typed",
@@ -105,6 +111,48 @@ def test_wheel_holds_only_servicebay_and_serves_the_portal(tmp_path: Path) -> No
         assert home.status_code == 200
         assert "Sign in" in home.text
         assert httpx.get(base + "/static/vendor/htmx.min.js").status_code == 200
+        assert httpx.get(base + "/docs").status_code == 200
+        assert httpx.get(base + "/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _checkout_without_front_end(into: Path) -> Path:
+    """The repository's files as a fresh clone has them: no node_modules, no copied assets."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into / name)
+    assert not (into / "portal" / "static" / "vendor").exists()
+    return into
+
+
+@pytest.mark.slow
+def test_wheel_build_without_the_npm_step_stops_and_says_what_to_run(tmp_path: Path) -> None:
+    checkout = _checkout_without_front_end(tmp_path / "checkout")
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "dist"),
+            str(checkout),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode != 0
+    assert "run scripts/setup first (npm ci)" in build.stdout + build.stderr
+    assert "htmx.min.js" in build.stdout + build.stderr
+    assert not list((tmp_path / "dist").glob("*.whl"))

@@ -71,11 +71,4 @@ def decide(
         approve=body.decision == "approve",
         reason=body.reason,
     )
-    _wake_worker(request)
     return approval_out(decided)
-
-
-def _wake_worker(request: Request) -> None:
-    worker = request.app.state.worker
-    if worker is not None:
-        worker.wake()

@@ -69,9 +69,7 @@ def offering_out(
 
 
 def outbound_policy(settings: Settings) -> OutboundPolicy:
-    return OutboundPolicy.from_lists(
-        settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
-    )
+    return OutboundPolicy.from_settings(settings)
 
 
 class OfferingPage(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import select
 
@@ -129,7 +129,6 @@ def submit_request(
     db: DbSession,
     user: ApiUser,
     settings: AppSettings,
-    background: BackgroundTasks,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
@@ -151,7 +150,6 @@ def submit_request(
     # Commit here, on this thread: on SQLite the transaction holds the write lock, and
     # a commit left to the dependency's teardown waits for a free thread under load.
     db.commit()
-    _wake_worker(request, background)
     return answer
 
 
@@ -183,12 +181,6 @@ def _submit_once(
         requests_service.release_key(sessions, user_id=user_id, key=key)
         raise
     return created
-
-
-def _wake_worker(request: Request, background: BackgroundTasks) -> None:
-    worker = request.app.state.worker
-    if worker is not None:
-        background.add_task(worker.wake)
 
 
 @router.get("/requests", response_model=list[RequestOut])
@@ -289,13 +281,10 @@ def cancel_request(
 
 
 @router.post("/requests/{request_id}/retry", response_model=RequestOut)
-def retry_request(
-    request_id: int, request: Request, db: DbSession, user: ApiUser, background: BackgroundTasks
-) -> RequestOut:
+def retry_request(request_id: int, request: Request, db: DbSession, user: ApiUser) -> RequestOut:
     """The owner team starts a new fulfilment run for a failed request."""
     require_scope(request, "ops")
     run = requests_service.retry(db, actor=user, request_id=request_id)
-    _wake_worker(request, background)
     return request_out(run.request)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Hashable
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -193,7 +193,6 @@ def offering_request(
     user: PageUser,
     data: SubmittedForm,
     settings: AppSettings,
-    background: BackgroundTasks,
 ) -> Response:
     limit_rate(
         request, db, action="submissions", limit=settings.rate_limit_submit, who=f"user:{user.id}"
@@ -215,9 +214,6 @@ def offering_request(
         return _offering_response(
             request, db, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
         )
-    worker = request.app.state.worker
-    if worker is not None:
-        background.add_task(worker.wake)
     target = str(request.url_for("request_page", request_id=created.id))
     if request.headers.get("hx-request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": target})

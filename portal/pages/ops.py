@@ -137,9 +137,7 @@ def ops_offering_test(
     request: Request, slug: str, db: DbSession, user: PageUser, settings: AppSettings
 ) -> Response:
     offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
-    outbound = OutboundPolicy.from_lists(
-        settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
-    )
+    outbound = OutboundPolicy.from_settings(settings)
     version = catalog_service.test_fulfilment(db, actor=user, offering=offering, outbound=outbound)
     verdict = "passed" if version.dry_run_status == "passed" else "failed"
     return _see(request, offering.slug, f"Test fulfilment {verdict}: {version.dry_run_message}")

@@ -141,9 +141,6 @@ def ops_wip_limits(
 @router.post("/requests/{request_id}/retry", name="ops_request_retry")
 def ops_request_retry(request: Request, request_id: int, db: DbSession, user: PageUser) -> Response:
     run = requests_service.retry(db, actor=user, request_id=request_id)
-    worker = request.app.state.worker
-    if worker is not None:
-        worker.wake()
     target = _team_board(request, db, run.request.offering.owner_team_id)
     return see_other(request, target, notice=f"Request #{request_id} is being retried.")
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import hmac
 import random
+import weakref
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Row, and_, bindparam, or_, select, text, tuple_, update
-from sqlalchemy.orm import Session, joinedload, lazyload, load_only
+from sqlalchemy import Row, and_, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy.orm import Session, joinedload, lazyload, load_only, sessionmaker
 
+from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.core import clock
-from servicebay.core.database import UTCDateTime
+from servicebay.core import clock, events
+from servicebay.core.database import UTCDateTime, after_commit, shared_by_factory, shared_with
 from servicebay.core.identity import User, hash_secret
 from servicebay.requests import lifecycle
 from servicebay.requests.errors import CallbackRefused, RunConflict, RunNotFound
@@ -38,7 +40,6 @@ MAX_RESCUES = 3
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60.0
 WAKE_CHANNEL = "servicebay_runs"
-ENDED = frozenset({RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CANCELLED.value})
 OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 # How a run is loaded when its attempt ends: with its request and what a status change of
 # the request reads (the offering's name, the requester's address), in the same query.
@@ -50,34 +51,36 @@ WITH_REQUEST = joinedload(FulfilmentRun.request).options(
 )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt came to."""
+class Wakeable(Protocol):
+    def wake(self) -> None: ...
 
-    kind: str  # "succeeded" | "accepted" | "retry" | "fatal"
-    message: str = ""
-    outputs: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def succeeded(cls, outputs: dict[str, Any] | None = None, message: str = "") -> Outcome:
-        return cls("succeeded", message, outputs or {})
+@dataclass(eq=False)
+class Reach:
+    """What the commits of one session factory reach in this process.
 
-    @classmethod
-    def accepted(cls, message: str = "") -> Outcome:
-        return cls("accepted", message)
+    Shared by every session the factory makes, whenever it was made: the workers
+    of this process to wake when a commit enqueues a run (workers elsewhere hear a
+    PostgreSQL NOTIFY), and whether requesters may be sent e-mail.
+    """
 
-    @classmethod
-    def failed(cls, message: str, *, retryable: bool = False) -> Outcome:
-        """A failure: permanent (dead at once) unless ``retryable``."""
-        return cls("retry" if retryable else "fatal", message)
+    email: bool = False
+    workers: weakref.WeakSet[Wakeable] = field(default_factory=weakref.WeakSet)
 
-    @classmethod
-    def retry(cls, message: str) -> Outcome:
-        return cls("retry", message)
 
-    @classmethod
-    def fatal(cls, message: str) -> Outcome:
-        return cls("fatal", message)
+REACH = "servicebay.fulfilment.reach"
+
+
+def reach(sessions: sessionmaker[Session]) -> Reach:
+    """The factory's Reach, made on first use."""
+    found: Reach = shared_by_factory(sessions).setdefault(REACH, Reach())
+    return found
+
+
+def reach_of(session: Session) -> Reach:
+    """The Reach of the factory that made ``session``; an empty one if it has none."""
+    found = shared_with(session).get(REACH)
+    return found if isinstance(found, Reach) else Reach()
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def enqueue(
     kind: RunKind = RunKind.FULFIL,
     payload: dict[str, Any] | None = None,
 ) -> FulfilmentRun:
-    """Create the run in the caller's transaction (transactional outbox) and wake workers."""
+    """Create the run in the caller's transaction (transactional outbox); workers are woken
+    when, and only if, that transaction commits."""
     now = clock.now()
     run = FulfilmentRun(
         request_id=request.id,
@@ -125,7 +129,10 @@ def enqueue(
 
 
 def _notify_workers(session: Session) -> None:
-    """On PostgreSQL, NOTIFY is delivered when (and only if) the transaction commits."""
+    """This process's workers after the commit; on PostgreSQL, every worker by a NOTIFY,
+    which the database delivers when (and only if) the transaction commits."""
+    for worker in list(reach_of(session).workers):
+        after_commit(session, worker.wake)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
 
@@ -133,20 +140,21 @@ def _notify_workers(session: Session) -> None:
 # The statements every attempt runs are built once, with bound parameters: building and
 # keying a statement anew costs about as much CPU as sending it.
 
+_WAITING_FOR_A_WORKER = and_(
+    FulfilmentRun.status == RunStatus.QUEUED.value,
+    FulfilmentRun.next_attempt_at <= bindparam("now"),
+)
+_LEASE_EXPIRED = and_(
+    FulfilmentRun.status == RunStatus.RUNNING.value,
+    FulfilmentRun.lease_expires_at < bindparam("now"),
+)
+_LEASE_HELD = and_(
+    FulfilmentRun.status == RunStatus.RUNNING.value,
+    FulfilmentRun.lease_expires_at > bindparam("now"),
+)
 _DUE = (
     select(FulfilmentRun.id, FulfilmentRun.status)
-    .where(
-        or_(
-            and_(
-                FulfilmentRun.status == RunStatus.QUEUED.value,
-                FulfilmentRun.next_attempt_at <= bindparam("now"),
-            ),
-            and_(
-                FulfilmentRun.status == RunStatus.RUNNING.value,
-                FulfilmentRun.lease_expires_at < bindparam("now"),
-            ),
-        )
-    )
+    .where(or_(_WAITING_FOR_A_WORKER, _LEASE_EXPIRED))
     .order_by(FulfilmentRun.next_attempt_at, FulfilmentRun.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
@@ -183,9 +191,7 @@ _ATTEMPT_SUBJECT = (
         Request.id.label("request_id"),
         Request.inputs,
         Offering.slug.label("offering_slug"),
-        OfferingVersion.number.label("version_number"),
-        OfferingVersion.fulfilment,
-        OfferingVersion.webhook_secret,
+        OfferingVersion,
         User.username,
         User.email,
         User.display_name,
@@ -195,6 +201,12 @@ _ATTEMPT_SUBJECT = (
     .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
     .join(User, User.id == Request.requester_id)
     .where(_HELD)
+    .options(
+        load_only(
+            OfferingVersion.number, OfferingVersion.fulfilment, OfferingVersion.webhook_secret
+        ),
+        lazyload("*"),
+    )
     .with_for_update(of=FulfilmentRun)
 )
 _SET_CALLBACK_TOKEN = (
@@ -264,6 +276,7 @@ def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> boo
     )
     row = session.get_one(FulfilmentRun, run.id, populate_existing=True)
     row.rescues += 1
+    _record_failed_attempt(session, row, lost, "its worker stopped answering")
     log(
         session,
         run_id=run.id,
@@ -464,6 +477,7 @@ def _fail_attempt(
     row.lease_owner = None
     row.lease_expires_at = None
     _end_attempt(session, row.id, row.attempt, AttemptStatus.FAILED, message)
+    _record_failed_attempt(session, row, row.attempt, message)
     if retryable and row.attempt < row.max_attempts:
         delay = backoff(row.attempt, base=timing.backoff_base)
         row.status = RunStatus.QUEUED.value
@@ -480,6 +494,20 @@ def _fail_attempt(
     if retryable:
         message = f"all {row.max_attempts} attempts failed; last error: {message}"
     _end_dead(session, row, message)
+
+
+def _record_failed_attempt(session: Session, row: FulfilmentRun, attempt: int, reason: str) -> None:
+    """The request's timeline (and its analytics) shows every failed attempt to fulfil it."""
+    if row.kind != RunKind.FULFIL.value:
+        return
+    events.record(
+        session,
+        type="run.attempt_failed",
+        actor_id=None,
+        offering_id=row.request.offering_id,
+        request_id=row.request_id,
+        data={"run": row.id, "attempt": attempt, "reason": reason[:300]},
+    )
 
 
 def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
@@ -534,6 +562,42 @@ def log(session: Session, *, run_id: int, attempt: int, level: str, message: str
             level=level,
             message=message[:4000],
         )
+    )
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The work queue at one moment, for monitoring."""
+
+    runs_by_status: dict[str, int]
+    attempts_by_status: dict[str, int]  # "running": not ended yet
+    due: int  # queued, due, and not yet claimed
+    oldest_due_seconds: float  # how long the oldest of those has been due; 0 when none
+    busy_workers: int  # distinct workers holding a live lease
+
+
+def queue_stats(session: Session) -> QueueStats:
+    now = clock.now()
+    at_now = {"now": now}
+    runs = session.execute(
+        select(FulfilmentRun.status, func.count()).group_by(FulfilmentRun.status)
+    ).all()
+    attempts = session.execute(
+        select(RunAttempt.status, func.count()).group_by(RunAttempt.status)
+    ).all()
+    due, oldest = session.execute(
+        select(func.count(), func.min(FulfilmentRun.next_attempt_at)).where(_WAITING_FOR_A_WORKER),
+        at_now,
+    ).one()
+    busy = session.scalar(
+        select(func.count(func.distinct(FulfilmentRun.lease_owner))).where(_LEASE_HELD), at_now
+    )
+    return QueueStats(
+        runs_by_status={status: count for status, count in runs},
+        attempts_by_status={status: count for status, count in attempts},
+        due=due,
+        oldest_due_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+        busy_workers=busy or 0,
     )
 
 

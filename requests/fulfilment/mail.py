@@ -6,8 +6,8 @@ import smtplib
 from email.message import EmailMessage
 from typing import Any
 
+from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment.engine import Outcome
 
 TIMEOUT_SECONDS = 15.0
 

@@ -15,27 +15,44 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.catalog.fulfilment import FulfilmentContext
+from servicebay.catalog import service as catalog_service
+from servicebay.catalog.fulfilment import plugins, webhook
+from servicebay.catalog.fulfilment.context import FulfilmentContext
+from servicebay.catalog.fulfilment.outcome import Outcome
+from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
 from servicebay.core import logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment import engine, mail, plugins, webhook
-from servicebay.requests.fulfilment.engine import ClaimedRun, Outcome, Timing
+from servicebay.requests.fulfilment import engine, mail
+from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
 from servicebay.requests.models import RunKind
 
 logger = logging.getLogger("servicebay.worker")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What an attempt's handler is given: the context and, for a request's fulfilment,
+    the version's fulfilment settings (an e-mail run has none)."""
+
+    context: FulfilmentContext
+    fulfilment: FulfilmentSpec | None
+
+
 # A claimed run with what its handler needs, or why the attempt could not start.
-Prepared = tuple[ClaimedRun, FulfilmentContext | str | None]
+Prepared = tuple[ClaimedRun, Attempt | str | None]
 # The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
 WORKER_APPLICATION = "servicebay-worker"
 
@@ -59,11 +76,10 @@ class Worker:
             backoff_base=timedelta(seconds=settings.retry_base_seconds),
             callback_timeout=timedelta(seconds=settings.callback_timeout_seconds),
         )
-        self.policy = OutboundPolicy.from_lists(
-            settings.fulfilment_allowed_networks, settings.fulfilment_allowed_hosts
-        )
+        self.policy = OutboundPolicy.from_settings(settings)
         self.connections = webhook.Connections()
         self.leases = Leases(sessions, self.lease)
+        engine.reach(sessions).workers.add(self)  # commits that enqueue a run wake it
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fulfil")
         self._active = 0
@@ -169,11 +185,11 @@ class Worker:
             for run in claimed:
                 try:
                     with session.begin_nested():  # one run's broken data spoils no other
-                        context: FulfilmentContext | str | None = self._prepare(session, run)
+                        attempt: Attempt | str | None = self._prepare(session, run)
                 except Exception as error:
                     logger.exception("run %s attempt %s: cannot start", run.id, run.attempt)
-                    context = f"the attempt could not start: {error!r}"
-                prepared.append((run, context))
+                    attempt = f"the attempt could not start: {error!r}"
+                prepared.append((run, attempt))
         for run, _ in prepared:
             logger.info("run %s attempt %s claimed", run.id, run.attempt)
         return prepared
@@ -181,21 +197,21 @@ class Worker:
     # --- one attempt ---------------------------------------------------------
 
     def _execute(self, prepared: Prepared) -> None:
-        run, context = prepared
+        run, attempt = prepared
         with logs.run_context(run_id=run.id, attempt=run.attempt, worker=self.worker_id):
-            self._attempt(run, context)
+            self._attempt(run, attempt)
 
-    def _attempt(self, run: ClaimedRun, context: FulfilmentContext | str | None) -> None:
-        if context is None:
+    def _attempt(self, run: ClaimedRun, attempt: Attempt | str | None) -> None:
+        if attempt is None:
             logger.warning("run %s attempt %s was taken over before it began", run.id, run.attempt)
             return
-        if isinstance(context, str):
-            self._finish(run, Outcome.retry(context))
+        if isinstance(attempt, str):
+            self._finish(run, Outcome.retry(attempt))
             return
-        logs.correlation_id.set(context.correlation_id)  # run_context restores it
-        self.leases.hold(run)
+        logs.correlation_id.set(attempt.context.correlation_id)  # run_context restores it
+        self.leases.hold(run, for_at_most=self._longest(attempt))
         try:
-            outcome = self._dispatch(run, context)
+            outcome = self._dispatch(run, attempt)
         except Exception as error:  # a handler bug must not kill the worker
             logger.exception("run %s attempt %s crashed", run.id, run.attempt)
             outcome = Outcome.retry(f"handler crashed: {error!r}")
@@ -235,7 +251,15 @@ class Worker:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _prepare(self, session: Session, run: ClaimedRun) -> FulfilmentContext | None:
+    def _longest(self, attempt: Attempt) -> float | None:
+        """How long the lease may be renewed for this attempt: a webhook call ends by its
+        timeout, so a call stuck past it is not kept alive (another worker takes the run
+        over once the lease runs out). Other handlers bound their own calls."""
+        if isinstance(attempt.fulfilment, WebhookFulfilment):
+            return attempt.fulfilment.timeout_seconds + self.lease.total_seconds()
+        return None
+
+    def _prepare(self, session: Session, run: ClaimedRun) -> Attempt | None:
         subject = engine.attempt_subject(session, run)
         if subject is None:
             return None
@@ -249,13 +273,18 @@ class Worker:
             message=f"attempt {run.attempt} of {subject.max_attempts} started by worker "
             f"{self.worker_id}",
         )
-        spec = subject.fulfilment if run.kind == RunKind.FULFIL.value else subject.payload
-        return FulfilmentContext(
+        fulfilment = None
+        if run.kind == RunKind.FULFIL.value:
+            fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
+            spec = fulfilment.model_dump()
+        else:
+            spec = subject.payload
+        context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
             request_id=subject.request_id,
             offering_slug=subject.offering_slug,
-            offering_version=subject.version_number,
+            offering_version=subject.OfferingVersion.number,
             inputs=dict(subject.inputs),
             requester={
                 "username": subject.username,
@@ -263,20 +292,24 @@ class Worker:
                 "name": subject.display_name,
             },
             spec=dict(spec),
-            secret=subject.webhook_secret,
+            secret=subject.OfferingVersion.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
             correlation_id=subject.correlation_id,
         )
+        return Attempt(context, fulfilment)
 
-    def _dispatch(self, run: ClaimedRun, context: FulfilmentContext) -> Outcome:
+    def _dispatch(self, run: ClaimedRun, attempt: Attempt) -> Outcome:
+        context, fulfilment = attempt.context, attempt.fulfilment
         if run.kind == RunKind.EMAIL.value:
             return mail.send(context.spec, settings=self.settings)
-        kind = context.spec.get("kind")
-        if kind == "webhook":
-            return webhook.deliver(context, policy=self.policy, connections=self.connections)
-        if kind == "plugin":
+        if isinstance(fulfilment, WebhookFulfilment):
+            return webhook.deliver(
+                context, fulfilment, policy=self.policy, connections=self.connections
+            )
+        if isinstance(fulfilment, PluginFulfilment):
             return plugins.run(context)
+        kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
 
 
@@ -285,36 +318,50 @@ class Leases:
 
     Every third of a lease one UPDATE, fenced by attempt, extends the lease of every run
     held; a run whose attempt no longer holds it (taken over while this worker was paused,
-    or cancelled) is logged and renewed no more. The thread ends when no run is held and
-    starts again with the next one.
+    or cancelled) is logged and renewed no more, and so is a run held longer than its
+    attempt may take (its lease then runs out and another worker takes the run over). The
+    thread ends when no run is held and starts again with the next one.
     """
 
     def __init__(self, sessions: sessionmaker[Session], lease: timedelta) -> None:
         self._sessions = sessions
         self._lease = lease
-        self._held: set[ClaimedRun] = set()
+        self._held: dict[ClaimedRun, float] = {}  # run -> renewed until (monotonic)
         self._lock = threading.Lock()
         self._renewing = False
 
-    def hold(self, run: ClaimedRun) -> None:
+    def hold(self, run: ClaimedRun, *, for_at_most: float | None = None) -> None:
+        """Keep the run's lease while it is held, for at most ``for_at_most`` seconds."""
+        until = time.monotonic() + for_at_most if for_at_most is not None else float("inf")
         with self._lock:
-            self._held.add(run)
+            self._held[run] = until
             if not self._renewing:
                 self._renewing = True
                 threading.Thread(target=self._renew, name="servicebay-leases", daemon=True).start()
 
     def release(self, run: ClaimedRun) -> None:
         with self._lock:
-            self._held.discard(run)
+            self._held.pop(run, None)
 
     def _renew(self) -> None:
         while True:
             time.sleep(self._lease.total_seconds() / 3)
+            now = time.monotonic()
             with self._lock:
+                overdue = {run for run, until in self._held.items() if until <= now}
+                for run in overdue:
+                    del self._held[run]
                 runs = set(self._held)
                 if not runs:
                     self._renewing = False
-                    return
+            for run in overdue:
+                logger.warning(
+                    "run %s attempt %s outlasted its timeout; its lease is no longer renewed",
+                    run.id,
+                    run.attempt,
+                )
+            if not runs:
+                return
             try:
                 with transaction(self._sessions) as session:
                     renewed = engine.renew_leases(session, runs=runs, lease=self._lease)
@@ -322,10 +369,26 @@ class Leases:
                 logger.warning("lease renewal failed: %s", error)
                 continue
             with self._lock:
-                lost = (runs - renewed) & self._held  # a run released meanwhile has ended
-                self._held -= lost
+                lost = (runs - renewed) & self._held.keys()  # one released meanwhile ended
+                for run in lost:
+                    del self._held[run]
             for run in lost:
                 logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
+
+
+def worker_processes(session: Session) -> int | None:
+    """Worker processes connected to PostgreSQL (each holds one LISTEN connection);
+    None on SQLite, where the only worker runs inside ``serve``."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    count = session.scalar(
+        text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = :name AND datname = current_database()"
+        ),
+        {"name": WORKER_APPLICATION},
+    )
+    return int(count or 0)
 
 
 def listen_url(url: str | URL) -> str:

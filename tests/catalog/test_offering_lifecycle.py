@@ -163,7 +163,8 @@ def test_dry_run_sends_a_signed_test_event_and_records_a_failure(
         assert passed.json()["passed"] is True
         assert all(d.signature_valid for d in hook.deliveries)
         assert hook.deliveries[0].body["type"] == "test"
-        assert hook.deliveries[0].body["data"]["inputs"] == {"name": "test", "size": "small"}
+        test_request = hook.deliveries[0].body["data"]["request"]
+        assert test_request["inputs"] == {"name": "test", "size": "small"}
     assert client.get(f"/api/v1/offerings/{slug}/readiness", headers=headers).json()["ready"]
 
 

@@ -21,11 +21,11 @@ CONTEXT_BASES = {
     "servicebay.requests.errors.RequestsError",
     "servicebay.core.identity.IdentityError",
 }
-# Raised at start-up or while loading plugins, never answered to a caller.
+# Raised at start-up, or raised and caught inside one module: never answered to a caller.
 NOT_ANSWERED = {
     "servicebay.core.settings.SettingsError",
     "servicebay.core.crypto.SecretKeyMissing",
-    "servicebay.catalog.fulfilment.PluginMissing",
+    "servicebay.catalog.fulfilment.webhook.TooLarge",
 }
 
 

@@ -77,3 +77,44 @@ def test_invalid_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
         "Error: invalid setting SERVICEBAY_BASE_URL: "
         "Value error, must start with http:// or https://"
     ]
+
+
+def test_users_set_password_replaces_the_password_and_ends_a_lockout(
+    database_url: str, db: Session, tmp_path: Path
+) -> None:
+    runner = CliRunner(
+        env={"SERVICEBAY_DATABASE_URL": database_url, "SERVICEBAY_DATA_DIR": str(tmp_path)}
+    )
+    created = runner.invoke(main, ["users", "create", "pat", "--password", "first-password"])
+    assert created.exit_code == 0, created.output
+    for _ in range(identity.LOCKOUT_AFTER):
+        assert identity.authenticate(db, username="pat", password="wrong-guess") is None
+    db.commit()
+
+    changed = runner.invoke(main, ["users", "set-password", "pat", "--password", "second-password"])
+    assert changed.exit_code == 0, changed.output
+    assert "password of pat set" in changed.output
+    db.expire_all()
+    assert identity.authenticate(db, username="pat", password="first-password") is None
+    assert identity.authenticate(db, username="pat", password="second-password") is not None
+
+
+def test_users_set_password_asks_twice_when_not_given(
+    database_url: str, db: Session, tmp_path: Path
+) -> None:
+    runner = CliRunner(
+        env={"SERVICEBAY_DATABASE_URL": database_url, "SERVICEBAY_DATA_DIR": str(tmp_path)}
+    )
+    runner.invoke(main, ["users", "create", "sam", "--password", "first-password"])
+    asked = runner.invoke(
+        main, ["users", "set-password", "sam"], input="typed-password\ntyped-password\n"
+    )
+    assert asked.exit_code == 0, asked.output
+    assert identity.authenticate(db, username="sam", password="typed-password") is not None
+    db.rollback()
+
+    unknown = runner.invoke(main, ["users", "set-password", "nobody", "--password", "long-enough"])
+    assert unknown.exit_code == 1
+    assert "no user 'nobody'" in unknown.output
+    short = runner.invoke(main, ["users", "set-password", "sam", "--password", "short"])
+    assert "at least 8 characters" in short.output

@@ -139,7 +139,7 @@ def test_the_openapi_document_lists_the_errors_each_operation_answers(
     assert answers("get", "/api/v1/requests") == ["200", "401", "403"]
     assert answers("get", "/api/v1/requests/{request_id}") == ["200", "401", "403", "404", "422"]
     submit = paths["/api/v1/requests"]["post"]["responses"]
-    assert sorted(submit) == ["201", "400", "401", "403", "404", "409", "422", "429"]
+    assert sorted(submit) == ["201", "400", "401", "403", "404", "409", "413", "422", "429"]
     assert submit["429"]["headers"]["Retry-After"]["required"] is True
     assert submit["404"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.catalog.fulfilment.webhook import Connections
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment.webhook import Connections
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import Request
 from tests.receiver import Delivery, Receiver, Reply

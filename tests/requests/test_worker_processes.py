@@ -222,7 +222,7 @@ import signal
 
 from pydantic import BaseModel
 
-from servicebay.requests.fulfilment.engine import Outcome
+from servicebay.catalog.fulfilment.plugins import Outcome
 
 
 class Poison:

@@ -1,0 +1,52 @@
+"""What a fulfilment handler is given: one attempt, or one dry run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+REQUEST_EVENT = "request.fulfil"
+TEST_EVENT = "test"
+
+
+@dataclass(frozen=True)
+class FulfilmentContext:
+    """One attempt (or, with ``event_type="test"``, one dry run) as a handler sees it."""
+
+    run_id: int
+    attempt: int
+    request_id: int
+    offering_slug: str
+    offering_version: int
+    inputs: dict[str, Any]
+    requester: dict[str, Any]
+    spec: dict[str, Any]
+    secret: str | None
+    callback_url: str
+    callback_token: str
+    event_type: str = REQUEST_EVENT
+    correlation_id: str | None = None  # of the HTTP request that created the run
+    delivery_id: str = ""  # the webhook-id when it is not the run id (dry runs)
+
+    @property
+    def webhook_id(self) -> str:
+        """The same for every attempt of a run: the receiver's deduplication key."""
+        return self.delivery_id or str(self.run_id)
+
+    def envelope(self, *, timestamp: int) -> dict[str, Any]:
+        """The JSON body sent to a webhook receiver."""
+        return {
+            "type": self.event_type,
+            "timestamp": timestamp,
+            "data": {
+                "request": {
+                    "id": self.request_id,
+                    "offering": self.offering_slug,
+                    "offering_version": self.offering_version,
+                    "inputs": self.inputs,
+                    "requester": self.requester,
+                },
+                "run": {"id": self.run_id, "attempt": self.attempt},
+                "callback": {"url": self.callback_url, "token": self.callback_token},
+            },
+        }
