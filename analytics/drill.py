@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from servicebay.analytics import flow
 from servicebay.analytics.scope import Period, start_of
 from servicebay.catalog.models import Offering
+from servicebay.core.errors import Invalid
 from servicebay.core.events import Event
 from servicebay.requests.models import Request
 
@@ -21,7 +22,7 @@ EVENT_METRICS = ("submitted", "completed", "rejected", "cancelled", "failed")
 METRICS = (*EVENT_METRICS, "open")
 
 
-class UnknownMetric(ValueError):
+class UnknownMetric(Invalid):
     """The drill-down names no metric that counts requests."""
 
 

@@ -28,6 +28,7 @@ from servicebay.catalog import policies, service
 from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import OfferingIn, OfferingStatus
+from servicebay.core.errors import Invalid
 from servicebay.core.identity import Team, User
 from servicebay.core.settings import VARIABLE_NAME, is_server_variable
 
@@ -96,13 +97,15 @@ class Problem:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-class CatalogFilesInvalid(CatalogError):
+class CatalogFilesInvalid(CatalogError, Invalid):
     """One or more files cannot be applied; nothing was written."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(problem) for problem in problems))
+        super().__init__(
+            "\n".join(str(problem) for problem in problems),
+            {f"{p.file}:{p.line}: {p.field}": p.message for p in problems},
+        )
         self.file_problems = problems
-        self.problems = {f"{p.file}:{p.line}: {p.field}": p.message for p in problems}
 
 
 @dataclass

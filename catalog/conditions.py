@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from servicebay.catalog.errors import CatalogError
+from servicebay.core.errors import Invalid
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 50
 
 
-class ConditionError(CatalogError):
+class ConditionError(CatalogError, Invalid):
     """The condition cannot be parsed; the message says where and why."""
 
 

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import (
-    CatalogError,
     CatalogPermissionDenied,
+    DemandConflict,
+    DemandNotFound,
+    InvalidDemand,
     InvalidOffering,
-    OfferingConflict,
 )
 from servicebay.catalog.models import Demand, DemandState, DemandVote, Offering, Urgency
 from servicebay.catalog.schemas import DESCRIPTION_MAX, REASON_MAX, OfferingIn
@@ -38,19 +39,6 @@ NOT_TRIAGER = (
     "only a lead of the team it is addressed to (for a need addressed to no team, a lead "
     "of a team that owns offerings) may triage it"
 )
-
-
-class DemandNotFound(CatalogError):
-    def __init__(self, demand_id: int) -> None:
-        super().__init__(f"no demand {demand_id}")
-
-
-class InvalidDemand(CatalogError):
-    """The demand or its triage is invalid; ``problems`` maps a field to a message."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in problems.items()))
-        self.problems = problems
 
 
 def create(
@@ -156,7 +144,7 @@ def triage(
         raise InvalidDemand({"state": f"unknown state {state!r}"}) from None
     current = DemandState(demand.state)
     if target not in NEXT_STATES[current]:
-        raise OfferingConflict(f"a {current.value} demand cannot become {target.value}")
+        raise DemandConflict(f"a {current.value} demand cannot become {target.value}")
     if target is DemandState.DECLINED and not reason.strip():
         raise InvalidDemand({"reason": "say why the demand is declined"})
     if len(reason) > REASON_MAX:
@@ -190,7 +178,7 @@ def merge(session: Session, *, actor: User, duplicate: Demand, into: Demand) -> 
         DemandState(into.state) is DemandState.DECLINED
         or not NEXT_STATES[DemandState(duplicate.state)]
     ):
-        raise OfferingConflict("only open demands can be merged")
+        raise DemandConflict("only open demands can be merged")
     voters = set(session.scalars(select(DemandVote.user_id).where(DemandVote.demand_id == into.id)))
     moved = 0
     for duplicate_vote in session.scalars(

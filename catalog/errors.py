@@ -1,45 +1,46 @@
-"""Errors raised by the catalog context."""
+"""Errors raised by the catalog context; each is one kind of ``core.errors``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from servicebay.core.errors import Conflict, Denied, Invalid, NotFound
 
 
 class CatalogError(Exception):
     """Base of every catalog error."""
 
 
-class OfferingNotFound(CatalogError):
+class OfferingNotFound(CatalogError, NotFound):
     def __init__(self, slug: str) -> None:
         super().__init__(f"no offering {slug!r}")
         self.slug = slug
 
 
-class OfferingConflict(CatalogError):
+class OfferingConflict(CatalogError, Conflict):
     """The offering exists already, or is in a state that forbids the operation."""
 
 
-class CatalogPermissionDenied(CatalogError):
+class CatalogPermissionDenied(CatalogError, Denied):
     """The actor may not do this to the offering."""
 
 
-class InvalidOffering(CatalogError):
+class InvalidOffering(CatalogError, Invalid):
     """The offering's definition is invalid; ``problems`` maps a field path to a message."""
 
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{path}: {message}" for path, message in problems.items()))
-        self.problems = problems
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__(problems=problems)
 
 
-class InputsInvalid(CatalogError):
+class InputsInvalid(CatalogError, Invalid):
     """Request inputs failed the form; ``problems`` maps each field name to a message."""
 
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in problems.items()))
-        self.problems = problems
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__(problems=problems)
 
 
-class NotReady(CatalogError):
+class NotReady(CatalogError, Conflict):
     """Publishing was refused: ``failing`` lists the readiness checks that do not pass."""
 
     def __init__(self, failing: list[Any]) -> None:
@@ -48,3 +49,20 @@ class NotReady(CatalogError):
         )
         self.failing = failing
         self.problems = {check.name: check.hint or check.label for check in failing}
+
+
+class DemandNotFound(CatalogError, NotFound):
+    def __init__(self, demand_id: int) -> None:
+        super().__init__(f"no demand {demand_id}")
+        self.demand_id = demand_id
+
+
+class DemandConflict(CatalogError, Conflict):
+    """The demand's triage state does not allow this step."""
+
+
+class InvalidDemand(CatalogError, Invalid):
+    """The demand or its triage is invalid; ``problems`` maps a field to a message."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__(problems=problems)

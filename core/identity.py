@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from servicebay.core import clock, events, policies
 from servicebay.core.database import Base, UTCDateTime
-from servicebay.core.errors import Denied, NotFound
+from servicebay.core.errors import Conflict, Denied, Invalid, NotFound
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "sb_"
@@ -28,7 +28,32 @@ USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{2,64}")
 
 
 class IdentityError(Exception):
-    """Bad input to an identity operation; the message says what."""
+    """Base of every identity error; the message says what."""
+
+
+class IdentityInvalid(IdentityError, Invalid):
+    """Bad input to an identity operation: a malformed name, a short password, an unknown
+    scope, an expiry in the past."""
+
+
+class IdentityConflict(IdentityError, Conflict):
+    """The team or user exists already."""
+
+
+class TeamNotFound(IdentityError, NotFound):
+    pass
+
+
+class UserNotFound(IdentityError, NotFound):
+    pass
+
+
+class TokenNotFound(IdentityError, NotFound):
+    """No such token among the user's own (another user's token is not found either)."""
+
+
+class ScopeDenied(IdentityError, Denied):
+    """The user may not hold a token with these scopes."""
 
 
 class Role(StrEnum):
@@ -125,9 +150,9 @@ def hash_secret(value: str) -> str:
 
 def create_team(session: Session, *, slug: str, name: str, actor_id: int | None = None) -> Team:
     if not SLUG_PATTERN.match(slug):
-        raise IdentityError(f"team slug {slug!r} must be lowercase letters, digits and dashes")
+        raise IdentityInvalid(f"team slug {slug!r} must be lowercase letters, digits and dashes")
     if session.scalar(select(Team).where(Team.slug == slug)):
-        raise IdentityError(f"team {slug!r} already exists")
+        raise IdentityConflict(f"team {slug!r} already exists")
     team = Team(slug=slug, name=name, created_at=clock.now())
     session.add(team)
     session.flush()
@@ -138,7 +163,7 @@ def create_team(session: Session, *, slug: str, name: str, actor_id: int | None 
 def get_team(session: Session, *, slug: str) -> Team:
     team = session.scalar(select(Team).where(Team.slug == slug))
     if team is None:
-        raise IdentityError(f"no team {slug!r}")
+        raise TeamNotFound(f"no team {slug!r}")
     return team
 
 
@@ -154,11 +179,11 @@ def create_user(
     actor_id: int | None = None,
 ) -> User:
     if not is_username(username):
-        raise IdentityError(f"username {username!r} must be 2-64 letters, digits, . _ @ or -")
+        raise IdentityInvalid(f"username {username!r} must be 2-64 letters, digits, . _ @ or -")
     if session.scalar(select(User).where(User.username == username)):
-        raise IdentityError(f"user {username!r} already exists")
+        raise IdentityConflict(f"user {username!r} already exists")
     if password is not None and len(password) < 8:
-        raise IdentityError("password must have at least 8 characters")
+        raise IdentityInvalid("password must have at least 8 characters")
     user = User(
         username=username,
         email=email,
@@ -179,7 +204,7 @@ def set_password(
 ) -> None:
     """Give ``user`` a new password; a lockout from earlier failures ends with it."""
     if len(password) < 8:
-        raise IdentityError("password must have at least 8 characters")
+        raise IdentityInvalid("password must have at least 8 characters")
     user.password_hash = _hasher.hash(password)
     user.failed_logins = 0
     user.locked_until = None
@@ -191,7 +216,7 @@ def set_password(
 def get_user(session: Session, *, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise IdentityError(f"no user {username!r}")
+        raise UserNotFound(f"no user {username!r}")
     return user
 
 
@@ -336,14 +361,6 @@ class IssuedToken:
     value: str
 
 
-class TokenNotFound(NotFound):
-    """No such token, or one of another user (which is the same to the caller)."""
-
-
-class TokenScopeDenied(Denied):
-    """The token asked for grants more than its user, or the token asking for it, has."""
-
-
 def create_token(
     session: Session,
     *,
@@ -360,18 +377,18 @@ def create_token(
     scopes = scopes or ["read", "request"]
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise IdentityError(f"unknown scope(s): {', '.join(unknown)}")
+        raise IdentityInvalid(f"unknown scope(s): {', '.join(unknown)}")
     wider = policies.scopes_beyond(granted_by, scopes)
     if wider:
-        raise TokenScopeDenied(f"this token cannot grant scope(s) it lacks: {', '.join(wider)}")
+        raise ScopeDenied(f"this token cannot grant scope(s) it lacks: {', '.join(wider)}")
     if not policies.can_hold_scopes(user, scopes):
-        raise TokenScopeDenied("only administrators may create tokens with the admin scope")
+        raise ScopeDenied("only administrators may create tokens with the admin scope")
     if expires_in_days is not None:
         if expires_in_days < 1:
-            raise IdentityError("the expiry is a whole number of days, at least one")
+            raise IdentityInvalid("the expiry is a whole number of days, at least one")
         expires_at = clock.now() + timedelta(days=expires_in_days)
     if expires_at is not None and expires_at <= clock.now():
-        raise IdentityError("the expiry must lie in the future")
+        raise IdentityInvalid("the expiry must lie in the future")
     value = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,

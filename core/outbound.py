@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from servicebay.core.errors import Denied
+
 if TYPE_CHECKING:
     from servicebay.core.settings import Settings
 
@@ -63,7 +65,7 @@ IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 MAX_RESPONSE_BYTES = 1024 * 1024
 
 
-class OutboundRefused(Exception):
+class OutboundRefused(Denied):
     """The destination is not allowed; the message says why."""
 
 

@@ -10,88 +10,38 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from sqlalchemy import inspect
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from servicebay.analytics import rollup
-from servicebay.catalog.as_code import CatalogFilesInvalid
-from servicebay.catalog.demand import DemandNotFound, InvalidDemand
-from servicebay.catalog.errors import (
-    CatalogPermissionDenied,
-    InputsInvalid,
-    InvalidOffering,
-    NotReady,
-    OfferingConflict,
-    OfferingNotFound,
-)
 from servicebay.core.database import make_engine, make_sessionmaker
-from servicebay.core.errors import Conflict, Denied, Invalid, NotFound
-from servicebay.core.identity import IdentityError, User
+from servicebay.core.errors import RateLimited, ServicebayError, Unauthorized
+from servicebay.core.identity import User
 from servicebay.core.paths import STATIC_DIR
-from servicebay.core.ratelimit import RateLimited
 from servicebay.core.settings import Settings, get_settings
 from servicebay.portal import api, observability, pages
 from servicebay.portal.body_limit import BodySizeLimit
-from servicebay.portal.deps import LoginRequired
+from servicebay.portal.deps import LoginRequired, api_user
 from servicebay.portal.observability import DatabaseCollector
 from servicebay.portal.pages import api_docs
 from servicebay.portal.proxy_auth import TrustedProxyHeaders
 from servicebay.portal.render import render
-from servicebay.portal.security import CsrfRejected, security_middleware
+from servicebay.portal.security import security_middleware
 from servicebay.requests import notifications
-from servicebay.requests.errors import (
-    CallbackRefused,
-    DecisionInvalid,
-    IdempotencyKeyReused,
-    NotPermitted,
-    OfferingNotRequestable,
-    QuotaExceeded,
-    RequestNotFound,
-    RunConflict,
-    RunNotFound,
-    TransitionNotAllowed,
-    WipLimitReached,
-)
 from servicebay.requests.fulfilment import mail
 from servicebay.requests.fulfilment.engine import Timing
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
 
 logger = logging.getLogger("servicebay.portal")
-
-STATUS_OF_ERROR: dict[type[Exception], int] = {
-    OfferingNotFound: 404,
-    DemandNotFound: 404,
-    RequestNotFound: 404,
-    RunNotFound: 404,
-    CallbackRefused: 401,
-    CatalogPermissionDenied: 403,
-    NotPermitted: 403,
-    QuotaExceeded: 409,
-    WipLimitReached: 409,
-    IdempotencyKeyReused: 422,
-    DecisionInvalid: 422,
-    CsrfRejected: 403,
-    OfferingConflict: 409,
-    NotReady: 409,
-    OfferingNotRequestable: 409,
-    TransitionNotAllowed: 409,
-    RunConflict: 409,
-    InputsInvalid: 422,
-    InvalidOffering: 422,
-    CatalogFilesInvalid: 422,
-    InvalidDemand: 422,
-    IdentityError: 422,
-    RateLimited: 429,
-    # The kinds, for errors that subclass only a kind.
-    NotFound: 404,
-    Denied: 403,
-    Conflict: 409,
-    Invalid: 422,
-}
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -158,42 +108,123 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     return app
 
 
+ERROR_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "title": "Error",
+        "type": "object",
+        "properties": {"detail": {"type": "string"}},
+        "required": ["detail"],
+    },
+    "ValidationError": {
+        "title": "ValidationError",
+        "type": "object",
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["field", "message"],
+    },
+    "HTTPValidationError": {
+        "title": "HTTPValidationError",
+        "type": "object",
+        "properties": {
+            "detail": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                ]
+            }
+        },
+        "required": ["detail"],
+    },
+}
+ERROR_ANSWERS: dict[int, str] = {
+    400: "The request cannot be read: a body that is not JSON, or a malformed header",
+    401: "No credential, or it is not valid (expired, revoked, not this run's token)",
+    403: "The caller may not do this: their role, the token's scopes or the CSRF token",
+    404: "Something the request names does not exist, or is not visible to the caller",
+    409: "The thing is in a state that does not allow this now",
+    413: "The body is larger than the portal accepts (SERVICEBAY_MAX_BODY_BYTES)",
+    422: "The input is not valid: ``detail`` lists each field's problem, or says why",
+    429: "Too many attempts; ``Retry-After`` says in how many seconds to try again",
+}
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def _describe_errors(app: FastAPI) -> None:
-    """Document the 422 body the API really sends: ``{"detail": [{"field", "message"}]}``,
-    or a sentence in ``detail`` when the problem is not one field's."""
+    """Document every error an API operation can answer and the body it comes with.
+
+    One rule for every operation, read from the route: a body or a header can be unreadable
+    (400); every API call needs a credential (401); a person's call can be refused (403);
+    input can name what does not exist (404) or be invalid (422); a body can be too large
+    (413); a change can meet a state that forbids it (409); a rate-limited call can be
+    refused for a while (429). An operation with ``?format=csv`` answers CSV as well.
+    """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = generate()
-        schemas = schema.get("components", {}).get("schemas", {})
-        if "ValidationError" in schemas:
-            schemas["ValidationError"] = {
-                "title": "ValidationError",
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["field", "message"],
-            }
-            schemas["HTTPValidationError"] = {
-                "title": "HTTPValidationError",
-                "type": "object",
-                "properties": {
-                    "detail": {
-                        "anyOf": [
-                            {"type": "string"},
-                            {
-                                "type": "array",
-                                "items": {"$ref": "#/components/schemas/ValidationError"},
-                            },
-                        ]
-                    }
-                },
-                "required": ["detail"],
-            }
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_SCHEMAS)
+        for route in app.routes:
+            if not isinstance(route, APIRoute) or not route.path.startswith("/api/"):
+                continue
+            for method in route.methods:
+                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if operation is not None:
+                    _describe_operation(operation, route, method)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _describe_operation(operation: dict[str, Any], route: APIRoute, method: str) -> None:
+    responses = operation.setdefault("responses", {})
+    for status in _error_statuses(route, method):
+        body = "HTTPValidationError" if status == 422 else "Error"
+        answer: dict[str, Any] = {
+            "description": ERROR_ANSWERS[status],
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+        if status == 401:
+            answer["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if status == 429:
+            answer["headers"] = {
+                "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}
+            }
+        responses[str(status)] = answer
+    if any(_offers_csv(parameter) for parameter in operation.get("parameters", [])):
+        for code, answer in responses.items():
+            if code.startswith("2"):
+                answer.setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
+
+
+def _error_statuses(route: APIRoute, method: str) -> list[int]:
+    flat = get_flat_dependant(route.dependant)
+    takes_input = bool(
+        flat.path_params or flat.query_params or flat.header_params or flat.body_params
+    )
+    statuses = [401]
+    if flat.body_params or flat.header_params:
+        statuses.append(400)
+    if _depends_on(route.dependant, api_user):
+        statuses.append(403)
+    if takes_input:
+        statuses += [404, 422]
+    if flat.body_params:
+        statuses.append(413)
+    if method in UNSAFE_METHODS:
+        statuses.append(409)
+    # A route that counts attempts calls the rate limiter itself, in its own body.
+    if "limit_rate" in route.endpoint.__code__.co_names:
+        statuses.append(429)
+    return sorted(statuses)
+
+
+def _depends_on(dependant: Dependant, call: Any) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def _offers_csv(parameter: dict[str, Any]) -> bool:
+    return parameter.get("name") == "format" and "csv" in str(parameter.get("schema", {}))
 
 
 def _wants_json(request: Request) -> bool:
@@ -205,6 +236,15 @@ def _detail(error: Exception) -> Any:
     if problems:
         return [{"field": name, "message": message} for name, message in problems.items()]
     return str(error)
+
+
+LARGEST_ID = 2**31 - 1
+"""Ids are 32-bit integers on PostgreSQL; SQLite's are wider."""
+
+
+def _beyond_any_id(value: object) -> bool:
+    digits = str(value).removeprefix("-")
+    return digits.isascii() and digits.isdigit() and (len(digits) > 10 or int(digits) > LARGEST_ID)
 
 
 def _reload_user(request: Request) -> None:
@@ -220,41 +260,66 @@ def _reload_user(request: Request) -> None:
         request.state.user = session.get(User, identity[0])
 
 
+def _allowed_methods(request: Request) -> str:
+    """The methods of the resource at this path. The router's 405 names only the first
+    route's methods, though GET and POST of one path are often two routes."""
+    routes = [route for route in request.app.router.routes if isinstance(route, Route)]
+    first = next(
+        (route for route in routes if route.matches(request.scope)[0] is not Match.NONE), None
+    )
+    if first is None:
+        return ""
+    return ", ".join(
+        sorted(
+            method for route in routes if route.path == first.path for method in route.methods or ()
+        )
+    )
+
+
+def _headers_of(error: ServicebayError) -> dict[str, str]:
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
+def _error_page(
+    request: Request, status: int, message: Any, headers: dict[str, str] | None = None
+) -> Response:
+    _reload_user(request)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "message": message},
+        status_code=status,
+        headers=headers,
+    )
+
+
 def _map_errors(app: FastAPI) -> None:
     async def domain_error(request: Request, error: Exception) -> Response:
-        status = next(code for kind, code in STATUS_OF_ERROR.items() if isinstance(error, kind))
-        headers = {}
-        if isinstance(error, RateLimited):
-            headers["Retry-After"] = str(error.retry_after)
+        """Every context error is one kind; the kind decides the status code."""
+        assert isinstance(error, ServicebayError)
+        status, headers = error.status_code, _headers_of(error)
         if _wants_json(request):
             return JSONResponse({"detail": _detail(error)}, status_code=status, headers=headers)
-        _reload_user(request)
-        return render(
-            request,
-            "error.html",
-            {"status": status, "message": str(error)},
-            status_code=status,
-            headers=headers,
-        )
+        return _error_page(request, status, str(error), headers)
 
-    for kind in STATUS_OF_ERROR:
-        app.add_exception_handler(kind, domain_error)
+    app.add_exception_handler(ServicebayError, domain_error)
 
     async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
+        assert isinstance(error, StarletteHTTPException)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         if _wants_json(request):
             return JSONResponse(
-                {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+                {"detail": error.detail}, status_code=error.status_code, headers=headers
             )
-        _reload_user(request)
-        return render(
-            request,
-            "error.html",
-            {"status": error.status_code, "message": error.detail},
-            status_code=error.status_code,
-        )
+        return _error_page(request, error.status_code, error.detail, headers)
 
-    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     async def login_required(request: Request, error: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -264,24 +329,29 @@ def _map_errors(app: FastAPI) -> None:
 
     async def invalid_request(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
-        detail = [
+        problems = [
             {
                 "field": ".".join(str(part) for part in item["loc"][1:]) or "body",
                 "message": item["msg"],
             }
             for item in error.errors()
         ]
-        return JSONResponse({"detail": detail}, status_code=422)
+        if _wants_json(request):
+            return JSONResponse({"detail": problems}, status_code=422)
+        message = "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
+        return _error_page(request, 422, message)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     async def out_of_range(request: Request, error: Exception) -> Response:
-        # A number no column can hold (an id beyond any stored one): the caller's mistake.
-        message = "a number in the request is out of range"
+        # A number no column can hold. As an id in the path it names nothing, so it is not
+        # found, as it is on a database whose ids are wider; elsewhere it is a mistake.
+        status, message = 422, "a number in the request is out of range"
+        if any(_beyond_any_id(value) for value in request.path_params.values()):
+            status, message = 404, "there is nothing with that number"
         if _wants_json(request):
-            return JSONResponse({"detail": message}, status_code=422)
-        _reload_user(request)
-        return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
+            return JSONResponse({"detail": message}, status_code=status)
+        return _error_page(request, status, message)
 
     app.add_exception_handler(OverflowError, out_of_range)
     app.add_exception_handler(DataError, out_of_range)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from fastapi.responses import Response
 
+from servicebay.core.errors import Denied
 from servicebay.core.settings import Settings
 
 SESSION_COOKIE = "sb_session"
@@ -33,8 +34,8 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class CsrfRejected(Exception):
-    pass
+class CsrfRejected(Denied):
+    """A state-changing browser request without the matching CSRF token."""
 
 
 def cookie_is_secure(settings: Settings) -> bool:

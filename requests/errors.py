@@ -1,57 +1,66 @@
-"""Errors raised by the requests context."""
+"""Errors raised by the requests context; each is one kind of ``core.errors``."""
 
 from __future__ import annotations
 
-from servicebay.core.errors import Invalid, NotFound
+from servicebay.core.errors import Conflict, Denied, Invalid, NotFound, Unauthorized
 
 
 class RequestsError(Exception):
     """Base of every requests error."""
 
 
-class RequestNotFound(RequestsError):
+class RequestNotFound(RequestsError, NotFound):
     def __init__(self, request_id: int) -> None:
         super().__init__(f"no request {request_id}")
         self.request_id = request_id
 
 
-class TransitionNotAllowed(RequestsError):
+class TransitionNotAllowed(RequestsError, Conflict):
     """The request's state does not allow this step."""
 
 
-class OfferingNotRequestable(RequestsError):
+class OfferingNotRequestable(RequestsError, Conflict):
     """The offering exists but takes no new requests; the message says why."""
 
 
-class RunNotFound(RequestsError):
+class RunNotFound(RequestsError, NotFound):
     pass
 
 
-class RunConflict(RequestsError):
+class TaskItemNotFound(RequestsError, NotFound):
+    """The task's checklist has no item at that position."""
+
+
+class RunConflict(RequestsError, Conflict):
     """The run is no longer in a state that accepts this (for example a late callback)."""
 
 
-class CallbackRefused(RequestsError):
+class CallbackRefused(RequestsError, Unauthorized):
     """The callback's bearer token is missing or is not the run's current token."""
 
 
-class NotPermitted(RequestsError):
+class NotPermitted(RequestsError, Denied):
     """The actor may not do this to this request (for example decide their own request)."""
 
 
-class DecisionInvalid(RequestsError):
-    """A decision or form is incomplete, for example a rejection without a reason."""
+class DecisionInvalid(RequestsError, Invalid):
+    """An approval decision is incomplete, for example a rejection without a reason."""
 
 
-class QuotaExceeded(RequestsError):
+class InvalidInput(RequestsError, Invalid):
+    """What the actor sent is not acceptable: an empty comment, a rating out of range, an
+    assignee outside the owner team."""
+
+
+class QuotaExceeded(RequestsError, Conflict):
     """The requesting team has used its quota of this offering for the period."""
 
 
-class IdempotencyKeyReused(RequestsError):
+class IdempotencyKeyReused(RequestsError, Invalid):
     """The Idempotency-Key was already used with a different request body."""
 
 
-class WipLimitReached(RequestsError):
+class WipLimitReached(RequestsError, Conflict):
     """Moving the task would exceed the column's WIP limit; an override is needed."""
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock, identity
+from servicebay.core.errors import Invalid
 from servicebay.core.events import Event
 from servicebay.core.identity import User
 from servicebay.requests.models import ImportedCase, Request, RequestStatus
@@ -39,7 +40,7 @@ IMPORT_USERNAME = "imported-history"
 BATCH = 500
 
 
-class HistoryImportError(Exception):
+class HistoryImportError(Invalid):
     """The event log cannot be read or imported; the message says why."""
 
 

@@ -20,8 +20,8 @@ from servicebay.core import clock, events
 from servicebay.core.identity import User
 from servicebay.requests import approvals, lifecycle, policies, tasks
 from servicebay.requests.errors import (
-    DecisionInvalid,
     IdempotencyKeyReused,
+    InvalidInput,
     NotPermitted,
     OfferingNotRequestable,
     QuotaExceeded,
@@ -284,7 +284,7 @@ def add_comment(session: Session, *, actor: User, request_id: int, body: str) ->
         raise NotPermitted("only those who take part in a request comment on it")
     body = body.strip()
     if not body:
-        raise DecisionInvalid("a comment needs some text")
+        raise InvalidInput("a comment needs some text")
     comment = Comment(
         request_id=request.id, author_id=actor.id, body=body[:10000], created_at=clock.now()
     )
@@ -316,7 +316,7 @@ def rate(
     if request.status != RequestStatus.COMPLETED.value:
         raise TransitionNotAllowed("only a completed request can be rated")
     if not 1 <= score <= 5:
-        raise DecisionInvalid("a rating is a whole number from 1 to 5")
+        raise InvalidInput("a rating is a whole number from 1 to 5")
     now = clock.now()
     first = request.rated_at is None
     if not first and request.rated_at is not None and now > request.rated_at + RATING_EDIT_WINDOW:

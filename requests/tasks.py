@@ -14,9 +14,10 @@ from servicebay.core import clock, events
 from servicebay.core.identity import Role, Team, User
 from servicebay.requests import lifecycle, policies
 from servicebay.requests.errors import (
-    DecisionInvalid,
+    InvalidInput,
     NotPermitted,
     RequestNotFound,
+    TaskItemNotFound,
     TeamNotFound,
     TransitionNotAllowed,
     WipLimitInvalid,
@@ -287,7 +288,7 @@ def _check_wip(
 def assign(session: Session, *, actor: User, task_id: int, assignee: User | None) -> Task:
     task = get_for_member(session, task_id=task_id, actor=actor)
     if assignee is not None and assignee.role_in(task.team_id) is None:
-        raise DecisionInvalid(f"{assignee.username} is not in the owner team")
+        raise InvalidInput(f"{assignee.username} is not in the owner team")
     task.assignee_id = assignee.id if assignee else None
     events.record(
         session,
@@ -308,14 +309,14 @@ def assign_by_username(
     if username is not None:
         assignee = session.scalar(select(User).where(User.username == username))
         if assignee is None:
-            raise DecisionInvalid(f"no user {username!r}")
+            raise InvalidInput(f"no user {username!r}")
     return assign(session, actor=actor, task_id=task_id, assignee=assignee)
 
 
 def tick(session: Session, *, actor: User, task_id: int, index: int, done: bool) -> Task:
     task = get_for_member(session, task_id=task_id, actor=actor)
     if not 0 <= index < len(task.checklist):
-        raise DecisionInvalid("no such checklist item")
+        raise TaskItemNotFound(f"no checklist item {index}")
     checklist = [dict(item) for item in task.checklist]
     checklist[index]["done"] = done
     task.checklist = checklist

@@ -21,6 +21,7 @@ from servicebay.analytics.schemas import RequestBehindOut
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.schemas import SLUG_MAX
 from servicebay.core import events
+from servicebay.portal.api.params import IsoDate
 from servicebay.portal.deps import AnalyticsSession, ApiUser, DbSession, require_scope
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -36,8 +37,8 @@ class Filters(BaseModel):
 def filter_query(
     team: str | None = None,
     offering: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    since: IsoDate | None = None,
+    until: IsoDate | None = None,
 ) -> Filters:
     return Filters(team=team, offering=offering, since=since, until=until)
 
@@ -88,17 +89,14 @@ def requests_behind(
     user: ApiUser,
     filters: FilterQuery,
     metric: str,
-    day: date | None = None,
+    day: IsoDate | None = None,
 ) -> list[RequestBehindOut]:
     """The requests behind a number: ``metric`` is one of submitted, completed, rejected,
     cancelled, failed, open; ``day`` narrows to one day of the period."""
     context = context_for(reads, user, filters)
-    try:
-        found = drill.requests_behind(
-            reads, offerings=context.offerings, period=context.period, metric=metric, day=day
-        )
-    except drill.UnknownMetric as error:
-        raise HTTPException(422, str(error)) from None
+    found = drill.requests_behind(
+        reads, offerings=context.offerings, period=context.period, metric=metric, day=day
+    )
     return [RequestBehindOut.model_validate(row) for row in found]
 
 

@@ -10,6 +10,7 @@ from pydantic import AliasPath, BaseModel, ConfigDict, Field
 
 from servicebay.catalog import service as catalog_service
 from servicebay.core import events, policies
+from servicebay.portal.api.params import IsoDateTime
 from servicebay.portal.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -41,8 +42,8 @@ def audit_events(
     actor: str | None = None,
     type: Annotated[str | None, Query(description="exact type, or a prefix ending in '.'")] = None,
     offering: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:

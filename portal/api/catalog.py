@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from servicebay.catalog import as_code
 from servicebay.portal.deps import ApiUser, DbSession, require_scope
@@ -21,7 +21,7 @@ class ApplyIn(BaseModel):
         max_length=as_code.MAX_FILES,
         description="File name → YAML text, one offering per file",
     )
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class PlanEntryOut(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from servicebay.catalog.schemas import SLUG_MAX
 from servicebay.core import events
@@ -70,7 +70,9 @@ def submit_request(
     db: DbSession,
     user: ApiUser,
     settings: AppSettings,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
 ) -> RequestOut:
     """Submit a request. With an Idempotency-Key the same call can be repeated safely:
     the same key and body give the same request (with `Idempotent-Replayed: true`); a
@@ -198,7 +200,7 @@ def my_notifications(db: DbSession, user: ApiUser) -> list[Notification]:
 
 
 class AdvanceIn(BaseModel):
-    override_wip: bool = Field(default=False, description="Exceed the WIP limit (recorded)")
+    override_wip: StrictBool = Field(default=False, description="Exceed the WIP limit (recorded)")
     outputs: dict[str, Any] = Field(default_factory=dict, description="On completion")
     notes: str = Field(default="", max_length=10000)
 
@@ -259,7 +261,7 @@ class AssignIn(BaseModel):
 
 
 class ChecklistIn(BaseModel):
-    done: bool
+    done: StrictBool
 
 
 @router.post("/tasks/{task_id}/assign", response_model=TaskOut)

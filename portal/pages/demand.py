@@ -7,10 +7,11 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
-from servicebay.catalog.demand import InvalidDemand
 from servicebay.catalog.errors import (
     CatalogError,
     CatalogPermissionDenied,
+    DemandConflict,
+    InvalidDemand,
     InvalidOffering,
     OfferingConflict,
 )
@@ -123,7 +124,7 @@ def ops_demand_accept(
         )
     except CatalogPermissionDenied:
         raise  # a refusal is 403, not a problem with the form
-    except (InvalidOffering, OfferingConflict, InvalidDemand) as refused:
+    except (InvalidOffering, OfferingConflict, DemandConflict, InvalidDemand) as refused:
         db.rollback()
         return _triage_page(request, db, user, problems={demand_id: str(refused)})
     target = str(request.url_for("ops_offering_edit", slug=offering.slug))

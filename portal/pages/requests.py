@@ -13,7 +13,7 @@ from servicebay.portal.pages.paging import paginate
 from servicebay.portal.render import render, see_other
 from servicebay.requests import approvals, lifecycle, policies
 from servicebay.requests import service as requests_service
-from servicebay.requests.errors import DecisionInvalid
+from servicebay.requests.errors import InvalidInput
 from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Request as ServiceRequest
 from servicebay.requests.models import RequestStatus
@@ -122,7 +122,7 @@ def request_comment(
     body = str(data.get("body") or "")
     try:
         requests_service.add_comment(db, actor=user, request_id=request_id, body=body)
-    except DecisionInvalid as invalid:
+    except InvalidInput as invalid:
         found = requests_service.get_for_viewer(db, request_id=request_id, viewer=user)
         return _request_response(
             request, db, found, user, problems={"body": str(invalid)}, values={"body": body}
@@ -139,7 +139,7 @@ def request_rate(
     try:
         score = int(str(data.get("score") or "0"))
         requests_service.rate(db, actor=user, request_id=request_id, score=score, comment=comment)
-    except (ValueError, DecisionInvalid):
+    except (ValueError, InvalidInput):
         found = requests_service.get_for_viewer(db, request_id=request_id, viewer=user)
         problems = {"score": "choose from 1 (poor) to 5 (excellent) stars"}
         return _request_response(

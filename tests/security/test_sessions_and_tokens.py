@@ -156,9 +156,9 @@ def test_token_creation_refuses_scopes_beyond_the_user_or_the_asking_token(
     db: Session,
 ) -> None:
     casey = make_user(db)
-    with pytest.raises(identity.TokenScopeDenied, match="lacks: ops"):
+    with pytest.raises(identity.ScopeDenied, match="lacks: ops"):
         identity.create_token(db, user=casey, name="x", scopes=["ops"], granted_by=["read"])
-    with pytest.raises(identity.TokenScopeDenied, match="administrators"):
+    with pytest.raises(identity.ScopeDenied, match="administrators"):
         identity.create_token(db, user=casey, name="x", scopes=["admin"])
     made = identity.create_token(db, user=casey, name="x", scopes=["read"], granted_by=["read"])
     assert made.token.scopes == ["read"]
