@@ -136,7 +136,7 @@ def test_the_openapi_document_lists_the_errors_each_operation_answers(
     def answers(method: str, path: str) -> list[str]:
         return sorted(paths[path][method]["responses"])
 
-    assert answers("get", "/api/v1/requests") == ["200", "401", "403"]
+    assert answers("get", "/api/v1/me") == ["200", "401", "403"]
     assert answers("get", "/api/v1/requests/{request_id}") == ["200", "401", "403", "404", "422"]
     submit = paths["/api/v1/requests"]["post"]["responses"]
     assert sorted(submit) == ["201", "400", "401", "403", "404", "409", "413", "422", "429"]
