@@ -26,7 +26,6 @@ from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import OfferingIn, OfferingStatus
 from servicebay.core.identity import Team, User
 
-EXTRA_KEYS = ("status", "webhook_secret_env", "replacement", "deprecation_notice")
 STATUSES = ("draft", "published", "deprecated", "retired")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -15,7 +15,6 @@ from servicebay.portal.render import render
 router = APIRouter()
 
 PER_PAGE = 50
-FILTERS = ("actor", "type", "offering", "since", "until")
 
 
 def _day(value: str) -> date | None:

@@ -38,7 +38,6 @@ MAX_RESCUES = 3
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60.0
 WAKE_CHANNEL = "servicebay_runs"
-ENDED = frozenset({RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CANCELLED.value})
 OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 # How a run is loaded when its attempt ends: with its request and what a status change of
 # the request reads (the offering's name, the requester's address), in the same query.
