@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from servicebay.requests.fulfilment.webhook import sign
+from servicebay.core.signing import sign
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
