@@ -23,6 +23,7 @@ from servicebay.core.database import Base, UTCDateTime
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "sb_"
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{2,64}")
 
 
 class IdentityError(Exception):
@@ -155,7 +156,7 @@ def create_user(
     is_analyst: bool = False,
     actor_id: int | None = None,
 ) -> User:
-    if not re.match(r"^[A-Za-z0-9._@-]{2,64}$", username):
+    if not is_username(username):
         raise IdentityError(f"username {username!r} must be 2-64 letters, digits, . _ @ or -")
     if session.scalar(select(User).where(User.username == username)):
         raise IdentityError(f"user {username!r} already exists")
@@ -181,6 +182,40 @@ def get_user(session: Session, *, username: str) -> User:
     if user is None:
         raise IdentityError(f"no user {username!r}")
     return user
+
+
+def is_username(name: str) -> bool:
+    """Whether ``name`` can be a user name exactly as it is."""
+    return USERNAME_PATTERN.fullmatch(name) is not None
+
+
+def find_user(session: Session, *, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def user_from_proxy(session: Session, *, username: str, email: str) -> User:
+    """The user a trusted sign-in proxy names, created the first time it does."""
+    user = find_user(session, username=username)
+    if user is None:
+        user = create_user(session, username=username, password=None, email=email)
+        events.record(
+            session, type="user.created_by_proxy", actor_id=user.id, data={"user": username}
+        )
+    return user
+
+
+def follow_groups(session: Session, *, user: User, team_slugs: set[str]) -> None:
+    """Membership follows the proxy's groups: a group named like a team's slug joins it,
+    and leaving the group leaves the team."""
+    teams = {t.slug: t for t in session.scalars(select(Team).where(Team.slug.in_(team_slugs)))}
+    current = {m.team.slug: m for m in user.memberships}
+    for slug, team in teams.items():
+        if slug not in current:
+            add_member(session, user=user, team=team, role=Role.MEMBER)
+    for slug, membership in current.items():
+        if slug not in teams:
+            user.memberships.remove(membership)  # delete-orphan removes the row
+    session.flush()
 
 
 def add_member(session: Session, *, user: User, team: Team, role: Role = Role.MEMBER) -> Membership:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
@@ -64,10 +64,17 @@ class Settings(BaseSettings):
     rate_limit_search: int = Field(default=120, ge=1)
     rate_limit_tokens: int = Field(default=10, ge=1)
 
-    # Sign-in through a trusted reverse proxy (oauth2-proxy and similar). Off unless
-    # proxy_auth is true, and honoured only from the listed proxy addresses.
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024, gt=0, description="Largest request body accepted, in bytes"
+    )
+
+    # Reverse proxies in front of the portal. Only from these addresses are the
+    # X-Forwarded-For/-Proto headers believed (the caller's address, e.g. for the sign-in
+    # limit) and, when proxy_auth is true, the sign-in headers (oauth2-proxy and similar).
     proxy_auth: bool = False
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs of the reverse proxies; default: none"
+    )
     proxy_user_header: str = "X-Forwarded-User"
     proxy_email_header: str = "X-Forwarded-Email"
     proxy_groups_header: str = Field(
@@ -95,6 +102,13 @@ class Settings(BaseSettings):
     def _networks_parse(cls, value: list[str]) -> list[str]:
         for network in value:
             ipaddress.ip_network(network, strict=False)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_sign_in_names_its_proxies(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("proxy_auth") and not value:
+            raise ValueError("proxy sign-in (SERVICEBAY_PROXY_AUTH) needs the proxies' addresses")
         return value
 
     @property

@@ -33,8 +33,10 @@ from servicebay.core.paths import STATIC_DIR
 from servicebay.core.ratelimit import RateLimited
 from servicebay.core.settings import Settings, get_settings
 from servicebay.portal import api, observability, pages
+from servicebay.portal.body_limit import BodySizeLimit
 from servicebay.portal.deps import LoginRequired
 from servicebay.portal.observability import DatabaseCollector
+from servicebay.portal.proxy_auth import TrustedProxyHeaders
 from servicebay.portal.render import render
 from servicebay.portal.security import CsrfRejected, security_middleware
 from servicebay.requests import notifications
@@ -121,8 +123,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         backoff_base=timedelta(seconds=settings.retry_base_seconds),
         callback_timeout=timedelta(seconds=settings.callback_timeout_seconds),
     )
+    # Innermost first: the body limit sits next to the routes, so the error mapping
+    # answers its 413; the proxy headers outermost, so everything sees the real caller.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.middleware("http")(security_middleware)
     app.middleware("http")(observability.request_id_and_metrics)
+    app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(observability.router)
     app.include_router(api.router)

@@ -92,7 +92,14 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None, processe
     logs.configure(settings.log_level)
     if processes == 1:
         app = create_app(settings, run_worker=run_worker)
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=None)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            proxy_headers=False,  # the app believes forwarded headers only from its proxies
+            log_level=settings.log_level,
+            log_config=None,
+        )
         return
     # Child processes read their settings from the environment: hand them the same
     # secret key (it may have been generated just now) and the worker choice.
@@ -105,6 +112,7 @@ def serve(ctx: Context, host: str, port: int, with_worker: bool | None, processe
         workers=processes,
         host=host,
         port=port,
+        proxy_headers=False,
         log_level=settings.log_level,
         log_config=None,
     )

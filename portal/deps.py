@@ -14,7 +14,7 @@ from servicebay.core import identity, ratelimit
 from servicebay.core.database import transaction
 from servicebay.core.identity import User
 from servicebay.core.settings import Settings
-from servicebay.portal.proxy_auth import proxy_user
+from servicebay.portal.proxy_auth import from_trusted_proxy, proxy_user
 from servicebay.portal.security import SESSION_COOKIE, check_csrf
 
 RATE_WINDOW = timedelta(minutes=1)
@@ -65,21 +65,25 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def optional_user(request: Request, db: DbSession, settings: AppSettings) -> User | None:
-    """The caller, by bearer token or by sign-in cookie; None when anonymous."""
+PAGES_TAKE_NO_TOKENS = (
+    "pages know people by their sign-in, not by API tokens; "
+    "send bearer tokens to the API under /api/v1"
+)
+
+
+def page_caller(request: Request, db: DbSession, settings: AppSettings) -> User | None:
+    """The person on a page, by sign-in cookie or trusted proxy; None when anonymous.
+
+    A bearer token is refused here (401): tokens have scopes, and pages would act with
+    the user's full rights. The one decision for every page route.
+    """
+    if _bearer(request) is not None and not from_trusted_proxy(request, settings):
+        raise HTTPException(401, PAGES_TAKE_NO_TOKENS)
     request.state.token_scopes = None
-    token_value = _bearer(request)
-    if token_value is not None:
-        found = identity.user_for_token(db, value=token_value)
-        if found is None:
-            raise HTTPException(
-                401, "invalid, expired or revoked token", {"WWW-Authenticate": "Bearer"}
-            )
-        user, token = found
-        request.state.token_scopes = list(token.scopes)
-        request.state.user = user
-        _end_lookup(db)
-        return user
+    return _signed_in(request, db, settings)
+
+
+def _signed_in(request: Request, db: Session, settings: Settings) -> User | None:
     key = request.cookies.get(SESSION_COOKIE)
     signed_in: User | None = proxy_user(request, db, settings)
     if signed_in is None and key:
@@ -94,6 +98,19 @@ def optional_user(request: Request, db: DbSession, settings: AppSettings) -> Use
     return signed_in
 
 
+def _token_user(request: Request, db: Session, value: str) -> User:
+    found = identity.user_for_token(db, value=value)
+    if found is None:
+        raise HTTPException(
+            401, "invalid, expired or revoked token", {"WWW-Authenticate": "Bearer"}
+        )
+    user, token = found
+    request.state.token_scopes = list(token.scopes)
+    request.state.user = user
+    _end_lookup(db)
+    return user
+
+
 def _end_lookup(db: Session) -> None:
     """On SQLite, commit the sign-in lookup now: there every transaction holds the write
     lock, and a lock held while the request waits for a worker thread can starve the
@@ -102,7 +119,7 @@ def _end_lookup(db: Session) -> None:
         db.commit()
 
 
-MaybeUser = Annotated[User | None, Depends(optional_user)]
+MaybeUser = Annotated[User | None, Depends(page_caller)]
 
 
 async def submitted_form(request: Request) -> FormData:
@@ -116,15 +133,21 @@ class LoginRequired(Exception):
     """A page needs a signed-in user; answered with a redirect to the sign-in page."""
 
 
-async def api_user(request: Request, user: MaybeUser) -> User:
-    if user is None:
+async def api_user(request: Request, db: DbSession, settings: AppSettings) -> User:
+    """The API's caller: by bearer token, within its scopes; or by sign-in cookie, which
+    must prove with the CSRF token that the call is the browser's own."""
+    token_value = _bearer(request)
+    if token_value is not None:
+        user = _token_user(request, db, token_value)
+        if request.method in ("GET", "HEAD"):
+            require_scope(request, "read")
+        return user
+    request.state.token_scopes = None
+    signed_in = _signed_in(request, db, settings)
+    if signed_in is None:
         raise HTTPException(401, "sign in or send a bearer token", {"WWW-Authenticate": "Bearer"})
-    if request.state.token_scopes is None:
-        # A browser calling the API with its cookie must prove the call is its own.
-        await check_csrf(request)
-    elif request.method in ("GET", "HEAD"):
-        require_scope(request, "read")
-    return user
+    await check_csrf(request)
+    return signed_in
 
 
 ApiUser = Annotated[User, Depends(api_user)]

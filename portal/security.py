@@ -1,13 +1,24 @@
-"""Browser-facing protections: sign-in cookie, CSRF token, security headers."""
+"""Browser-facing protections: sign-in cookie, CSRF token, security headers, no caching.
+
+A CSRF token is never a value the client picks. A browser that carries a session key gets
+an HMAC of that key under the server's secret key, so the token changes whenever the
+session does (at sign-in) and a token of one session is worthless in another. A browser
+without one (the sign-in form) gets a pre-session token: a random value with its own HMAC.
+The ``sb_csrf`` cookie only hands the token to clients that cannot read the page; the
+server computes what it expects and never believes the cookie alone.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from fastapi.responses import Response
+
+from servicebay.core.settings import Settings
 
 SESSION_COOKIE = "sb_session"
 CSRF_COOKIE = "sb_csrf"
@@ -26,24 +37,82 @@ class CsrfRejected(Exception):
     pass
 
 
+def cookie_is_secure(settings: Settings) -> bool:
+    """Every cookie of the portal is ``Secure`` when the portal is served over https."""
+    return settings.base_url.startswith("https://")
+
+
+class CsrfTokens:
+    """Makes and recognises CSRF tokens with a key derived from the server's secret key."""
+
+    def __init__(self, secret_key: str) -> None:
+        derive = hmac.new(secret_key.encode(), b"servicebay csrf tokens", hashlib.sha256)
+        self._key = derive.digest()
+
+    def _sign(self, message: str) -> str:
+        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+
+    def for_session(self, session_key: str) -> str:
+        return "s." + self._sign("session:" + session_key)
+
+    def new_pre_session(self) -> str:
+        nonce = secrets.token_urlsafe(24)
+        return f"p.{nonce}.{self._sign('pre-session:' + nonce)}"
+
+    def is_pre_session(self, token: str) -> bool:
+        kind, _, rest = token.partition(".")
+        nonce, _, signature = rest.partition(".")
+        return (
+            kind == "p"
+            and bool(nonce)
+            and hmac.compare_digest(signature, self._sign("pre-session:" + nonce))
+        )
+
+    def of(self, request: Request) -> str:
+        """The token this browser's forms must carry, as its cookies stand."""
+        session_key = request.cookies.get(SESSION_COOKIE)
+        if session_key:
+            return self.for_session(session_key)
+        carried = request.cookies.get(CSRF_COOKIE, "")
+        return carried if self.is_pre_session(carried) else self.new_pre_session()
+
+
+def csrf_tokens(request: Request) -> CsrfTokens:
+    tokens: CsrfTokens | None = getattr(request.app.state, "csrf_tokens", None)
+    if tokens is None:
+        settings: Settings = request.app.state.settings
+        tokens = request.app.state.csrf_tokens = CsrfTokens(settings.resolved_secret_key())
+    return tokens
+
+
+def renew_csrf_token(request: Request, *, session_key: str | None) -> None:
+    """After sign-in (the new session's key) or sign-out (None): the answer carries a new
+    token, so no token of the browser's previous state stays valid."""
+    tokens = csrf_tokens(request)
+    request.state.csrf_token = (
+        tokens.for_session(session_key) if session_key else tokens.new_pre_session()
+    )
+
+
 async def security_middleware(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Give every browser a CSRF token cookie and every answer the security headers."""
-    token = request.cookies.get(CSRF_COOKIE)
-    fresh = not token
-    request.state.csrf_token = token or secrets.token_urlsafe(32)
+    """Give every browser its CSRF token, every answer the security headers, and keep
+    answers to a signed-in caller out of every cache (Back after sign-out shows nothing)."""
+    request.state.csrf_token = csrf_tokens(request).of(request)
     response = await call_next(request)
-    if fresh:
+    if request.state.csrf_token != request.cookies.get(CSRF_COOKIE):
         response.set_cookie(
             CSRF_COOKIE,
             request.state.csrf_token,
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=cookie_is_secure(request.app.state.settings),
             path="/",
         )
     headers = response.headers
+    if getattr(request.state, "user", None) is not None:
+        headers["Cache-Control"] = "no-store"
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
@@ -52,14 +121,14 @@ async def security_middleware(
 
 
 async def check_csrf(request: Request) -> None:
-    """Refuse a state-changing browser request without the matching token."""
+    """Refuse a state-changing browser request that does not carry this browser's token."""
     if request.method not in UNSAFE_METHODS:
         return
-    expected = request.cookies.get(CSRF_COOKIE, "")
+    expected: str = request.state.csrf_token
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent and "form" in request.headers.get("content-type", ""):
         form = await request.form()
         value = form.get(CSRF_FIELD, "")
         sent = value if isinstance(value, str) else ""
-    if not expected or not sent or not hmac.compare_digest(expected, sent):
+    if not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
         raise CsrfRejected("the form has expired or did not come from this site; reload and retry")

@@ -1,7 +1,9 @@
-"""HTML pages. Every state-changing form is CSRF-checked; every page knows its unread count."""
+"""HTML pages: the caller is known by sign-in only (never a bearer token), every
+state-changing form is CSRF-checked, and every page knows its unread count."""
 
 from fastapi import APIRouter, Depends
 
+from servicebay.portal.deps import page_caller
 from servicebay.portal.pages import (
     account,
     admin,
@@ -18,7 +20,11 @@ from servicebay.portal.pages import (
 from servicebay.portal.security import check_csrf
 
 router = APIRouter(
-    dependencies=[Depends(check_csrf), Depends(notifications.count_unread)],
+    dependencies=[
+        Depends(page_caller),
+        Depends(check_csrf),
+        Depends(notifications.count_unread),
+    ],
     include_in_schema=False,
 )
 router.include_router(auth.router)

@@ -11,7 +11,7 @@ from servicebay.core import identity
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, limit_rate
 from servicebay.portal.render import render
-from servicebay.portal.security import SESSION_COOKIE
+from servicebay.portal.security import SESSION_COOKIE, cookie_is_secure, renew_csrf_token
 
 router = APIRouter()
 
@@ -77,23 +77,27 @@ def login_submit(
         # A session key the browser already carried is never carried over (fixation).
         identity.end_session(db, key=previous)
     key = identity.start_session(db, user=user)
+    renew_csrf_token(request, session_key=key)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         key,
         httponly=True,
         samesite="lax",
-        secure=settings.base_url.startswith("https://"),
+        secure=cookie_is_secure(settings),
         path="/",
     )
     return response
 
 
 @router.post("/logout", name="logout")
-def logout(request: Request, db: DbSession) -> Response:
+def logout(request: Request, db: DbSession, settings: AppSettings) -> Response:
     key = request.cookies.get(SESSION_COOKIE)
     if key:
         identity.end_session(db, key=key)
+    renew_csrf_token(request, session_key=None)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_is_secure(settings)
+    )
     return response

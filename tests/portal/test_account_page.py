@@ -14,7 +14,7 @@ def _sign_in(client: TestClient, username: str) -> str:
     client.get("/login")
     token = client.cookies["sb_csrf"]
     client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    return token
+    return client.cookies["sb_csrf"]  # signing in renews the token
 
 
 def test_token_created_on_the_account_page_is_shown_once_and_revocable(

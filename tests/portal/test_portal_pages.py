@@ -27,7 +27,7 @@ def sign_in(client: TestClient, username: str) -> str:
     client.get("/login")
     token = client.cookies["sb_csrf"]
     client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    return token
+    return client.cookies["sb_csrf"]  # signing in renews the token
 
 
 def owner(db: Session) -> tuple[Team, User]:

@@ -49,7 +49,9 @@ def test_sign_in_then_pages_then_sign_out_ends_the_session(client: TestClient, d
     key = client.cookies["sb_session"]
     assert client.get("/requests").status_code == 200
 
-    client.post("/logout", data={"csrf_token": token})
+    renewed = client.cookies["sb_csrf"]
+    assert renewed != token  # sign-in gave the browser a new token
+    client.post("/logout", data={"csrf_token": renewed})
     client.cookies.set("sb_session", key)  # replaying the old cookie must not work
     assert client.get("/requests", follow_redirects=False).status_code == 303
 

@@ -19,13 +19,21 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
+from servicebay.catalog.models import Offering
 from servicebay.core import identity
-from servicebay.core.identity import Role
-from servicebay.portal.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from servicebay.core.identity import SCOPES, ApiToken, Role
+from servicebay.portal.deps import PAGES_TAKE_NO_TOKENS
+from servicebay.portal.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    CsrfTokens,
+)
 from servicebay.requests import approvals, tasks
 from servicebay.requests import service as requests_service
 from servicebay.requests.models import FulfilmentRun
@@ -162,7 +170,6 @@ EXPECTED: dict[str, str] = {
 INPUTS = {"name": "ledger", "size": "small"}
 APPROVAL_POLICY = {"steps": [{"name": "Owner check", "decider": "owner_leads"}]}
 MANUAL = {"kind": "manual", "checklist": ["Create the account"]}
-CSRF = "matrix-csrf-token"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 OWNERS = SimpleNamespace(slug="owners")
 
@@ -315,24 +322,36 @@ QUERIES: dict[str, dict[str, str]] = {
 }
 
 
+def path_of(route: APIRoute, world: World) -> str:
+    return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: world.params()[m.group(1)], route.path)
+
+
+def csrf_tokens(client: TestClient) -> CsrfTokens:
+    return CsrfTokens(client.app.state.settings.resolved_secret_key())  # type: ignore[attr-defined]
+
+
 def call(client: TestClient, world: World, route: APIRoute, role: str) -> Response:
+    """The route as ``role`` calls it: the API with the role's bearer token, pages with its
+    sign-in cookie and that session's CSRF token."""
     method = sorted(route.methods)[0]
-    path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: world.params()[m.group(1)], route.path)
+    path = path_of(route, world)
     headers: dict[str, str] = {}
-    cookies = {CSRF_COOKIE: CSRF}
     api = route.path.startswith("/api/")
+    csrf = csrf_tokens(client).new_pre_session()
+    cookies = {CSRF_COOKIE: csrf}
     if role != "anonymous":
         if api:
             headers["Authorization"] = f"Bearer {world.bearer[role]}"
         else:
             cookies[SESSION_COOKIE] = world.session_key[role]
+            csrf = csrf_tokens(client).for_session(world.session_key[role])
     client.cookies.clear()
     for name, value in cookies.items():
         client.cookies.set(name, value)
     params = QUERIES.get(route.name)
     if method not in UNSAFE:
         return client.request(method, path, params=params, headers=headers)
-    headers[CSRF_HEADER] = CSRF
+    headers[CSRF_HEADER] = csrf
     if api:
         return client.request(
             method, path, params=params, headers=headers, json=json_bodies(world).get(route.name)
@@ -403,3 +422,101 @@ def test_someone_elses_request_answers_not_found_never_forbidden(
     assert matrix_client.put(path + "/rating", headers=other, json={"score": 1}).status_code == 404
     matrix_client.cookies.set(SESSION_COOKIE, world.session_key["other"])
     assert matrix_client.get(f"/requests/{world.request_id}").status_code == 404
+
+
+# --- pages by token scope by role: pages take the sign-in, never a bearer token -------
+
+
+def page_routes(app: FastAPI) -> list[APIRoute]:
+    return [
+        route
+        for route in application_routes(app)
+        if not route.path.startswith("/api/") and route.name not in ("healthz", "readyz", "metrics")
+    ]
+
+
+def scoped_tokens(db: Session, scope: str) -> dict[str, str]:
+    """A token with exactly ``scope`` for every signed-in role that may hold it."""
+    tokens = {}
+    for role in sorted(SIGNED_IN):
+        user = identity.get_user(db, username=role)
+        if scope == "admin" and not user.is_admin:
+            continue
+        tokens[role] = identity.create_token(db, user=user, name=scope, scopes=[scope]).value
+    db.commit()
+    return tokens
+
+
+def call_page_with_token(
+    client: TestClient, world: World, route: APIRoute, token: str, csrf: str = "abc"
+) -> Response:
+    """As the report's client did: the bearer token plus a CSRF cookie and field it chose."""
+    method = sorted(route.methods)[0]
+    client.cookies.clear()
+    client.cookies.set(CSRF_COOKIE, csrf)
+    headers = {"Authorization": f"Bearer {token}"}
+    params = QUERIES.get(route.name)
+    if method not in UNSAFE:
+        return client.request(method, path_of(route, world), params=params, headers=headers)
+    form = {**FORMS.get(route.name, {}), CSRF_FIELD: csrf}
+    return client.request(method, path_of(route, world), params=params, headers=headers, data=form)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_every_page_refuses_a_bearer_token_of_each_scope_from_every_role(
+    scope: str, app: FastAPI, world: World, db: Session, matrix_client: TestClient
+) -> None:
+    tokens = scoped_tokens(db, scope)
+    routes = page_routes(app)
+    assert len(routes) >= 40
+    sentence = PAGES_TAKE_NO_TOKENS[0].upper() + PAGES_TAKE_NO_TOKENS[1:]
+    accepted = []
+    for role, token in tokens.items():
+        for route in routes:
+            answer = call_page_with_token(matrix_client, world, route, token)
+            if answer.status_code != 401 or sentence not in answer.text:
+                accepted.append(f"{route.name} as {role}: {answer.status_code}")
+    assert not accepted, f"pages that took a {scope!r} token:\n" + "\n".join(accepted)
+
+
+def test_the_reported_requests_with_tokens_on_pages_are_all_refused(
+    world: World, db: Session, matrix_client: TestClient
+) -> None:
+    consumer_read = scoped_tokens(db, "read")["consumer"]
+    admin_read = scoped_tokens(db, "read")["admin"]
+    consumer_request = scoped_tokens(db, "request")["consumer"]
+    tokens_before = db.scalar(select(func.count(ApiToken.id)))
+    db.rollback()  # end the read: on SQLite it would hold the write lock
+    client = matrix_client
+
+    def post(path: str, token: str, form: dict[str, Any]) -> Response:
+        client.cookies.clear()
+        client.cookies.set(CSRF_COOKIE, "abc")
+        return client.post(
+            path, headers={"Authorization": f"Bearer {token}"}, data={**form, CSRF_FIELD: "abc"}
+        )
+
+    # A read token creating a wider token through the account page.
+    wider = {"name": "wider", "scopes": ["read", "request", "ops"]}
+    assert post("/account/tokens", consumer_read, wider).status_code == 401
+    # An admin's read token minting an admin token and retiring an offering.
+    assert (
+        post("/account/tokens", admin_read, {"name": "root", "scopes": ["admin"]}).status_code
+        == 401
+    )
+    retire = post(f"/ops/offerings/{world.slug}/retire", admin_read, {})
+    assert retire.status_code == 401
+    # A request-only token reading a request and the account, which the API refuses.
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {consumer_request}"}
+    assert client.get(f"/requests/{world.request_id}", headers=bearer).status_code == 401
+    assert client.get("/account", headers=bearer).status_code == 401
+    assert client.get(f"/api/v1/requests/{world.request_id}", headers=bearer).status_code == 403
+    # Carrying the sign-in cookie as well changes nothing: pages never take a token.
+    client.cookies.set(SESSION_COOKIE, world.session_key["consumer"])
+    assert client.get("/account", headers=bearer).status_code == 401
+
+    db.expire_all()
+    assert db.scalar(select(func.count(ApiToken.id))) == tokens_before
+    offering = db.scalar(select(Offering).where(Offering.slug == world.slug))
+    assert offering is not None and offering.status == "published"

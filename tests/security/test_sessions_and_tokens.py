@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from servicebay.core import clock, identity
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
-from servicebay.portal.security import CSRF_COOKIE, SESSION_COOKIE
+from servicebay.portal.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE
 from tests.factories import PASSWORD, make_user, token_for
 
 
@@ -137,3 +138,92 @@ def test_a_token_without_the_read_scope_reads_nothing(client: TestClient, db: Se
     db.commit()
     assert client.get("/api/v1/requests", headers=headers).status_code == 403
     assert client.get("/api/v1/me", headers=headers).status_code == 403
+
+
+def _post_token_form(client: TestClient, csrf: str) -> int:
+    answer = client.post("/account/tokens", data={"name": "laptop", CSRF_FIELD: csrf})
+    return answer.status_code
+
+
+def test_a_csrf_token_the_client_chose_is_refused_even_when_the_cookie_matches(
+    client: TestClient, db: Session
+) -> None:
+    casey = make_user(db, "casey")
+    key = identity.start_session(db, user=casey)
+    db.commit()
+    client.cookies.set(SESSION_COOKIE, key)
+    client.cookies.set(CSRF_COOKIE, "abc")
+    assert _post_token_form(client, "abc") == 403
+    client.cookies.clear()
+    client.cookies.set(CSRF_COOKIE, "abc")  # the sign-in form, before any session
+    chosen = client.post(
+        "/login", data={"username": "casey", "password": PASSWORD, CSRF_FIELD: "abc"}
+    )
+    assert chosen.status_code == 403
+    assert SESSION_COOKIE not in client.cookies
+    assert identity.tokens_of(db, user=casey) == []
+
+
+def test_the_csrf_token_belongs_to_one_session_and_is_renewed_at_sign_in_and_sign_out(
+    app: FastAPI, client: TestClient, db: Session
+) -> None:
+    make_user(db, "casey")
+    robin = make_user(db, "robin")
+    robins_key = identity.start_session(db, user=robin)
+    db.commit()
+    client.get("/login")
+    before = client.cookies[CSRF_COOKIE]
+    assert _sign_in(client, "casey").status_code == 303
+    signed_in = client.cookies[CSRF_COOKIE]
+    assert signed_in != before
+    assert _post_token_form(client, before) == 403  # the pre-session token is spent
+    assert _post_token_form(client, signed_in) == 200
+    with TestClient(app, cookies={SESSION_COOKIE: robins_key}) as robins_browser:
+        assert _post_token_form(robins_browser, signed_in) == 403  # casey's is not robin's
+
+    assert client.post("/logout", data={CSRF_FIELD: signed_in}).status_code == 200
+    signed_out = client.cookies[CSRF_COOKIE]
+    assert signed_out not in (before, signed_in)
+    again = {"username": "casey", "password": PASSWORD}
+    stale = client.post("/login", data={**again, CSRF_FIELD: signed_in}, follow_redirects=False)
+    assert stale.status_code == 403
+    fresh = client.post("/login", data={**again, CSRF_FIELD: signed_out}, follow_redirects=False)
+    assert fresh.status_code == 303
+
+
+def test_the_csrf_cookie_is_secure_whenever_the_session_cookie_is(
+    settings: Settings, sessions, db: Session
+) -> None:
+    make_user(db, "casey")
+    db.commit()
+    behind_tls = settings.model_copy(update={"base_url": "https://portal.example.com"})
+    # TLS ends at the proxy: the portal itself is reached over plain http.
+    with TestClient(create_app(behind_tls), follow_redirects=False) as client:
+        form = client.get("/login")
+        assert "secure" in form.headers["set-cookie"].lower()
+        token = form.cookies[CSRF_COOKIE]
+        client.cookies.set(CSRF_COOKIE, token)
+        signed_in = client.post(
+            "/login", data={"username": "casey", "password": PASSWORD, CSRF_FIELD: token}
+        )
+    assert signed_in.status_code == 303
+    cookies = signed_in.headers.get_list("set-cookie")
+    assert {cookie.split("=")[0] for cookie in cookies} == {SESSION_COOKIE, CSRF_COOKIE}
+    assert all("secure" in cookie.lower() for cookie in cookies)
+
+
+def test_answers_to_signed_in_callers_are_never_stored_but_static_files_keep_caching(
+    client: TestClient, db: Session
+) -> None:
+    casey = make_user(db, "casey")
+    headers = token_for(db, casey)
+    db.commit()
+    assert "no-store" not in client.get("/login").headers.get("cache-control", "")
+    _sign_in(client, "casey")
+    for path in ("/", "/requests", "/account", "/requests/999999"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+    static = client.get("/static/css/servicebay.css")
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("cache-control", "")
+    client.cookies.clear()
+    assert client.get("/api/v1/me", headers=headers).headers["cache-control"] == "no-store"
