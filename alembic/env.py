@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 from servicebay.core.database import Base, make_engine
-from servicebay.core.modules import import_all
+from servicebay.core.modules import import_models
 from servicebay.core.settings import get_settings
 
-import_all()  # every context's tables
+import_models()  # every context's tables
 metadata = Base.metadata
 
 config = context.config

@@ -354,7 +354,6 @@ class FlowSummary:
     wip: int
     stage_hours: dict[str, float]
     sle_hit_rate: float | None
-    sle_measured: int
     automation_rate: float | None
     first_attempt_success: float | None
     recovery_hours: dict[int, float | None]
@@ -385,7 +384,6 @@ def summary(flows: Sequence[RequestFlow], scope: Scope) -> FlowSummary:
         wip=len(open_items(flows, as_of=scope.until)),
         stage_hours=stage_totals,
         sle_hit_rate=ratio(sum(with_sle), len(with_sle)),
-        sle_measured=len(with_sle),
         automation_rate=ratio(len([flow for flow in done if flow.manual_tasks == 0]), len(done)),
         first_attempt_success=ratio(sum(outcomes), len(outcomes)),
         recovery_hours=percentiles(recovered),

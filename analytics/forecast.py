@@ -19,7 +19,6 @@ MAX_DAYS = 3650
 class Forecast:
     trials: int
     seed: int
-    history_days: int
     answers: dict[int, int | None]
 
 
@@ -28,9 +27,9 @@ def when_done(
 ) -> Forecast:
     """Days needed to finish ``items`` requests, at each confidence (more days = safer)."""
     if items <= 0:
-        return Forecast(trials, seed, len(history), dict.fromkeys(CONFIDENCES, 0))
+        return Forecast(trials, seed, dict.fromkeys(CONFIDENCES, 0))
     if not history or not any(history):
-        return Forecast(trials, seed, len(history), dict.fromkeys(CONFIDENCES, None))
+        return Forecast(trials, seed, dict.fromkeys(CONFIDENCES, None))
     rng = random.Random(seed)
     outcomes = []
     for _ in range(trials):
@@ -42,7 +41,6 @@ def when_done(
     return Forecast(
         trials,
         seed,
-        len(history),
         {confidence: _as_int(nearest_rank(outcomes, confidence)) for confidence in CONFIDENCES},
     )
 
@@ -50,13 +48,12 @@ def when_done(
 def how_many(history: Sequence[int], *, days: int, trials: int = TRIALS, seed: int = 0) -> Forecast:
     """Requests finished in the next ``days`` days that c % of trials reach or exceed."""
     if not history or days <= 0:
-        return Forecast(trials, seed, len(history), dict.fromkeys(CONFIDENCES, 0))
+        return Forecast(trials, seed, dict.fromkeys(CONFIDENCES, 0))
     rng = random.Random(seed)
     outcomes = [sum(rng.choices(history, k=days)) for _ in range(trials)]
     return Forecast(
         trials,
         seed,
-        len(history),
         {
             confidence: _as_int(nearest_rank(outcomes, 100 - confidence))
             for confidence in CONFIDENCES

@@ -81,10 +81,3 @@ def time_saved(
         for offering_id, done in automated.items()
     ]
     return sorted(rows, key=lambda row: (-row.hours_saved, row.offering_name))
-
-
-def hours_saved_per_team(rows: Sequence[TimeSavedRow]) -> dict[str, float]:
-    totals: dict[str, float] = defaultdict(float)
-    for row in rows:
-        totals[row.team] += row.hours_saved
-    return dict(sorted(totals.items(), key=lambda item: -item[1]))

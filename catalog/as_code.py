@@ -32,7 +32,6 @@ from servicebay.core.errors import Invalid
 from servicebay.core.identity import Team, User
 from servicebay.core.settings import VARIABLE_NAME, is_server_variable
 
-EXTRA_KEYS = ("status", "webhook_secret_env", "replacement", "deprecation_notice")
 STATUSES = ("draft", "published", "deprecated", "retired")
 
 # Limits on what one apply may make the server read. An offering with a hundred form

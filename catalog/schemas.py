@@ -424,10 +424,6 @@ class OfferingIn(BaseModel):
         return self
 
 
-class FormFieldOut(FormField):
-    pass
-
-
 class OfferingOut(BaseModel):
     """An offering as the API shows it: the current version, never a webhook secret."""
 

@@ -11,12 +11,13 @@ counts of recent requests) that no single change token follows.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
+
+from servicebay.core import clock
 
 T = TypeVar("T")
 LOCK_STRIPES = 32
@@ -58,12 +59,12 @@ class PerDatabase(Generic[T]):
                 self._kept.pop(place, None)
                 if len(self._kept) >= self.max_slots:  # forget the longest kept
                     del self._kept[next(iter(self._kept))]
-                self._kept[place] = _Kept(key, value, time.monotonic())
+                self._kept[place] = _Kept(key, value, clock.monotonic())
         return value
 
     def _current(self, place: tuple[str, Hashable], key: Hashable) -> _Kept[T] | None:
         kept = self._kept.get(place)
-        if kept is None or kept.key != key or self._too_old(kept, time.monotonic()):
+        if kept is None or kept.key != key or self._too_old(kept, clock.monotonic()):
             return None
         return kept
 

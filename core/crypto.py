@@ -59,10 +59,6 @@ def decrypt(value: str) -> str:
         ) from None
 
 
-def reencrypt(value: str) -> str:
-    return encrypt(decrypt(value))
-
-
 class EncryptedText(TypeDecorator[str]):
     """A text column whose value is encrypted in the database and plain in Python."""
 

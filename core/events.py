@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Select, String, select
+from sqlalchemy import JSON, ForeignKey, Index, Select, String, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from servicebay.core import clock
@@ -60,6 +60,13 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append many Events at once, each row with the columns it sets (for imported or
+    sample history, whose times lie in the past)."""
+    if rows:
+        session.execute(insert(Event), rows)
 
 
 def for_request(session: Session, *, request_id: int) -> list[Event]:

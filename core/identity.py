@@ -167,6 +167,10 @@ def get_team(session: Session, *, slug: str) -> Team:
     return team
 
 
+def has_teams(session: Session) -> bool:
+    return session.scalar(select(Team.id).limit(1)) is not None
+
+
 def create_user(
     session: Session,
     *,

@@ -71,8 +71,3 @@ def channels(session: Session, *, user_id: int, topic: str) -> frozenset[str]:
     if topic in chosen.muted:
         return frozenset()
     return frozenset({"app", "email"}) if chosen.email else frozenset({"app"})
-
-
-def wants(session: Session, *, user_id: int, topic: str, channel: str) -> bool:
-    """Whether to tell ``user_id`` about ``topic`` in ``channel`` ('app' or 'email')."""
-    return channel in channels(session, user_id=user_id, topic=topic)

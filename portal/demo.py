@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog import service as catalog_service
@@ -572,7 +571,7 @@ def load(
 ) -> DemoResult:
     """Create the demo organisation unless the database already has teams."""
     with transaction(sessions) as session:
-        if session.scalar(select(Team.id).limit(1)) is not None:
+        if identity.has_teams(session):
             return DemoResult(created=False, passwords={})
         # The organisation's history starts six months ago: so do its teams and people.
         clock.freeze(clock.now() - timedelta(days=DAYS + 1))

@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.models import Offering
-from servicebay.core import clock
-from servicebay.core.events import Event
+from servicebay.core import clock, events
 from servicebay.core.identity import User
-from servicebay.requests.models import Request
+from servicebay.requests import history as requests_history
 
 DAYS = 182
 REJECTION_REASONS = [
@@ -162,14 +160,9 @@ def _offering_history(
             requests.append(_request_row(offering, who, steps))
             histories.append([(name, moment, who.id, data) for name, moment, data in steps])
     if not requests:
-        if loose_events:
-            session.execute(insert(Event), loose_events)
+        events.record_many(session, loose_events)
         return
-    ids = list(
-        session.scalars(
-            insert(Request).returning(Request.id, sort_by_parameter_order=True), requests
-        )
-    )
+    ids = requests_history.insert_requests(session, requests)
     rows = list(loose_events)
     for request_id, history in zip(ids, histories, strict=True):
         previous = None
@@ -182,7 +175,7 @@ def _offering_history(
             rows.append(_event(kind, moment, acting, offering.id, request_id, extra))
             if "." not in name:
                 previous = name
-    session.execute(insert(Event), rows)
+    events.record_many(session, rows)
 
 
 def _event(
@@ -298,7 +291,7 @@ def _searches(
                     "data": {"query": query, "results": rng.randint(1, 4)},
                 }
             )
-    session.execute(insert(Event), rows)
+    events.record_many(session, rows)
 
 
 def _demands(

@@ -25,14 +25,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.core import clock, identity
+from servicebay.core import clock, events, identity
 from servicebay.core.errors import Invalid
-from servicebay.core.events import Event
 from servicebay.core.identity import User
 from servicebay.requests.models import ImportedCase, Request, RequestStatus
 
@@ -170,29 +170,36 @@ def _import_user(session: Session) -> User:
     return user
 
 
+def insert_requests(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert requests as they already stood (imported or sample history, back-dated),
+    bypassing the lifecycle; their ids in the order of ``rows``."""
+    if not rows:
+        return []
+    statement = insert(Request).returning(Request.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, rows))
+
+
 def _import_batch(
     session: Session, offering_id: int, version_id: int, requester_id: int, batch: list[Case]
 ) -> None:
     now = clock.now()
-    request_ids = list(
-        session.scalars(
-            insert(Request).returning(Request.id, sort_by_parameter_order=True),
-            [
-                {
-                    "offering_id": offering_id,
-                    "offering_version_id": version_id,
-                    "requester_id": requester_id,
-                    "team_id": None,
-                    "inputs": {},
-                    "outputs": {},
-                    "status": RequestStatus.COMPLETED.value,
-                    "submitted_at": case.events[0].occurred_at,
-                    "updated_at": case.events[-1].occurred_at,
-                    "closed_at": case.events[-1].occurred_at,
-                }
-                for case in batch
-            ],
-        )
+    request_ids = insert_requests(
+        session,
+        [
+            {
+                "offering_id": offering_id,
+                "offering_version_id": version_id,
+                "requester_id": requester_id,
+                "team_id": None,
+                "inputs": {},
+                "outputs": {},
+                "status": RequestStatus.COMPLETED.value,
+                "submitted_at": case.events[0].occurred_at,
+                "updated_at": case.events[-1].occurred_at,
+                "closed_at": case.events[-1].occurred_at,
+            }
+            for case in batch
+        ],
     )
     event_rows = []
     for case, request_id in zip(batch, request_ids, strict=True):
@@ -213,7 +220,7 @@ def _import_batch(
             )
             if event_type != "request.activity":
                 previous = event_type.removeprefix("request.")
-    session.execute(insert(Event), event_rows)
+    events.record_many(session, event_rows)
     session.execute(
         insert(ImportedCase),
         [

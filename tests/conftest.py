@@ -11,11 +11,11 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,9 @@ from servicebay.core import clock, crypto, migrations
 from servicebay.core.database import Base, make_engine, make_sessionmaker
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SERVICEBAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -143,6 +146,8 @@ def _chromium() -> str:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """One Chromium for the whole run: two Playwright instances in one process clash."""
+    from playwright.sync_api import sync_playwright  # only browser tests need Playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=_chromium(),

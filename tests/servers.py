@@ -1,18 +1,27 @@
-"""Servers the tests start on 127.0.0.1: a free port, an app on a thread, a real process."""
+"""Servers the tests start on 127.0.0.1: a free port, an app on a thread, a real process.
+
+Both helpers wait for the server to answer, with a deadline, and fail the test with what
+the server said when it never does: a test never talks to a server that is not up.
+"""
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
+
+START_SECONDS = 30.0
+POLL_SECONDS = 0.05
 
 
 def free_port() -> int:
@@ -21,20 +30,57 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_up(is_up: Callable[[], bool], *, gone: Callable[[], bool]) -> bool:
+    """Poll ``is_up`` until it holds (True), or the server is ``gone`` or late (False)."""
+    deadline = time.monotonic() + START_SECONDS
+    while not is_up():
+        if gone() or time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+    return True
+
+
+def answers(url: str) -> bool:
+    try:
+        httpx.get(url)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 @contextmanager
 def app_on_thread(app: FastAPI, port: int) -> Iterator[str]:
     """Serve ``app`` in this process (it shares the test's database) until the block ends."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    said = _Collected()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(said)
+
+    def run() -> None:
+        try:
+            server.run()
+        except SystemExit as stopped:  # uvicorn exits when it cannot start
+            said.lines.append(f"uvicorn exited with code {stopped.code}")
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
     try:
+        if not wait_until_up(lambda: server.started, gone=lambda: not thread.is_alive()):
+            pytest.fail(f"the app on port {port} never started:\n" + "\n".join(said.lines))
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        uvicorn_log.removeHandler(said)
 
 
 @contextmanager
@@ -42,18 +88,21 @@ def serve_process(
     command: list[str], *, port: int, env: dict[str, str], cwd: Path
 ) -> Iterator[str]:
     """Run a `servicebay serve` command until it answers, and stop it when the block ends."""
-    log = (cwd / "server.log").open("w")
-    server = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    log_path = cwd / "server.log"
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(url + "/login")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            if not wait_until_up(
+                lambda: answers(url + "/login"), gone=lambda: server.poll() is not None
+            ):
+                server.terminate()
+                server.wait(timeout=15)
+                pytest.fail(
+                    f"{' '.join(command)} never answered on {url} (exit code "
+                    f"{server.returncode}):\n{log_path.read_text()}"
+                )
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=15)

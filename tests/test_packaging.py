@@ -7,14 +7,13 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, serve_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,29 +92,14 @@ def test_wheel_holds_only_servicebay_and_serves_the_portal(tmp_path: Path) -> No
         [str(venv / "bin" / "servicebay"), "db", "upgrade"], cwd=work, env=env, check=True
     )
     port = free_port()
-    server = subprocess.Popen(
-        [str(venv / "bin" / "servicebay"), "serve", "--port", str(port)],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                home = httpx.get(base + "/", follow_redirects=True)
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
+    command = [str(venv / "bin" / "servicebay"), "serve", "--port", str(port)]
+    with serve_process(command, port=port, env=env, cwd=work) as base:
+        home = httpx.get(base + "/", follow_redirects=True)
         assert home.status_code == 200
         assert "Sign in" in home.text
         assert httpx.get(base + "/static/vendor/htmx.min.js").status_code == 200
         assert httpx.get(base + "/docs").status_code == 200
         assert httpx.get(base + "/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _checkout_without_front_end(into: Path) -> Path:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from servicebay.core import clock
 from servicebay.core.cache import PerDatabase
 
 
@@ -26,11 +28,18 @@ def test_a_kept_value_is_computed_again_when_its_key_moves(db: Session) -> None:
 
 
 def test_a_kept_value_is_computed_again_once_it_is_too_old(db: Session) -> None:
-    kept: PerDatabase[float] = PerDatabase(max_age=0.05)
-    first = kept.get(db, "a", time.monotonic)
-    assert kept.get(db, "a", time.monotonic) == first
-    time.sleep(0.06)
-    assert kept.get(db, "a", time.monotonic) > first
+    kept: PerDatabase[int] = PerDatabase(max_age=60)
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(1)
+        return len(computed)
+
+    assert kept.get(db, "a", compute) == 1
+    clock.advance(timedelta(seconds=59))
+    assert kept.get(db, "a", compute) == 1
+    clock.advance(timedelta(seconds=2))
+    assert kept.get(db, "a", compute) == 2
 
 
 def test_many_first_askers_at_once_compute_the_value_once(db: Session) -> None:

@@ -8,9 +8,9 @@ from sqlalchemy import Engine, inspect
 
 from servicebay.core import migrations
 from servicebay.core.database import Base, make_engine
-from servicebay.core.modules import import_all
+from servicebay.core.modules import import_models
 
-import_all()
+import_models()
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:

@@ -284,9 +284,8 @@ def test_notification_preferences_are_kept_and_shown_again(client: TestClient, d
     assert "Notification preferences saved." in saved.text
     assert 'value="completed" checked' in saved.text
     assert 'value="in_fulfilment" checked' not in saved.text
-    assert preferences.wants(db, user_id=casey_id, topic="completed", channel="app")
-    assert not preferences.wants(db, user_id=casey_id, topic="in_fulfilment", channel="app")
-    assert not preferences.wants(db, user_id=casey_id, topic="completed", channel="email")
+    assert preferences.channels(db, user_id=casey_id, topic="completed") == {"app"}
+    assert preferences.channels(db, user_id=casey_id, topic="in_fulfilment") == frozenset()
 
 
 def test_board_shows_wip_limits_and_starting_past_one_needs_an_override(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.core import clock
 from servicebay.core.settings import Settings
 from servicebay.requests.fulfilment.worker import Worker
 from tests.factories import token_for
@@ -134,11 +135,11 @@ def test_run_waiting_past_its_callback_timeout_fails_and_is_retried(
     with Receiver(secret=SECRET, replies=[ACCEPTED], default=(200, {"second": True})) as hook:
         _, _, offering = owner_and_offering(db, fulfilment={"kind": "webhook", "url": hook.url})
         request_id = submit(db, requester(db), offering)
-        worker = Worker(sessions, fast(settings, callback_timeout_seconds=0.3))
+        worker = Worker(sessions, fast(settings, callback_timeout_seconds=60))
         worker.run_once()
         assert runs_of(db, request_id)[0].status == "waiting"
         db.rollback()
-        time.sleep(0.4)
+        clock.advance(timedelta(seconds=61))
         work_until(worker, lambda: status_of(sessions, request_id) == "completed")
     run = runs_of(db, request_id)[0]
     assert [a.status for a in attempts_of(db, run.id)] == ["failed", "succeeded"]

@@ -87,8 +87,10 @@ def test_hanging_receiver_times_out_records_the_attempt_and_the_next_attempt_suc
 def test_a_delivery_outlasting_the_lease_keeps_its_run_while_its_worker_lives(
     db: Session, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
+    released = threading.Event()
+
     def slow(_: Delivery) -> Reply:
-        time.sleep(2.5)
+        released.wait(10)
         return (200, {"slow": True})
 
     with Receiver(secret=SECRET, replies=[slow]) as hook:
@@ -97,12 +99,17 @@ def test_a_delivery_outlasting_the_lease_keeps_its_run_while_its_worker_lives(
         leased = fast(settings, run_lease_seconds=0.9)
         working = threading.Thread(target=Worker(sessions, leased).run_once)
         working.start()
+        deadline = time.monotonic() + 10
         while not hook.deliveries:
+            assert time.monotonic() < deadline, "the delivery never came"
             time.sleep(0.02)
+        # Another worker finds nothing to take for two whole leases, then the answer comes.
         other = Worker(sessions, leased)
-        while working.is_alive():
+        outlasted = time.monotonic() + 2 * leased.run_lease_seconds
+        while time.monotonic() < outlasted:
             assert other.run_once() == 0
             time.sleep(0.05)
+        released.set()
         working.join()
 
     assert len(hook.deliveries) == 1
