@@ -16,6 +16,7 @@ from bench import load, processes
 from servicebay.core import identity
 from servicebay.core.database import make_engine, make_sessionmaker, transaction
 from servicebay.core.identity import User
+from servicebay.portal.security import SESSION_COOKIE
 
 PAGES = {
     "static file (baseline)": ["/static/favicon.svg"],
@@ -34,25 +35,23 @@ class PageFigures:
     share_of_baseline: float
 
 
-def tokens(database_url: str, count: int) -> list[dict[str, str]]:
+def signed_in(database_url: str, count: int) -> list[dict[str, str]]:
+    """A sign-in cookie for each client: pages know people only by their session."""
     engine = make_engine(database_url)
     try:
         with transaction(make_sessionmaker(engine)) as session:
             users = session.scalars(select(User).order_by(User.id).limit(count)).all()
-            issued = [
-                identity.create_token(session, user=user, name="bench", scopes=["read"]).value
-                for user in users
-            ]
+            keys = [identity.start_session(session, user=user) for user in users]
     finally:
         engine.dispose()
-    return [{"Authorization": f"Bearer {value}"} for value in issued]
+    return [{"Cookie": f"{SESSION_COOKIE}={key}"} for key in keys]
 
 
 def measure(
     database_url: str, data_dir: Path, *, runs: int, seconds: float, clients: int = 20
 ) -> tuple[list[PageFigures], float]:
     """Figures per page, and the web process's peak RSS in MB."""
-    headers = tokens(database_url, clients)
+    headers = signed_in(database_url, clients)
     samples: dict[str, list[load.Load]] = {name: [] for name in PAGES}
     with processes.web(database_url, data_dir) as server:
         for paths in PAGES.values():  # warm-up: caches, connection pool
