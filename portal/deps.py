@@ -153,9 +153,11 @@ class LoginRequired(Exception):
     """A page needs a signed-in user; answered with a redirect to the sign-in page."""
 
 
-async def api_user(request: Request, db: DbSession, settings: AppSettings) -> User:
-    """The API's caller: by bearer token, within its scopes; or by sign-in cookie, which
-    must prove with the CSRF token that the call is the browser's own."""
+def api_caller(request: Request, db: DbSession, settings: AppSettings) -> User | None:
+    """The API's caller by bearer token (within its scopes) or by sign-in cookie; None
+    when anonymous. A plain function: FastAPI runs it on a worker thread, so its database
+    lookup never blocks the event loop (on SQLite a blocked loop can hold up the commit
+    that would free the write lock)."""
     token_value = _bearer(request)
     if token_value is not None:
         user = _token_user(request, db, token_value)
@@ -163,11 +165,16 @@ async def api_user(request: Request, db: DbSession, settings: AppSettings) -> Us
             require_scope(request, "read")
         return user
     request.state.token_scopes = None
-    signed_in = _signed_in(request, db, settings)
-    if signed_in is None:
+    return _signed_in(request, db, settings)
+
+
+async def api_user(request: Request, caller: Annotated[User | None, Depends(api_caller)]) -> User:
+    """A signed-in browser must also prove with the CSRF token that the call is its own."""
+    if caller is None:
         raise HTTPException(401, "sign in or send a bearer token", {"WWW-Authenticate": "Bearer"})
-    await check_csrf(request)
-    return signed_in
+    if request.state.token_scopes is None:
+        await check_csrf(request)
+    return caller
 
 
 ApiUser = Annotated[User, Depends(api_user)]
