@@ -18,8 +18,13 @@ DOWN = "postgresql+psycopg://servicebay@127.0.0.1:1/servicebay"  # nothing liste
 
 
 @pytest.fixture
-def written() -> Iterator[tuple[io.StringIO, io.StringIO]]:
+def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[io.StringIO, io.StringIO]]:
     """What the configured handler writes, and what it would write without the filter."""
+    # A server started earlier in the run (uvicorn's own logging set-up) may have stopped
+    # its loggers from reaching the root handler; here they reach it, as configured.
+    for name in ("uvicorn", "uvicorn.error"):
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
     kept, everything = io.StringIO(), io.StringIO()
     handlers = [logging.StreamHandler(kept), logging.StreamHandler(everything)]
     handlers[0].addFilter(OncePerFailure())

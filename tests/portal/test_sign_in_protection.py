@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,9 @@ from tests.factories import PASSWORD, make_team, make_user, token_for
 from tests.servers import free_port, serve_process
 
 SERVICEBAY = Path(sys.executable).with_name("servicebay")
+
+
+WINDOW_START = datetime(2026, 12, 1, 9, 0, 5, tzinfo=UTC)
 
 
 def _try(client: TestClient, username: str, password: str):  # type: ignore[no-untyped-def]
@@ -142,6 +145,7 @@ SPOOFED = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]
 def test_a_spoofed_x_forwarded_for_does_not_get_around_the_per_address_sign_in_limit(
     settings: Settings, sessions
 ) -> None:
+    clock.freeze(WINDOW_START)  # all attempts in one rate-limit window
     limited = settings.model_copy(update={"rate_limit_login": 3})
     with TestClient(create_app(limited), client=("127.0.0.1", 5000)) as client:
         assert _attempts_from(client, SPOOFED) == [401, 401, 401, 429]
@@ -150,6 +154,7 @@ def test_a_spoofed_x_forwarded_for_does_not_get_around_the_per_address_sign_in_l
 def test_x_forwarded_for_from_a_configured_proxy_names_the_caller_for_the_limit(
     settings: Settings, sessions
 ) -> None:
+    clock.freeze(WINDOW_START)  # all attempts in one rate-limit window
     behind = settings.model_copy(update={"rate_limit_login": 2, "trusted_proxies": ["10.1.2.0/24"]})
     with TestClient(create_app(behind), client=("10.1.2.3", 5000)) as client:
         # The proxy appends the address it saw; whatever the client sent before is ignored.
