@@ -23,7 +23,7 @@ def reads_every_request(user: User) -> bool:
 
 def can_cancel(user: User, request: Request) -> bool:
     """The requester or the owner team; an approver decides, but does not cancel."""
-    return request.requester_id == user.id or is_on_owner_team(user, request)
+    return takes_part_without_steps(user, request)
 
 
 def may_cancel_now(user: User, request: Request) -> bool:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from servicebay.core import clock, identity, policies, preferences
-from servicebay.core.identity import SCOPES, IdentityError, ScopeDenied, TokenNotFound, User
+from servicebay.core.identity import SCOPES, IdentityError, TokenNotFound, User
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
 from servicebay.portal.render import render, see_other
@@ -60,7 +60,7 @@ def create_token(
             scopes=scopes or None,
             expires_in_days=int(days) if days else None,
         )
-    except (IdentityError, ScopeDenied, RateLimited) as error:
+    except (IdentityError, RateLimited) as error:  # ScopeDenied is an IdentityError
         return _page(request, db, user, problem=str(error).capitalize() + ".")
     except ValueError:
         return _page(request, db, user, problem="The expiry must be a whole number of days.")

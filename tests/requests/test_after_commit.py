@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicebay.catalog.models import Offering
 from servicebay.core.database import after_commit
-from servicebay.core.identity import Role, Team
+from servicebay.core.identity import Role, Team, User
 from servicebay.requests import service
 from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Approval, FulfilmentRun
@@ -66,10 +67,7 @@ def test_approving_on_the_page_wakes_the_worker_after_the_commit(
 def test_a_rolled_back_transaction_wakes_nothing(
     db: Session, sessions: sessionmaker[Session]
 ) -> None:
-    team = make_team(db)
-    offering = make_offering(db, team, make_user(db, team=team, role=Role.LEAD))
-    casey = make_user(db)
-    db.commit()
+    offering, casey = _offering_and_requester(db)
     recorder = listening(sessions)
 
     service.submit(db, actor=casey, offering_slug=offering.slug, inputs=INPUTS)
@@ -82,10 +80,7 @@ def test_a_rolled_back_transaction_wakes_nothing(
 def test_the_wake_happens_only_after_the_outermost_commit(
     db: Session, sessions: sessionmaker[Session]
 ) -> None:
-    team = make_team(db)
-    offering = make_offering(db, team, make_user(db, team=team, role=Role.LEAD))
-    casey = make_user(db)
-    db.commit()
+    offering, casey = _offering_and_requester(db)
     recorder = listening(sessions)
 
     with db.begin_nested():  # releasing a savepoint is not the commit
@@ -115,3 +110,12 @@ def test_a_failing_effect_neither_undoes_the_commit_nor_stops_the_others(
     assert ran == ["second"]
     with sessions() as elsewhere:
         assert elsewhere.scalar(select(Team.id).where(Team.slug == "kept")) is not None
+
+
+def _offering_and_requester(db: Session) -> tuple[Offering, User]:
+    """A published offering of a team led by someone, and a requester outside the team."""
+    team = make_team(db)
+    offering = make_offering(db, team, make_user(db, team=team, role=Role.LEAD))
+    casey = make_user(db)
+    db.commit()
+    return offering, casey
