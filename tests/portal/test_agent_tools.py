@@ -314,7 +314,7 @@ def test_servicebay_mcp_serves_the_tools_over_stdio_with_a_token_from_the_settin
     make_user(db, "casey", team=make_team(db, "payments"))
     casey_token = token(db, "casey", ["read"])
     db.commit()
-    command = str(Path(sys.executable).parent / "servicebay")
+    command = [sys.executable, "-m", "servicebay.portal.cli", "mcp"]
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "SERVICEBAY_DATABASE_URL": settings.effective_database_url,
@@ -324,7 +324,10 @@ def test_servicebay_mcp_serves_the_tools_over_stdio_with_a_token_from_the_settin
 
     async def over_stdio() -> list[str]:
         server = StdioServerParameters(
-            command=command, args=["mcp"], env={**environment, "SERVICEBAY_MCP_TOKEN": casey_token}
+            command=command[0],
+            args=command[1:],
+            env={**environment, "SERVICEBAY_MCP_TOKEN": casey_token},
+            cwd=tmp_path,
         )
         async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
@@ -339,12 +342,13 @@ def test_servicebay_mcp_serves_the_tools_over_stdio_with_a_token_from_the_settin
 
     assert anyio.run(over_stdio) == ["postgres"]
     refused = subprocess.run(
-        [command, "mcp"], env=environment, capture_output=True, text=True, timeout=60
+        command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2 and "SERVICEBAY_MCP_TOKEN" in refused.stderr
     revoked = subprocess.run(
-        [command, "mcp", "--token", "sb_no-such-token"],
+        [*command, "--token", "sb_no-such-token"],
         env=environment,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
