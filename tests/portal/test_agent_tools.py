@@ -22,6 +22,8 @@ from servicebay.core.identity import Role
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
 from servicebay.portal.mcp.runner import TOOL_CALLED
+from servicebay.requests import service as requests_service
+from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import Request
 from tests.agents import connected, refusal
 from tests.factories import make_offering, make_team, make_user
@@ -354,3 +356,48 @@ def test_servicebay_mcp_serves_the_tools_over_stdio_with_a_token_from_the_settin
         timeout=60,
     )
     assert revoked.returncode == 1 and "invalid, expired or revoked" in revoked.stderr
+
+
+def test_an_ops_agent_lists_its_teams_failed_runs_and_retries_one(
+    db: Session, settings: Settings, sessions
+) -> None:
+    platform = make_team(db, "platform")
+    pat = make_user(db, "pat", team=platform, role=Role.LEAD)
+    make_user(db, "casey", team=make_team(db, "payments"))
+    with Receiver(secret=SECRET, replies=[(500, "boom")], default=(200, {"outputs": {}})) as hook:
+        make_offering(
+            db,
+            platform,
+            pat,
+            slug="postgres",
+            fulfilment={"kind": "webhook", "url": hook.url, "max_attempts": 1},
+            webhook_secret=SECRET,
+        )
+        casey = identity.get_user(db, username="casey")
+        failing = requests_service.submit(
+            db, actor=casey, offering_slug="postgres", inputs={"name": "x", "size": "small"}
+        )
+        ops_token = token(db, "pat", ["read", "ops"])
+        read_token = token(db, "pat", ["read"])
+        db.commit()
+        Worker(sessions, settings).run_until_idle()
+
+        async def recover(url: str) -> None:
+            async with connected(url, read_token) as reader, connected(url, ops_token) as ops:
+                listed = await reader.answer("list_failed_runs", team="platform")
+                (failed,) = listed["failed"]
+                assert failed["request"]["id"] == failing.id
+                assert "500" in (failed["last_error"] or "")
+                assert refusal(await reader.call("retry_request", request_id=failing.id)) == (
+                    403,
+                    "this token lacks the 'ops' scope",
+                )
+                retried = await ops.answer("retry_request", request_id=failing.id)
+                assert retried["status"] == "in_fulfilment"
+                gone = await reader.answer("list_failed_runs", team="platform")
+                assert gone == {"failed": []}
+                elsewhere = await reader.call("list_failed_runs", team="payments")
+                assert refusal(elsewhere)[0] == 404
+
+        with app_on_thread(create_app(settings), free_port()) as url:
+            anyio.run(recover, url)
