@@ -7,6 +7,7 @@ code, as HTML on pages and JSON on the API and agent tools.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 
 class ServicebayError(Exception):
@@ -69,3 +70,11 @@ KINDS: tuple[type[ServicebayError], ...] = (
     Unauthorized,
     RateLimited,
 )
+
+
+def detail_of(error: Exception) -> Any:
+    """What a face answers about an error: each field's problem, or the sentence."""
+    problems = getattr(error, "problems", None)
+    if problems:
+        return [{"field": name, "message": message} for name, message in problems.items()]
+    return str(error)

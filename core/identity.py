@@ -426,6 +426,13 @@ def revoke_token(session: Session, *, user: User, token_id: int) -> ApiToken:
     return token
 
 
+def require_scope(scopes: list[str] | None, scope: str) -> None:
+    """The one check of a token's scopes, for the API and the agent tools alike."""
+    missing = policies.missing_scope(scopes, scope)
+    if missing is not None:
+        raise ScopeDenied(missing)
+
+
 def user_for_token(session: Session, *, value: str) -> tuple[User, ApiToken] | None:
     if not value.startswith(TOKEN_PREFIX):
         return None

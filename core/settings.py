@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     rate_limit_submit: int = Field(default=30, ge=1)
     rate_limit_search: int = Field(default=120, ge=1)
     rate_limit_tokens: int = Field(default=10, ge=1)
+    rate_limit_tool_calls: int = Field(
+        default=120, ge=1, description="Agent tool calls (MCP) per minute per user"
+    )
+    mcp_token: str = Field(
+        default="", description="The API token `servicebay mcp` acts with over stdio"
+    )
 
     max_body_bytes: int = Field(
         default=5 * 1024 * 1024, gt=0, description="Largest request body accepted, in bytes"
