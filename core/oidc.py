@@ -271,7 +271,7 @@ class RelyingParty:
                 session, "The sign-in service sent no sign-in code.", reason="no code"
             )
         metadata = self.metadata()
-        tokens = self._exchange(metadata, code=code, verifier=attempt.code_verifier)
+        tokens = self._exchange(session, metadata, code=code, verifier=attempt.code_verifier)
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str) or not id_token:
             raise ProviderAnswerInvalid("the sign-in service answered without an ID token")
@@ -381,7 +381,9 @@ class RelyingParty:
 
     # --- the code and the ID token --------------------------------------------------
 
-    def _exchange(self, metadata: ProviderMetadata, *, code: str, verifier: str) -> dict[str, Any]:
+    def _exchange(
+        self, session: Session, metadata: ProviderMetadata, *, code: str, verifier: str
+    ) -> dict[str, Any]:
         body = prepare_token_request(
             "authorization_code", code=code, redirect_uri=self.redirect_uri, code_verifier=verifier
         )
@@ -408,10 +410,11 @@ class RelyingParty:
                 f"a token response (HTTP {response.status_code})"
             )
         if "error" in tokens or response.status_code != 200:
-            logger.warning("the identity provider refused the code: %s", tokens)
-            raise SignInRefused(
-                "The sign-in service refused to finish this sign-in "
-                f"({str(tokens.get('error', response.status_code))[:100]}). Start again."
+            said = str(tokens.get("error", response.status_code))[:100]
+            raise self._refused(
+                session,
+                f"The sign-in service refused to finish this sign-in ({said}). Start again.",
+                reason=f"token endpoint: {said} {str(tokens.get('error_description', ''))[:200]}",
             )
         return tokens
 

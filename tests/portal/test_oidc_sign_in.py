@@ -392,3 +392,17 @@ def _hidden_inputs(page: str) -> dict[str, str]:
 
 def _form_action(page: str) -> str:
     return page.split('action="', 1)[1].split('"', 1)[0]
+
+
+def test_a_switched_off_account_cannot_sign_in_through_the_provider(
+    oidc_client: TestClient, identity_provider: IdentityProvider, db: Session
+) -> None:
+    login = _person(identity_provider, preferred_username="gone")
+    assert _sign_in(oidc_client, login)[1].status_code == 303
+    identity.get_user(db, username="gone").is_active = False
+    db.commit()
+    oidc_client.cookies.clear()
+
+    answer = _sign_in(oidc_client, login)[1]
+    assert answer.status_code == 403 and "switched off" in answer.text
+    assert "sb_session" not in answer.cookies
