@@ -323,7 +323,7 @@ class RelyingParty:
             return cache.metadata
 
     def _discover(self) -> ProviderMetadata:
-        url = self.issuer + "/.well-known/openid-configuration"
+        url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         document = self._get_json(url, what="discovery document")
         try:
             metadata = ProviderMetadata(

@@ -188,7 +188,7 @@ class Settings(BaseSettings):
     def _issuer_is_a_url(cls, value: str) -> str:
         if value and not value.startswith(("https://", "http://")):
             raise ValueError("must be the provider's https:// issuer URL")
-        return value.rstrip("/")
+        return value  # exactly as given: it must equal the ID tokens' iss, slash and all
 
     @field_validator("oidc_scopes")
     @classmethod
