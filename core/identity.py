@@ -292,10 +292,13 @@ class ProviderPerson:
 class GroupRules:
     """How a provider's groups become team memberships: ``team_map`` names a team (and
     ``:lead``) for a group; any other group named like a team's slug makes a member, and
-    one named like the slug followed by ``lead_suffix`` makes a lead."""
+    one named like the slug followed by ``lead_suffix`` makes a lead. With ``admin_groups``
+    the groups also decide who is an administrator."""
 
     team_map: dict[str, str]
     lead_suffix: str = "-leads"
+    admin_groups: frozenset[str] = frozenset()
+    """When set, being in one of these groups is what makes someone an administrator."""
 
     def roles(self, groups: tuple[str, ...]) -> dict[str, Role]:
         wanted: dict[str, Role] = {}
@@ -369,8 +372,23 @@ def user_from_provider(
         raise AccountDeactivated("this account is switched off; ask an administrator")
     if rules is not None and person.groups is not None:
         set_memberships(session, user=user, roles=rules.roles(person.groups))
+        if rules.admin_groups:
+            _follow_admin_groups(
+                session, user=user, admin=bool(rules.admin_groups & set(person.groups))
+            )
     session.flush()
     return user
+
+
+def _follow_admin_groups(session: Session, *, user: User, admin: bool) -> None:
+    if user.is_admin != admin:
+        user.is_admin = admin
+        events.record(
+            session,
+            type="user.admin_granted" if admin else "user.admin_revoked",
+            actor_id=None,
+            data={"user": user.username, "by": "identity provider groups"},
+        )
 
 
 def _free_username(session: Session, person: ProviderPerson) -> str:

@@ -173,7 +173,11 @@ class RelyingParty:
             scopes=settings.oidc_scopes,
             base_url=settings.base_url,
             groups_claim=settings.oidc_groups_claim,
-            rules=GroupRules(settings.oidc_team_map, settings.oidc_lead_group_suffix)
+            rules=GroupRules(
+                settings.oidc_team_map,
+                settings.oidc_lead_group_suffix,
+                frozenset(settings.oidc_admin_groups),
+            )
             if settings.oidc_groups_claim
             else None,
             leeway_seconds=settings.oidc_leeway_seconds,

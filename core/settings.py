@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     oidc_lead_group_suffix: str = Field(
         default="-leads", description="a group named team slug + this makes its members leads"
     )
+    oidc_admin_groups: list[str] = Field(
+        default_factory=list,
+        description="JSON list: groups whose members are administrators; empty: the groups "
+        "do not decide who is one",
+    )
     oidc_leeway_seconds: int = Field(
         default=60, ge=0, le=600, description="clock skew allowed on the ID token's times"
     )

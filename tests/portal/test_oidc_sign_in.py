@@ -406,3 +406,21 @@ def test_a_switched_off_account_cannot_sign_in_through_the_provider(
     answer = _sign_in(oidc_client, login)[1]
     assert answer.status_code == 403 and "switched off" in answer.text
     assert "sb_session" not in answer.cookies
+
+
+def test_admin_groups_decide_who_is_an_administrator(
+    settings: Settings, identity_provider: IdentityProvider, sessions: object, db: Session
+) -> None:
+    configured = _oidc_settings(settings, identity_provider, oidc_admin_groups=["sb-admins"])
+    login = _person(identity_provider, preferred_username="ada", groups=["sb-admins"])
+    with TestClient(create_app(configured)) as client:
+        assert _sign_in(client, login)[1].status_code == 303
+        assert client.get("/admin/audit").status_code == 200
+        assert identity.get_user(db, username="ada").is_admin
+        db.rollback()
+
+        identity_provider.add_person(login, preferred_username="ada", groups=[])
+        client.cookies.clear()
+        assert _sign_in(client, login)[1].status_code == 303
+        assert client.get("/admin/audit").status_code == 403
+    assert not identity.get_user(db, username="ada").is_admin
