@@ -23,7 +23,6 @@ import hmac
 import logging
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -320,9 +319,9 @@ class RelyingParty:
         """The discovery document, read at most once an hour (and again after a failure)."""
         cache = self._cache
         with cache.lock:
-            if cache.metadata is None or time.monotonic() - cache.read_at > METADATA_LIFETIME:
+            if cache.metadata is None or clock.monotonic() - cache.read_at > METADATA_LIFETIME:
                 cache.metadata = self._discover()
-                cache.read_at = time.monotonic()
+                cache.read_at = clock.monotonic()
                 cache.keys = None
             return cache.metadata
 
