@@ -62,6 +62,13 @@ class RateLimited(ServicebayError):
         self.retry_after = retry_after
 
 
+class Unavailable(ServicebayError):
+    """A service this depends on (an identity provider) cannot be reached (503), or
+    answered what it should not (a subclass may say 502): nothing the caller did wrong."""
+
+    status_code = 503
+
+
 KINDS: tuple[type[ServicebayError], ...] = (
     NotFound,
     Conflict,
@@ -69,6 +76,7 @@ KINDS: tuple[type[ServicebayError], ...] = (
     Denied,
     Unauthorized,
     RateLimited,
+    Unavailable,
 )
 
 

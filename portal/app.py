@@ -26,6 +26,7 @@ from servicebay.analytics import rollup
 from servicebay.core.database import make_engine, make_sessionmaker
 from servicebay.core.errors import RateLimited, ServicebayError, Unauthorized, detail_of
 from servicebay.core.identity import User
+from servicebay.core.oidc import RelyingParty
 from servicebay.core.paths import STATIC_DIR
 from servicebay.core.settings import Settings, get_settings
 from servicebay.portal import api, observability, pages
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.oidc = RelyingParty.from_settings(settings)
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.analytics_sessions = (
