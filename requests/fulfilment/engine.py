@@ -42,11 +42,14 @@ BACKOFF_CAP_SECONDS = 15 * 60.0
 WAKE_CHANNEL = "servicebay_runs"
 OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 # How a run is loaded when its attempt ends: with its request and what a status change of
-# the request reads (the offering's name, the requester's address), in the same query.
+# the request reads (the offering's name and owner, the requester's address and name), in
+# the same query.
 # Anything else of the offering and the requester loads only if something reads it.
 WITH_REQUEST = joinedload(FulfilmentRun.request).options(
-    joinedload(Request.offering).options(load_only(Offering.name), lazyload("*")),
-    joinedload(Request.requester).options(load_only(User.email), lazyload("*")),
+    joinedload(Request.offering).options(
+        load_only(Offering.name, Offering.owner_team_id), lazyload("*")
+    ),
+    joinedload(Request.requester).options(load_only(User.email, User.display_name), lazyload("*")),
     lazyload(Request.version),
 )
 

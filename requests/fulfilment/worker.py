@@ -29,12 +29,13 @@ from servicebay.catalog.fulfilment import plugins, webhook
 from servicebay.catalog.fulfilment.context import FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
+from servicebay.core import chat as core_chat
 from servicebay.core import logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment import engine, mail
+from servicebay.requests.fulfilment import chat, engine, mail
 from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
 from servicebay.requests.models import RunKind
 
@@ -284,6 +285,8 @@ class Worker:
         if run.kind == RunKind.FULFIL.value:
             fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
             spec = fulfilment.model_dump()
+        elif run.kind == RunKind.CHAT.value:
+            spec = {**subject.payload, **_chat_destination(session, subject.payload)}
         else:
             spec = subject.payload
         context = FulfilmentContext(
@@ -310,6 +313,13 @@ class Worker:
         context, fulfilment = attempt.context, attempt.fulfilment
         if run.kind == RunKind.EMAIL.value:
             return mail.send(context.spec, settings=self.settings)
+        if run.kind == RunKind.CHAT.value:
+            return chat.send(
+                context.spec,
+                base_url=self.settings.base_url,
+                policy=self.policy,
+                connections=self.connections,
+            )
         if isinstance(fulfilment, WebhookFulfilment):
             return webhook.deliver(
                 context, fulfilment, policy=self.policy, connections=self.connections
@@ -318,6 +328,19 @@ class Worker:
             return plugins.run(context)
         kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
+
+
+def _chat_destination(session: Session, payload: dict[str, object]) -> dict[str, str]:
+    """Where a chat run posts, read when its attempt starts (kept in memory only)."""
+    destination_id = payload.get("destination")
+    found = (
+        core_chat.get(session, destination_id=destination_id)
+        if isinstance(destination_id, int)
+        else None
+    )
+    if found is None:
+        return {}
+    return {"url": found.url, "host": found.host, "format": found.format}
 
 
 class Leases:
