@@ -20,7 +20,7 @@ from servicebay.core import clock, events
 from servicebay.core.crypto import EncryptedText
 from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.errors import Denied, Invalid
-from servicebay.core.identity import Role, Team, User
+from servicebay.core.identity import Role, Team, TeamNotFound, User
 from servicebay.core.outbound import OutboundPolicy, OutboundRefused
 from servicebay.core.preferences import TEAM_TOPICS, TOPICS
 
@@ -115,22 +115,37 @@ def may_manage_team(user: User, team: Team) -> bool:
     return user.is_admin or user.role_in(team.id) is Role.LEAD
 
 
+def team_for(session: Session, *, viewer: User, slug: str) -> Team:
+    """The team, if the viewer belongs to it (or is an admin); not found otherwise."""
+    team = session.scalar(select(Team).where(Team.slug == slug))
+    if team is None or not (viewer.is_admin or viewer.role_in(team.id) is not None):
+        raise TeamNotFound(f"no team {slug!r}")
+    return team
+
+
+def of_team_for(session: Session, *, viewer: User, team_slug: str) -> ChatDestination | None:
+    """The team's destination, for its members to see (as a ChatView: host only)."""
+    team = team_for(session, viewer=viewer, slug=team_slug)
+    return of_team(session, team_id=team.id)
+
+
 def set_for_user(
     session: Session,
     *,
     user: User,
     format: str,
     url: str | None,
-    topics: list[str],
+    topics: list[str] | None,
     policy: OutboundPolicy,
 ) -> ChatDestination:
     """Post the person's notifications on these topics to this chat webhook.
 
-    ``url`` None (or empty) keeps the URL already saved, to change only the format or topics.
+    ``url`` None (or empty) keeps the URL already saved, to change only the format or
+    topics; ``topics`` None keeps those chosen before (every topic, for a new destination).
     """
     found = of_user(session, user_id=user.id)
-    destination = found or ChatDestination(user_id=user.id)
-    chosen = _topics(topics, allowed=TOPICS)
+    destination = found or ChatDestination(user_id=user.id, topics=list(TOPICS))
+    chosen = _topics(topics, allowed=TOPICS, before=destination.topics)
     _save(session, destination, actor=user, format=format, url=url, topics=chosen, policy=policy)
     return destination
 
@@ -139,18 +154,19 @@ def set_for_team(
     session: Session,
     *,
     actor: User,
-    team: Team,
+    team_slug: str,
     format: str,
     url: str | None,
-    topics: list[str],
+    topics: list[str] | None,
     policy: OutboundPolicy,
 ) -> ChatDestination:
     """Post the team's notifications on these topics to this chat webhook (leads only)."""
+    team = team_for(session, viewer=actor, slug=team_slug)
     if not may_manage_team(actor, team):
         raise ChatDenied(f"only the leads of {team.name} set where the team is told in chat")
     found = of_team(session, team_id=team.id)
-    destination = found or ChatDestination(team_id=team.id)
-    chosen = _topics(topics, allowed=TEAM_TOPICS)
+    destination = found or ChatDestination(team_id=team.id, topics=list(TEAM_DEFAULT_TOPICS))
+    chosen = _topics(topics, allowed=TEAM_TOPICS, before=destination.topics)
     _save(session, destination, actor=actor, format=format, url=url, topics=chosen, policy=policy)
     return destination
 
@@ -159,7 +175,8 @@ def remove_for_user(session: Session, *, user: User) -> bool:
     return _remove(session, of_user(session, user_id=user.id), actor=user)
 
 
-def remove_for_team(session: Session, *, actor: User, team: Team) -> bool:
+def remove_for_team(session: Session, *, actor: User, team_slug: str) -> bool:
+    team = team_for(session, viewer=actor, slug=team_slug)
     if not may_manage_team(actor, team):
         raise ChatDenied(f"only the leads of {team.name} set where the team is told in chat")
     return _remove(session, of_team(session, team_id=team.id), actor=actor)
@@ -200,7 +217,9 @@ def check_url(url: str, *, policy: OutboundPolicy) -> str:
     return parts.hostname.lower()
 
 
-def _topics(topics: list[str], *, allowed: dict[str, str]) -> list[str]:
+def _topics(topics: list[str] | None, *, allowed: dict[str, str], before: list[str]) -> list[str]:
+    if topics is None:
+        return [topic for topic in allowed if topic in before]
     unknown = sorted(set(topics) - set(allowed))
     if unknown:
         raise Invalid(problems={"topics": f"unknown topic(s): {', '.join(unknown)}"})
