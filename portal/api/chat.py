@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, SecretStr
@@ -16,13 +17,13 @@ router = APIRouter(tags=["chat"])
 
 
 class ChatIn(BaseModel):
-    format: str = Field(description=f"one of: {', '.join(chat.FORMATS)}")
+    format: str = Field(max_length=16, description=f"one of: {', '.join(chat.FORMATS)}")
     url: SecretStr | None = Field(
         default=None,
         max_length=chat.MAX_URL_LENGTH,
         description="The incoming-webhook URL; write-only. Leave out to keep the saved one.",
     )
-    topics: list[str] | None = Field(
+    topics: list[Annotated[str, Field(max_length=64)]] | None = Field(
         default=None,
         max_length=50,
         description="The topics posted there; leave out to keep those chosen before",

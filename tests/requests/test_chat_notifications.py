@@ -3,18 +3,25 @@ by a real local receiver that refuses a message of the wrong shape."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
+import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.core import preferences
+from servicebay.core import chat, crypto, logs, preferences
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
+from servicebay.portal.cli import main
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import FulfilmentRun, Notification, RunLogLine
 from tests.chat_receiver import ChatReceiver, buttons, title
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import make_user, token_for
 from tests.receiver import Receiver
 from tests.requests.support import (
@@ -327,3 +334,64 @@ def test_only_a_teams_leads_set_its_chat_and_a_read_token_sets_nothing(
     assert client.put("/api/v1/me/chat", headers=reader, json=body).status_code == 403
     bad = client.put("/api/v1/me/chat", headers=outsider, json={**body, "format": "irc"})
     assert bad.status_code == 422 and "slack" in bad.text
+
+
+def test_the_server_log_does_not_carry_the_webhook_url_even_at_info_level(
+    client: TestClient,
+    db: Session,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # put back after the test
+    for name in ("httpx", "httpcore"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+    logs.configure("info")  # as `servicebay serve` and `servicebay worker` do
+    root.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO)
+    _, _, offering = owner_and_offering(db, fulfilment=ECHO)
+    casey = requester(db)
+    headers = token_for(db, casey)
+    db.commit()
+    with ChatReceiver("slack") as slack:
+        set_chat(client, headers, "me", format="slack", url=slack.url(), topics=["completed"])
+        request_id = submit(db, casey, offering)
+        worker = Worker(sessions, fast(settings))
+        work_until(worker, lambda: status_of(sessions, request_id) == "completed")
+        settle(worker, sessions)
+
+    assert len(slack.accepted) == 1
+    assert "claimed" in caplog.text  # the worker's own lines are there
+    assert SECRET_PART not in caplog.text
+
+
+def test_a_key_rotation_keeps_chat_urls_readable_with_the_new_key(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    casey = requester(db)
+    url = "http://127.0.0.1:9/services/T0/B0/secret-part"
+    policy = OutboundPolicy.from_lists(["127.0.0.0/8"], [])
+    chat.set_for_user(db, user=casey, format="slack", url=url, topics=None, policy=policy)
+    db.commit()
+    before = db.execute(text("SELECT url FROM core_chat_destination")).scalar_one()
+    db.rollback()
+    new_key = "a-brand-new-secret-key-for-rotation"
+    env = {
+        "SERVICEBAY_DATABASE_URL": database_url,
+        "SERVICEBAY_DATA_DIR": str(tmp_path),
+        "SERVICEBAY_SECRET_KEY": new_key,
+        "SERVICEBAY_PREVIOUS_SECRET_KEYS": f'["{TEST_SECRET_KEY}"]',
+    }
+    try:
+        result = CliRunner(env=env).invoke(main, ["secrets", "rotate"])
+        assert result.exit_code == 0, result.output
+        assert "1 secret(s) re-encrypted" in result.output
+        after = db.execute(text("SELECT url FROM core_chat_destination")).scalar_one()
+        db.rollback()
+        assert after != before
+        crypto.configure(new_key)  # the old key is gone now
+        assert crypto.decrypt(after) == url
+    finally:
+        crypto.configure(TEST_SECRET_KEY)
