@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import flag_modified
 
 from servicebay.core import clock, events
 from servicebay.core.crypto import EncryptedText
@@ -78,7 +79,7 @@ def view(destination: ChatDestination | None) -> ChatView | None:
         format=destination.format,
         format_label=FORMATS.get(destination.format, destination.format),
         host=destination.host,
-        topics=[topic for topic in destination.topics],
+        topics=list(destination.topics),
         updated_at=destination.updated_at,
     )
 
@@ -188,8 +189,6 @@ def hears(destination: ChatDestination | None, topic: str) -> bool:
 
 def reencrypt(session: Session) -> int:
     """Write every stored URL again, encrypted with the current secret key."""
-    from sqlalchemy.orm.attributes import flag_modified
-
     destinations = session.scalars(select(ChatDestination)).all()
     for destination in destinations:
         flag_modified(destination, "url")

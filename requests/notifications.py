@@ -178,7 +178,10 @@ def _email(session: Session, notice: Notice, person: User | None) -> None:
         payload={
             "to": person.email,
             "subject": f"[servicebay] {notice.message}",
-            "body": f"{notice.message}\n\nTopic: {notice.topic}\n",
+            "body": "\n".join(
+                [notice.message, "", *(f"{name}: {value}" for name, value in notice.details)]
+            )
+            + "\n",
         },
     )
 
@@ -210,15 +213,6 @@ def _details(request: Request, data: dict[str, Any]) -> tuple[tuple[str, str], .
     if reason:
         found.append(("Reason", reason[:300]))
     return tuple(found)
-
-
-def tell(session: Session, *, user_ids: list[int], request: Request, message: str) -> None:
-    """An in-app notice to each of these people about the request."""
-    now = clock.now()
-    for user_id in sorted(set(user_ids)):
-        session.add(
-            Notification(user_id=user_id, request_id=request.id, message=message, created_at=now)
-        )
 
 
 def unread_for(session: Session, *, user_id: int, limit: int = 50) -> list[Notification]:

@@ -332,12 +332,7 @@ class Worker:
 
 def _chat_destination(session: Session, payload: dict[str, object]) -> dict[str, str]:
     """Where a chat run posts, read when its attempt starts (kept in memory only)."""
-    destination_id = payload.get("destination")
-    found = (
-        core_chat.get(session, destination_id=destination_id)
-        if isinstance(destination_id, int)
-        else None
-    )
+    found = core_chat.get(session, destination_id=int(str(payload.get("destination") or 0)))
     if found is None:
         return {}
     return {"url": found.url, "host": found.host, "format": found.format}
