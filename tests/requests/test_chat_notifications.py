@@ -18,6 +18,7 @@ from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
 from servicebay.portal.cli import main
+from servicebay.requests import service
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import FulfilmentRun, Notification, RunLogLine
 from tests.chat_receiver import ChatReceiver, buttons, title
@@ -25,6 +26,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.factories import make_user, token_for
 from tests.receiver import Receiver
 from tests.requests.support import (
+    INPUTS,
     SECRET,
     fast,
     owner_and_offering,
@@ -187,6 +189,29 @@ def test_a_chat_message_is_retried_after_a_server_error_and_posted_once(
     assert any("answered 500" in line and "backoff" not in line for line in log), log
     assert any("backoff: next attempt" in line for line in log), log
     assert not any(SECRET_PART in line for line in log)  # the host is named, never the URL
+
+
+def test_a_change_that_is_rolled_back_posts_nothing_and_a_committed_one_posts_once(
+    client: TestClient, db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    _, _, offering = owner_and_offering(db, fulfilment=ECHO)
+    casey = requester(db)
+    headers = token_for(db, casey)
+    db.commit()
+    with ChatReceiver("slack") as slack:
+        set_chat(client, headers, "me", format="slack", url=slack.url(), topics=["in_fulfilment"])
+        service.submit(db, actor=casey, offering_slug=offering.slug, inputs=INPUTS)
+        db.rollback()  # the submission never happened: nor did its message
+        worker = Worker(sessions, fast(settings))
+        worker.run_until_idle()
+        assert chat_runs(sessions) == [] and slack.messages == []
+        request_id = submit(db, casey, offering)
+        work_until(worker, lambda: status_of(sessions, request_id) == "completed")
+        settle(worker, sessions)
+
+    assert [title(m) for m in slack.messages] == [
+        f"Request #{request_id} (Database) is being fulfilled."
+    ]
 
 
 def test_a_private_address_is_refused_unless_the_operator_allows_it(
