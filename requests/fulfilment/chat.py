@@ -104,7 +104,7 @@ def _slack(
                 ],
             }
         )
-    return {"text": text, "blocks": blocks}
+    return {"text": _slack_escape(text), "blocks": blocks}
 
 
 def _slack_escape(text: str) -> str:

@@ -19,6 +19,7 @@ from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
 from servicebay.portal.cli import main
 from servicebay.requests import service
+from servicebay.requests.fulfilment import chat as chat_transport
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import FulfilmentRun, Notification, RunLogLine
 from tests.chat_receiver import ChatReceiver, buttons, title
@@ -420,3 +421,16 @@ def test_a_key_rotation_keeps_chat_urls_readable_with_the_new_key(
         assert crypto.decrypt(after) == url
     finally:
         crypto.configure(TEST_SECRET_KEY)
+
+
+def test_a_name_cannot_mention_the_whole_slack_channel_or_hide_a_link() -> None:
+    payload = {
+        "message": "Request #7 (Backups <!channel> & <https://evil.example|docs>) failed.",
+        "links": [{"label": "Open request #7", "path": "/requests/7"}],
+        "details": [["Requester", "<@U123>"]],
+    }
+    body = chat_transport.message(payload, chat_format="slack", base_url="https://sb.example")
+    shown = str(body)
+    assert "<!channel>" not in shown and "<https://evil" not in shown and "<@U123>" not in shown
+    assert "&lt;!channel&gt; &amp;" in body["text"]
+    assert body["blocks"][1]["elements"][0]["url"] == "https://sb.example/requests/7"
