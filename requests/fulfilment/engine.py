@@ -212,6 +212,17 @@ _ATTEMPT_SUBJECT = (
     )
     .with_for_update(of=FulfilmentRun)
 )
+# An email or a chat message needs only its payload, not the request it tells of.
+_MESSAGE_SUBJECT = (
+    select(
+        FulfilmentRun.max_attempts,
+        FulfilmentRun.payload,
+        FulfilmentRun.correlation_id,
+        FulfilmentRun.request_id,
+    )
+    .where(_HELD)
+    .with_for_update(of=FulfilmentRun)
+)
 _SET_CALLBACK_TOKEN = (
     update(FulfilmentRun)
     .where(FulfilmentRun.id == bindparam("run_id"))
@@ -324,6 +335,12 @@ def attempt_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
     """What the attempt's handler needs (run, request, offering, version, requester) in one
     query, with the run locked for update, if this attempt still holds the run."""
     return session.execute(_ATTEMPT_SUBJECT, _fence(run)).one_or_none()
+
+
+def message_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
+    """What an email or chat attempt needs (its payload), with the run locked for update,
+    if this attempt still holds the run."""
+    return session.execute(_MESSAGE_SUBJECT, _fence(run)).one_or_none()
 
 
 def set_callback_token(session: Session, *, run: ClaimedRun, token_hash: str) -> None:
