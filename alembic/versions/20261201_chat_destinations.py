@@ -1,7 +1,7 @@
 """Chat destinations: a chat incoming-webhook URL (encrypted) per team and per person.
 
 Revision ID: 5b0c1d2e7f3a
-Revises: 3829699554a6
+Revises: 5b7e0c2d9a41
 Create Date: 2026-12-01 19:10:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5b0c1d2e7f3a"
-down_revision: str | Sequence[str] | None = "3829699554a6"
+down_revision: str | Sequence[str] | None = "5b7e0c2d9a41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
