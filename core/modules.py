@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "servicebay.core.events",
     "servicebay.core.ratelimit",
     "servicebay.core.preferences",
+    "servicebay.core.chat",
     "servicebay.catalog.models",
     "servicebay.requests.models",
     "servicebay.analytics.models",

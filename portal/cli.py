@@ -373,9 +373,10 @@ def secrets() -> None:
 def secrets_rotate(ctx: Context) -> None:
     """Re-encrypt stored secrets with the current secret key (after changing it)."""
     from servicebay.catalog import service as catalog_service
+    from servicebay.core import chat
 
     with transaction(_sessions(ctx.settings)) as session:
-        count = catalog_service.reencrypt_secrets(session)
+        count = catalog_service.reencrypt_secrets(session) + chat.reencrypt(session)
     click.echo(f"{count} secret(s) re-encrypted with the current key")
 
 

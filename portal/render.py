@@ -17,6 +17,7 @@ from markupsafe import Markup
 from starlette.datastructures import URL
 from starlette.routing import BaseRoute, NoMatchFound
 
+from servicebay.core.errors import Invalid
 from servicebay.core.paths import TEMPLATES_DIR
 
 templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
@@ -214,3 +215,9 @@ def _flash_of(request: Request) -> dict[str, str] | None:
     if kind not in FLASH_KINDS or not message:
         return None
     return {"kind": kind, "message": message[:500]}
+
+
+def problem_sentence(refused: Invalid) -> str:
+    """An Invalid's problems as one sentence for a flash message."""
+    said = "; ".join(refused.problems.values()) or str(refused)
+    return said[:1].upper() + said[1:] + "."

@@ -38,6 +38,7 @@ class RunStatus(StrEnum):
 class RunKind(StrEnum):
     FULFIL = "fulfil"
     EMAIL = "email"
+    CHAT = "chat"
 
 
 class AttemptStatus(StrEnum):

@@ -7,11 +7,14 @@ import contextlib
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from servicebay.core import chat as core_chat
 from servicebay.core import clock, identity, policies, preferences
+from servicebay.core.errors import Invalid
 from servicebay.core.identity import SCOPES, IdentityError, TokenNotFound, User
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import render, see_other
+from servicebay.portal.render import problem_sentence, render, see_other
 
 router = APIRouter()
 
@@ -24,6 +27,8 @@ def _page(request: Request, db: DbSession, user: User, **extra: object) -> Respo
         "issued": None,
         "preference": preferences.of(db, user_id=user.id),
         "topics": preferences.TOPICS,
+        "chat": core_chat.view(core_chat.of_user(db, user_id=user.id)),
+        "chat_formats": core_chat.FORMATS,
         "problem": None,
         **extra,
     }
@@ -83,3 +88,30 @@ def save_preferences(
     preferences.choose(db, user_id=user.id, email=data.get("email") == "on", topics=topics)
     target = str(request.url_for("account")) + "#notification-preferences"
     return see_other(request, target, notice="Notification preferences saved.")
+
+
+@router.post("/account/chat", name="account_chat")
+def save_chat(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm, settings: AppSettings
+) -> Response:
+    target = str(request.url_for("account")) + "#chat"
+    try:
+        core_chat.set_for_user(
+            db,
+            user=user,
+            format=str(data.get("format") or ""),
+            url=str(data.get("url") or ""),
+            topics=[topic for topic in data.getlist("topics") if isinstance(topic, str)],
+            policy=OutboundPolicy.from_settings(settings),
+        )
+    except Invalid as refused:
+        db.rollback()
+        return see_other(request, target, notice=problem_sentence(refused), kind="error")
+    return see_other(request, target, notice="Chat notifications saved.")
+
+
+@router.post("/account/chat/remove", name="account_chat_remove")
+def remove_chat(request: Request, db: DbSession, user: PageUser) -> Response:
+    core_chat.remove_for_user(db, user=user)
+    target = str(request.url_for("account")) + "#chat"
+    return see_other(request, target, notice="Chat notifications turned off.")
