@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "servicebay.core.events",
     "servicebay.core.ratelimit",
     "servicebay.core.preferences",
+    "servicebay.core.idempotency",
     "servicebay.catalog.models",
     "servicebay.requests.models",
     "servicebay.analytics.models",
