@@ -3,7 +3,7 @@ tokens share core_idempotency_key (per user, purpose and key, with the outcome a
 answers with); the keys kept so far move there.
 
 Revision ID: 5b1f0c2a9d47
-Revises: 3829699554a6
+Revises: 5b7e0c2d9a41
 Create Date: 2026-12-01 19:10:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from servicebay.core.database import UTCDateTime
 
 revision: str = "5b1f0c2a9d47"
-down_revision: str | Sequence[str] | None = "3829699554a6"
+down_revision: str | Sequence[str] | None = "5b7e0c2d9a41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
