@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog.models import Demand, DemandVote
-from servicebay.core import idempotency
+from servicebay.core import clock, idempotency
 from servicebay.core.identity import ApiToken, Role, User
 from servicebay.portal.form_tokens import PURPOSE
 from servicebay.requests import service
@@ -234,3 +235,24 @@ def test_every_form_that_posts_carries_the_csrf_and_form_tokens() -> None:
     assert not any(
         'name="csrf_token"' in template.read_text() for template in TEMPLATES.rglob("*.html")
     )
+
+
+def test_a_form_token_older_than_a_day_is_forgotten_and_acts_again(
+    client: TestClient, db: Session, sessions: sessionmaker[Session]
+) -> None:
+    """As an API Idempotency-Key: kept a day, then the same post is a new one."""
+    make_user(db, "casey", team=make_team(db))
+    db.commit()
+    sign_in(client, "casey")
+    form = {**hidden_fields(client, "/demand", "/demand"), "title": "Kafka topics"}
+    assert client.post("/demand", data=form, follow_redirects=False).status_code == 303
+    clock.advance(timedelta(hours=23))
+    sign_in(client, "casey")  # the sign-in of a day ago has ended meanwhile
+    form["csrf_token"] = client.cookies["sb_csrf"]
+    assert client.post("/demand", data=form, follow_redirects=False).status_code == 303
+    assert count(sessions, Demand) == 1
+    clock.advance(timedelta(hours=2))
+    sign_in(client, "casey")
+    form["csrf_token"] = client.cookies["sb_csrf"]
+    assert client.post("/demand", data=form, follow_redirects=False).status_code == 303
+    assert count(sessions, Demand) == 2
