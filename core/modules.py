@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "servicebay.core.ratelimit",
     "servicebay.core.preferences",
     "servicebay.core.chat",
+    "servicebay.core.idempotency",
     "servicebay.catalog.models",
     "servicebay.requests.models",
     "servicebay.analytics.models",

@@ -33,10 +33,11 @@ from servicebay.portal import api, observability, pages
 from servicebay.portal import mcp as agents
 from servicebay.portal.body_limit import BodySizeLimit
 from servicebay.portal.deps import LoginRequired, api_user
+from servicebay.portal.form_tokens import AlreadyDone
 from servicebay.portal.observability import DatabaseCollector
 from servicebay.portal.pages import api_docs
 from servicebay.portal.proxy_auth import TrustedProxyHeaders
-from servicebay.portal.render import render
+from servicebay.portal.render import render, see_other
 from servicebay.portal.security import security_middleware
 from servicebay.requests import notifications
 from servicebay.requests.fulfilment import mail
@@ -327,6 +328,19 @@ def _map_errors(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
     app.add_exception_handler(LoginRequired, login_required)
+
+    async def already_done(request: Request, error: Exception) -> Response:
+        """A form sent again lands where its first post landed, with the same message."""
+        assert isinstance(error, AlreadyDone)
+        outcome = error.outcome
+        return see_other(
+            request,
+            str(outcome.get("location") or "/"),
+            notice=str(outcome.get("notice") or ""),
+            kind=str(outcome.get("kind") or "success"),
+        )
+
+    app.add_exception_handler(AlreadyDone, already_done)
 
     async def invalid_request(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)

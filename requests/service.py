@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from servicebay.catalog import forms
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import ManualFulfilment, RequestForm
-from servicebay.core import clock, events
+from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
 from servicebay.requests import approvals, lifecycle, policies, tasks
 from servicebay.requests.errors import (
-    IdempotencyKeyReused,
     InvalidInput,
     NotPermitted,
     OfferingNotRequestable,
@@ -32,7 +28,6 @@ from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import (
     Comment,
     FulfilmentRun,
-    IdempotencyKey,
     Request,
     RequestStatus,
     RunKind,
@@ -51,7 +46,6 @@ from servicebay.requests.schemas import (
 )
 
 RATING_EDIT_WINDOW = timedelta(days=14)
-IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value)
 
 
@@ -213,74 +207,27 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
 
 # --- idempotency keys ---------------------------------------------------------
 
-
-def fingerprint(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+SUBMISSION_KEYS = "requests.submit"  # the purpose of the API's Idempotency-Keys
 
 
 def submit_once(
     session: Session, *, actor: User, key: str, offering_slug: str, inputs: dict[str, Any]
 ) -> tuple[Request, bool]:
     """Submit at most once per user and Idempotency-Key: the request, and whether it is
-    the one an earlier call with this key made (a replay).
-
-    The key is reserved in the submission's own transaction, under the unique (user,
-    key) constraint: a repeat sent while the first call runs waits for that transaction
-    and replays its request, and a first call that fails or dies (its process killed,
-    its connection dropped) takes its reservation with it, so the next try submits
-    at once.
-    """
-    body = fingerprint({"offering": offering_slug, "inputs": inputs})
-    reservation, earlier = _reserve(session, user_id=actor.id, key=key, body_fingerprint=body)
-    if earlier is not None:
+    the one an earlier call with this key made (a replay). The key is reserved in the
+    submission's own transaction (see ``core.idempotency``): a repeat sent while the first
+    call runs waits for it and replays its request; a first call that failed or died left
+    nothing behind; the same key with another body is refused."""
+    body = idempotency.fingerprint({"offering": offering_slug, "inputs": inputs})
+    reservation = idempotency.reserve(
+        session, user_id=actor.id, purpose=SUBMISSION_KEYS, key=key, body_fingerprint=body
+    )
+    if reservation.earlier is not None:
+        earlier = int(reservation.earlier["request_id"])
         return get_for_viewer(session, request_id=earlier, viewer=actor), True
     request = submit(session, actor=actor, offering_slug=offering_slug, inputs=inputs)
-    reservation.request_id = request.id
+    idempotency.settle(reservation, {"request_id": request.id})
     return request, False
-
-
-def _reserve(
-    session: Session, *, user_id: int, key: str, body_fingerprint: str
-) -> tuple[IdempotencyKey, int | None]:
-    """Insert the key's row, or return the request the key's committed row made."""
-    now = clock.now()
-    while True:
-        reservation = IdempotencyKey(
-            user_id=user_id,
-            key=key,
-            fingerprint=body_fingerprint,
-            created_at=now,
-            expires_at=now + IDEMPOTENCY_KEY_LIFETIME,
-        )
-        try:
-            # Waits here while another transaction holds an uncommitted row for the key.
-            with session.begin_nested():
-                session.add(reservation)
-            return reservation, None
-        except IntegrityError:
-            pass
-        found = session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-            )
-        )
-        if found is None:
-            continue  # removed since: try again
-        if found.expires_at <= now or found.request_id is None:
-            session.delete(found)  # outlived its lifetime, or made nothing
-            session.flush()
-            continue
-        if found.fingerprint != body_fingerprint:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request body"
-            )
-        return found, found.request_id
-
-
-def purge_expired_keys(session: Session) -> int:
-    """Forget Idempotency-Keys past their lifetime."""
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= clock.now()))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- cancel and retry ---------------------------------------------------------

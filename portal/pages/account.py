@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from servicebay.core import chat as core_chat
 from servicebay.core import clock, identity, policies, preferences
@@ -14,6 +14,7 @@ from servicebay.core.identity import SCOPES, IdentityError, TokenNotFound, User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
+from servicebay.portal.form_tokens import remember_outcome
 from servicebay.portal.render import problem_sentence, render, see_other
 
 router = APIRouter()
@@ -69,6 +70,14 @@ def create_token(
         return _page(request, db, user, problem=str(error).capitalize() + ".")
     except ValueError:
         return _page(request, db, user, problem="The expiry must be a whole number of days.")
+    # A repeat of this post cannot show the value again (only its hash is kept).
+    remember_outcome(
+        request,
+        str(request.url_for("account")),
+        notice=f"Your first click already created the token “{issued.token.name}”; its value is "
+        "shown only once. If you did not copy it, revoke it and create another.",
+        kind="warning",
+    )
     return _page(request, db, user, issued=issued.value)
 
 
@@ -77,7 +86,7 @@ def revoke_token(request: Request, token_id: int, db: DbSession, user: PageUser)
     # Not theirs or gone: nothing to do, and nothing to reveal.
     with contextlib.suppress(TokenNotFound):
         identity.revoke_token(db, user=user, token_id=token_id)
-    return RedirectResponse(str(request.url_for("account")), status_code=303)
+    return see_other(request, str(request.url_for("account")))
 
 
 @router.post("/account/notifications", name="account_preferences")

@@ -30,7 +30,7 @@ from servicebay.catalog.fulfilment.context import FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
 from servicebay.core import chat as core_chat
-from servicebay.core import logs
+from servicebay.core import idempotency, logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
@@ -151,11 +151,9 @@ class Worker:
     def _sweep(self) -> None:
         """Housekeeping at poll pace: time out waiting runs, forget expired keys, then run
         the chores, each in its own transaction."""
-        from servicebay.requests import service  # the worker is started by it, not vice versa
-
         with transaction(self.sessions) as session:
             engine.expire_waiting(session, timing=self.timing)
-            service.purge_expired_keys(session)
+            idempotency.purge_expired(session)
         for chore in self.chores:
             with transaction(self.sessions) as session:
                 chore(session)
