@@ -1,9 +1,11 @@
 """HTML pages: the caller is known by sign-in only (never a bearer token), every
-state-changing form is CSRF-checked, and every page knows its unread count."""
+state-changing form is CSRF-checked, and every page knows its unread count and the
+tabs its reader can use."""
 
 from fastapi import APIRouter, Depends
 
 from servicebay.portal.deps import page_caller
+from servicebay.portal.navigation import main_tabs
 from servicebay.portal.pages import (
     account,
     admin,
@@ -24,6 +26,7 @@ router = APIRouter(
         Depends(page_caller),
         Depends(check_csrf),
         Depends(notifications.count_unread),
+        Depends(main_tabs),
     ],
     include_in_schema=False,
 )
