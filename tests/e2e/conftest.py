@@ -98,6 +98,10 @@ def screenshots(page: Page, name: str) -> None:
     desktop = page.viewport_size
     page.set_viewport_size(PHONE)
     try:
+        # Charts redraw for the new width on the next frames.
+        page.evaluate(
+            "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+        )
         screenshot(page, f"{name}-phone")
     finally:
         if desktop is not None:

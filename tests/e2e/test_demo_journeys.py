@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import PHONE, LiveServer, screenshots, sign_in
+from tests.e2e.conftest import PHONE, LiveServer, screenshot, screenshots, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -187,7 +187,7 @@ def test_every_main_tab_is_whole_on_screen_and_works_at_phone_width(
                 links.nth(index).element_handle(),
             )
             assert box["height"] < 1.8 * line + 8, f"{name} breaks over two lines"
-        screenshots(page, f"demo-{username}-phone-nav")
+        screenshot(page, f"demo-{username}-phone-nav")
         for name in names:
             _main_nav(page).get_by_role("link", name=name, exact=True).click()
             expect(_main_nav(page).get_by_role("link", name=name, exact=True)).to_have_attribute(
