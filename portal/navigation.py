@@ -35,7 +35,7 @@ def tabs_for(session: Session, user: User) -> list[Tab]:
         ),
         (tasks.has_workspace(session, viewer=user), Tab("ops_board", "Ops", "/ops")),
         (scope.reads_insights(session, viewer=user), Tab("insights", "Insights", "/insights")),
-        (policies.can_read_audit_trail(user), Tab("admin_audit", "Audit", "/admin")),
+        (policies.can_read_audit_trail(user), Tab("admin_audit", "Admin", "/admin")),
     ]
     return [tab for allowed, tab in shown if allowed]
 

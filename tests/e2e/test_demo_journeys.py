@@ -122,17 +122,17 @@ def test_analyst_reads_every_teams_insights_narrows_them_and_opens_the_requests_
     expect(page.locator("main")).to_contain_text("Kafka topics on request")
 
 
-def test_admin_reads_the_audit_trail_manages_tokens_and_opens_any_teams_board(
+def test_admin_reads_the_audit_trail_and_the_teams_manages_tokens_and_opens_any_board(
     page: Page, live_server: LiveServer
 ) -> None:
     sign_in(page, live_server, "admin")
     nav = _main_nav(page)
     expect(nav.get_by_role("link")).to_have_text(
-        ["Catalog", "My requests", "Approvals", "Ops", "Insights", "Audit"]
+        ["Catalog", "My requests", "Approvals", "Ops", "Insights", "Admin"]
     )
 
     # The audit trail, narrowed to what one person did.
-    nav.get_by_role("link", name="Audit").click()
+    nav.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
     page.get_by_label("Actor").fill("pat")
     page.get_by_role("button", name="Filter").click()
@@ -142,6 +142,19 @@ def test_admin_reads_the_audit_trail_manages_tokens_and_opens_any_teams_board(
         assert "pat" in actor.lower() or "platform" in actor.lower(), actor
     expect(page.locator("table.audit")).to_contain_text("offering.published")
     screenshots(page, "demo-admin-audit")
+
+    # Who is in which team, and in what role.
+    page.get_by_role("navigation", name="Administration").get_by_role(
+        "link", name="People and teams"
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("People and teams")
+    platform = page.locator("#teams").get_by_role("row", name=re.compile("Platform Engineering"))
+    expect(platform).to_contain_text("Pat Platform")
+    casey = page.locator("#people").get_by_role("row", name=re.compile("Casey Consumer"))
+    expect(casey).to_contain_text("Payments")
+    olive = page.locator("#people").get_by_role("row", name=re.compile("Olive Owner"))
+    expect(olive).to_contain_text("Analyst")
+    screenshots(page, "demo-admin-people")
 
     # An API token: shown once, listed with its scopes, revoked.
     page.get_by_role("link", name="Ada Admin").click()

@@ -78,7 +78,7 @@ def test_each_tab_is_shown_to_exactly_those_its_page_has_something_for(
         "mo": ["Catalog", "My requests", "Ops", "Insights"],
         "pat": ["Catalog", "My requests", "Approvals", "Ops", "Insights"],
         "ana": ["Catalog", "My requests", "Insights"],
-        "root": ["Catalog", "My requests", "Approvals", "Ops", "Insights", "Audit"],
+        "root": ["Catalog", "My requests", "Approvals", "Ops", "Insights", "Admin"],
     }
     seen = {}
     for username in expected:
