@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from servicebay.core import clock, events, policies
 from servicebay.core.database import Base, UTCDateTime
@@ -188,6 +188,41 @@ def get_team(session: Session, *, slug: str) -> Team:
 
 def has_teams(session: Session) -> bool:
     return session.scalar(select(Team.id).limit(1)) is not None
+
+
+@dataclass(frozen=True)
+class TeamListing:
+    team: Team
+    leads: list[User]
+    members: list[User]  # without the leads
+
+
+@dataclass(frozen=True)
+class Directory:
+    teams: list[TeamListing]
+    people: list[User]
+
+
+def directory(session: Session, *, viewer: User) -> Directory:
+    """Every team with its leads and members, and every person with their teams, by name:
+    for administrators."""
+    policies.require_directory_reader(viewer)
+    people = list(
+        session.scalars(
+            select(User).options(selectinload(User.memberships)).order_by(User.username)
+        )
+    )
+    leads: dict[int, list[User]] = {}
+    members: dict[int, list[User]] = {}
+    for person in people:
+        for membership in person.memberships:
+            chosen = leads if membership.role == Role.LEAD.value else members
+            chosen.setdefault(membership.team_id, []).append(person)
+    teams = session.scalars(select(Team).order_by(Team.name, Team.id))
+    return Directory(
+        teams=[TeamListing(t, leads.get(t.id, []), members.get(t.id, [])) for t in teams],
+        people=people,
+    )
 
 
 def create_user(

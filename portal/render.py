@@ -163,6 +163,7 @@ def render(
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "unread": getattr(request.state, "unread", 0),
+        "tabs": getattr(request.state, "tabs", []),
         "flash": shown_flash,
         **(context or {}),
     }

@@ -102,7 +102,7 @@ def _search_form(
     browsing: bool,
 ) -> Markup:
     context = {
-        "facets": outline.facets(user),
+        "facets": outline.facet_choices(user),
         "categories": outline.category_counts(user) if browsing else [],
         "q": q,
         "filters": filters,

@@ -153,6 +153,7 @@ EXPECTED: dict[str, str] = {
     "ops_offering_retire": "owner-lead",
     "ops_offering_diff": "owner-member",
     "admin_audit": "admin",
+    "admin_people": "admin",
     # team board and tasks (API)
     "get_team_board": "owner-member",
     "assign_task": "owner-member",
