@@ -42,6 +42,7 @@ DETAIL_FIELDS = (
     "description",
     "category",
     "tags",
+    "keywords",
     "contact",
     "runbook_url",
     "work_kind",
@@ -179,6 +180,7 @@ def _show_details(session: Session, offering: Offering, version: OfferingVersion
     offering.description = details.get("description", "")
     offering.category = details.get("category", "General")
     offering.tags = list(details.get("tags", []))
+    offering.keywords = list(details.get("keywords", []))
     offering.contact = details.get("contact", "")
     offering.runbook_url = details.get("runbook_url", "")
     offering.work_kind = details.get("work_kind", "standard")

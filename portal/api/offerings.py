@@ -48,6 +48,7 @@ def offering_out(
         description=offering.description,
         category=offering.category,
         tags=list(offering.tags),
+        keywords=list(offering.keywords),
         owner_team=offering.owner_team.slug,
         contact=offering.contact,
         runbook_url=offering.runbook_url,
@@ -79,6 +80,9 @@ class OfferingPage(BaseModel):
     total: int
     page: int
     per_page: int
+    did_you_mean: str | None = Field(
+        default=None, description="On a search that found nothing: a query that finds something"
+    )
 
 
 @router.get("/offerings", response_model=OfferingPage)
@@ -113,6 +117,7 @@ def list_offerings(
         total=found.total,
         page=found.page,
         per_page=found.per_page,
+        did_you_mean=found.did_you_mean or None,
     )
 
 
