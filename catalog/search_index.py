@@ -35,12 +35,12 @@ _FIELD_CODES = 8  # a posting is position * _FIELD_CODES + field
 # How closely a query word found a word: exactly, as its start (more of it, more worth),
 # with one or two typos, or as the start of a word with one typo.
 EXACT = 1.0
-PREFIX = 0.75
+PREFIX = 0.6
 PREFIX_SPAN = 0.2
 WITH_TYPOS = {1: 0.65, 2: 0.5}
 PREFIX_WITH_TYPO = 0.45
 
-# The whole query as an offering's name, or as the start of it, is what people mean.
+# The whole query as an offering's name, or as its first words, is what people mean.
 NAME_IS_QUERY = 6.0
 NAME_STARTS_WITH_QUERY = 3.0
 
@@ -136,7 +136,7 @@ class Index:
             name = self.names[position]
             if name == query:
                 score += NAME_IS_QUERY
-            elif name.startswith(query):
+            elif name.startswith(query + " "):
                 score += NAME_STARTS_WITH_QUERY
             scored.append((-score, name, self.ids[position]))
         scored.sort()

@@ -456,7 +456,7 @@ KEYWORDS: dict[str, list[str]] = {
     "vpn-access": ["remote work", "tunnel", "wireguard"],
     "laptop": ["notebook", "computer", "macbook"],
     "k8s-namespace": ["k8s", "kube", "cluster", "containers"],
-    "dns-record": ["domain", "hostname", "cname"],
+    "dns-record": ["domain name", "hostname", "cname"],
     "object-bucket": ["s3", "blob", "file storage"],
     "ci-runner": ["build agent", "pipeline", "gitlab"],
     "architecture-review": ["design review", "advice"],
