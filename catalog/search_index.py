@@ -7,10 +7,10 @@ answered from memory. A query word finds a word of an offering when it is that w
 start of it (people type), or within a typo or two of it: one typo from four letters on,
 two from eight, counted as rapidfuzz's optimal string alignment distance (two swapped
 letters are one typo). The last word, the one being typed, may also be the start of a
-word with a typo in it. Every word of the query must find something in an offering,
-except filler words ("a", "for", "my", …), which only rank. Offerings are ranked by where
-their words were found (name, the owner team's keywords, tags, category, summary) and how
-closely.
+word with a typo in it, when it finds nothing else. Every word of the query must find
+something in an offering, except filler words ("a", "for", "my", …), which only rank.
+Offerings are ranked by where their words were found (name, the owner team's keywords,
+tags, category, summary) and how closely.
 """
 
 from __future__ import annotations
@@ -180,8 +180,8 @@ class Index:
                 word, self.words, scorer=OSA.distance, score_cutoff=typos, limit=None
             ):
                 closeness.setdefault(other, WITH_TYPOS.get(distance, EXACT))
-        if typing and len(word) >= 5:
-            for length in (len(word) - 1, len(word), len(word) + 1):
+        if typing and len(word) >= 5 and not closeness:
+            for length in (len(word), len(word) + 1):
                 starts = [other[:length] for other in self.words]
                 for _, distance, index in process.extract(
                     word, starts, scorer=OSA.distance, score_cutoff=1, limit=None

@@ -49,6 +49,7 @@ def test_live_search_answers_where_the_showcase_was_on_desktop_and_phone(
         page.goto(portal_url + "/")
         expect(popular).to_be_visible()
         expect(newest).to_be_visible()
+        screenshot(page, f"search-home-{name}")
 
         search_box.press_sequentially("databse", delay=30)
         first = results.locator("li.offering").first
