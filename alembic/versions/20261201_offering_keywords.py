@@ -3,7 +3,7 @@ team. Search now matches words in each process (catalog/search_index.py) on ever
 database, so the PostgreSQL full-text index it no longer reads is dropped.
 
 Revision ID: 5b1f0c2d7e94
-Revises: 3829699554a6
+Revises: 5b7e0c2d9a41
 Create Date: 2026-12-01 19:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5b1f0c2d7e94"
-down_revision: str | Sequence[str] | None = "3829699554a6"
+down_revision: str | Sequence[str] | None = "5b7e0c2d9a41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
