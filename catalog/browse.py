@@ -81,6 +81,11 @@ class Snapshot:
         }
 
     @cached_property
+    def by_id(self) -> dict[int, Listed]:
+        """Every visible offering, restricted ones included, by id."""
+        return {listed.id: listed for listed in (*self.public, *self.restricted)}
+
+    @cached_property
     def published(self) -> frozenset[int]:
         """Ids of the published offerings shown to everyone."""
         return frozenset(listed.id for listed in self.public if listed.published)

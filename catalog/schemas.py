@@ -392,6 +392,11 @@ class OfferingIn(BaseModel):
     description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = ""
     category: Annotated[str, Field(max_length=100)] = "General"
     tags: list[Tag] = Field(default_factory=list, max_length=50)
+    keywords: list[Tag] = Field(
+        default_factory=list,
+        max_length=50,
+        description='Other words people search for it by, such as "k8s" or "db"',
+    )
     owner_team: Annotated[str, Field(max_length=SLUG_MAX)]
     contact: ShortText = ""
     runbook_url: Annotated[str, Field(max_length=URL_MAX)] = ""
@@ -433,6 +438,7 @@ class OfferingOut(BaseModel):
     description: str
     category: str
     tags: list[str]
+    keywords: list[str] = Field(default_factory=list)
     owner_team: str
     contact: str
     runbook_url: str

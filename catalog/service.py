@@ -44,6 +44,7 @@ DETAIL_FIELDS = (
     "description",
     "category",
     "tags",
+    "keywords",
     "contact",
     "runbook_url",
     "work_kind",
@@ -181,6 +182,7 @@ def _show_details(session: Session, offering: Offering, version: OfferingVersion
     offering.description = details.get("description", "")
     offering.category = details.get("category", "General")
     offering.tags = list(details.get("tags", []))
+    offering.keywords = list(details.get("keywords", []))
     offering.contact = details.get("contact", "")
     offering.runbook_url = details.get("runbook_url", "")
     offering.work_kind = details.get("work_kind", "standard")
@@ -504,6 +506,7 @@ def offering_out(
         description=offering.description,
         category=offering.category,
         tags=list(offering.tags),
+        keywords=list(offering.keywords),
         owner_team=offering.owner_team.slug,
         contact=offering.contact,
         runbook_url=offering.runbook_url,

@@ -35,6 +35,9 @@ class OfferingPage(BaseModel):
     total: int
     page: int
     per_page: int
+    did_you_mean: str | None = Field(
+        default=None, description="On a search that found nothing: a query that finds something"
+    )
 
 
 @router.get("/offerings", response_model=OfferingPage)
@@ -69,6 +72,7 @@ def list_offerings(
         total=found.total,
         page=found.page,
         per_page=found.per_page,
+        did_you_mean=found.did_you_mean or None,
     )
 
 

@@ -293,6 +293,7 @@ def definition_from_form(
         "description": data.get("description") or "",
         "category": text("category") or "General",
         "tags": words("tags"),
+        "keywords": words("keywords"),
         "owner_team": owner_team or text("owner_team"),
         "contact": text("contact"),
         "runbook_url": text("runbook_url"),
