@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -21,7 +20,7 @@ from servicebay.core.identity import User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
-from servicebay.portal.render import render
+from servicebay.portal.render import render, see_other
 
 router = APIRouter(prefix="/ops")
 
@@ -84,13 +83,11 @@ def ops_offering_create(
 
 
 @router.get("/offerings/{slug}", name="ops_offering_edit")
-def ops_offering_edit(
-    request: Request, slug: str, db: DbSession, user: PageUser, notice: str = ""
-) -> Response:
+def ops_offering_edit(request: Request, slug: str, db: DbSession, user: PageUser) -> Response:
     offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
     head = catalog_service.head_version(db, offering)
     draft = catalog_service.definition_of(offering, head).model_dump(mode="json", by_alias=True)
-    return _editor(request, offering, draft, user=user, db=db, notice=notice)
+    return _editor(request, offering, draft, user=user, db=db)
 
 
 @router.post("/offerings/{slug}", name="ops_offering_save")
@@ -209,7 +206,6 @@ def _editor(
     user: User,
     db: Session | None = None,
     problems: dict[str, str] | None = None,
-    notice: str = "",
     refusal: str = "",
     status_code: int | None = None,
 ) -> Response:
@@ -219,7 +215,6 @@ def _editor(
         "rows": _field_rows(draft),
         "steps": [*draft.get("approval_policy", {}).get("steps", []), {}],
         "problems": problems or {},
-        "notice": notice,
         "refusal": refusal,
         "teams": _teams_of(user),
         "field_types": [t.value for t in FieldType],
@@ -242,13 +237,9 @@ def _editor(
     return render(request, "catalog/offering_edit.html", context, status_code=code)
 
 
-def _see(request: Request, slug: str, notice: str = "") -> Response:
-    target = str(request.url_for("ops_offering_edit", slug=slug))
-    if notice:
-        target += "?" + urlencode({"notice": notice})
-    if request.headers.get("hx-request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+def _see(request: Request, slug: str, notice: str) -> Response:
+    """Back to the editor, with the notice as the server's own flash message."""
+    return see_other(request, str(request.url_for("ops_offering_edit", slug=slug)), notice=notice)
 
 
 def _problems(error: CatalogError) -> dict[str, str]:

@@ -63,7 +63,8 @@ def test_lead_creates_tests_and_publishes_an_offering_through_the_pages(
     csrf = cookies["sb_csrf"]
     created = client.post("/ops/offerings/new", data=_editor_form(csrf), follow_redirects=False)
     assert created.status_code == 303, created.text
-    assert "/ops/offerings/vm?notice=Created+draft+version+1" in created.headers["location"]
+    assert created.headers["location"].endswith("/ops/offerings/vm")
+    assert "Created draft version 1." in client.get(created.headers["location"]).text
 
     refused = client.post("/ops/offerings/vm/publish", data={"csrf_token": csrf})
     assert refused.status_code == 409
@@ -196,3 +197,29 @@ def test_the_offerings_list_pages_and_filters_by_name(client: TestClient, db: Se
     found = client.get("/ops/offerings?q=BUCK").text
     assert "1 offering matching" in found and "Storage bucket" in found and "VM 00" not in found
     assert "No offering of your teams matches" in client.get("/ops/offerings?q=kafka").text
+
+
+def test_the_editor_shows_no_message_taken_from_the_address(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(cookies["sb_csrf"]))
+
+    page = client.get("/ops/offerings/vm", params={"notice": "Your account is locked: call 555"})
+
+    assert page.status_code == 200
+    assert "call 555" not in page.text
+
+
+def test_a_flash_message_the_server_did_not_sign_is_not_shown(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(cookies["sb_csrf"]))
+
+    client.cookies.set("servicebay_flash", "error|Your account is locked: call 555")
+    page = client.get("/ops/offerings/vm")
+
+    assert "call 555" not in page.text
