@@ -446,8 +446,12 @@ class OfferingOut(BaseModel):
     no_input_needed: bool = False
     form: RequestForm
     approval_policy: ApprovalPolicy
-    fulfilment: dict[str, Any]
-    signing_secret_set: bool = False
+    fulfilment: dict[str, Any] = Field(
+        description="All settings for the owner team and admins; only the kind for others"
+    )
+    signing_secret_set: bool | None = Field(
+        default=None, description="Whether a webhook secret is saved; owner team and admins"
+    )
     sle: ServiceLevel | None
     cost: float
     quota: Quota | None = None

@@ -340,6 +340,31 @@ def policy_of(version: OfferingVersion) -> ApprovalPolicy:
 _FULFILMENT: TypeAdapter[FulfilmentSpec] = TypeAdapter(FulfilmentSpec)
 
 
+@dataclass(frozen=True)
+class FulfilmentShown:
+    """What a viewer may read of a version's fulfilment: ``signing_secret_set`` is None
+    when the viewer may not know it."""
+
+    settings: dict[str, Any]
+    signing_secret_set: bool | None
+
+
+def fulfilment_shown_to(
+    viewer: User, offering: Offering, version: OfferingVersion | None
+) -> FulfilmentShown:
+    """The version's fulfilment settings as ``viewer`` may read them: all of them for the
+    owner team and admins, only the kind of fulfilment for everyone else."""
+    if version is None:
+        return FulfilmentShown(settings={}, signing_secret_set=None)
+    if policies.can_read_fulfilment(viewer, offering):
+        return FulfilmentShown(
+            settings=dict(version.fulfilment), signing_secret_set=bool(version.webhook_secret)
+        )
+    return FulfilmentShown(
+        settings={"kind": version.fulfilment.get("kind", "manual")}, signing_secret_set=None
+    )
+
+
 def fulfilment_of(version: OfferingVersion) -> FulfilmentSpec:
     """The version's fulfilment settings, with every default filled in."""
     return _FULFILMENT.validate_python(version.fulfilment)
