@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,37 @@ def visible_fields(form: RequestForm, inputs: dict[str, Any]) -> list[FormField]
         shown.append(form_field)
         values[form_field.name] = inputs.get(form_field.name, form_field.default)
     return shown
+
+
+@dataclass(frozen=True)
+class ShownInput:
+    """One answer of a request as people read it: the field's label and the value in words."""
+
+    label: str
+    value: str
+
+
+def shown_inputs(form: RequestForm, inputs: dict[str, Any]) -> list[ShownInput]:
+    """A request's answers in the form's order, each under its field's label; an answer to a
+    field the form no longer has keeps its name, made readable."""
+    labels = {form_field.name: form_field.label for form_field in form.fields}
+    order = [name for name in labels if name in inputs]
+    order += [name for name in inputs if name not in labels]
+    return [
+        ShownInput(
+            label=labels.get(name) or name.replace("_", " ").capitalize(),
+            value=_in_words(inputs[name]),
+        )
+        for name in order
+    ]
+
+
+def _in_words(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
 
 
 def validate_inputs(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
