@@ -394,6 +394,15 @@ def counts_by_offering_and_status(session: Session) -> list[tuple[str, str, int]
     return [(slug, status, count) for slug, status, count in rows]
 
 
+def timeline(session: Session, *, request_id: int) -> list[events.Event]:
+    """A request's events as its page tells them. A rejection at an approval step is one
+    happening, recorded twice (the step's decision and the request's move): it is told once,
+    at its step, with its reason."""
+    told = events.for_request(session, request_id=request_id)
+    at_a_step = any(event.type == "approval.rejected" for event in told)
+    return [event for event in told if not (at_a_step and event.type == "request.rejected")]
+
+
 def list_for_requester(
     session: Session,
     *,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from servicebay.core import events
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
@@ -84,7 +83,7 @@ def _request_response(
     context = {
         "req": found,
         "in_flight": status not in lifecycle.CLOSED and status is not RequestStatus.FAILED,
-        "timeline": events.for_request(db, request_id=found.id),
+        "timeline": requests_service.timeline(db, request_id=found.id),
         "runs": runs,
         "log": engine.log_lines(db, run_ids=[run.id for run in runs]),
         "steps": approvals.steps_of(db, request_id=found.id),
