@@ -4,7 +4,7 @@ and outcome (cancel while open, rate once completed)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
@@ -128,6 +128,16 @@ def request_comment(
         )
     target = str(request.url_for("request_page", request_id=request_id)) + "#comments"
     return see_other(request, target, notice="Comment added.")
+
+
+@router.get("/requests/{request_id}/rating", name="request_rating_form")
+@router.get("/requests/{request_id}/comments", name="request_comment_form")
+def request_form_reloaded(request: Request, request_id: int, _signed_in: PageUser) -> Response:
+    """A form of the request page that was refused answers at its own address; reloading
+    that address (or opening it again) leads back to the request page, never to an error."""
+    anchor = "#rating" if request.url.path.endswith("/rating") else "#comments"
+    target = str(request.url_for("request_page", request_id=request_id)) + anchor
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/requests/{request_id}/rating", name="request_rate")

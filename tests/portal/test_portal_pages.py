@@ -355,3 +355,35 @@ def test_a_request_closed_exactly_at_the_promised_hours_counts_as_kept(
     sign_in(client, "casey")
     page = client.get(f"/offerings/{offering.slug}").text
     assert "last 30 days: 50 %" in page and "of 2 completed" in page
+
+
+def test_rating_without_a_score_is_refused_on_the_request_page_with_the_comment_kept(
+    client: TestClient, db: Session
+) -> None:
+    team, pat = owner(db)
+    offering = make_offering(db, team, pat)
+    casey = make_user(db, "casey")
+    asked = requests_service.submit(db, actor=casey, offering_slug=offering.slug, inputs=INPUTS)
+    asked.status = "completed"
+    asked_id = asked.id
+    db.commit()
+    csrf = sign_in(client, "casey")
+
+    refused = client.post(
+        f"/requests/{asked_id}/rating", data={"csrf_token": csrf, "comment": "Fast, thanks"}
+    )
+    assert refused.status_code == 422
+    assert "choose from 1 (poor) to 5" in refused.text and "Fast, thanks" in refused.text
+    by_htmx = client.post(
+        f"/requests/{asked_id}/rating",
+        data={"csrf_token": csrf, "comment": "Fast, thanks"},
+        headers={"HX-Request": "true"},
+    )
+    assert by_htmx.status_code == 422 and by_htmx.text.lstrip().startswith('<div id="live"')
+    assert "choose from 1 (poor) to 5" in by_htmx.text
+    assert 'hx-target="#live"' in client.get(f"/requests/{asked_id}").text
+
+    reloaded = client.get(f"/requests/{asked_id}/rating")
+    assert reloaded.status_code == 200 and "text/html" in reloaded.headers["content-type"]
+    assert str(reloaded.url).endswith(f"/requests/{asked_id}#rating")
+    assert "How did it go?" in reloaded.text
