@@ -19,9 +19,20 @@ from pydantic import (
 )
 
 from servicebay.catalog.conditions import ConditionError, fields_of, parse
+from servicebay.core.validation import describe_pattern
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 FIELD_NAME_RE = r"^[a-z][a-z0-9_]{0,63}$"
+describe_pattern(
+    SLUG_RE,
+    "may only have lowercase letters, digits and dashes, and starts and ends with a letter "
+    "or digit (like “postgres-database”)",
+)
+describe_pattern(
+    FIELD_NAME_RE,
+    "starts with a lowercase letter and may only have lowercase letters, digits and "
+    "underscores (like “database_name”)",
+)
 
 # Maximum lengths of text (characters), documented in docs/security.md#input-limits.
 SLUG_MAX = 64

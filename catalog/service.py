@@ -32,7 +32,7 @@ from servicebay.catalog.schemas import (
     RequestForm,
     ServiceLevel,
 )
-from servicebay.core import clock, events
+from servicebay.core import clock, events, validation
 from servicebay.core.identity import Team, User
 from servicebay.core.outbound import OutboundPolicy
 
@@ -63,7 +63,7 @@ def create_offering(
     if actor is not None and not policies.can_create_offering_for(actor, team.id):
         raise CatalogPermissionDenied("only members of the owner team may create its offerings")
     if session.scalar(select(Offering.id).where(Offering.slug == definition.slug)):
-        raise OfferingConflict(f"an offering with slug {definition.slug!r} exists already")
+        raise OfferingConflict(f"An offering with the slug {definition.slug!r} exists already.")
     _check_references(session, definition)
     now = clock.now()
     offering = Offering(
@@ -109,9 +109,9 @@ def update_offering(
     """
     _require_edit(actor, offering)
     if definition.slug != offering.slug:
-        raise InvalidOffering({"slug": "the slug of an offering cannot change"})
+        raise InvalidOffering({"slug": "The slug of an offering cannot change."})
     if definition.owner_team != offering.owner_team.slug:
-        raise InvalidOffering({"owner_team": "the owner team of an offering cannot change"})
+        raise InvalidOffering({"owner_team": "The owner team of an offering cannot change."})
     if offering.status == OfferingStatus.RETIRED.value:
         raise OfferingConflict("a retired offering cannot be changed")
     _check_references(session, definition)
@@ -196,10 +196,14 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
         if step.decider is Decider.TEAM and step.team:
             named.add(step.team)
             if not _team_exists(session, step.team):
-                problems[f"approval_policy.steps.{index}.team"] = f"no team {step.team!r}"
+                problems[f"approval_policy.steps.{index}.team"] = (
+                    f"Approval step {index + 1} names a team that does not exist: {step.team!r}."
+                )
     for index, slug in enumerate(definition.visibility):
         if not _team_exists(session, slug):
-            problems[f"visibility.{index}"] = f"no team {slug!r}"
+            problems[f"visibility.{index}"] = (
+                f"Visibility names a team that does not exist: {slug!r}."
+            )
     if definition.fulfilment.kind == "plugin":
         problem = plugins.problem_of(definition.fulfilment.plugin, definition.fulfilment.settings)
         if problem:
@@ -211,7 +215,7 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
 def _team(session: Session, slug: str) -> Team:
     team = session.scalar(select(Team).where(Team.slug == slug))
     if team is None:
-        raise InvalidOffering({"owner_team": f"no team {slug!r}"})
+        raise InvalidOffering({"owner_team": f"The owner team {slug!r} does not exist."})
     return team
 
 
@@ -557,14 +561,30 @@ def record_view(session: Session, *, offering: Offering, viewer: User | None) ->
     )
 
 
+OFFERING_LABELS = {
+    "slug": "The slug",
+    "name": "The name",
+    "summary": "The summary",
+    "description": "The description",
+    "category": "The category",
+    "owner_team": "The owner team",
+    "contact": "The contact",
+    "runbook_url": "The runbook link",
+    "work_kind": "The kind of work",
+    "visibility": "Visibility",
+    "cost": "The cost per request",
+    "manual_effort_minutes": "The manual effort",
+    "sle.percent": "The service level's share of requests",
+    "sle.within_hours": "The service level's hours",
+    "quota.count": "The quota",
+    "quota.period_days": "The quota's period",
+    "webhook_secret": "The signing secret",
+}
+
+
 def problems_of(error: ValidationError) -> dict[str, str]:
-    """Pydantic's errors as field path → message."""
-    problems: dict[str, str] = {}
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "definition"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        problems[path] = message
-    return problems
+    """An offering definition's errors as field path → a sentence naming the field."""
+    return validation.problems_in_words(error.errors(), labels=OFFERING_LABELS)
 
 
 @dataclass(frozen=True)

@@ -223,3 +223,27 @@ def test_a_flash_message_the_server_did_not_sign_is_not_shown(
     page = client.get("/ops/offerings/vm")
 
     assert "call 555" not in page.text
+
+
+def test_the_editor_names_each_wrong_field_in_a_sentence(client: TestClient, db: Session) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    form = _editor_form(
+        cookies["sb_csrf"],
+        slug="Virtual Machine",
+        name="",
+        summary="x" * 501,
+        **{"field-0-name": "Size"},
+    )
+
+    refused = client.post("/ops/offerings/new", data=form)
+
+    assert refused.status_code == 422
+    for sentence in (
+        "The slug may only have lowercase letters, digits and dashes",
+        "The name cannot be empty.",
+        "The summary may have at most 500 characters.",
+        "starts with a lowercase letter and may only have lowercase letters, digits and",
+    ):
+        assert sentence in refused.text
+    assert not any(raw in refused.text for raw in ("String should", "^[a-z", "Value error"))
