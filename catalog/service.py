@@ -29,6 +29,7 @@ from servicebay.catalog.schemas import (
     OfferingStatus,
     Quota,
     Readiness,
+    ReadinessCheck,
     RequestForm,
     ServiceLevel,
 )
@@ -589,20 +590,28 @@ def problems_of(error: ValidationError) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """What may be done next to an offering, for pages."""
+    """What may be done next to an offering, for pages. ``publish_blocked_by`` lists the
+    readiness checks that keep this person from publishing now (none for those who may
+    publish past them)."""
 
     can_publish: bool
     can_deprecate: bool
     can_retire: bool
+    publish_blocked_by: list[ReadinessCheck]
 
 
-def lifecycle_of(session: Session, offering: Offering) -> Lifecycle:
+def lifecycle_of(session: Session, offering: Offering, *, actor: User | None = None) -> Lifecycle:
     draft = draft_version(session, offering)
     status = offering.status
+    can_publish = status != "retired" and (draft is not None or status != "published")
+    blocked: list[ReadinessCheck] = []
+    if can_publish and not (actor is not None and policies.can_override_readiness(actor)):
+        blocked = readiness.assess(offering, head_version(session, offering)).failing
     return Lifecycle(
-        can_publish=status != "retired" and (draft is not None or status != "published"),
+        can_publish=can_publish,
         can_deprecate=status == "published",
         can_retire=status != "retired",
+        publish_blocked_by=blocked,
     )
 
 

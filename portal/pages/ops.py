@@ -230,7 +230,7 @@ def _editor(
             head=head,
             scorecard=readiness.assess(offering, head),
             versions=catalog_service.versions_of(db, offering),
-            lifecycle=catalog_service.lifecycle_of(db, offering),
+            lifecycle=catalog_service.lifecycle_of(db, offering, actor=user),
             secret_set=bool(head.webhook_secret),
         )
     code = status_code or (422 if problems else 200)

@@ -247,3 +247,48 @@ def test_the_editor_names_each_wrong_field_in_a_sentence(client: TestClient, db:
     ):
         assert sentence in refused.text
     assert not any(raw in refused.text for raw in ("String should", "^[a-z", "Value error"))
+
+
+def _publish_button(page: str) -> str:
+    start = page.index('id="publish"')
+    return page[page.rindex("<button", 0, start) : page.index(">", start)]
+
+
+def test_publish_is_disabled_with_the_failing_checks_named_until_they_pass(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    make_user(db, "root", admin=True)
+    db.commit()
+    cookies = _sign_in(client, "pat")
+    csrf = cookies["sb_csrf"]
+    client.post("/ops/offerings/new", data=_editor_form(csrf, sle_percent="", sle_hours=""))
+
+    editor = client.get("/ops/offerings/vm").text
+    assert "disabled" in _publish_button(editor)
+    blocked = editor[editor.index('id="publish-blocked"') :].split("</div>")[0]
+    assert "Successful test fulfilment" in blocked and "Service-level expectation" in blocked
+    assert "Description" not in blocked  # a passing check is not named
+    forced = client.post("/ops/offerings/vm/publish", data={"csrf_token": csrf})
+    assert forced.status_code == 409  # the server still refuses
+
+    client.post("/ops/offerings/vm/test-fulfilment", data={"csrf_token": csrf})
+    client.post("/ops/offerings/vm", data=_editor_form(csrf))
+    client.post("/ops/offerings/vm/test-fulfilment", data={"csrf_token": csrf})
+    ready = client.get("/ops/offerings/vm").text
+    assert "disabled" not in _publish_button(ready) and 'id="publish-blocked"' not in ready
+
+
+def test_an_admin_may_publish_past_failing_checks_with_a_reason(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    make_user(db, "root", admin=True)
+    db.commit()
+    _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(client.cookies["sb_csrf"]))
+
+    _sign_in(client, "root")
+    editor = client.get("/ops/offerings/vm").text
+    assert "disabled" not in _publish_button(editor)
+    assert "Override reason" in editor
