@@ -25,7 +25,7 @@ from servicebay.portal.render import render, see_other
 router = APIRouter(prefix="/ops")
 
 BLANK_FIELD_ROWS = 2
-FIELD_KEYS = ("label", "help", "placeholder", "pattern")
+FIELD_KEYS = ("label", "help", "placeholder", "pattern", "min_date", "max_date")
 NUMBER_KEYS = ("min", "max", "min_length", "max_length")
 
 
@@ -333,6 +333,8 @@ def _fields_from_form(data: FormData) -> list[dict[str, Any]]:
             continue
         field: dict[str, Any] = {"name": name, "label": get("label") or name, "type": get("type")}
         field["required"] = get("required") == "on"
+        if get("not_in_past") == "on":
+            field["not_in_past"] = True
         for key in FIELD_KEYS:
             if get(key):
                 field[key] = get(key)

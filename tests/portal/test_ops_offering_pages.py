@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -292,3 +293,24 @@ def test_an_admin_may_publish_past_failing_checks_with_a_reason(
     editor = client.get("/ops/offerings/vm").text
     assert "disabled" not in _publish_button(editor)
     assert "Override reason" in editor
+
+
+def test_the_editor_sets_a_date_fields_bounds(client: TestClient, db: Session) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    form = _editor_form(
+        cookies["sb_csrf"],
+        **{
+            "field-2-name": "needed_by",
+            "field-2-label": "Needed by",
+            "field-2-type": "date",
+            "field-2-not_in_past": "on",
+            "field-2-max_date": "2030-12-31",
+        },
+    )
+    created = client.post("/ops/offerings/new", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+
+    editor = client.get("/ops/offerings/vm").text
+    assert re.search(r'id="field-2-not_in_past"[^>]*checked', editor)
+    assert re.search(r'id="field-2-max_date"[^>]*value="2030-12-31"', editor)
