@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from servicebay.catalog import forms
+from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import ManualFulfilment, RequestForm
@@ -38,6 +41,7 @@ from servicebay.requests.models import (
     RunKind,
     RunStatus,
 )
+from servicebay.requests.schemas import AttemptOut, LogLineOut, RunOut
 
 RATING_EDIT_WINDOW = timedelta(days=14)
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
@@ -394,11 +398,88 @@ def counts_by_offering_and_status(session: Session) -> list[tuple[str, str, int]
     return [(slug, status, count) for slug, status, count in rows]
 
 
-def timeline(session: Session, *, request_id: int) -> list[events.Event]:
+def fulfilment_seen_by(session: Session, *, viewer: User, request: Request) -> list[RunOut]:
+    """Every fulfilment run of the request with its attempts and log lines. Someone who may
+    not read the offering's fulfilment settings (the requester, an approver from another
+    team) reads the errors and log without the webhook's address."""
+    runs = engine.runs_for_request(session, request_id=request.id)
+    ids = [run.id for run in runs]
+    attempts = engine.attempts_of(session, run_ids=ids)
+    lines = engine.log_lines(session, run_ids=ids)
+    hide = _hiding_the_address(viewer, request)
+    return [
+        RunOut.model_validate(run).model_copy(
+            update={
+                "last_error": hide(run.last_error),
+                "attempts": [
+                    AttemptOut.model_validate(a).model_copy(update={"error": hide(a.error)})
+                    for a in attempts
+                    if a.run_id == run.id
+                ],
+                "log": [
+                    LogLineOut.model_validate(line).model_copy(
+                        update={"message": hide(line.message) or ""}
+                    )
+                    for line in lines
+                    if line.run_id == run.id
+                ],
+            }
+        )
+        for run in runs
+    ]
+
+
+def _hiding_the_address(viewer: User, request: Request) -> Callable[[str | None], str | None]:
+    url = str(request.version.fulfilment.get("url") or "")
+    if not url or catalog_policies.can_read_fulfilment(viewer, request.offering):
+        return lambda text: text
+    host = urlsplit(url).hostname or ""
+    said = "the fulfilment service"
+
+    def hide(text: str | None) -> str | None:
+        if not text:
+            return text
+        text = text.replace(url, said)
+        return text.replace(host, said) if host else text
+
+    return hide
+
+
+@dataclass(frozen=True)
+class EventSeen:
+    """An Event of a request as one viewer reads it (a copy: the log itself never changes)."""
+
+    id: int
+    type: str
+    occurred_at: datetime
+    actor: User | None
+    data: dict[str, Any]
+
+
+def events_seen_by(session: Session, *, viewer: User, request: Request) -> list[EventSeen]:
+    """Everything that happened to the request, in order; reasons name the webhook's
+    address only to those who may read the offering's fulfilment settings."""
+    hide = _hiding_the_address(viewer, request)
+    return [
+        EventSeen(
+            id=event.id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            data={
+                key: hide(value) if isinstance(value, str) else value
+                for key, value in (event.data or {}).items()
+            },
+        )
+        for event in events.for_request(session, request_id=request.id)
+    ]
+
+
+def timeline(session: Session, *, viewer: User, request: Request) -> list[EventSeen]:
     """A request's events as its page tells them. A rejection at an approval step is one
     happening, recorded twice (the step's decision and the request's move): it is told once,
     at its step, with its reason."""
-    told = events.for_request(session, request_id=request_id)
+    told = events_seen_by(session, viewer=viewer, request=request)
     at_a_step = any(event.type == "approval.rejected" for event in told)
     return [event for event in told if not (at_a_step and event.type == "request.rejected")]
 

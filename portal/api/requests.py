@@ -9,8 +9,6 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool
 
 from servicebay.catalog.schemas import SLUG_MAX
-from servicebay.core import events
-from servicebay.core.events import Event
 from servicebay.portal.deps import (
     ApiUser,
     AppSettings,
@@ -21,16 +19,13 @@ from servicebay.portal.deps import (
 )
 from servicebay.requests import approvals, notifications, tasks
 from servicebay.requests import service as requests_service
-from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Approval, Comment, Notification, Task, TaskStatus
 from servicebay.requests.models import Request as ServiceRequest
 from servicebay.requests.schemas import (
     ApprovalStepOut,
-    AttemptOut,
     BoardOut,
     CommentOut,
     EventOut,
-    LogLineOut,
     NotificationOut,
     RequestOut,
     RunOut,
@@ -121,27 +116,18 @@ def get_request(found: ViewableRequest) -> ServiceRequest:
 
 
 @router.get("/requests/{request_id}/events", response_model=list[EventOut])
-def request_events(found: ViewableRequest, db: DbSession) -> list[Event]:
+def request_events(
+    found: ViewableRequest, db: DbSession, user: ApiUser
+) -> list[requests_service.EventSeen]:
     """Everything that happened to the request, in order, with who did it."""
-    return events.for_request(db, request_id=found.id)
+    return requests_service.events_seen_by(db, viewer=user, request=found)
 
 
 @router.get("/requests/{request_id}/runs", response_model=list[RunOut])
-def request_runs(found: ViewableRequest, db: DbSession) -> list[RunOut]:
-    """Every fulfilment run with each attempt's status, timing, error and log lines."""
-    runs = engine.runs_for_request(db, request_id=found.id)
-    ids = [run.id for run in runs]
-    attempts = engine.attempts_of(db, run_ids=ids)
-    lines = engine.log_lines(db, run_ids=ids)
-    return [
-        RunOut.model_validate(run).model_copy(
-            update={
-                "attempts": [AttemptOut.model_validate(a) for a in attempts if a.run_id == run.id],
-                "log": [LogLineOut.model_validate(line) for line in lines if line.run_id == run.id],
-            }
-        )
-        for run in runs
-    ]
+def request_runs(found: ViewableRequest, db: DbSession, user: ApiUser) -> list[RunOut]:
+    """Every fulfilment run with each attempt's status, timing, error and log lines (the
+    webhook's address only for the owner team and admins)."""
+    return requests_service.fulfilment_seen_by(db, viewer=user, request=found)
 
 
 @router.get("/requests/{request_id}/approvals", response_model=list[ApprovalStepOut])

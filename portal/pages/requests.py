@@ -13,7 +13,6 @@ from servicebay.portal.render import render, see_other
 from servicebay.requests import approvals, lifecycle, policies
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import InvalidInput
-from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Request as ServiceRequest
 from servicebay.requests.models import RequestStatus
 
@@ -78,14 +77,14 @@ def _request_response(
     problems: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    runs = engine.runs_for_request(db, request_id=found.id)
+    runs = requests_service.fulfilment_seen_by(db, viewer=user, request=found)
     status = RequestStatus(found.status)
     context = {
         "req": found,
         "in_flight": status not in lifecycle.CLOSED and status is not RequestStatus.FAILED,
-        "timeline": requests_service.timeline(db, request_id=found.id),
+        "timeline": requests_service.timeline(db, viewer=user, request=found),
         "runs": runs,
-        "log": engine.log_lines(db, run_ids=[run.id for run in runs]),
+        "log": [line for run in runs for line in run.log],
         "steps": approvals.steps_of(db, request_id=found.id),
         "comments": requests_service.comments_of(db, request_id=found.id),
         "can_cancel": policies.may_cancel_now(user, found),
