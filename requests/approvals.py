@@ -64,12 +64,12 @@ def _tell_deciders(session: Session, approval: Approval) -> None:
         statement = statement.where(Membership.role == Role.LEAD.value)
     request = approval.request
     deciders = [uid for uid in session.scalars(statement) if uid != request.requester_id]
-    notifications.tell(
+    notifications.approval_waiting(
         session,
-        user_ids=deciders,
         request=request,
-        message=f"Request #{request.id} ({request.offering.name}) waits for your approval: "
-        f"{approval.name}.",
+        step=approval.name,
+        user_ids=deciders,
+        team=session.get(Team, approval.team_id),
     )
 
 

@@ -127,7 +127,7 @@ def request_events(
 def request_runs(found: ViewableRequest, db: DbSession, user: ApiUser) -> list[RunOut]:
     """Every fulfilment run with each attempt's status, timing, error and log lines (the
     webhook's address only for the owner team and admins)."""
-    return requests_service.fulfilment_seen_by(db, viewer=user, request=found)
+    return requests_service.runs_of(db, viewer=user, request=found)
 
 
 @router.get("/requests/{request_id}/approvals", response_model=list[ApprovalStepOut])

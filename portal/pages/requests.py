@@ -77,7 +77,7 @@ def _request_response(
     problems: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    runs = requests_service.fulfilment_seen_by(db, viewer=user, request=found)
+    runs = requests_service.runs_of(db, viewer=user, request=found)
     status = RequestStatus(found.status)
     context = {
         "req": found,
