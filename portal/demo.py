@@ -189,7 +189,12 @@ OFFERINGS: list[dict[str, object]] = [
                     "required": True,
                     "show_if": {"field": "model", "equals": "Performance"},
                 },
-                {"name": "delivery_date", "label": "Needed by", "type": "date"},
+                {
+                    "name": "delivery_date",
+                    "label": "Needed by",
+                    "type": "date",
+                    "not_in_past": True,
+                },
             ]
         },
         "fulfilment": {

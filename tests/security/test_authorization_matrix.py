@@ -162,6 +162,9 @@ EXPECTED: dict[str, str] = {
     "request_cancel": "requester-or-owner-team",
     "request_comment": "request-viewer",
     "request_rate": "requester",
+    # a refused form's address, opened again: back to the request page (which checks)
+    "request_rating_form": "signed-in",
+    "request_comment_form": "signed-in",
     "approvals": "signed-in",
     "approval_decide": "approver",
     "demands": "signed-in",
