@@ -324,14 +324,20 @@ class OpenItem:
 
 
 def open_items(flows: Sequence[RequestFlow], *, as_of: datetime) -> list[OpenItem]:
-    """Work item age of every request not closed at ``as_of``, oldest first."""
+    """Work item age of every request not closed at ``as_of``, oldest first.
+
+    ``as_of`` is an exclusive end (now, or the midnight after the period's last day): the
+    age counts the calendar days up to the last instant before it, so an item opened on a
+    period's last day is one day old at the period's end, not two.
+    """
+    last_instant = as_of - timedelta(microseconds=1)
     items = [
         OpenItem(
             request_id=flow.request_id,
             offering_id=flow.offering_id,
             status=flow.status,
             submitted_at=flow.submitted_at,
-            age_days=inclusive_days(flow.submitted_at, as_of),
+            age_days=inclusive_days(flow.submitted_at, last_instant),
             age_hours=hours_between(flow.submitted_at, as_of),
         )
         for flow in flows
