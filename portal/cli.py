@@ -411,6 +411,11 @@ def history() -> None:
 @click.option("--activity-column", required=True, help="Column naming the activity.")
 @click.option("--timestamp-column", required=True, help="Column with when it happened (UTC).")
 @click.option("--offering", "offering_slug", required=True, help="Offering the requests were for.")
+@click.option(
+    "--drop-duplicates",
+    is_flag=True,
+    help="Read a row that repeats an earlier one exactly (case, activity, time) only once.",
+)
 @click.option("--dry-run", is_flag=True, help="Only read the file and say what it holds.")
 @pass_context
 def history_import(
@@ -420,6 +425,7 @@ def history_import(
     activity_column: str,
     timestamp_column: str,
     offering_slug: str,
+    drop_duplicates: bool,
     dry_run: bool,
 ) -> None:
     """Import FILE, a CSV event log, as completed requests with their events."""
@@ -431,6 +437,7 @@ def history_import(
             case_column=case_column,
             activity_column=activity_column,
             timestamp_column=timestamp_column,
+            drop_duplicates=drop_duplicates,
         )
     except request_history.HistoryImportError as error:
         raise click.ClickException(str(error)) from None
@@ -441,10 +448,19 @@ def history_import(
         else "no events"
     )
     click.echo(f"{found.cases} cases, {found.events} events, {span}")
-    if dry_run:
-        click.echo("dry run: nothing imported")
-        return
+    if found.duplicates and drop_duplicates:
+        click.echo(f"{found.duplicates} rows repeated an earlier row exactly: read once")
+    elif found.duplicates:
+        click.echo(
+            f"{found.duplicates} rows repeat an earlier row exactly (case, activity, time) and "
+            "are imported as they are; --drop-duplicates reads each once"
+        )
     try:
+        if dry_run:
+            with transaction(_sessions(ctx.settings)) as session:
+                request_history.offering_for_import(session, offering_slug=offering_slug)
+            click.echo("dry run: nothing imported")
+            return
         with (
             transaction(_sessions(ctx.settings)) as session,
             click.progressbar(length=found.cases, label="importing", file=sys.stderr) as bar,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from servicebay.analytics.percentiles import inclusive_days, nearest_rank, percentiles
+from servicebay.analytics.percentiles import floor_rank, inclusive_days, percentiles
 
 
 def test_actionable_agile_example_gives_5_6_6_7() -> None:
@@ -17,13 +17,13 @@ def test_percentile_of_one_value_is_that_value() -> None:
 
 
 def test_small_samples_take_at_least_the_first_position() -> None:
-    assert nearest_rank([8, 2], 50) == 2
-    assert nearest_rank([8, 2], 95) == 2
-    assert nearest_rank([8, 2, 5], 70) == 5
+    assert floor_rank([8, 2], 50) == 2
+    assert floor_rank([8, 2], 95) == 2
+    assert floor_rank([8, 2, 5], 70) == 5
 
 
 def test_no_values_give_no_percentile() -> None:
-    assert nearest_rank([], 85) is None
+    assert floor_rank([], 85) is None
 
 
 def test_order_of_the_input_does_not_matter() -> None:
