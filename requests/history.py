@@ -322,7 +322,12 @@ def _span(first: datetime | None, last: datetime | None) -> str:
 
 
 def _import_user(session: Session) -> User:
-    user = session.scalar(select(User).where(User.username == IMPORT_USERNAME))
+    by_name = select(User).where(User.username == IMPORT_USERNAME)
+    user = session.scalar(by_name)
+    if user is None and session.get_bind().dialect.name == "postgresql":
+        # The first imports ever, run at once, would both create it: one does, in turn.
+        session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK, 0)))
+        user = session.scalar(by_name)
     if user is None:
         user = identity.create_user(
             session, username=IMPORT_USERNAME, password=None, display_name="Imported history"
