@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from servicebay.analytics.percentiles import floor_rank, inclusive_days, percentiles
 
@@ -39,3 +40,14 @@ def test_same_day_counts_as_one_day_and_midnight_starts_a_new_one() -> None:
         )
         == 2
     )
+
+
+def test_metrics_md_names_the_floor_rank_rule_it_computes_and_its_example_holds() -> None:
+    metrics = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    paragraph = metrics[metrics.index("- **Percentiles**") :].split("\n- ")[0]
+
+    assert "floor-rank" in paragraph and "ActionableAgile" in paragraph
+    assert "by the **nearest-rank** rule" not in metrics
+    example = [3, 4, 4, 5, 5, 6, 6, 6, 7, 7]
+    assert "3,4,4,5,5,6,6,6,7,7 gives 5 / 6 / 6 / 7" in paragraph
+    assert [floor_rank(example, p) for p in (50, 70, 85, 95)] == [5, 6, 6, 7]
