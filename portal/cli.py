@@ -409,7 +409,13 @@ def history() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--case-column", required=True, help="Column naming the case (one request).")
 @click.option("--activity-column", required=True, help="Column naming the activity.")
-@click.option("--timestamp-column", required=True, help="Column with when it happened (UTC).")
+@click.option("--timestamp-column", required=True, help="Column with when it happened.")
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="IANA time zone of timestamps written without an offset (e.g. Europe/Rome).",
+)
 @click.option("--offering", "offering_slug", required=True, help="Offering the requests were for.")
 @click.option(
     "--drop-duplicates",
@@ -424,6 +430,7 @@ def history_import(
     case_column: str,
     activity_column: str,
     timestamp_column: str,
+    timezone: str,
     offering_slug: str,
     drop_duplicates: bool,
     dry_run: bool,
@@ -438,6 +445,7 @@ def history_import(
             activity_column=activity_column,
             timestamp_column=timestamp_column,
             drop_duplicates=drop_duplicates,
+            timezone=request_history.zone_named(timezone),
         )
     except request_history.HistoryImportError as error:
         raise click.ClickException(str(error)) from None

@@ -26,9 +26,10 @@ import io
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -87,13 +88,16 @@ def read_event_log(
     activity_column: str,
     timestamp_column: str,
     drop_duplicates: bool = False,
+    timezone: tzinfo = UTC,
 ) -> list[Case]:
     """The cases of a CSV event log, each with its rows in time order.
 
     A row that repeats an earlier one exactly (same case, activity and moment) is counted
     in its case's ``duplicates``, and left out with ``drop_duplicates``: a repeated first
-    row would otherwise pass for the start of work. A file that cannot be read whole raises one
-    :class:`HistoryImportError` naming every bad input (file, line, column, what to do).
+    row would otherwise pass for the start of work. A timestamp without an offset is
+    read in ``timezone`` (the old tool's local time; UTC unless said). A file that cannot
+    be read whole raises one :class:`HistoryImportError` naming every bad input (file,
+    line, column, what to do).
     """
     text = _text_of(path)
     rows: dict[str, list[LoggedEvent]] = {}
@@ -123,7 +127,9 @@ def read_event_log(
                     case_column,
                     f"case id of {len(key):,} characters: at most {CASE_KEY_LENGTH}",
                 )
-            moment = _timestamp(values[timestamp_column], line, timestamp_column, problems)
+            moment = _timestamp(
+                values[timestamp_column], line, timestamp_column, problems, timezone
+            )
             if moment is None or not key or len(key) > CASE_KEY_LENGTH:
                 continue
             if (key, activity, moment) in seen:
@@ -193,13 +199,27 @@ def _text_of(path: Path) -> str:
         ) from None
 
 
-def _timestamp(value: str, line: int, column: str, problems: _Problems) -> datetime | None:
+def zone_named(name: str) -> tzinfo:
+    """The IANA time zone ``name`` (Europe/Rome, UTC…)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HistoryImportError(
+            f"no time zone {name!r}: name one of the IANA database, such as Europe/Rome or UTC"
+        ) from None
+
+
+def _timestamp(
+    value: str, line: int, column: str, problems: _Problems, timezone: tzinfo
+) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         problems.add(line, column, f"{value[:40]!r} is not a timestamp: use YYYY-MM-DD HH:MM:SS")
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone)
+    return moment.astimezone(UTC)
 
 
 def summarise(cases: Iterable[Case]) -> LogSummary:

@@ -364,3 +364,16 @@ def test_the_same_file_imported_twice_at_once_creates_each_case_once(
 
     assert sorted((r.created, r.skipped) for r in results) == [(0, 1200), (1200, 0)]  # type: ignore[attr-defined]
     assert _count(db, Request) == 1200
+
+
+def test_naive_timestamps_are_read_in_the_time_zone_given(db: Session, database_url: str) -> None:
+    _helpdesk_offering(db)
+    rome = _import(
+        database_url, HELPDESK, "helpdesk-ticket", "--timezone", "Europe/Rome", "--dry-run"
+    )
+    unknown = _import(database_url, HELPDESK, "helpdesk-ticket", "--timezone", "Mars/Olympus")
+
+    # 17:40 in Rome in January is 16:40 UTC; 01:41 on 6 November (CET) is 00:41 UTC.
+    assert "2010-01-13 16:40 to 2012-11-06 00:41 UTC" in rome.output  # type: ignore[attr-defined]
+    assert unknown.exit_code != 0  # type: ignore[attr-defined]
+    assert "no time zone 'Mars/Olympus'" in unknown.output  # type: ignore[attr-defined]
