@@ -112,14 +112,14 @@ def read_event_log(
             raise HistoryImportError(f"{path.name} has no column(s) {named}")
         for row in reader:
             line = reader.line_num
-            values = {}
-            for column in (case_column, activity_column, timestamp_column):
-                value = row.get(column)
-                if value is None:
-                    problems.add(line, column, "missing: the row ends before this column")
-                values[column] = (value or "").strip()
+            columns = (case_column, activity_column, timestamp_column)
+            short = [column for column in columns if row.get(column) is None]
+            if short:
+                problems.add(line, short[0], "missing: the row ends before this column")
+                continue
+            values = {column: str(row[column]).strip() for column in columns}
             key, activity = values[case_column], values[activity_column]
-            if not key and row.get(case_column) is not None:
+            if not key:
                 problems.add(line, case_column, "empty case id: give every row its case")
             elif len(key) > CASE_KEY_LENGTH:
                 problems.add(
@@ -143,7 +143,7 @@ def read_event_log(
         problems.add(
             reader.line_num + 1,
             None,
-            f"{error}: a field this long is not event-log data; check the file's quotes",
+            f"{error}: check the file's quoting (a quoted field may run on past its row)",
         )
     problems.raise_any()
     # sorted() is stable: rows with the same timestamp keep their order in the file.
