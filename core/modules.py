@@ -11,9 +11,12 @@ import importlib
 
 MODEL_MODULES = (
     "servicebay.core.identity",
+    "servicebay.core.oidc",
     "servicebay.core.events",
     "servicebay.core.ratelimit",
     "servicebay.core.preferences",
+    "servicebay.core.chat",
+    "servicebay.core.idempotency",
     "servicebay.catalog.models",
     "servicebay.requests.models",
     "servicebay.analytics.models",

@@ -1,4 +1,5 @@
-"""Who may do what outside any one context: the audit trail, the API tokens."""
+"""Who may do what outside any one context: the audit trail, the directory of people
+and teams, the API tokens."""
 
 from __future__ import annotations
 
@@ -24,6 +25,19 @@ def require_audit_reader(user: User) -> None:
         raise AuditTrailDenied("only administrators read the audit trail")
 
 
+class DirectoryDenied(Denied):
+    """Only administrators read the directory of people and teams."""
+
+
+def can_read_directory(user: User) -> bool:
+    return user.is_admin
+
+
+def require_directory_reader(user: User) -> None:
+    if not can_read_directory(user):
+        raise DirectoryDenied("only administrators read the directory of people and teams")
+
+
 def can_hold_scopes(user: User, scopes: Iterable[str]) -> bool:
     """A token never grants more than its user has: the admin scope is for admins."""
     return user.is_admin or "admin" not in set(scopes)
@@ -36,3 +50,13 @@ def scopes_beyond(granting: Iterable[str] | None, wanted: Iterable[str]) -> list
     if granting is None or "admin" in granting:
         return []
     return sorted(set(wanted) - set(granting))
+
+
+def missing_scope(held: Iterable[str] | None, scope: str) -> str | None:
+    """Why a token may not do what needs ``scope``, or None when it may.
+
+    A browser session (``held`` None) acts with its user's full rights; a token within its
+    scopes, and the admin scope holds every other."""
+    if held is None or scope in held or "admin" in held:
+        return None
+    return f"this token lacks the {scope!r} scope"

@@ -466,8 +466,11 @@ def history_import(
     try:
         if dry_run:
             with transaction(_sessions(ctx.settings)) as session:
-                request_history.offering_for_import(session, offering_slug=offering_slug)
-            click.echo("dry run: nothing imported")
+                would = request_history.preview(session, offering_slug=offering_slug, cases=cases)
+            click.echo(
+                f"dry run: {would.created} requests would be created, "
+                f"{would.skipped} already imported; nothing imported"
+            )
             return
         with (
             transaction(_sessions(ctx.settings)) as session,

@@ -17,7 +17,9 @@ from markupsafe import Markup
 from starlette.datastructures import URL
 from starlette.routing import BaseRoute, NoMatchFound
 
+from servicebay.core.errors import Invalid
 from servicebay.core.paths import TEMPLATES_DIR
+from servicebay.portal.form_tokens import form_tokens, remember_outcome
 
 templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
 # Templates ship with the package and do not change under a running process: no file
@@ -123,6 +125,7 @@ def _named_routes(app: Any) -> dict[str, BaseRoute]:
 
 
 templates.env.globals["url_for"] = url_for
+templates.env.globals["form_tokens"] = form_tokens
 templates.env.filters["markdown"] = markdown
 templates.env.filters["when"] = when
 templates.env.filters["duration_words"] = duration_words
@@ -160,6 +163,7 @@ def render(
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "unread": getattr(request.state, "unread", 0),
+        "tabs": getattr(request.state, "tabs", []),
         "flash": shown_flash,
         **(context or {}),
     }
@@ -187,7 +191,8 @@ def see_other(
     request: Request, target: str, *, notice: str = "", kind: str = "success"
 ) -> Response:
     """After a successful post: 303 to ``target`` (HX-Redirect for htmx), with a flash message
-    shown once on the next full page."""
+    shown once on the next full page. A repeat of the post's form lands here too."""
+    remember_outcome(request, target, notice=notice, kind=kind)
     response: Response
     if request.headers.get("hx-request") == "true":
         response = Response(status_code=204, headers={"HX-Redirect": target})
@@ -214,3 +219,9 @@ def _flash_of(request: Request) -> dict[str, str] | None:
     if kind not in FLASH_KINDS or not message:
         return None
     return {"kind": kind, "message": message[:500]}
+
+
+def problem_sentence(refused: Invalid) -> str:
+    """An Invalid's problems as one sentence for a flash message."""
+    said = "; ".join(refused.problems.values()) or str(refused)
+    return said[:1].upper() + said[1:] + "."

@@ -295,10 +295,29 @@ def import_cases(
         session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK, offering.id)))
     hold_off_rollup(session)
     requester = requester or _import_user(session)
+    fresh = _not_imported(session, offering.id, cases)
+    for start in range(0, len(fresh), BATCH):
+        batch = fresh[start : start + BATCH]
+        _import_batch(session, offering.id, version_id, requester.id, batch)
+        if progress is not None:
+            progress(len(batch))
+    return ImportResult(created=len(fresh), skipped=len(cases) - len(fresh))
+
+
+def preview(session: Session, *, offering_slug: str, cases: list[Case]) -> ImportResult:
+    """What ``import_cases`` would do, changing nothing: it refuses the same inputs."""
+    offering, _ = offering_for_import(session, offering_slug=offering_slug)
+    fresh = _not_imported(session, offering.id, cases)
+    return ImportResult(created=len(fresh), skipped=len(cases) - len(fresh))
+
+
+def _not_imported(session: Session, offering_id: int, cases: list[Case]) -> list[Case]:
+    """The cases not imported into the offering before; refused if one imported before
+    has changed since."""
     imported = (
         select(ImportedCase.case_key, Request.id, Request.submitted_at, Request.closed_at)
         .join(Request, Request.id == ImportedCase.request_id)
-        .where(ImportedCase.offering_id == offering.id)
+        .where(ImportedCase.offering_id == offering_id)
     )
     known = {row[0]: row[1:] for row in session.execute(imported)}
     changed = [_changed(case, *known[case.key]) for case in cases if case.key in known]
@@ -315,13 +334,7 @@ def import_cases(
                 ]
             )
         )
-    fresh = [case for case in cases if case.key not in known]
-    for start in range(0, len(fresh), BATCH):
-        batch = fresh[start : start + BATCH]
-        _import_batch(session, offering.id, version_id, requester.id, batch)
-        if progress is not None:
-            progress(len(batch))
-    return ImportResult(created=len(fresh), skipped=len(cases) - len(fresh))
+    return [case for case in cases if case.key not in known]
 
 
 def _changed(

@@ -38,6 +38,7 @@ class RunStatus(StrEnum):
 class RunKind(StrEnum):
     FULFIL = "fulfil"
     EMAIL = "email"
+    CHAT = "chat"
 
 
 class AttemptStatus(StrEnum):
@@ -161,21 +162,6 @@ class Approval(Base):
 
     request: Mapped[Request] = relationship()
     decided_by: Mapped[User | None] = relationship(lazy="joined")
-
-
-class IdempotencyKey(Base):
-    """An Idempotency-Key a user sent with a submission, and what it produced."""
-
-    __tablename__ = "requests_idempotency_key"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests_request.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Task(Base):

@@ -24,6 +24,7 @@ from servicebay.core import clock, crypto, migrations
 from servicebay.core.database import Base, make_engine, make_sessionmaker
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
+from tests.identity_provider import IdentityProvider, run_identity_provider
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -32,6 +33,23 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SERVICEBAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``SERVICEBAY_TEST_PART=shared`` keeps the tests that may run beside others (in
+    parallel processes), ``exclusive`` those that stop a shared service and must run alone."""
+    part = os.environ.get("SERVICEBAY_TEST_PART", "")
+    if part not in ("shared", "exclusive"):
+        return
+    keep = [
+        item
+        for item in items
+        if (item.get_closest_marker("exclusive") is not None) == (part == "exclusive")
+    ]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def _create_postgres_database() -> tuple[str, Engine]:
@@ -156,3 +174,10 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def identity_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityProvider]:
+    """A real OpenID provider (oidc-provider under node) for the whole run."""
+    with run_identity_provider(tmp_path_factory.mktemp("oidc")) as provider:
+        yield provider

@@ -1,4 +1,4 @@
-"""Administration pages: the audit trail, read-only."""
+"""Administration pages, read-only: the audit trail, and the people and teams."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from servicebay.catalog import service as catalog_service
-from servicebay.core import events, policies
+from servicebay.core import events, identity, policies
 from servicebay.portal.deps import DbSession, PageUser
 from servicebay.portal.render import render
 
@@ -69,6 +69,13 @@ def admin_audit(
     }
     status = 422 if problems else 200
     return render(request, "admin/audit_list.html", context, status_code=status)
+
+
+@router.get("/admin/people", name="admin_people")
+def admin_people(request: Request, db: DbSession, user: PageUser) -> Response:
+    """Every team with its leads and members, and every person with their teams and roles."""
+    found = identity.directory(db, viewer=user)
+    return render(request, "admin/people_list.html", {"directory": found})
 
 
 def _link(filters: dict[str, str], before_id: int | None) -> str:

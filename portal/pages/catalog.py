@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -21,7 +21,7 @@ from servicebay.catalog.schemas import FieldType, RequestForm
 from servicebay.core.cache import PerDatabase
 from servicebay.core.identity import User
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import is_htmx, render, render_part
+from servicebay.portal.render import is_htmx, render, render_part, see_other
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
 from servicebay.requests.models import Request as ServiceRequest
@@ -102,7 +102,7 @@ def _search_form(
     browsing: bool,
 ) -> Markup:
     context = {
-        "facets": outline.facets(user),
+        "facets": outline.facet_choices(user),
         "categories": outline.category_counts(user) if browsing else [],
         "q": q,
         "filters": filters,
@@ -220,7 +220,4 @@ def offering_request(
         return _offering_response(
             request, db, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
         )
-    target = str(request.url_for("request_page", request_id=created.id))
-    if request.headers.get("hx-request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+    return see_other(request, str(request.url_for("request_page", request_id=created.id)))

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -21,7 +21,7 @@ from servicebay.core.identity import User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
-from servicebay.portal.render import render
+from servicebay.portal.render import render, see_other
 
 router = APIRouter(prefix="/ops")
 
@@ -246,9 +246,7 @@ def _see(request: Request, slug: str, notice: str = "") -> Response:
     target = str(request.url_for("ops_offering_edit", slug=slug))
     if notice:
         target += "?" + urlencode({"notice": notice})
-    if request.headers.get("hx-request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+    return see_other(request, target)
 
 
 def _problems(error: CatalogError) -> dict[str, str]:

@@ -42,7 +42,7 @@ def test_request_page_shows_the_timeline_and_takes_comments_and_cancellation(
     page = client.get(f"/requests/{request_id}")
     assert page.status_code == 200
     assert "submitted" in page.text and "Cancel request" in page.text
-    for link in ("/requests", "/approvals", "/ops"):  # the navigation leads to pages, not JSON
+    for link in ("/", "/requests", "/ops"):  # the navigation leads to pages, not JSON
         assert f'href="http://testserver{link}"' in page.text
 
     posted = client.post(
