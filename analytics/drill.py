@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from servicebay.analytics import flow
@@ -36,6 +36,22 @@ class RequestBehind:
     offering_name: str = ""
 
 
+@dataclass(frozen=True)
+class Behind:
+    """The first ``limit`` requests behind a number (earliest first) and how many it
+    counted in all: a list cut short says so."""
+
+    requests: list[RequestBehind]
+    total: int
+
+    @property
+    def cut(self) -> bool:
+        return self.total > len(self.requests)
+
+
+LIMIT = 1000
+
+
 def requests_behind(
     session: Session,
     *,
@@ -43,8 +59,8 @@ def requests_behind(
     period: Period,
     metric: str,
     day: date | None = None,
-    limit: int = 1000,
-) -> list[RequestBehind]:
+    limit: int = LIMIT,
+) -> Behind:
     """The requests a metric counted, optionally on one day of the period."""
     if metric not in METRICS:
         raise UnknownMetric(f"no drill-down for {metric!r}; one of {', '.join(METRICS)}")
@@ -55,33 +71,44 @@ def requests_behind(
     names = {offering.id: offering.name for offering in offerings}
     if metric == "open":
         flows = flow.load(session, flow.Scope(period.since, period.until, tuple(slugs)))
-        items = flow.open_items(flows, as_of=period.until)[:limit]
-        return [
-            RequestBehind(
-                item.request_id,
-                slugs[item.offering_id],
-                item.status,
-                item.submitted_at,
-                None,
-                names[item.offering_id],
-            )
-            for item in items
-        ]
+        items = flow.open_items(flows, as_of=period.until)
+        return Behind(
+            [
+                RequestBehind(
+                    item.request_id,
+                    slugs[item.offering_id],
+                    item.status,
+                    item.submitted_at,
+                    None,
+                    names[item.offering_id],
+                )
+                for item in items[:limit]
+            ],
+            len(items),
+        )
+    counted = (
+        Event.type == f"request.{metric}",
+        Event.offering_id.in_(list(slugs)),
+        Event.occurred_at >= period.since,
+        Event.occurred_at < period.until,
+    )
     statement = (
         select(
             Request.id, Request.offering_id, Request.status, Request.submitted_at, Event.occurred_at
         )
         .join(Event, Event.request_id == Request.id)
-        .where(
-            Event.type == f"request.{metric}",
-            Event.offering_id.in_(list(slugs)),
-            Event.occurred_at >= period.since,
-            Event.occurred_at < period.until,
-        )
+        .where(*counted)
         .order_by(Event.occurred_at, Request.id)
         .limit(limit)
     )
-    return [
+    found = [
         RequestBehind(row[0], slugs[row[1]], row[2], row[3], row[4], names[row[1]])
         for row in session.execute(statement)
     ]
+    total = len(found)
+    if total == limit:
+        joined = (
+            select(func.count()).select_from(Event).join(Request, Event.request_id == Request.id)
+        )
+        total = session.scalar(joined.where(*counted)) or 0
+    return Behind(found, total)

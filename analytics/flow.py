@@ -23,7 +23,7 @@ from servicebay.analytics import sle
 from servicebay.analytics.percentiles import hours_between, inclusive_days, percentiles
 from servicebay.catalog.models import OfferingVersion
 from servicebay.core.events import Event
-from servicebay.requests.models import Request
+from servicebay.requests.models import ImportedCase, Request
 
 STATUSES = (
     "submitted",
@@ -64,9 +64,16 @@ class RequestFlow:
     completed_at: datetime | None = None
     closed_at: datetime | None = None
     manual_tasks: int = 0
+    # Imported from a previous ticket tool (requests/history.py): people handled it there.
+    imported: bool = False
     first_outcome: tuple[datetime, bool] | None = None
     stage_hours: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     recoveries: list[tuple[datetime, float]] = field(default_factory=list)
+
+    @property
+    def automated(self) -> bool:
+        """Completed with no manual touch: no task here, and not a ticket people handled."""
+        return self.manual_tasks == 0 and not self.imported
 
     @property
     def lead_days(self) -> int:
@@ -168,8 +175,10 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
             OfferingVersion.sle_hours,
             Request.submitted_at,
             OfferingVersion.manual_effort_minutes,
+            ImportedCase.id.is_not(None).label("imported"),
         )
         .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
+        .outerjoin(ImportedCase, ImportedCase.request_id == Request.id)
         .where(*seen)
     )
     events_query = (
@@ -192,6 +201,7 @@ def load(session: Session, scope: Scope) -> list[RequestFlow]:
             sle_hours=row.sle_hours,
             submitted_at=row.submitted_at,
             effort_minutes=row.manual_effort_minutes or 0,
+            imported=bool(row.imported),
         )
         for row in session.execute(requests_query)
     }
@@ -324,14 +334,20 @@ class OpenItem:
 
 
 def open_items(flows: Sequence[RequestFlow], *, as_of: datetime) -> list[OpenItem]:
-    """Work item age of every request not closed at ``as_of``, oldest first."""
+    """Work item age of every request not closed at ``as_of``, oldest first.
+
+    ``as_of`` is an exclusive end (now, or the midnight after the period's last day): the
+    age counts the calendar days up to the last instant before it, so an item opened on a
+    period's last day is one day old at the period's end, not two.
+    """
+    last_instant = as_of - timedelta(microseconds=1)
     items = [
         OpenItem(
             request_id=flow.request_id,
             offering_id=flow.offering_id,
             status=flow.status,
             submitted_at=flow.submitted_at,
-            age_days=inclusive_days(flow.submitted_at, as_of),
+            age_days=inclusive_days(flow.submitted_at, last_instant),
             age_hours=hours_between(flow.submitted_at, as_of),
         )
         for flow in flows
@@ -384,7 +400,7 @@ def summary(flows: Sequence[RequestFlow], scope: Scope) -> FlowSummary:
         wip=len(open_items(flows, as_of=scope.until)),
         stage_hours=stage_totals,
         sle_hit_rate=ratio(sum(with_sle), len(with_sle)),
-        automation_rate=ratio(len([flow for flow in done if flow.manual_tasks == 0]), len(done)),
+        automation_rate=ratio(len([flow for flow in done if flow.automated]), len(done)),
         first_attempt_success=ratio(sum(outcomes), len(outcomes)),
         recovery_hours=percentiles(recovered),
         recoveries=len(recovered),

@@ -6,13 +6,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from servicebay.analytics.percentiles import nearest_rank
+from servicebay.analytics.percentiles import floor_rank
 
 CONFIDENCES = (50, 85, 95)
 TRIALS = 10_000
 HISTORY_DAYS = 90
-# A trial that has not finished after ten years says "not with this throughput".
+# A trial that has not finished after ten years never finishes: "not at this throughput".
 MAX_DAYS = 3650
+NOT_AT_THIS_THROUGHPUT = "not at this throughput"
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class Forecast:
 def when_done(
     history: Sequence[int], *, items: int, trials: int = TRIALS, seed: int = 0
 ) -> Forecast:
-    """Days needed to finish ``items`` requests, at each confidence (more days = safer)."""
+    """Days needed to finish ``items`` requests, at each confidence (more days = safer);
+    None where the answer is a trial that did not finish within :data:`MAX_DAYS`."""
     if items <= 0:
         return Forecast(trials, seed, dict.fromkeys(CONFIDENCES, 0))
     if not history or not any(history):
@@ -37,11 +39,15 @@ def when_done(
         while done < items and days < MAX_DAYS:
             done += rng.choice(history)
             days += 1
-        outcomes.append(days)
+        outcomes.append(days if done >= items else MAX_DAYS + 1)
+    answers = {confidence: _as_int(floor_rank(outcomes, confidence)) for confidence in CONFIDENCES}
     return Forecast(
         trials,
         seed,
-        {confidence: _as_int(nearest_rank(outcomes, confidence)) for confidence in CONFIDENCES},
+        {
+            confidence: None if answer is None or answer > MAX_DAYS else answer
+            for confidence, answer in answers.items()
+        },
     )
 
 
@@ -54,10 +60,7 @@ def how_many(history: Sequence[int], *, days: int, trials: int = TRIALS, seed: i
     return Forecast(
         trials,
         seed,
-        {
-            confidence: _as_int(nearest_rank(outcomes, 100 - confidence))
-            for confidence in CONFIDENCES
-        },
+        {confidence: _as_int(floor_rank(outcomes, 100 - confidence)) for confidence in CONFIDENCES},
     )
 
 

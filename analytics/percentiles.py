@@ -1,4 +1,5 @@
-"""Nearest-rank percentiles and the duration conventions of the Kanban community.
+"""Floor-rank percentiles (ActionableAgile's rule) and the Kanban community's duration
+conventions.
 
 See docs/metrics.md: every number here is defined there in words.
 """
@@ -11,7 +12,7 @@ from datetime import datetime
 PERCENTILES = (50, 70, 85, 95)
 
 
-def nearest_rank(values: Sequence[float], percent: int) -> float | None:
+def floor_rank(values: Sequence[float], percent: int) -> float | None:
     """Value at 1-based position floor(p·n) of the sorted values, at least position 1."""
     if not values:
         return None
@@ -22,7 +23,7 @@ def nearest_rank(values: Sequence[float], percent: int) -> float | None:
 
 
 def percentiles(values: Sequence[float]) -> dict[int, float | None]:
-    return {percent: nearest_rank(values, percent) for percent in PERCENTILES}
+    return {percent: floor_rank(values, percent) for percent in PERCENTILES}
 
 
 def inclusive_days(start: datetime, end: datetime) -> int:

@@ -539,10 +539,11 @@ def empty_searches_table(context: Context) -> Table:
 
 
 def forecast_table(context: Context, *, items: int | None = None, days: int = 14) -> Table:
-    """Monte Carlo over the scope's last 90 days of daily throughput."""
-    today_end = context.as_of
+    """Monte Carlo over the scope's last 90 full days of daily throughput."""
+    # Full days only: the period's end is a midnight; today, when in the period, is not over.
+    history_end = scope.start_of(context.as_of.date())
     history_scope = flow.Scope(
-        today_end - timedelta(days=forecast.HISTORY_DAYS), today_end, context.offering_ids
+        history_end - timedelta(days=forecast.HISTORY_DAYS), history_end, context.offering_ids
     )
     history_flows = flow.load(context.session, history_scope)
     history = [count for _, count in flow.throughput_per_day(history_flows, history_scope)]
@@ -561,7 +562,9 @@ def forecast_table(context: Context, *, items: int | None = None, days: int = 14
         [
             {
                 "confidence": confidence,
-                "days_to_finish": done.answers[confidence],
+                "days_to_finish": forecast.NOT_AT_THIS_THROUGHPUT
+                if done.answers[confidence] is None
+                else done.answers[confidence],
                 "completed_in_days": many.answers[confidence],
             }
             for confidence in forecast.CONFIDENCES

@@ -3,7 +3,8 @@
 ``analytics_daily_count`` holds, per UTC day, offering and event type, how many events
 happened (and for ratings their sum). :func:`refresh` folds in settled events (by event
 id, up to the newest event at least a minute old, so a transaction still appending events
-is not overtaken) and judges form starts whose 24 hours have passed. Reads add the
+is not overtaken, and nothing while a history import, whose events are back-dated, is
+still writing) and judges form starts whose 24 hours have passed. Reads add the
 events after the fold (the last minute or so) straight from the log, so every number is
 current. Reads never write: the worker's periodic sweep calls :func:`refresh` (cheap when
 nothing is new; it writes only analytics' own tables), so insights can be read from a
@@ -26,6 +27,7 @@ from servicebay.analytics.models import DailyCount, RollupState
 from servicebay.core import clock
 from servicebay.core.database import insert_or_update
 from servicebay.core.events import Event
+from servicebay.requests import history
 from servicebay.requests.models import Request
 
 COUNTED = (
@@ -62,7 +64,7 @@ def refresh(session: Session) -> None:
     state = _state(session)
     now = clock.now()
     newest = session.scalar(select(func.max(Event.id)).where(Event.id > state.last_event_id))
-    if newest is not None:
+    if newest is not None and _no_import_running(session):
         settled = session.scalar(
             select(func.max(Event.id)).where(
                 Event.id > state.last_event_id, Event.occurred_at < now - SETTLE
@@ -73,6 +75,14 @@ def refresh(session: Session) -> None:
             state.last_event_id = settled
     _judge_form_starts(session, state, now)
     session.flush()
+
+
+def _no_import_running(session: Session) -> bool:
+    """Whether no history import is writing back-dated events (history.hold_off_rollup);
+    while one is, this refresh folds nothing and reads keep adding the tail."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(history.ROLLUP_LOCK))))
 
 
 def rebuild(session: Session) -> None:

@@ -67,7 +67,7 @@ def time_saved(
     by_id = {offering.id: offering for offering in offerings}
     automated: dict[int, list[RequestFlow]] = defaultdict(list)
     for flow in completed_in(flows, scope):
-        if flow.manual_tasks == 0 and flow.offering_id in by_id:
+        if flow.automated and flow.offering_id in by_id:
             automated[flow.offering_id].append(flow)
     rows = [
         TimeSavedRow(

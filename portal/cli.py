@@ -182,35 +182,6 @@ def worker(ctx: Context, concurrency: int) -> None:
     fulfilment_worker.run_forever(stop)
 
 
-@main.command("mcp")
-@click.option(
-    "--token",
-    default=None,
-    help="The API token to act with (its scopes limit the tools); default: SERVICEBAY_MCP_TOKEN.",
-)
-@pass_context
-def mcp_stdio(ctx: Context, token: str | None) -> None:
-    """Serve the agent tools over stdio (MCP), for an assistant that starts this command.
-
-    Logs go to stderr; stdout carries only the protocol.
-    """
-    from servicebay.portal import mcp
-    from servicebay.requests import notifications
-    from servicebay.requests.fulfilment import mail
-
-    settings = ctx.settings
-    logs.configure(settings.log_level)
-    value = (token or settings.mcp_token).strip()
-    if not value:
-        raise click.UsageError("give the API token with --token or SERVICEBAY_MCP_TOKEN")
-    sessions = _sessions(settings)
-    with transaction(sessions) as session:
-        if identity.user_for_token(session, value=value) is None:
-            raise click.ClickException("the token is invalid, expired or revoked")
-    notifications.configure(sessions, email=mail.configured(settings))
-    mcp.build(sessions, settings, stdio_token=value).run("stdio")
-
-
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -373,10 +344,9 @@ def secrets() -> None:
 def secrets_rotate(ctx: Context) -> None:
     """Re-encrypt stored secrets with the current secret key (after changing it)."""
     from servicebay.catalog import service as catalog_service
-    from servicebay.core import chat
 
     with transaction(_sessions(ctx.settings)) as session:
-        count = catalog_service.reencrypt_secrets(session) + chat.reencrypt(session)
+        count = catalog_service.reencrypt_secrets(session)
     click.echo(f"{count} secret(s) re-encrypted with the current key")
 
 
@@ -439,8 +409,19 @@ def history() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--case-column", required=True, help="Column naming the case (one request).")
 @click.option("--activity-column", required=True, help="Column naming the activity.")
-@click.option("--timestamp-column", required=True, help="Column with when it happened (UTC).")
+@click.option("--timestamp-column", required=True, help="Column with when it happened.")
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="IANA time zone of timestamps written without an offset (e.g. Europe/Rome).",
+)
 @click.option("--offering", "offering_slug", required=True, help="Offering the requests were for.")
+@click.option(
+    "--drop-duplicates",
+    is_flag=True,
+    help="Read a row that repeats an earlier one exactly (case, activity, time) only once.",
+)
 @click.option("--dry-run", is_flag=True, help="Only read the file and say what it holds.")
 @pass_context
 def history_import(
@@ -449,7 +430,9 @@ def history_import(
     case_column: str,
     activity_column: str,
     timestamp_column: str,
+    timezone: str,
     offering_slug: str,
+    drop_duplicates: bool,
     dry_run: bool,
 ) -> None:
     """Import FILE, a CSV event log, as completed requests with their events."""
@@ -461,6 +444,8 @@ def history_import(
             case_column=case_column,
             activity_column=activity_column,
             timestamp_column=timestamp_column,
+            drop_duplicates=drop_duplicates,
+            timezone=request_history.zone_named(timezone),
         )
     except request_history.HistoryImportError as error:
         raise click.ClickException(str(error)) from None
@@ -471,18 +456,22 @@ def history_import(
         else "no events"
     )
     click.echo(f"{found.cases} cases, {found.events} events, {span}")
-    if dry_run:
-        try:
+    if found.duplicates and drop_duplicates:
+        click.echo(f"{found.duplicates} rows repeated an earlier row exactly: read once")
+    elif found.duplicates:
+        click.echo(
+            f"{found.duplicates} rows repeat an earlier row exactly (case, activity, time) and "
+            "are imported as they are; --drop-duplicates reads each once"
+        )
+    try:
+        if dry_run:
             with transaction(_sessions(ctx.settings)) as session:
                 would = request_history.preview(session, offering_slug=offering_slug, cases=cases)
-        except request_history.HistoryImportError as error:
-            raise click.ClickException(str(error)) from None
-        click.echo(
-            f"dry run: {would.created} requests would be created, "
-            f"{would.skipped} already imported; nothing imported"
-        )
-        return
-    try:
+            click.echo(
+                f"dry run: {would.created} requests would be created, "
+                f"{would.skipped} already imported; nothing imported"
+            )
+            return
         with (
             transaction(_sessions(ctx.settings)) as session,
             click.progressbar(length=found.cases, label="importing", file=sys.stderr) as bar,

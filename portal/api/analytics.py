@@ -85,6 +85,7 @@ def form_started(body: FormStartedIn, db: DbSession, user: ApiUser, request: Req
 
 @router.get("/requests", response_model=list[RequestBehindOut])
 def requests_behind(
+    response: Response,
     reads: AnalyticsSession,
     user: ApiUser,
     filters: FilterQuery,
@@ -92,12 +93,15 @@ def requests_behind(
     day: IsoDate | None = None,
 ) -> list[RequestBehindOut]:
     """The requests behind a number: ``metric`` is one of submitted, completed, rejected,
-    cancelled, failed, open; ``day`` narrows to one day of the period."""
+    cancelled, failed, open; ``day`` narrows to one day of the period. At most the first
+    1,000 (earliest first); ``X-Total-Count`` says how many the number counted."""
     context = context_for(reads, user, filters)
     found = drill.requests_behind(
         reads, offerings=context.offerings, period=context.period, metric=metric, day=day
     )
-    return [RequestBehindOut.model_validate(row) for row in found]
+    # The list holds the first drill.LIMIT; the header says how many the number counted.
+    response.headers["X-Total-Count"] = str(found.total)
+    return [RequestBehindOut.model_validate(row) for row in found.requests]
 
 
 @router.get("/forecast")

@@ -89,3 +89,22 @@ def test_flow_of_a_past_period_counts_only_its_offerings_requests_as_they_stood(
         "completed": 1,
         "dropped": 0,
     }
+
+
+def test_an_item_opened_on_the_last_day_of_an_ended_period_is_one_day_old_at_its_end(
+    db: Session,
+) -> None:
+    team = make_team(db, "platform")
+    lead = make_user(db, team=team, role=Role.LEAD)
+    database = make_offering(db, team, lead, slug="db")
+    user = make_user(db, team=make_team(db))
+    day = timedelta(days=1)
+    make_history(db, database, user, [("submitted", UNTIL - day + timedelta(hours=9))])
+    make_history(db, database, user, [("submitted", UNTIL - 3 * day + timedelta(hours=9))])
+    db.commit()
+
+    scope = flow.Scope(SINCE, UNTIL, (database.id,))
+    items = flow.open_items(flow.load(db, scope), as_of=scope.until)
+
+    # Opened on 12 and 14 June, still open when the period ended at the end of 14 June.
+    assert [item.age_days for item in items] == [3, 1]

@@ -4,6 +4,7 @@ metrics equal the same metrics computed with plain Python over the CSV."""
 from __future__ import annotations
 
 import csv
+import threading
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from servicebay.analytics import flow
+from servicebay.core.database import make_engine, make_sessionmaker, transaction
 from servicebay.core.events import Event
 from servicebay.core.identity import Role
 from servicebay.portal.cli import main
@@ -55,7 +57,7 @@ def _cases_from_csv() -> dict[str, list[datetime]]:
     return {key: sorted(moments) for key, moments in cases.items()}
 
 
-def _nearest_rank(values: list[float], percent: int) -> float:
+def _floor_rank(values: list[float], percent: int) -> float:
     ordered = sorted(values)
     position = (percent * len(ordered)) // 100
     return ordered[max(position, 1) - 1]
@@ -85,10 +87,10 @@ def _expected(cases: dict[str, list[datetime]]) -> dict[str, object]:
     done_per_day = Counter(m[-1].date() for m in cases.values())
     every_day = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return {
-        "lead_days": {p: _nearest_rank(lead_days, p) for p in (50, 70, 85, 95)},
-        "lead_hours": {p: _nearest_rank(lead_hours, p) for p in (50, 70, 85, 95)},
-        "cycle_days": {p: _nearest_rank(cycle_days, p) for p in (50, 70, 85, 95)},
-        "cycle_hours": {p: _nearest_rank(cycle_hours, p) for p in (50, 70, 85, 95)},
+        "lead_days": {p: _floor_rank(lead_days, p) for p in (50, 70, 85, 95)},
+        "lead_hours": {p: _floor_rank(lead_hours, p) for p in (50, 70, 85, 95)},
+        "cycle_days": {p: _floor_rank(cycle_days, p) for p in (50, 70, 85, 95)},
+        "cycle_hours": {p: _floor_rank(cycle_hours, p) for p in (50, 70, 85, 95)},
         "throughput": [(day, done_per_day.get(day, 0)) for day in every_day],
         "queue_hours": sum(_hours(m[0], _start_of_work(m)) for m in cases.values()),
         "fulfilment_hours": sum(_hours(_start_of_work(m), m[-1]) for m in cases.values()),
@@ -147,7 +149,10 @@ def test_helpdesk_log_imports_as_3804_requests_with_flow_metrics_equal_to_plain_
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Request)) == 3804
     imported_events = select(func.count()).select_from(Event).where(Event.request_id.is_not(None))
-    assert db.scalar(imported_events) == 13710
+    # Every row an Event, and the one case of a single row both submitted and completed.
+    assert db.scalar(imported_events) == 13710 + 1
+    submitted = select(func.count()).select_from(Event).where(Event.type == "request.submitted")
+    assert db.scalar(submitted) == 3804
 
     expected = _expected(_cases_from_csv())
     scope = flow.Scope(
@@ -166,6 +171,8 @@ def test_helpdesk_log_imports_as_3804_requests_with_flow_metrics_equal_to_plain_
     assert summary.stage_hours["queue"] == pytest.approx(expected["queue_hours"])
     assert summary.stage_hours["fulfilment"] == pytest.approx(expected["fulfilment_hours"])
     assert summary.wip == 0
+    # The help desk's people handled every ticket: none of it was automated.
+    assert summary.automation_rate == 0
 
 
 def test_import_into_an_unknown_offering_is_refused(db: Session) -> None:
@@ -187,3 +194,186 @@ def test_a_log_without_the_named_columns_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "has no column(s) ActivityID, CaseID, CompleteTimestamp" in result.output
+
+
+# --- what the importer says instead of changing things silently ------------------
+
+
+def _import(database_url: str, log: Path, slug: str, *extra: str) -> object:
+    return CliRunner().invoke(
+        main,
+        ["history", "import", str(log), *COLUMNS, "--offering", slug, *extra],
+        env={"SERVICEBAY_DATABASE_URL": database_url},
+    )
+
+
+def _log(tmp_path: Path, *rows: str, name: str = "log.csv") -> Path:
+    log = tmp_path / name
+    log.write_text("CaseID,ActivityID,CompleteTimestamp\n" + "".join(f"{row}\n" for row in rows))
+    return log
+
+
+def _count(db: Session, model: type) -> int:
+    db.rollback()
+    return db.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_a_case_of_one_row_is_submitted_as_well_as_completed(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    slug = _helpdesk_offering(db)
+    log = _log(
+        tmp_path,
+        "1,1,2024-01-08 09:00:00",
+        "2,1,2024-01-08 10:00:00",
+        "2,9,2024-01-09 10:00:00",
+    )
+
+    result = _import(database_url, log, slug)
+
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    db.rollback()
+    kinds = Counter(db.scalars(select(Event.type).where(Event.request_id.is_not(None))))
+    assert kinds == {"request.submitted": 2, "request.completed": 2}
+
+
+def test_rows_repeated_in_the_file_are_said_and_can_be_read_once(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    slug = _helpdesk_offering(db)
+    rows = ["7,1,2024-01-08 09:00:00", "7,2,2024-01-11 09:00:00", "7,9,2024-01-12 09:00:00"]
+    log = _log(tmp_path, *rows, *rows)
+
+    dry = _import(database_url, log, slug, "--dry-run")
+    result = _import(database_url, log, slug, "--drop-duplicates")
+
+    assert "3 rows repeat an earlier row exactly" in dry.output  # type: ignore[attr-defined]
+    assert "--drop-duplicates reads each once" in dry.output  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "3 rows repeated an earlier row exactly: read once" in result.output  # type: ignore[attr-defined]
+    db.rollback()
+    scope = flow.Scope(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
+    summary = flow.summary(flow.load(db, scope), scope)
+    assert summary.cycle_days[50] == 2  # from the first activity, not from the submission
+    assert summary.lead_days[50] == 5
+
+
+def test_a_dry_run_into_an_unknown_offering_is_refused(database_url: str) -> None:
+    result = _import(database_url, HELPDESK, "nope", "--dry-run")
+
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    assert "no offering 'nope'" in result.output  # type: ignore[attr-defined]
+
+
+def test_a_case_that_changed_since_it_was_imported_is_refused_and_nothing_imported(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    slug = _helpdesk_offering(db)
+    early = _log(tmp_path, "5,1,2024-01-08 09:00:00", "5,2,2024-01-09 09:00:00", name="a.csv")
+    assert _import(database_url, early, slug).exit_code == 0  # type: ignore[attr-defined]
+    later = _log(
+        tmp_path,
+        "5,1,2024-01-08 09:00:00",
+        "5,2,2024-01-09 09:00:00",
+        "5,9,2024-01-15 09:00:00",
+        "6,1,2024-01-10 09:00:00",
+        name="b.csv",
+    )
+
+    result = _import(database_url, later, slug)
+
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    assert "case 5: imported before as request" in result.output  # type: ignore[attr-defined]
+    assert "2024-01-15 09:00:00" in result.output  # type: ignore[attr-defined]
+    assert _count(db, Request) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (
+            "CaseID,ActivityID,CompleteTimestamp\n1,Übergabe,2024-01-08 09:00:00\n".encode(
+                "latin-1"
+            ),
+            "log.csv:2: character 3: byte 0xDC is not UTF-8",
+        ),
+        (
+            "CaseID,ActivityID,CompleteTimestamp\n1,1,2024-01-08 09:00:00\n".encode("utf-16"),
+            "log.csv:1: the file is UTF-16 text; save it as UTF-8",
+        ),
+        (
+            b"CaseID,ActivityID,CompleteTimestamp\n1,1,2024-01-08 09:00:00\n2,"
+            + b"x" * 131_073
+            + b",2024-01-08 09:00:00\n",
+            "log.csv:3: field larger than field limit (131072)",
+        ),
+        (
+            b"CaseID,ActivityID,CompleteTimestamp\n1,1,2024-01-08 09:00:00\n2,1\n",
+            "log.csv:3: column CompleteTimestamp: missing",
+        ),
+        (
+            b"CaseID,ActivityID,CompleteTimestamp\n" + b"9" * 201 + b",1,2024-01-08 09:00:00\n",
+            "log.csv:2: column CaseID: case id of 201 characters: at most 200",
+        ),
+    ],
+    ids=["latin-1", "utf-16", "long-field", "missing-field", "long-case-id"],
+)
+def test_a_bad_input_is_one_line_naming_where_and_nothing_is_imported(
+    db: Session, database_url: str, tmp_path: Path, content: bytes, said: str
+) -> None:
+    slug = _helpdesk_offering(db)
+    log = tmp_path / "log.csv"
+    log.write_bytes(content)
+
+    result = _import(database_url, log, slug)
+
+    assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+    assert said in result.output  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    assert _count(db, Request) == 0
+
+
+def test_the_same_file_imported_twice_at_once_creates_each_case_once(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    slug = _helpdesk_offering(db)
+    log = _log(tmp_path, *(f"{n},1,2024-01-08 09:00:00" for n in range(1, 1201)))
+    cases = read_event_log(
+        log,
+        case_column="CaseID",
+        activity_column="ActivityID",
+        timestamp_column="CompleteTimestamp",
+    )
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            with transaction(sessions) as session:
+                results.append(import_cases(session, offering_slug=slug, cases=cases))
+        except Exception as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+
+    assert sorted((r.created, r.skipped) for r in results) == [(0, 1200), (1200, 0)]  # type: ignore[attr-defined]
+    assert _count(db, Request) == 1200
+
+
+def test_naive_timestamps_are_read_in_the_time_zone_given(db: Session, database_url: str) -> None:
+    _helpdesk_offering(db)
+    rome = _import(
+        database_url, HELPDESK, "helpdesk-ticket", "--timezone", "Europe/Rome", "--dry-run"
+    )
+    unknown = _import(database_url, HELPDESK, "helpdesk-ticket", "--timezone", "Mars/Olympus")
+
+    # 17:40 in Rome in January is 16:40 UTC; 01:41 on 6 November (CET) is 00:41 UTC.
+    assert "2010-01-13 16:40 to 2012-11-06 00:41 UTC" in rome.output  # type: ignore[attr-defined]
+    assert unknown.exit_code != 0  # type: ignore[attr-defined]
+    assert "no time zone 'Mars/Olympus'" in unknown.output  # type: ignore[attr-defined]

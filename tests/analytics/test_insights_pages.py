@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from servicebay.core import clock
 from servicebay.core.identity import Role
+from servicebay.requests.history import Case, LoggedEvent, import_cases
 from tests.analytics.history import make_history
 from tests.factories import make_offering, make_team, make_user
 
@@ -120,3 +121,29 @@ def test_forecast_answers_for_the_number_of_requests_and_days_asked(
     assert page.status_code == 200
     assert "Forecast: 5 open requests, and the next 7 days" in page.text
     assert 'name="items"' in page.text and 'value="7"' in page.text
+
+
+def test_a_drill_down_cut_at_1000_requests_says_how_many_it_counted(
+    client: TestClient, db: Session
+) -> None:
+    platform = make_team(db, "platform")
+    pat = make_user(db, "pat", team=platform, role=Role.LEAD)
+    make_offering(db, platform, pat, slug="postgres", name="PostgreSQL database")
+    db.commit()
+    day = clock.now().replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    cases = [
+        Case(str(n), (LoggedEvent(day, "open"), LoggedEvent(day + timedelta(minutes=n), "done")))
+        for n in range(1001)
+    ]
+    import_cases(db, offering_slug="postgres", cases=cases)
+    db.commit()
+    _sign_in(client, "pat")
+
+    page = client.get("/insights/requests?metric=completed")
+    api = client.get("/api/v1/analytics/requests?metric=completed")
+
+    assert page.status_code == 200
+    assert "1001 requests." in page.text
+    assert "Showing the first 1000 of 1001, earliest first." in page.text
+    assert page.text.count("<tr>") == 1000 + 1  # and the heading row
+    assert api.headers["X-Total-Count"] == "1001" and len(api.json()) == 1000
