@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import drill, reports
+from servicebay.analytics import drill, health, reports, summary, versions
 from servicebay.analytics.percentiles import percentiles
 from servicebay.analytics.scope import visible_offerings, visible_teams
 from servicebay.core.identity import User
@@ -86,7 +86,17 @@ def _context(request: Request, reads: Session, user: User) -> reports.Context:
 
 @router.get("/insights", name="insights")
 def insights(request: Request, reads: AnalyticsSession, user: PageUser) -> Response:
-    return _section(request, reads, user, "adoption")
+    """The answer first: the summary and every offering's health, then adoption."""
+    context = _context(request, reads, user)
+    chosen = request.query_params.get("offering") and context.offerings
+    offering = context.offerings[0] if chosen else None
+    answer = {
+        "summary": summary.summary(context),
+        "health": health.offering_health(reads, offerings=context.offerings, period=context.period),
+        "versions": versions.compare(reads, offering=offering) if offering else None,
+        "offering": offering,
+    }
+    return _section(request, reads, user, "adoption", answer, context=context)
 
 
 @router.get("/insights/requests", name="insights_requests")
@@ -130,8 +140,16 @@ def _error(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
-def _section(request: Request, reads: Session, user: User, section: str) -> Response:
-    context = _context(request, reads, user)
+def _section(
+    request: Request,
+    reads: Session,
+    user: User,
+    section: str,
+    answer: dict[str, Any] | None = None,
+    *,
+    context: reports.Context | None = None,
+) -> Response:
+    context = context or _context(request, reads, user)
     filters = _filters(request)
     title, names = SECTIONS[section]
     panels = []
@@ -171,6 +189,7 @@ def _section(request: Request, reads: Session, user: User, section: str) -> Resp
             "teams": visible_teams(reads, viewer=user),
             "offerings": visible_offerings(reads, viewer=user),
             "has_offerings": bool(context.offerings),
+            "answer": answer,
         },
     )
 
