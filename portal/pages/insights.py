@@ -166,6 +166,7 @@ def _section(
         panels.append(
             {
                 "table": table,
+                "columns": _shown_columns(table),
                 "shown": table.rows[:ROWS_SHOWN],
                 "chart": chart,
                 "links": [_links(table, row, filters) for row in table.rows[:ROWS_SHOWN]],
@@ -190,8 +191,17 @@ def _section(
             "offerings": visible_offerings(reads, viewer=user),
             "has_offerings": bool(context.offerings),
             "answer": answer,
+            "names": {offering.slug: offering.name for offering in context.offerings},
         },
     )
+
+
+def _shown_columns(table: reports.Table) -> list[reports.Column]:
+    """The columns a page shows: an offering by its name, so not the name twice."""
+    keys = {column.key for column in table.columns}
+    if "offering" in keys:
+        return [column for column in table.columns if column.key != "name"]
+    return table.columns
 
 
 def _last_day(until: datetime) -> date:

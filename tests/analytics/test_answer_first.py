@@ -330,3 +330,28 @@ def test_the_api_answers_the_same_summary_health_and_versions(
     )
     assert compared.status_code == 200
     assert [row["version"] for row in compared.json()] == [1]
+
+
+def test_insights_tables_show_offering_names_and_percentages(
+    client: TestClient, db: Session
+) -> None:
+    clock.freeze(NOW)
+    _catalog(db)
+    make_user(db, "ana", analyst=True)
+    db.commit()
+    _sign_in(client, "ana")
+    period = "?since=2026-06-01&until=2026-06-30"
+
+    adoption = client.get("/insights" + period).text.split('data-table="adoption"', 1)[1]
+    adoption = adoption.split("</table>", 1)[0]
+    assert '<td data-metric="offering">Firewall change</td>' in adoption
+    assert '<td data-metric="offering">firewall</td>' not in adoption
+    # Laptop: 3 requests after 5 — a trend of -40 %, not -0.4.
+    laptop = adoption.split("Laptop", 1)[1].split("</tr>", 1)[0]
+    assert 'data-metric="trend">-40 %</td>' in laptop
+
+    flow = client.get("/insights/flow" + period).text.split('data-table="flow"', 1)[1]
+    assert 'data-metric="automation_rate">100 %</td>' in flow.split("</table>", 1)[0]
+
+    csv = client.get("/api/v1/analytics/adoption" + period + "&format=csv").text
+    assert "firewall,Firewall change" in csv and ",-0.4," in csv
