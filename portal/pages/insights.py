@@ -151,9 +151,10 @@ def _section(
 ) -> Response:
     context = context or _context(request, reads, user)
     filters = _filters(request)
-    title, names = SECTIONS[section]
+    title = SECTIONS[section][0]
+    names = {offering.slug: offering.name for offering in context.offerings}
     panels = []
-    for name in names:
+    for name in SECTIONS[section][1]:
         if name == "forecast":
             table = reports.forecast_table(
                 context,
@@ -162,7 +163,7 @@ def _section(
             )
         else:
             table = reports.TABLES[name](context)
-        chart = chart_of(table)
+        chart = _named(chart_of(table), names)
         panels.append(
             {
                 "table": table,
@@ -191,9 +192,16 @@ def _section(
             "offerings": visible_offerings(reads, viewer=user),
             "has_offerings": bool(context.offerings),
             "answer": answer,
-            "names": {offering.slug: offering.name for offering in context.offerings},
+            "names": names,
         },
     )
+
+
+def _named(chart: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any] | None:
+    """A chart whose labels are offering slugs, labelled by the offerings' names."""
+    if chart is None or not chart.get("labels"):
+        return chart
+    return {**chart, "labels": [names.get(label, label) for label in chart["labels"]]}
 
 
 def _shown_columns(table: reports.Table) -> list[reports.Column]:
