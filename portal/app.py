@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from servicebay.analytics import rollup
+from servicebay.core import validation
 from servicebay.core.database import make_engine, make_sessionmaker
 from servicebay.core.errors import RateLimited, ServicebayError, Unauthorized, detail_of
 from servicebay.core.identity import User
@@ -344,17 +345,15 @@ def _map_errors(app: FastAPI) -> None:
 
     async def invalid_request(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
+        # FastAPI's first location part says where the value was (body, query, path).
+        worded = validation.problems_in_words(error.errors(), skip=1)
         problems = [
-            {
-                "field": ".".join(str(part) for part in item["loc"][1:]) or "body",
-                "message": item["msg"],
-            }
-            for item in error.errors()
+            {"field": "body" if field == "definition" else field, "message": message}
+            for field, message in worded.items()
         ]
         if _wants_json(request):
             return JSONResponse({"detail": problems}, status_code=422)
-        message = "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
-        return _error_page(request, 422, message)
+        return _error_page(request, 422, " ".join(worded.values()))
 
     app.add_exception_handler(RequestValidationError, invalid_request)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from datetime import datetime
 from typing import Any
@@ -163,6 +165,7 @@ def render(
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "unread": getattr(request.state, "unread", 0),
+        "tabs": getattr(request.state, "tabs", []),
         "flash": shown_flash,
         **(context or {}),
     }
@@ -200,7 +203,7 @@ def see_other(
     if notice:
         response.set_cookie(
             FLASH_COOKIE,
-            quote(f"{kind}|{notice}"),
+            _signed_flash(request, f"{kind}|{notice}"),
             max_age=60,
             path="/",
             httponly=True,
@@ -210,11 +213,32 @@ def see_other(
     return response
 
 
+def _flash_key(request: Request) -> bytes:
+    """A key of its own for flash messages, derived from the server's secret key."""
+    key: bytes | None = getattr(request.app.state, "flash_key", None)
+    if key is None:
+        secret = request.app.state.settings.resolved_secret_key()
+        key = hmac.new(secret.encode(), b"servicebay flash messages", hashlib.sha256).digest()
+        request.app.state.flash_key = key
+    return key
+
+
+def _signed_flash(request: Request, text: str) -> str:
+    """The flash cookie's value: the text with an HMAC, so only the server can write one."""
+    signature = hmac.new(_flash_key(request), text.encode(), hashlib.sha256).hexdigest()
+    return quote(f"{signature}.{text}")
+
+
 def _flash_of(request: Request) -> dict[str, str] | None:
+    """The message a redirect of this server left; anything else in the cookie is ignored."""
     raw = request.cookies.get(FLASH_COOKIE)
     if not raw:
         return None
-    kind, _, message = unquote(raw).partition("|")
+    signature, _, text = unquote(raw).partition(".")
+    expected = hmac.new(_flash_key(request), text.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    kind, _, message = text.partition("|")
     if kind not in FLASH_KINDS or not message:
         return None
     return {"kind": kind, "message": message[:500]}

@@ -145,6 +145,20 @@ def inbox(session: Session, *, user: User) -> list[Approval]:
     return list(session.scalars(statement))
 
 
+def decides_approvals(session: Session, *, user: User) -> bool:
+    """Whether approval steps may ever wait for this user: administrators, team leads
+    (steps name the owner team's or the requester's team's leads), and members of a
+    team that a step has named. Others have no approvals inbox to open."""
+    if user.is_admin or any(m.role == Role.LEAD.value for m in user.memberships):
+        return True
+    if not user.team_ids:
+        return False
+    named = select(Approval.id).where(
+        Approval.decider == Decider.TEAM.value, Approval.team_id.in_(user.team_ids)
+    )
+    return session.scalar(named.limit(1)) is not None
+
+
 def _decidable_by(user: User) -> ColumnElement[bool]:
     """may_decide as a condition: a team step for the team's members, any other step
     for the deciding team's leads."""

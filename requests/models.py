@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from servicebay.catalog import forms
+from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.identity import User
@@ -85,6 +87,11 @@ class Request(Base):
     offering: Mapped[Offering] = relationship(lazy="joined")
     version: Mapped[OfferingVersion] = relationship(lazy="joined")
     requester: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def shown_inputs(self) -> list[forms.ShownInput]:
+        """The answers under the labels of the form they were given to (the pinned version)."""
+        return forms.shown_inputs(catalog_service.form_of(self.version), self.inputs or {})
 
 
 class FulfilmentRun(Base):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from servicebay.catalog import forms
+from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import ManualFulfilment, RequestForm
@@ -198,7 +201,7 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
     team_id = requesting_team_id(viewer)
     team = next((m.team.slug for m in viewer.memberships if m.team_id == team_id), None)
     return OfferingDescription(
-        offering=catalog_service.offering_out(session, offering),
+        offering=catalog_service.offering_out(session, offering, viewer=viewer),
         form_schema=forms.json_schema(form, title=offering.name),
         requesting_team=team,
         quota_left=quota_left(session, actor=viewer, version=version) if version else None,
@@ -367,23 +370,6 @@ def rate(
 # --- reading ------------------------------------------------------------------
 
 
-def runs_of(session: Session, *, request_id: int) -> list[RunOut]:
-    """Every fulfilment run of the request with each attempt and its log lines."""
-    runs = engine.runs_for_request(session, request_id=request_id)
-    ids = [run.id for run in runs]
-    attempts = engine.attempts_of(session, run_ids=ids)
-    lines = engine.log_lines(session, run_ids=ids)
-    return [
-        RunOut.model_validate(run).model_copy(
-            update={
-                "attempts": [AttemptOut.model_validate(a) for a in attempts if a.run_id == run.id],
-                "log": [LogLineOut.model_validate(line) for line in lines if line.run_id == run.id],
-            }
-        )
-        for run in runs
-    ]
-
-
 def story_of(session: Session, *, request_id: int, viewer: User) -> RequestStoryOut:
     """A request the viewer may see with all that happened to it: its status and outputs,
     the timeline, the approval steps, every run's log and the comments."""
@@ -391,13 +377,14 @@ def story_of(session: Session, *, request_id: int, viewer: User) -> RequestStory
     return RequestStoryOut(
         request=RequestOut.model_validate(request),
         timeline=[
-            EventOut.model_validate(e) for e in events.for_request(session, request_id=request.id)
+            EventOut.model_validate(e)
+            for e in events_seen_by(session, viewer=viewer, request=request)
         ],
         approvals=[
             ApprovalStepOut.model_validate(step)
             for step in approvals.steps_of(session, request_id=request.id)
         ],
-        runs=runs_of(session, request_id=request.id),
+        runs=runs_of(session, viewer=viewer, request=request),
         comments=[
             CommentOut.model_validate(c) for c in comments_of(session, request_id=request.id)
         ],
@@ -456,6 +443,92 @@ def counts_by_offering_and_status(session: Session) -> list[tuple[str, str, int]
         .group_by(Offering.slug, Request.status)
     )
     return [(slug, status, count) for slug, status, count in rows]
+
+
+def runs_of(session: Session, *, viewer: User, request: Request) -> list[RunOut]:
+    """Every fulfilment run of the request with its attempts and log lines. Someone who may
+    not read the offering's fulfilment settings (the requester, an approver from another
+    team) reads the errors and log without the webhook's address."""
+    runs = engine.runs_for_request(session, request_id=request.id)
+    ids = [run.id for run in runs]
+    attempts = engine.attempts_of(session, run_ids=ids)
+    lines = engine.log_lines(session, run_ids=ids)
+    hide = _hiding_the_address(viewer, request)
+    return [
+        RunOut.model_validate(run).model_copy(
+            update={
+                "last_error": hide(run.last_error),
+                "attempts": [
+                    AttemptOut.model_validate(a).model_copy(update={"error": hide(a.error)})
+                    for a in attempts
+                    if a.run_id == run.id
+                ],
+                "log": [
+                    LogLineOut.model_validate(line).model_copy(
+                        update={"message": hide(line.message) or ""}
+                    )
+                    for line in lines
+                    if line.run_id == run.id
+                ],
+            }
+        )
+        for run in runs
+    ]
+
+
+def _hiding_the_address(viewer: User, request: Request) -> Callable[[str | None], str | None]:
+    url = str(request.version.fulfilment.get("url") or "")
+    if not url or catalog_policies.can_read_fulfilment(viewer, request.offering):
+        return lambda text: text
+    host = urlsplit(url).hostname or ""
+    said = "the fulfilment service"
+
+    def hide(text: str | None) -> str | None:
+        if not text:
+            return text
+        text = text.replace(url, said)
+        return text.replace(host, said) if host else text
+
+    return hide
+
+
+@dataclass(frozen=True)
+class EventSeen:
+    """An Event of a request as one viewer reads it (a copy: the log itself never changes)."""
+
+    id: int
+    type: str
+    occurred_at: datetime
+    actor: User | None
+    data: dict[str, Any]
+
+
+def events_seen_by(session: Session, *, viewer: User, request: Request) -> list[EventSeen]:
+    """Everything that happened to the request, in order; reasons name the webhook's
+    address only to those who may read the offering's fulfilment settings."""
+    hide = _hiding_the_address(viewer, request)
+    return [
+        EventSeen(
+            id=event.id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            data={
+                key: hide(value) if isinstance(value, str) else value
+                for key, value in (event.data or {}).items()
+            },
+        )
+        for event in events.for_request(session, request_id=request.id)
+    ]
+
+
+def timeline(session: Session, *, viewer: User, request: Request) -> list[EventSeen]:
+    """A request's events as its page tells them. A rejection at an approval step is one
+    happening, recorded twice (the step's decision and the request's move): it is told once,
+    at its step, with its reason."""
+    told = events_seen_by(session, viewer=viewer, request=request)
+    at_a_step = any(event.type == "approval.rejected" for event in told)
+    return [event for event in told if not (at_a_step and event.type == "request.rejected")]
 
 
 def list_for_requester(

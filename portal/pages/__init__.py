@@ -1,11 +1,12 @@
 """HTML pages: the caller is known by sign-in only (never a bearer token), every
 state-changing form is CSRF-checked and acts once per form token, and every page knows
-its unread count."""
+its unread count and the tabs its reader can use."""
 
 from fastapi import APIRouter, Depends
 
 from servicebay.portal.deps import page_caller
 from servicebay.portal.form_tokens import once_per_form
+from servicebay.portal.navigation import main_tabs
 from servicebay.portal.pages import (
     account,
     admin,
@@ -27,6 +28,7 @@ router = APIRouter(
         Depends(check_csrf),
         Depends(once_per_form, scope="function"),  # after the CSRF check, always
         Depends(notifications.count_unread),
+        Depends(main_tabs),
     ],
     include_in_schema=False,
 )

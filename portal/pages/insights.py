@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from servicebay.analytics import drill, health, reports, summary, versions
 from servicebay.analytics.percentiles import percentiles
-from servicebay.analytics.scope import visible_offerings, visible_teams
+from servicebay.analytics.scope import reads_insights, visible_offerings, visible_teams
 from servicebay.core.identity import User
 from servicebay.portal.deps import AnalyticsSession, PageUser
 from servicebay.portal.render import render
@@ -87,6 +87,8 @@ def _context(request: Request, reads: Session, user: User) -> reports.Context:
 @router.get("/insights", name="insights")
 def insights(request: Request, reads: AnalyticsSession, user: PageUser) -> Response:
     """The answer first: the summary and every offering's health, then adoption."""
+    if not reads_insights(reads, viewer=user):
+        return _section(request, reads, user, "adoption")
     context = _context(request, reads, user)
     chosen = request.query_params.get("offering") and context.offerings
     offering = context.offerings[0] if chosen else None
@@ -149,6 +151,8 @@ def _section(
     *,
     context: reports.Context | None = None,
 ) -> Response:
+    if not reads_insights(reads, viewer=user):
+        return render(request, "analytics/insights.html", {"reads": False, "title": "none"})
     context = context or _context(request, reads, user)
     filters = _filters(request)
     title = SECTIONS[section][0]
@@ -181,6 +185,7 @@ def _section(
         request,
         "analytics/insights.html",
         {
+            "reads": True,
             "section": section,
             "sections": SECTIONS,
             "title": title,

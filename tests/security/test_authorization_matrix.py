@@ -153,6 +153,7 @@ EXPECTED: dict[str, str] = {
     "ops_offering_retire": "owner-lead",
     "ops_offering_diff": "owner-member",
     "admin_audit": "admin",
+    "admin_people": "admin",
     # team board and tasks (API)
     "get_team_board": "owner-member",
     "assign_task": "owner-member",
@@ -161,6 +162,9 @@ EXPECTED: dict[str, str] = {
     "request_cancel": "requester-or-owner-team",
     "request_comment": "request-viewer",
     "request_rate": "requester",
+    # a refused form's address, opened again: back to the request page (which checks)
+    "request_rating_form": "signed-in",
+    "request_comment_form": "signed-in",
     "approvals": "signed-in",
     "approval_decide": "approver",
     "demands": "signed-in",
