@@ -355,3 +355,49 @@ def test_insights_tables_show_offering_names_and_percentages(
 
     csv = client.get("/api/v1/analytics/adoption" + period + "&format=csv").text
     assert "firewall,Firewall change" in csv and ",-0.4," in csv
+
+
+def test_a_team_lead_reads_only_the_health_and_versions_of_the_teams_offerings(
+    client: TestClient, db: Session
+) -> None:
+    clock.freeze(NOW)
+    _catalog(db)
+    security = make_team(db, "security")
+    sam = make_user(db, "sam", team=security, role=Role.LEAD)
+    make_offering(db, security, sam, slug="pentest", name="Penetration test")
+    db.commit()
+    headers = token_for(db, sam)
+    db.commit()
+
+    ranked = client.get("/api/v1/insights/health", headers=headers).json()
+    summary_of = client.get("/api/v1/insights/summary", headers=headers).json()
+    other = client.get("/api/v1/insights/versions", params={"offering": "vpn"}, headers=headers)
+
+    assert [row["offering"] for row in ranked] == ["pentest"]
+    assert summary_of["offerings"] == 1
+    assert other.status_code == 404
+
+
+def test_form_starts_count_for_the_version_current_that_day(db: Session) -> None:
+    clock.freeze(NOW)
+    offering = _versioned(db)
+    casey = db.query(User).filter_by(username="casey").one()
+    # Under v1: 2 started forms never sent. Under v2 (from June 5): 1 started and sent.
+    for at in (BEFORE + timedelta(days=3), BEFORE + timedelta(days=4)):
+        events.record(
+            db, type="offering.form_started", actor_id=casey.id, offering_id=offering.id, at=at
+        )
+    events.record(
+        db,
+        type="offering.form_started",
+        actor_id=casey.id,
+        offering_id=offering.id,
+        at=IN_PERIOD - timedelta(minutes=10),
+    )
+    db.flush()
+    rollup.refresh(db)
+
+    first, second = versions.compare(db, offering=offering)
+
+    assert (first.form_starts, first.abandoned, first.abandonment) == (2, 2, 1.0)
+    assert (second.form_starts, second.abandoned, second.abandonment) == (1, 0, 0.0)
