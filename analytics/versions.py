@@ -14,6 +14,7 @@ from servicebay.analytics import flow, rollup
 from servicebay.analytics.percentiles import nearest_rank
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
+from servicebay.core.events import Event
 from servicebay.requests.models import Request
 
 
@@ -68,22 +69,28 @@ def compare(session: Session, *, offering: Offering) -> list[VersionRow]:
         return []
     per_version: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     rows = session.execute(
-        select(
-            Request.offering_version_id,
-            Request.status,
-            func.count(),
-            func.count(Request.rating),
-            func.coalesce(func.sum(Request.rating), 0),
-        )
+        select(Request.offering_version_id, Request.status, func.count())
         .where(Request.offering_id == offering.id)
         .group_by(Request.offering_version_id, Request.status)
     )
-    for version_id, status, count, ratings, rating_total in rows:
+    for version_id, status, count in rows:
         counts = per_version[version_id]
         counts["submitted"] += count
         counts[status] += count
-        counts["ratings"] += ratings
-        counts["rating_total"] += int(rating_total or 0)
+    # Ratings as every insight counts them: request.rated events (docs/metrics.md).
+    rated = session.execute(
+        select(
+            Request.offering_version_id,
+            func.count(),
+            func.coalesce(func.sum(Event.data["rating"].as_integer()), 0),
+        )
+        .join(Request, Request.id == Event.request_id)
+        .where(Event.type == "request.rated", Request.offering_id == offering.id)
+        .group_by(Request.offering_version_id)
+    )
+    for version_id, ratings, rating_total in rated:
+        per_version[version_id]["ratings"] += ratings
+        per_version[version_id]["rating_total"] += int(rating_total or 0)
     requesters = dict(
         session.execute(
             select(Request.offering_version_id, func.count(func.distinct(Request.requester_id)))

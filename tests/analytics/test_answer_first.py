@@ -198,8 +198,9 @@ def _versioned(db: Session) -> Offering:
     assert offering.current_version is not None
     offering.current_version.published_at = IN_PERIOD - timedelta(days=5)
     for n in range(3):
-        done = make_history(db, offering, casey, _done(IN_PERIOD + timedelta(days=n)))
-        done.rating = 5
+        at = IN_PERIOD + timedelta(days=n)
+        steps = [*_done(at), ("request.rated", at + timedelta(hours=3))]
+        make_history(db, offering, casey, steps, data={"request.rated": {"rating": 5}})
     db.flush()
     return offering
 

@@ -88,8 +88,10 @@ def test_the_answer_passes_axe_and_fits_a_phone(browser: Browser, live_server: L
                 problems[path + suffix] = found
             if suffix:
                 wide = page.evaluate(
-                    "Array.from(document.querySelectorAll('#summary, #health, #versions'))"
-                    ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.id)"
+                    "Array.from(document.querySelectorAll("
+                    "'#summary, #health, #versions, #versions .table-scroll'))"
+                    ".filter(e => e.scrollWidth > e.clientWidth + 1)"
+                    ".map(e => e.id || e.className)"
                 )
                 assert wide == [], f"{path} is wider than a phone in {wide}"
             screenshot(page, name + suffix)
