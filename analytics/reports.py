@@ -29,6 +29,8 @@ class Column:
     numeric: bool = False
     # Which drill-down metric a number in this column opens ("" = none).
     drill: str = ""
+    # A share (0..1): pages show it as a percentage; JSON and CSV keep the fraction.
+    percent: bool = False
 
 
 @dataclass
@@ -139,6 +141,10 @@ def _n(key: str, label: str, drill: str = "") -> Column:
     return Column(key, label, numeric=True, drill=drill)
 
 
+def _share(key: str, label: str) -> Column:
+    return Column(key, label, numeric=True, percent=True)
+
+
 def adoption_table(context: Context) -> Table:
     rows = adoption.adoption(context.session, offerings=context.offerings, period=context.period)
     return Table(
@@ -155,10 +161,10 @@ def adoption_table(context: Context) -> Table:
             _n("completed", "Completed", drill="completed"),
             _n("unique_requesters", "Requesters"),
             _n("unique_teams", "Teams"),
-            _n("repeat_share", "Repeat requesters"),
+            _share("repeat_share", "Repeat requesters"),
             _n("previous_submitted", "Submitted before"),
-            _n("trend", "Trend"),
-            _n("reach", "Reach"),
+            _share("trend", "Trend"),
+            _share("reach", "Reach"),
         ],
         [
             {
@@ -299,10 +305,10 @@ def flow_table(context: Context) -> Table:
             _n("cycle_p85_days", "Cycle time p85 (days)"),
             _n("lead_p85_hours", "Lead time p85 (hours)"),
             _n("wip", "Open now", drill="open"),
-            _n("sle_hit_rate", "SLE hit rate"),
+            _share("sle_hit_rate", "SLE hit rate"),
             _n("sle_target_percent", "SLE target %"),
-            _n("automation_rate", "Automation rate"),
-            _n("first_attempt_success", "First-attempt success"),
+            _share("automation_rate", "Automation rate"),
+            _share("first_attempt_success", "First-attempt success"),
             _n("recoveries", "Recoveries"),
             _n("recovery_p50_hours", "Time to recover p50 (hours)"),
             _n("recovery_p85_hours", "Time to recover p85 (hours)"),
@@ -451,7 +457,7 @@ def stages_table(context: Context) -> Table:
     return Table(
         "stages",
         "Where completed requests spent their time",
-        [Column("stage", "Stage"), _n("hours", "Hours"), _n("share", "Share")],
+        [Column("stage", "Stage"), _n("hours", "Hours"), _share("share", "Share")],
         [
             {
                 "stage": stage,

@@ -10,6 +10,7 @@ from servicebay.portal.api import (
     catalog,
     chat,
     demand,
+    insights,
     offerings,
     requests,
     runs,
@@ -22,6 +23,7 @@ router.include_router(requests.router)
 router.include_router(approvals.router)
 router.include_router(runs.router)
 router.include_router(analytics.router)
+router.include_router(insights.router)
 router.include_router(account.router)
 router.include_router(audit.router)
 router.include_router(demand.router)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import drill, reports
+from servicebay.analytics import drill, health, reports, summary, versions
 from servicebay.analytics.percentiles import percentiles
 from servicebay.analytics.scope import reads_insights, visible_offerings, visible_teams
 from servicebay.core.identity import User
@@ -86,7 +86,19 @@ def _context(request: Request, reads: Session, user: User) -> reports.Context:
 
 @router.get("/insights", name="insights")
 def insights(request: Request, reads: AnalyticsSession, user: PageUser) -> Response:
-    return _section(request, reads, user, "adoption")
+    """The answer first: the summary and every offering's health, then adoption."""
+    if not reads_insights(reads, viewer=user):
+        return _section(request, reads, user, "adoption")
+    context = _context(request, reads, user)
+    chosen = request.query_params.get("offering") and context.offerings
+    offering = context.offerings[0] if chosen else None
+    answer = {
+        "summary": summary.summary(context),
+        "health": health.offering_health(reads, offerings=context.offerings, period=context.period),
+        "versions": versions.compare(reads, offering=offering) if offering else None,
+        "offering": offering,
+    }
+    return _section(request, reads, user, "adoption", answer, context=context)
 
 
 @router.get("/insights/requests", name="insights_requests")
@@ -130,14 +142,23 @@ def _error(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
-def _section(request: Request, reads: Session, user: User, section: str) -> Response:
+def _section(
+    request: Request,
+    reads: Session,
+    user: User,
+    section: str,
+    answer: dict[str, Any] | None = None,
+    *,
+    context: reports.Context | None = None,
+) -> Response:
     if not reads_insights(reads, viewer=user):
         return render(request, "analytics/insights.html", {"reads": False, "title": "none"})
-    context = _context(request, reads, user)
+    context = context or _context(request, reads, user)
     filters = _filters(request)
-    title, names = SECTIONS[section]
+    title = SECTIONS[section][0]
+    names = {offering.slug: offering.name for offering in context.offerings}
     panels = []
-    for name in names:
+    for name in SECTIONS[section][1]:
         if name == "forecast":
             table = reports.forecast_table(
                 context,
@@ -146,10 +167,11 @@ def _section(request: Request, reads: Session, user: User, section: str) -> Resp
             )
         else:
             table = reports.TABLES[name](context)
-        chart = chart_of(table)
+        chart = _named(chart_of(table), names)
         panels.append(
             {
                 "table": table,
+                "columns": _shown_columns(table),
                 "shown": table.rows[:ROWS_SHOWN],
                 "chart": chart,
                 "links": [_links(table, row, filters) for row in table.rows[:ROWS_SHOWN]],
@@ -174,8 +196,25 @@ def _section(request: Request, reads: Session, user: User, section: str) -> Resp
             "teams": visible_teams(reads, viewer=user),
             "offerings": visible_offerings(reads, viewer=user),
             "has_offerings": bool(context.offerings),
+            "answer": answer,
+            "names": names,
         },
     )
+
+
+def _named(chart: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any] | None:
+    """A chart whose labels are offering slugs, labelled by the offerings' names."""
+    if chart is None or not chart.get("labels"):
+        return chart
+    return {**chart, "labels": [names.get(label, label) for label in chart["labels"]]}
+
+
+def _shown_columns(table: reports.Table) -> list[reports.Column]:
+    """The columns a page shows: an offering by its name, so not the name twice."""
+    keys = {column.key for column in table.columns}
+    if "offering" in keys:
+        return [column for column in table.columns if column.key != "name"]
+    return table.columns
 
 
 def _last_day(until: datetime) -> date:

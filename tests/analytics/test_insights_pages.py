@@ -70,7 +70,7 @@ def test_analyst_sees_every_section_with_a_chart_and_its_table(
     assert chart is not None
     spec = json.loads(chart.group(1))
     submitted = next(d for d in spec["datasets"] if d["label"] == "Submitted")
-    assert dict(zip(spec["labels"], submitted["data"], strict=True))["postgres"] == 1
+    assert dict(zip(spec["labels"], submitted["data"], strict=True))["PostgreSQL database"] == 1
     assert "unused" in adoption.text and "no submission in the period" in adoption.text
 
     flow = client.get("/insights/flow")
