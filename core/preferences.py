@@ -1,6 +1,6 @@
 """What each person wants to be told, and how: their notification preferences.
 
-No row means the defaults: every status change, in the app and by email when mail is set up.
+No row means the defaults: every topic, in the app and by email when mail is set up.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from servicebay.core import clock, events
 from servicebay.core.database import Base, UTCDateTime
 
-# The request changes a person can choose to hear about, in the product's words.
+# What a person can choose to hear about, in the product's words: the one list of topics
+# every channel (in the app, email, …) is chosen for. A request's topics are its statuses.
 TOPICS = {
     "pending_approval": "My request waits for approval",
     "rejected": "My request was rejected",
@@ -21,6 +22,10 @@ TOPICS = {
     "completed": "My request is completed",
     "failed": "My request failed",
     "cancelled": "My request was cancelled",
+    "demand_accepted": "A need I asked for or voted for was accepted",
+    "demand_declined": "A need I asked for or voted for was declined",
+    "demand_merged": "A need I asked for or voted for was merged into another",
+    "demand_shipped": "A need I asked for or voted for shipped as an offering",
 }
 
 

@@ -167,7 +167,7 @@ def worker(ctx: Context, concurrency: int) -> None:
     settings = ctx.settings
     logs.configure(settings.log_level)
     sessions = _sessions(settings)
-    notifications.configure(sessions, email=mail.configured(settings))
+    notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
     fulfilment_worker = Worker(
         sessions, settings, concurrency=concurrency, chores=(rollup.refresh,)
     )

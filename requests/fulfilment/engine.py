@@ -65,6 +65,7 @@ class Reach:
     """
 
     email: bool = False
+    base_url: str = "http://127.0.0.1:8000"  # of the portal, for links in messages
     workers: weakref.WeakSet[Wakeable] = field(default_factory=weakref.WeakSet)
 
 
@@ -95,7 +96,7 @@ class Timing:
 class ClaimedRun:
     id: int
     attempt: int
-    request_id: int
+    request_id: int | None  # an email about a demand has none
     kind: str
     rescued: bool
 
@@ -103,16 +104,18 @@ class ClaimedRun:
 def enqueue(
     session: Session,
     *,
-    request: Request,
+    request: Request | None,
     max_attempts: int,
     kind: RunKind = RunKind.FULFIL,
     payload: dict[str, Any] | None = None,
 ) -> FulfilmentRun:
     """Create the run in the caller's transaction (transactional outbox); workers are woken
-    when, and only if, that transaction commits."""
+    when, and only if, that transaction commits. Only an email may be about no request."""
+    if request is None and kind is not RunKind.EMAIL:
+        raise ValueError("a fulfilment run belongs to a request")
     now = clock.now()
     run = FulfilmentRun(
-        request_id=request.id,
+        request_id=request.id if request is not None else None,
         kind=kind.value,
         payload=payload or {},
         status=RunStatus.QUEUED.value,
@@ -207,6 +210,17 @@ _ATTEMPT_SUBJECT = (
         ),
         lazyload("*"),
     )
+    .with_for_update(of=FulfilmentRun)
+)
+# An email needs only its message: it may be about no request (a demand's decision).
+_EMAIL_SUBJECT = (
+    select(
+        FulfilmentRun.max_attempts,
+        FulfilmentRun.payload,
+        FulfilmentRun.correlation_id,
+        FulfilmentRun.request_id,
+    )
+    .where(_HELD)
     .with_for_update(of=FulfilmentRun)
 )
 _SET_CALLBACK_TOKEN = (
@@ -321,6 +335,12 @@ def attempt_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
     """What the attempt's handler needs (run, request, offering, version, requester) in one
     query, with the run locked for update, if this attempt still holds the run."""
     return session.execute(_ATTEMPT_SUBJECT, _fence(run)).one_or_none()
+
+
+def email_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
+    """What an email attempt needs (the message), with the run locked for update, if this
+    attempt still holds the run."""
+    return session.execute(_EMAIL_SUBJECT, _fence(run)).one_or_none()
 
 
 def set_callback_token(session: Session, *, run: ClaimedRun, token_hash: str) -> None:

@@ -267,25 +267,14 @@ class Worker:
         return None
 
     def _prepare(self, session: Session, run: ClaimedRun) -> Attempt | None:
+        if run.kind == RunKind.EMAIL.value:
+            return self._prepare_email(session, run)
         subject = engine.attempt_subject(session, run)
         if subject is None:
             return None
-        token = secrets.token_urlsafe(32)
-        engine.set_callback_token(session, run=run, token_hash=hash_secret(token))
-        engine.log(
-            session,
-            run_id=run.id,
-            attempt=run.attempt,
-            level="info",
-            message=f"attempt {run.attempt} of {subject.max_attempts} started by worker "
-            f"{self.worker_id}",
-        )
-        fulfilment = None
-        if run.kind == RunKind.FULFIL.value:
-            fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
-            spec = fulfilment.model_dump()
-        else:
-            spec = subject.payload
+        token = self._started(session, run, max_attempts=subject.max_attempts)
+        fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
+        spec = fulfilment.model_dump()
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -305,6 +294,41 @@ class Worker:
             correlation_id=subject.correlation_id,
         )
         return Attempt(context, fulfilment)
+
+    def _prepare_email(self, session: Session, run: ClaimedRun) -> Attempt | None:
+        """An email carries its whole message; it may be about no request."""
+        subject = engine.email_subject(session, run)
+        if subject is None:
+            return None
+        token = self._started(session, run, max_attempts=subject.max_attempts)
+        context = FulfilmentContext(
+            run_id=run.id,
+            attempt=run.attempt,
+            request_id=subject.request_id,
+            offering_slug="",
+            offering_version=0,
+            inputs={},
+            requester={},
+            spec=dict(subject.payload),
+            secret=None,
+            callback_url="",
+            callback_token=token,
+            correlation_id=subject.correlation_id,
+        )
+        return Attempt(context, None)
+
+    def _started(self, session: Session, run: ClaimedRun, *, max_attempts: int) -> str:
+        """The attempt's callback token (stored hashed) and its first log line."""
+        token = secrets.token_urlsafe(32)
+        engine.set_callback_token(session, run=run, token_hash=hash_secret(token))
+        engine.log(
+            session,
+            run_id=run.id,
+            attempt=run.attempt,
+            level="info",
+            message=f"attempt {run.attempt} of {max_attempts} started by worker {self.worker_id}",
+        )
+        return token
 
     def _dispatch(self, run: ClaimedRun, attempt: Attempt) -> Outcome:
         context, fulfilment = attempt.context, attempt.fulfilment
