@@ -207,7 +207,7 @@ def test_a_need_is_recorded_voted_once_and_triaged(client: TestClient, db: Sessi
     assert db.get_one(Demand, duplicate).state == "merged"
     db.rollback()
     sign_in(client, "casey")
-    assert f"Merged into <a href=\"http://testserver/demand/{first}\">#{first} Kafka topics" in (
+    assert f'Merged into <a href="http://testserver/demand/{first}">#{first} Kafka topics' in (
         client.get("/demand").text
     ), "the author reads where it went"
     csrf = sign_in(client, "pat")
