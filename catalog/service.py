@@ -26,11 +26,13 @@ from servicebay.catalog.schemas import (
     Decider,
     FulfilmentSpec,
     OfferingIn,
+    OfferingOut,
     OfferingStatus,
     Quota,
     Readiness,
     RequestForm,
     ServiceLevel,
+    WorkKind,
 )
 from servicebay.core import clock, events
 from servicebay.core.identity import Team, User
@@ -483,6 +485,45 @@ def retire(session: Session, *, actor: User | None, offering: Offering) -> Offer
 
 
 # --- finding offerings ---------------------------------------------------------
+
+
+def offering_out(
+    session: Session, offering: Offering, *, drafts: dict[int, int] | None = None
+) -> OfferingOut:
+    """The offering as the API and the agent tools show it; ``drafts`` (from
+    draft_numbers) saves a query per offering when listing many."""
+    version = offering.current_version
+    current = version.number if version else None
+    if drafts is None:
+        drafts = draft_numbers(session, [offering.id])
+    draft = drafts.get(offering.id)
+    return OfferingOut(
+        slug=offering.slug,
+        name=offering.name,
+        summary=offering.summary,
+        description=offering.description,
+        category=offering.category,
+        tags=list(offering.tags),
+        owner_team=offering.owner_team.slug,
+        contact=offering.contact,
+        runbook_url=offering.runbook_url,
+        work_kind=WorkKind(offering.work_kind),
+        status=OfferingStatus(offering.status),
+        version=version.number if version else 0,
+        draft_version=draft if draft != current else None,
+        visibility=list(version.details.get("visibility", [])) if version else [],
+        replacement=offering.replacement_slug,
+        deprecation_notice=offering.deprecation_notice,
+        no_input_needed=version.no_input_needed if version else False,
+        form=form_of(version) if version else RequestForm(),
+        approval_policy=policy_of(version) if version else ApprovalPolicy(),
+        fulfilment=dict(version.fulfilment) if version else {},
+        signing_secret_set=bool(version and version.webhook_secret),
+        sle=sle_of(version) if version else None,
+        cost=version.cost if version else 0.0,
+        quota=quota_of(version) if version else None,
+        created_at=offering.created_at,
+    )
 
 
 def get_offering(session: Session, *, slug: str, viewer: User | None) -> Offering:

@@ -7,6 +7,7 @@ code, as HTML on pages and JSON on the API and agent tools.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 
 class ServicebayError(Exception):
@@ -61,6 +62,13 @@ class RateLimited(ServicebayError):
         self.retry_after = retry_after
 
 
+class Unavailable(ServicebayError):
+    """A service this depends on (an identity provider) cannot be reached (503), or
+    answered what it should not (a subclass may say 502): nothing the caller did wrong."""
+
+    status_code = 503
+
+
 KINDS: tuple[type[ServicebayError], ...] = (
     NotFound,
     Conflict,
@@ -68,4 +76,13 @@ KINDS: tuple[type[ServicebayError], ...] = (
     Denied,
     Unauthorized,
     RateLimited,
+    Unavailable,
 )
+
+
+def detail_of(error: Exception) -> Any:
+    """What a face answers about an error: each field's problem, or the sentence."""
+    problems = getattr(error, "problems", None)
+    if problems:
+        return [{"field": name, "message": message} for name, message in problems.items()]
+    return str(error)

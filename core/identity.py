@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from servicebay.core import clock, events, policies
@@ -138,6 +138,24 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The identity provider's ID token of a sign-in through it, kept until sign-out to
+    # name the session when asking the provider to end its own (id_token_hint).
+    provider_id_token: Mapped[str | None] = mapped_column(Text)
+
+
+class ExternalIdentity(Base):
+    """A person as an identity provider knows them: its issuer and their subject (``sub``),
+    which never changes and is never reused, unlike a name or an e-mail address."""
+
+    __tablename__ = "core_external_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def hash_secret(value: str) -> str:
@@ -258,6 +276,154 @@ def follow_groups(session: Session, *, user: User, team_slugs: set[str]) -> None
     session.flush()
 
 
+@dataclass(frozen=True)
+class ProviderPerson:
+    """What an identity provider's verified ID token says about the person signing in."""
+
+    issuer: str
+    subject: str
+    email: str = ""
+    name: str = ""
+    preferred_username: str = ""
+    groups: tuple[str, ...] | None = None  # None: the token does not say
+
+
+@dataclass(frozen=True)
+class GroupRules:
+    """How a provider's groups become team memberships: ``team_map`` names a team (and
+    ``:lead``) for a group; any other group named like a team's slug makes a member, and
+    one named like the slug followed by ``lead_suffix`` makes a lead. With ``admin_groups``
+    the groups also decide who is an administrator."""
+
+    team_map: dict[str, str]
+    lead_suffix: str = "-leads"
+    admin_groups: frozenset[str] = frozenset()
+    """When set, being in one of these groups is what makes someone an administrator."""
+
+    def roles(self, groups: tuple[str, ...]) -> dict[str, Role]:
+        wanted: dict[str, Role] = {}
+
+        def want(slug: str, role: Role) -> None:
+            if wanted.get(slug) is not Role.LEAD:
+                wanted[slug] = role
+
+        for group in groups:
+            if group in self.team_map:
+                slug, _, role = self.team_map[group].partition(":")
+                want(slug, Role.LEAD if role == "lead" else Role.MEMBER)
+            elif self.lead_suffix and group.endswith(self.lead_suffix):
+                want(group.removesuffix(self.lead_suffix), Role.LEAD)
+            else:
+                want(group, Role.MEMBER)
+        return wanted
+
+
+class AccountDeactivated(IdentityError, Denied):
+    """The person's account exists but is switched off."""
+
+
+def user_from_provider(
+    session: Session, *, person: ProviderPerson, rules: GroupRules | None = None
+) -> User:
+    """The user an identity provider vouches for, found by issuer and subject and created
+    the first time; name and e-mail follow the provider, and with ``rules`` so do team
+    memberships and the lead role (when the token lists groups at all).
+
+    An existing account is never taken over by a matching name or e-mail address: only
+    the (issuer, subject) link says who someone is.
+    """
+    now = clock.now()
+    link = session.scalar(
+        select(ExternalIdentity).where(
+            ExternalIdentity.issuer == person.issuer, ExternalIdentity.subject == person.subject
+        )
+    )
+    if link is None:
+        user = create_user(
+            session,
+            username=_free_username(session, person),
+            password=None,
+            email=person.email,
+            display_name=person.name,
+        )
+        session.add(
+            ExternalIdentity(
+                user_id=user.id,
+                issuer=person.issuer,
+                subject=person.subject,
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
+        events.record(
+            session,
+            type="user.created_by_provider",
+            actor_id=user.id,
+            data={"user": user.username, "issuer": person.issuer},
+        )
+    else:
+        user = session.get_one(User, link.user_id)
+        link.last_seen_at = now
+        if person.email:
+            user.email = person.email
+        if person.name:
+            user.display_name = person.name
+    if not user.is_active:
+        raise AccountDeactivated("this account is switched off; ask an administrator")
+    if rules is not None and person.groups is not None:
+        set_memberships(session, user=user, roles=rules.roles(person.groups))
+        if rules.admin_groups:
+            _follow_admin_groups(
+                session, user=user, admin=bool(rules.admin_groups & set(person.groups))
+            )
+    session.flush()
+    return user
+
+
+def _follow_admin_groups(session: Session, *, user: User, admin: bool) -> None:
+    if user.is_admin != admin:
+        user.is_admin = admin
+        events.record(
+            session,
+            type="user.admin_granted" if admin else "user.admin_revoked",
+            actor_id=None,
+            data={"user": user.username, "by": "identity provider groups"},
+        )
+
+
+def _free_username(session: Session, person: ProviderPerson) -> str:
+    """A name for a new account: the provider's user name or e-mail address when free,
+    else one made from them (the account is found by its link, never by this name)."""
+    for candidate in (person.preferred_username, person.email):
+        if candidate and is_username(candidate) and find_user(session, username=candidate) is None:
+            return candidate
+    seed = person.preferred_username or person.email.partition("@")[0] or "user"
+    base = re.sub(r"[^A-Za-z0-9._@-]", "-", seed)[:50].strip("-") or "user"
+    digest = hashlib.sha256(f"{person.issuer} {person.subject}".encode()).hexdigest()
+    for length in (6, 12, 64):
+        candidate = f"{base}-{digest[:length]}"[:64]
+        if find_user(session, username=candidate) is None:
+            return candidate
+    raise IdentityConflict("no free user name for this person")  # a sha256 collision
+
+
+def set_memberships(session: Session, *, user: User, roles: dict[str, Role]) -> None:
+    """Make the user's teams and roles exactly ``roles`` (by team slug); slugs that name
+    no team are ignored, and teams left out are left."""
+    teams = {t.slug: t for t in session.scalars(select(Team).where(Team.slug.in_(roles)))}
+    current = {m.team.slug: m for m in user.memberships}
+    for slug, team in teams.items():
+        membership = current.get(slug)
+        if membership is None:
+            add_member(session, user=user, team=team, role=roles[slug])
+        elif membership.role != roles[slug].value:
+            membership.role = roles[slug].value
+    for slug, membership in current.items():
+        if slug not in teams:
+            user.memberships.remove(membership)  # delete-orphan removes the row
+    session.flush()
+
+
 def add_member(session: Session, *, user: User, team: Team, role: Role = Role.MEMBER) -> Membership:
     existing = session.scalar(
         select(Membership).where(Membership.user_id == user.id, Membership.team_id == team.id)
@@ -275,11 +441,15 @@ LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=15)
 
 
-def authenticate(session: Session, *, username: str, password: str) -> User | None:
+def authenticate(
+    session: Session, *, username: str, password: str, admins_only: bool = False
+) -> User | None:
     """The user if the password matches; None for any kind of mismatch.
 
     After LOCKOUT_AFTER failures in a row the account refuses every password for
-    LOCKOUT_FOR, so guessing is slow even across many addresses.
+    LOCKOUT_FOR, so guessing is slow even across many addresses. With ``admins_only``
+    (local sign-in kept for administrators) anyone else is refused the same way, so the
+    answer does not tell whether the password was right.
     """
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active or not user.password_hash:
@@ -305,6 +475,8 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
     user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    if admins_only and not user.is_admin:
+        return None
     return user
 
 
@@ -322,13 +494,24 @@ def _burn(password: str) -> None:
 # --- browser sessions ------------------------------------------------------
 
 
-def start_session(session: Session, *, user: User) -> str:
+def start_session(session: Session, *, user: User, provider_id_token: str | None = None) -> str:
     key = secrets.token_urlsafe(32)
     now = clock.now()
     session.add(
-        UserSession(key_hash=hash_secret(key), user_id=user.id, created_at=now, last_seen_at=now)
+        UserSession(
+            key_hash=hash_secret(key),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            provider_id_token=provider_id_token,
+        )
     )
-    events.record(session, type="user.signed_in", actor_id=user.id)
+    events.record(
+        session,
+        type="user.signed_in",
+        actor_id=user.id,
+        data={"via": "provider"} if provider_id_token else None,
+    )
     return key
 
 
@@ -347,11 +530,16 @@ def user_for_session(
     return user if user is not None and user.is_active else None
 
 
-def end_session(session: Session, *, key: str) -> None:
+def end_session(session: Session, *, key: str) -> str | None:
+    """End the browser session; the identity provider's ID token when it began there
+    (to end the provider's session as well), else None."""
     row = session.scalar(select(UserSession).where(UserSession.key_hash == hash_secret(key)))
-    if row is not None and row.ended_at is None:
-        row.ended_at = clock.now()
-        events.record(session, type="user.signed_out", actor_id=row.user_id)
+    if row is None or row.ended_at is not None:
+        return None
+    row.ended_at = clock.now()
+    id_token, row.provider_id_token = row.provider_id_token, None
+    events.record(session, type="user.signed_out", actor_id=row.user_id)
+    return id_token
 
 
 # --- API tokens ------------------------------------------------------------
@@ -424,6 +612,13 @@ def revoke_token(session: Session, *, user: User, token_id: int) -> ApiToken:
         token.revoked_at = clock.now()
         events.record(session, type="token.revoked", actor_id=user.id, data={"name": token.name})
     return token
+
+
+def require_scope(scopes: list[str] | None, scope: str) -> None:
+    """The one check of a token's scopes, for the API and the agent tools alike."""
+    missing = policies.missing_scope(scopes, scope)
+    if missing is not None:
+        raise ScopeDenied(missing)
 
 
 def user_for_token(session: Session, *, value: str) -> tuple[User, ApiToken] | None:

@@ -11,6 +11,7 @@ import importlib
 
 MODEL_MODULES = (
     "servicebay.core.identity",
+    "servicebay.core.oidc",
     "servicebay.core.events",
     "servicebay.core.ratelimit",
     "servicebay.core.preferences",

@@ -36,3 +36,13 @@ def scopes_beyond(granting: Iterable[str] | None, wanted: Iterable[str]) -> list
     if granting is None or "admin" in granting:
         return []
     return sorted(set(wanted) - set(granting))
+
+
+def missing_scope(held: Iterable[str] | None, scope: str) -> str | None:
+    """Why a token may not do what needs ``scope``, or None when it may.
+
+    A browser session (``held`` None) acts with its user's full rights; a token within its
+    scopes, and the admin scope holds every other."""
+    if held is None or scope in held or "admin" in held:
+        return None
+    return f"this token lacks the {scope!r} scope"

@@ -7,7 +7,7 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     rate_limit_submit: int = Field(default=30, ge=1)
     rate_limit_search: int = Field(default=120, ge=1)
     rate_limit_tokens: int = Field(default=10, ge=1)
+    rate_limit_tool_calls: int = Field(
+        default=120, ge=1, description="Agent tool calls (MCP) per minute per user"
+    )
+    mcp_token: str = Field(
+        default="", description="The API token `servicebay mcp` acts with over stdio"
+    )
 
     max_body_bytes: int = Field(
         default=5 * 1024 * 1024, gt=0, description="Largest request body accepted, in bytes"
@@ -105,6 +111,47 @@ class Settings(BaseSettings):
     proxy_email_header: str = "X-Forwarded-Email"
     proxy_groups_header: str = Field(
         default="", description="e.g. X-Forwarded-Groups; empty: memberships are not synced"
+    )
+
+    # Sign-in with an OpenID Connect provider (Keycloak, Entra ID, Okta, ...): on when an
+    # issuer is set. See docs/sign-in.md.
+    oidc_issuer: str = Field(
+        default="", description="the provider's issuer URL; empty: no OpenID Connect sign-in"
+    )
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field(
+        default="", description="empty for a public client (PKCE alone)"
+    )
+    oidc_scopes: str = Field(
+        default="openid email profile", description="space-separated; must include openid"
+    )
+    oidc_provider_name: str = Field(
+        default="your company account", description='shown as "Sign in with ..."'
+    )
+    oidc_groups_claim: str = Field(
+        default="", description="ID token claim listing the person's groups; empty: not synced"
+    )
+    oidc_team_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON: group -> "team-slug" or "team-slug:lead"; other groups are '
+        "matched by name",
+    )
+    oidc_lead_group_suffix: str = Field(
+        default="-leads", description="a group named team slug + this makes its members leads"
+    )
+    oidc_admin_groups: list[str] = Field(
+        default_factory=list,
+        description="JSON list: groups whose members are administrators; empty: the groups "
+        "do not decide who is one",
+    )
+    oidc_leeway_seconds: int = Field(
+        default=60, ge=0, le=600, description="clock skew allowed on the ID token's times"
+    )
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    local_sign_in: Literal["on", "admins", "off"] = Field(
+        default="on",
+        description="who may sign in with a local password: everyone, administrators only "
+        "(a way in when the provider is down), or nobody",
     )
 
     @field_validator("base_url")
@@ -146,6 +193,61 @@ class Settings(BaseSettings):
         if info.data.get("proxy_auth") and not value:
             raise ValueError("proxy sign-in (SERVICEBAY_PROXY_AUTH) needs the proxies' addresses")
         return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_is_a_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the provider's https:// issuer URL")
+        return value  # exactly as given: it must equal the ID tokens' iss, slash and all
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes_ask_for_openid(cls, value: str) -> str:
+        if "openid" not in value.split():
+            raise ValueError("must include openid")
+        return " ".join(value.split())
+
+    @field_validator("oidc_team_map")
+    @classmethod
+    def _team_map_names_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        for group, target in value.items():
+            _, _, role = target.partition(":")
+            if role not in ("", "member", "lead"):
+                raise ValueError(f"group {group!r}: the role after ':' is member or lead")
+        return value
+
+    @field_validator("local_sign_in", mode="before")
+    @classmethod
+    def _local_sign_in_as_switch(cls, value: Any) -> Any:
+        # SERVICEBAY_LOCAL_SIGN_IN=false reads as a switch, as it looks.
+        switches = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str):
+            return switches.get(value.strip().lower(), value.strip().lower())
+        return value
+
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _provider_knows_this_client(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("oidc_issuer") and not value:
+            raise ValueError("OpenID Connect sign-in (SERVICEBAY_OIDC_ISSUER) needs a client id")
+        return value
+
+    @field_validator("local_sign_in")
+    @classmethod
+    def _someone_can_sign_in(cls, value: str, info: ValidationInfo) -> str:
+        if value == "off" and not (info.data.get("oidc_issuer") or info.data.get("proxy_auth")):
+            raise ValueError(
+                "with local sign-in off, set SERVICEBAY_OIDC_ISSUER or SERVICEBAY_PROXY_AUTH, "
+                "or nobody can sign in"
+            )
+        return value
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @property
     def effective_database_url(self) -> str:

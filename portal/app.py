@@ -24,11 +24,13 @@ from starlette.routing import Match, Route
 
 from servicebay.analytics import rollup
 from servicebay.core.database import make_engine, make_sessionmaker
-from servicebay.core.errors import RateLimited, ServicebayError, Unauthorized
+from servicebay.core.errors import RateLimited, ServicebayError, Unauthorized, detail_of
 from servicebay.core.identity import User
+from servicebay.core.oidc import RelyingParty
 from servicebay.core.paths import STATIC_DIR
 from servicebay.core.settings import Settings, get_settings
 from servicebay.portal import api, observability, pages
+from servicebay.portal import mcp as agents
 from servicebay.portal.body_limit import BodySizeLimit
 from servicebay.portal.deps import LoginRequired, api_user
 from servicebay.portal.observability import DatabaseCollector
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         else None
     )
     notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
+    agent_tools = agents.build(sessions, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +68,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             # Woken by commits; its sweep also brings the analytics roll-up up to date.
             background = BackgroundWorker(Worker(sessions, settings, chores=(rollup.refresh,)))
             background.start()
-        yield
+        # The agent tools' session manager runs inside the app's lifespan.
+        async with agents.running(agent_tools) as app.state.mcp_http:
+            yield
+        app.state.mcp_http = None
         if background is not None:
             background.stop()
         engine.dispose()
@@ -81,6 +87,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.oidc = RelyingParty.from_settings(settings)
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.analytics_sessions = (
@@ -102,6 +109,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(observability.router)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.router.routes.append(Route(agents.PATH, endpoint=agents.Endpoint(), name="mcp"))
     _map_errors(app)
     _describe_errors(app)
     api_docs.install(app)
@@ -231,13 +239,6 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _detail(error: Exception) -> Any:
-    problems = getattr(error, "problems", None)
-    if problems:
-        return [{"field": name, "message": message} for name, message in problems.items()]
-    return str(error)
-
-
 LARGEST_ID = 2**31 - 1
 """Ids are 32-bit integers on PostgreSQL; SQLite's are wider."""
 
@@ -303,7 +304,7 @@ def _map_errors(app: FastAPI) -> None:
         assert isinstance(error, ServicebayError)
         status, headers = error.status_code, _headers_of(error)
         if _wants_json(request):
-            return JSONResponse({"detail": _detail(error)}, status_code=status, headers=headers)
+            return JSONResponse({"detail": detail_of(error)}, status_code=status, headers=headers)
         return _error_page(request, status, str(error), headers)
 
     app.add_exception_handler(ServicebayError, domain_error)

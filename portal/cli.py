@@ -182,6 +182,35 @@ def worker(ctx: Context, concurrency: int) -> None:
     fulfilment_worker.run_forever(stop)
 
 
+@main.command("mcp")
+@click.option(
+    "--token",
+    default=None,
+    help="The API token to act with (its scopes limit the tools); default: SERVICEBAY_MCP_TOKEN.",
+)
+@pass_context
+def mcp_stdio(ctx: Context, token: str | None) -> None:
+    """Serve the agent tools over stdio (MCP), for an assistant that starts this command.
+
+    Logs go to stderr; stdout carries only the protocol.
+    """
+    from servicebay.portal import mcp
+    from servicebay.requests import notifications
+    from servicebay.requests.fulfilment import mail
+
+    settings = ctx.settings
+    logs.configure(settings.log_level)
+    value = (token or settings.mcp_token).strip()
+    if not value:
+        raise click.UsageError("give the API token with --token or SERVICEBAY_MCP_TOKEN")
+    sessions = _sessions(settings)
+    with transaction(sessions) as session:
+        if identity.user_for_token(session, value=value) is None:
+            raise click.ClickException("the token is invalid, expired or revoked")
+    notifications.configure(sessions, email=mail.configured(settings))
+    mcp.build(sessions, settings, stdio_token=value).run("stdio")
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -189,9 +189,7 @@ def limit_rate(request: Request, db: Session, *, action: str, limit: int, who: s
 
 def require_scope(request: Request, scope: str) -> None:
     """A token acts only within its scopes; a browser session has the user's full rights."""
-    scopes = request.state.token_scopes
-    if scopes is not None and scope not in scopes and "admin" not in scopes:
-        raise HTTPException(403, f"this token lacks the {scope!r} scope")
+    identity.require_scope(request.state.token_scopes, scope)
 
 
 def page_user(user: MaybeUser) -> User:

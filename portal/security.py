@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -32,6 +33,17 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The pages' CSP. With company sign-in, the sign-out form may lead on to the identity
+    provider (browsers hold a form's redirects to ``form-action`` too)."""
+    if not settings.oidc_issuer:
+        return CONTENT_SECURITY_POLICY
+    parts = urlsplit(settings.oidc_issuer)
+    return CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
+    )
 
 
 class CsrfRejected(Denied):
@@ -114,7 +126,9 @@ async def security_middleware(
     headers = response.headers
     if getattr(request.state, "user", None) is not None:
         headers["Cache-Control"] = "no-store"
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault(
+        "Content-Security-Policy", content_security_policy(request.app.state.settings)
+    )
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field
 
+from servicebay.catalog.schemas import OfferingOut
+
 
 class Out(BaseModel):
     # A default (for a missing relation) does not make an answer's field optional.
@@ -128,3 +130,25 @@ class ApprovalOut(Out):
     decided_at: datetime | None
     reason: str | None
     inputs: dict[str, object] = Field(validation_alias=AliasPath("request", "inputs"))
+
+
+class RequestStoryOut(BaseModel):
+    """A request with all that happened to it, as the agent tools read it."""
+
+    request: RequestOut
+    timeline: list[EventOut]
+    approvals: list[ApprovalStepOut]
+    runs: list[RunOut]
+    comments: list[CommentOut]
+
+
+class OfferingDescription(BaseModel):
+    """What a requester reads before asking: the offering (approval steps, service level,
+    cost and quota among it), its form as JSON Schema, and what is left of the quota."""
+
+    offering: OfferingOut
+    form_schema: dict[str, Any] = Field(description="The request form as JSON Schema")
+    requesting_team: str | None = Field(description="The team a request would count for")
+    quota_left: int | None = Field(
+        description="Requests the team may still make in the quota period; null: no quota"
+    )

@@ -38,6 +38,17 @@ from servicebay.requests.models import (
     RunKind,
     RunStatus,
 )
+from servicebay.requests.schemas import (
+    ApprovalStepOut,
+    AttemptOut,
+    CommentOut,
+    EventOut,
+    LogLineOut,
+    OfferingDescription,
+    RequestOut,
+    RequestStoryOut,
+    RunOut,
+)
 
 RATING_EDIT_WINDOW = timedelta(days=14)
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
@@ -46,20 +57,9 @@ NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.v
 
 def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[str, Any]) -> Request:
     """Validate the inputs against the offering's current version and start the request."""
-    retired = session.scalar(
-        select(Offering.name).where(Offering.slug == offering_slug, Offering.status == "retired")
-    )
-    if retired is not None:
-        raise OfferingNotRequestable(f"{retired} is retired and takes no new requests")
-    offering = catalog_service.get_offering(session, slug=offering_slug, viewer=actor)
-    if offering.status != "published" or offering.current_version is None:
-        raise OfferingNotRequestable(
-            f"{offering.name} is {offering.status} and takes no new requests"
-        )
-    version = offering.current_version
-    form = catalog_service.form_of(version)
-    cleaned = forms.validate_inputs(form, _with_defaults(form, inputs))
-    team_id = actor.team_ids[0] if actor.team_ids else None
+    offering, version = _requestable(session, actor=actor, offering_slug=offering_slug)
+    cleaned = _cleaned(version, inputs)
+    team_id = requesting_team_id(actor)
     _check_quota(session, version=version, team_id=team_id)
     now = clock.now()
     request = Request(
@@ -92,6 +92,46 @@ def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[st
     return request
 
 
+def check_inputs(
+    session: Session, *, actor: User, offering_slug: str, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """The inputs as ``submit`` would store them, or the same errors it would refuse them
+    with (the offering takes no requests, a field's problem, the team's quota used up);
+    nothing is written."""
+    _, version = _requestable(session, actor=actor, offering_slug=offering_slug)
+    cleaned = _cleaned(version, inputs)
+    if quota_left(session, actor=actor, version=version) == 0:
+        raise QuotaExceeded(_quota_used_up(version))
+    return cleaned
+
+
+def _requestable(
+    session: Session, *, actor: User, offering_slug: str
+) -> tuple[Offering, OfferingVersion]:
+    """The offering the actor may request and the version a request would pin."""
+    retired = session.scalar(
+        select(Offering.name).where(Offering.slug == offering_slug, Offering.status == "retired")
+    )
+    if retired is not None:
+        raise OfferingNotRequestable(f"{retired} is retired and takes no new requests")
+    offering = catalog_service.get_offering(session, slug=offering_slug, viewer=actor)
+    if offering.status != "published" or offering.current_version is None:
+        raise OfferingNotRequestable(
+            f"{offering.name} is {offering.status} and takes no new requests"
+        )
+    return offering, offering.current_version
+
+
+def _cleaned(version: OfferingVersion, inputs: dict[str, Any]) -> dict[str, Any]:
+    form = catalog_service.form_of(version)
+    return forms.validate_inputs(form, _with_defaults(form, inputs))
+
+
+def requesting_team_id(actor: User) -> int | None:
+    """The team a request counts for (its quota, its insights): the requester's first."""
+    return actor.team_ids[0] if actor.team_ids else None
+
+
 def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
     """A field left out takes its default, as the form pre-fills it and the JSON Schema
     advertises it; a field sent, even empty, keeps what was sent."""
@@ -116,7 +156,6 @@ def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | N
     count each of them reads includes every submission committed before it.
     """
     count_allowed = version.quota_count
-    period_days = version.quota_period_days
     if count_allowed is None or team_id is None:
         return
     if session.get_bind().dialect.name == "postgresql":
@@ -124,7 +163,19 @@ def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | N
             text("SELECT pg_advisory_xact_lock(:offering, :team)"),
             {"offering": version.offering_id, "team": team_id},
         )
-    since = clock.now() - timedelta(days=period_days or 30)
+    if _used_quota(session, version=version, team_id=team_id) >= count_allowed:
+        raise QuotaExceeded(_quota_used_up(version))
+
+
+def _quota_used_up(version: OfferingVersion) -> str:
+    return (
+        f"your team has used its quota of {version.quota_count} requests "
+        f"per {version.quota_period_days or 30} days for this offering"
+    )
+
+
+def _used_quota(session: Session, *, version: OfferingVersion, team_id: int) -> int:
+    since = clock.now() - timedelta(days=version.quota_period_days or 30)
     used = session.scalar(
         select(func.count(Request.id)).where(
             Request.offering_id == version.offering_id,
@@ -133,11 +184,31 @@ def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | N
             Request.status.not_in(NOT_COUNTED_FOR_QUOTA),
         )
     )
-    if (used or 0) >= count_allowed:
-        raise QuotaExceeded(
-            f"your team has used its quota of {count_allowed} requests "
-            f"per {period_days or 30} days for this offering"
-        )
+    return int(used or 0)
+
+
+def quota_left(session: Session, *, actor: User, version: OfferingVersion) -> int | None:
+    """How many more requests the actor's team may make now; None when nothing limits it."""
+    team_id = requesting_team_id(actor)
+    if version.quota_count is None or team_id is None:
+        return None
+    return max(0, version.quota_count - _used_quota(session, version=version, team_id=team_id))
+
+
+def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescription:
+    """All a requester needs before asking: the offering, its form as JSON Schema and the
+    quota left for the viewer's team."""
+    offering = catalog_service.get_offering(session, slug=slug, viewer=viewer)
+    version = offering.current_version
+    form = catalog_service.form_of(version) if version else RequestForm()
+    team_id = requesting_team_id(viewer)
+    team = next((m.team.slug for m in viewer.memberships if m.team_id == team_id), None)
+    return OfferingDescription(
+        offering=catalog_service.offering_out(session, offering),
+        form_schema=forms.json_schema(form, title=offering.name),
+        requesting_team=team,
+        quota_left=quota_left(session, actor=viewer, version=version) if version else None,
+    )
 
 
 # --- idempotency keys ---------------------------------------------------------
@@ -253,6 +324,15 @@ def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     return engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
 
 
+def failed_on_board(
+    session: Session, *, viewer: User, team_slug: str
+) -> list[tuple[Request, FulfilmentRun]]:
+    """The failed requests of a team whose board the viewer works on (any other team is
+    not found), each with the run that ended it."""
+    team = tasks.board_team(session, viewer=viewer, slug=team_slug)
+    return failed_for_team(session, team_id=team.id)
+
+
 def failed_for_team(session: Session, *, team_id: int) -> list[tuple[Request, FulfilmentRun]]:
     """The owner team's failed requests with the run that ended them, newest first."""
     statement = (
@@ -338,6 +418,43 @@ def rate(
 
 
 # --- reading ------------------------------------------------------------------
+
+
+def runs_of(session: Session, *, request_id: int) -> list[RunOut]:
+    """Every fulfilment run of the request with each attempt and its log lines."""
+    runs = engine.runs_for_request(session, request_id=request_id)
+    ids = [run.id for run in runs]
+    attempts = engine.attempts_of(session, run_ids=ids)
+    lines = engine.log_lines(session, run_ids=ids)
+    return [
+        RunOut.model_validate(run).model_copy(
+            update={
+                "attempts": [AttemptOut.model_validate(a) for a in attempts if a.run_id == run.id],
+                "log": [LogLineOut.model_validate(line) for line in lines if line.run_id == run.id],
+            }
+        )
+        for run in runs
+    ]
+
+
+def story_of(session: Session, *, request_id: int, viewer: User) -> RequestStoryOut:
+    """A request the viewer may see with all that happened to it: its status and outputs,
+    the timeline, the approval steps, every run's log and the comments."""
+    request = get_for_viewer(session, request_id=request_id, viewer=viewer)
+    return RequestStoryOut(
+        request=RequestOut.model_validate(request),
+        timeline=[
+            EventOut.model_validate(e) for e in events.for_request(session, request_id=request.id)
+        ],
+        approvals=[
+            ApprovalStepOut.model_validate(step)
+            for step in approvals.steps_of(session, request_id=request.id)
+        ],
+        runs=runs_of(session, request_id=request.id),
+        comments=[
+            CommentOut.model_validate(c) for c in comments_of(session, request_id=request.id)
+        ],
+    )
 
 
 def get_for_viewer(session: Session, *, request_id: int, viewer: User) -> Request:

@@ -24,6 +24,7 @@ from servicebay.core import clock, crypto, migrations
 from servicebay.core.database import Base, make_engine, make_sessionmaker
 from servicebay.core.settings import Settings
 from servicebay.portal.app import create_app
+from tests.identity_provider import IdentityProvider, run_identity_provider
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -156,3 +157,10 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def identity_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityProvider]:
+    """A real OpenID provider (oidc-provider under node) for the whole run."""
+    with run_identity_provider(tmp_path_factory.mktemp("oidc")) as provider:
+        yield provider

@@ -7,6 +7,8 @@ the server said when it never does: a test never talks to a server that is not u
 from __future__ import annotations
 
 import logging
+import os
+import random
 import socket
 import subprocess
 import threading
@@ -20,14 +22,42 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-START_SECONDS = 30.0
+START_SECONDS = 90.0  # a deadline, generous for a loaded machine; never a target
 POLL_SECONDS = 0.05
 
 
+# Ports handed to servers come from below the kernel's ephemeral range (32768 and up on
+# Linux), in a slice of their own per pytest-xdist worker: a port chosen here is never the
+# one another worker's receiver just got from the kernel, nor one another worker chose.
+PORTS_BELOW = 32768
+PORTS_FROM = 10000
+PORTS_PER_WORKER = 2000
+_handed_out: set[int] = set()
+
+
+def _worker_index() -> int:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    digits = name.removeprefix("gw")
+    return int(digits) if digits.isdigit() else 0
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    first = PORTS_FROM + _worker_index() * PORTS_PER_WORKER
+    candidates = [
+        port
+        for port in range(first, min(first + PORTS_PER_WORKER, PORTS_BELOW))
+        if port not in _handed_out
+    ]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port left between {first} and {first + PORTS_PER_WORKER}")
 
 
 def wait_until_up(is_up: Callable[[], bool], *, gone: Callable[[], bool]) -> bool:

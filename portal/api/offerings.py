@@ -6,68 +6,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from servicebay.catalog import as_code, forms, search
 from servicebay.catalog import service as catalog_service
-from servicebay.catalog.models import Offering
 from servicebay.catalog.schemas import (
     REASON_MAX,
     SLUG_MAX,
-    ApprovalPolicy,
     DryRunOut,
     OfferingIn,
     OfferingOut,
-    OfferingStatus,
     Readiness,
     RequestForm,
     VersionOut,
-    WorkKind,
 )
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
 
 router = APIRouter(tags=["offerings"])
-
-
-def offering_out(
-    session: Session, offering: Offering, *, drafts: dict[int, int] | None = None
-) -> OfferingOut:
-    """The offering as the API shows it; ``drafts`` (from catalog_service.draft_numbers)
-    saves a query per offering when listing many."""
-    version = offering.current_version
-    current = version.number if version else None
-    if drafts is None:
-        drafts = catalog_service.draft_numbers(session, [offering.id])
-    draft = drafts.get(offering.id)
-    return OfferingOut(
-        slug=offering.slug,
-        name=offering.name,
-        summary=offering.summary,
-        description=offering.description,
-        category=offering.category,
-        tags=list(offering.tags),
-        owner_team=offering.owner_team.slug,
-        contact=offering.contact,
-        runbook_url=offering.runbook_url,
-        work_kind=WorkKind(offering.work_kind),
-        status=OfferingStatus(offering.status),
-        version=version.number if version else 0,
-        draft_version=draft if draft != current else None,
-        visibility=list(version.details.get("visibility", [])) if version else [],
-        replacement=offering.replacement_slug,
-        deprecation_notice=offering.deprecation_notice,
-        no_input_needed=version.no_input_needed if version else False,
-        form=catalog_service.form_of(version) if version else RequestForm(),
-        approval_policy=catalog_service.policy_of(version) if version else ApprovalPolicy(),
-        fulfilment=dict(version.fulfilment) if version else {},
-        signing_secret_set=bool(version and version.webhook_secret),
-        sle=catalog_service.sle_of(version) if version else None,
-        cost=version.cost if version else 0.0,
-        quota=catalog_service.quota_of(version) if version else None,
-        created_at=offering.created_at,
-    )
 
 
 def outbound_policy(settings: Settings) -> OutboundPolicy:
@@ -109,7 +65,7 @@ def list_offerings(
     )
     drafts = catalog_service.draft_numbers(db, [offering.id for offering in found.offerings])
     return OfferingPage(
-        items=[offering_out(db, o, drafts=drafts) for o in found.offerings],
+        items=[catalog_service.offering_out(db, o, drafts=drafts) for o in found.offerings],
         total=found.total,
         page=found.page,
         per_page=found.per_page,
@@ -122,12 +78,14 @@ def create_offering(
 ) -> OfferingOut:
     require_scope(request, "ops")
     offering = catalog_service.create_offering(db, actor=user, definition=definition)
-    return offering_out(db, offering)
+    return catalog_service.offering_out(db, offering)
 
 
 @router.get("/offerings/{slug}", response_model=OfferingOut)
 def get_offering(slug: str, db: DbSession, user: ApiUser) -> OfferingOut:
-    return offering_out(db, catalog_service.get_offering(db, slug=slug, viewer=user))
+    return catalog_service.offering_out(
+        db, catalog_service.get_offering(db, slug=slug, viewer=user)
+    )
 
 
 @router.put("/offerings/{slug}", response_model=OfferingOut)
@@ -138,7 +96,7 @@ def update_offering(
     require_scope(request, "ops")
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     catalog_service.update_offering(db, actor=user, offering=offering, definition=definition)
-    return offering_out(db, offering)
+    return catalog_service.offering_out(db, offering)
 
 
 class PublishIn(BaseModel):
@@ -161,7 +119,7 @@ def publish_offering(
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     reason = body.override_reason if body else None
     catalog_service.publish(db, actor=user, offering=offering, override_reason=reason)
-    return offering_out(db, offering)
+    return catalog_service.offering_out(db, offering)
 
 
 class DeprecateIn(BaseModel):
@@ -179,7 +137,7 @@ def deprecate_offering(
     catalog_service.deprecate(
         db, actor=user, offering=offering, replacement=body.replacement, notice=body.notice
     )
-    return offering_out(db, offering)
+    return catalog_service.offering_out(db, offering)
 
 
 @router.post("/offerings/{slug}/retire", response_model=OfferingOut)
@@ -187,7 +145,7 @@ def retire_offering(request: Request, slug: str, db: DbSession, user: ApiUser) -
     require_scope(request, "ops")
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     catalog_service.retire(db, actor=user, offering=offering)
-    return offering_out(db, offering)
+    return catalog_service.offering_out(db, offering)
 
 
 @router.get("/offerings/{slug}/readiness", response_model=Readiness)

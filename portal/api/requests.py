@@ -21,16 +21,13 @@ from servicebay.portal.deps import (
 )
 from servicebay.requests import approvals, notifications, tasks
 from servicebay.requests import service as requests_service
-from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Approval, Comment, Notification, Task, TaskStatus
 from servicebay.requests.models import Request as ServiceRequest
 from servicebay.requests.schemas import (
     ApprovalStepOut,
-    AttemptOut,
     BoardOut,
     CommentOut,
     EventOut,
-    LogLineOut,
     NotificationOut,
     RequestOut,
     RunOut,
@@ -129,19 +126,7 @@ def request_events(found: ViewableRequest, db: DbSession) -> list[Event]:
 @router.get("/requests/{request_id}/runs", response_model=list[RunOut])
 def request_runs(found: ViewableRequest, db: DbSession) -> list[RunOut]:
     """Every fulfilment run with each attempt's status, timing, error and log lines."""
-    runs = engine.runs_for_request(db, request_id=found.id)
-    ids = [run.id for run in runs]
-    attempts = engine.attempts_of(db, run_ids=ids)
-    lines = engine.log_lines(db, run_ids=ids)
-    return [
-        RunOut.model_validate(run).model_copy(
-            update={
-                "attempts": [AttemptOut.model_validate(a) for a in attempts if a.run_id == run.id],
-                "log": [LogLineOut.model_validate(line) for line in lines if line.run_id == run.id],
-            }
-        )
-        for run in runs
-    ]
+    return requests_service.runs_of(db, request_id=found.id)
 
 
 @router.get("/requests/{request_id}/approvals", response_model=list[ApprovalStepOut])

@@ -46,3 +46,29 @@ def test_plain_postgres_url_uses_psycopg3() -> None:
 def test_invalid_setting_names_itself(name: str, value: object, needle: str) -> None:
     with pytest.raises(SettingsError, match=needle):
         load_settings(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"oidc_issuer": "https://sso.example.com"}, "SERVICEBAY_OIDC_CLIENT_ID: .*client id"),
+        ({"oidc_issuer": "sso.example.com", "oidc_client_id": "c"}, "SERVICEBAY_OIDC_ISSUER"),
+        ({"oidc_scopes": "email profile"}, "SERVICEBAY_OIDC_SCOPES: .*openid"),
+        ({"oidc_team_map": {"ops": "platform:boss"}}, "SERVICEBAY_OIDC_TEAM_MAP"),
+        ({"local_sign_in": "false"}, "SERVICEBAY_LOCAL_SIGN_IN: .*nobody can sign in"),
+    ],
+)
+def test_company_sign_in_settings_that_cannot_work_stop_start_up(
+    values: dict[str, object], needle: str
+) -> None:
+    with pytest.raises(SettingsError, match=needle):
+        load_settings(**values)
+
+
+def test_local_sign_in_reads_as_a_switch_or_admins_only() -> None:
+    company = {"oidc_issuer": "https://sso.example.com/", "oidc_client_id": "servicebay"}
+    assert load_settings(**company, local_sign_in="false").local_sign_in == "off"
+    assert load_settings(**company, local_sign_in="admins").local_sign_in == "admins"
+    assert load_settings(local_sign_in="true").local_sign_in == "on"
+    # Kept exactly: some providers' issuers end in a slash, and tokens must match it.
+    assert load_settings(**company).oidc_issuer == "https://sso.example.com/"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from datetime import timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from tests.requests.support import (
     submit,
     work_until,
 )
+from tests.servers import free_port
 
 ECHO = {"kind": "plugin", "plugin": "echo"}
 
@@ -145,12 +145,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content.decode(errors="replace"))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_status_emails_survive_a_mail_server_that_is_down_and_arrive_once_it_is_up(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import httpx
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.requests.test_worker_processes import SERVICEBAY, wait_until
+from tests.servers import free_port
 
 
 class WebServer:
@@ -50,12 +50,6 @@ class WebServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
