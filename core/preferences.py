@@ -13,9 +13,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from servicebay.core import clock, events
 from servicebay.core.database import Base, UTCDateTime
 
-# What a person can choose to hear about, in the product's words: the one list of topics
-# every channel (in the app, email, …) is chosen for. A request's topics are its statuses.
+# What a person can choose to hear about, in the product's words: the one list of topics.
+# Every channel (the app, email, chat) is chosen per topic from it.
 TOPICS = {
+    "approval_waiting": "A request waits for my approval",
     "pending_approval": "My request waits for approval",
     "rejected": "My request was rejected",
     "in_fulfilment": "My request is being fulfilled",
@@ -26,6 +27,16 @@ TOPICS = {
     "demand_declined": "A need I asked for or voted for was declined",
     "demand_merged": "A need I asked for or voted for was merged into another",
     "demand_shipped": "A need I asked for or voted for shipped as an offering",
+}
+# What a team's chat channel can hear about, for the requests of the team's offerings and
+# the approvals the team decides; keyed like TOPICS.
+TEAM_TOPICS = {
+    "approval_waiting": "A request waits for the team's approval",
+    "in_fulfilment": "A request for the team's offerings is being fulfilled",
+    "completed": "A request for the team's offerings is completed",
+    "failed": "A request for the team's offerings failed",
+    "rejected": "A request for the team's offerings was rejected",
+    "cancelled": "A request for the team's offerings was cancelled",
 }
 
 

@@ -65,7 +65,7 @@ def move(
         data={"from": current.value, **(data or {})},
         at=now,
     )
-    notifications.status_changed(session, request, to)
+    notifications.status_changed(session, request, to, data)
 
 
 # One function per transition; each names the step in the product's language.

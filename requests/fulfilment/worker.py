@@ -29,12 +29,13 @@ from servicebay.catalog.fulfilment import plugins, webhook
 from servicebay.catalog.fulfilment.context import FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
-from servicebay.core import logs
+from servicebay.core import chat as core_chat
+from servicebay.core import idempotency, logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment import engine, mail
+from servicebay.requests.fulfilment import chat, engine, mail
 from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
 from servicebay.requests.models import RunKind
 
@@ -45,12 +46,14 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Attempt:
     """What an attempt's handler is given: the context and, for a request's fulfilment,
-    the version's fulfilment settings (an e-mail run has none)."""
+    the version's fulfilment settings (an email or chat run has none)."""
 
     context: FulfilmentContext
     fulfilment: FulfilmentSpec | None
 
 
+# The kinds of run that deliver a message rather than fulfil a request.
+MESSAGES = frozenset({RunKind.EMAIL.value, RunKind.CHAT.value})
 # A claimed run with what its handler needs, or why the attempt could not start.
 Prepared = tuple[ClaimedRun, Attempt | str | None]
 # The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
@@ -148,11 +151,9 @@ class Worker:
     def _sweep(self) -> None:
         """Housekeeping at poll pace: time out waiting runs, forget expired keys, then run
         the chores, each in its own transaction."""
-        from servicebay.requests import service  # the worker is started by it, not vice versa
-
         with transaction(self.sessions) as session:
             engine.expire_waiting(session, timing=self.timing)
-            service.purge_expired_keys(session)
+            idempotency.purge_expired(session)
         for chore in self.chores:
             with transaction(self.sessions) as session:
                 chore(session)
@@ -267,14 +268,13 @@ class Worker:
         return None
 
     def _prepare(self, session: Session, run: ClaimedRun) -> Attempt | None:
-        if run.kind == RunKind.EMAIL.value:
-            return self._prepare_email(session, run)
+        if run.kind in MESSAGES:
+            return self._prepare_message(session, run)
         subject = engine.attempt_subject(session, run)
         if subject is None:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
         fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
-        spec = fulfilment.model_dump()
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -287,7 +287,7 @@ class Worker:
                 "email": subject.email,
                 "name": subject.display_name,
             },
-            spec=dict(spec),
+            spec=fulfilment.model_dump(),
             secret=subject.OfferingVersion.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
@@ -295,12 +295,16 @@ class Worker:
         )
         return Attempt(context, fulfilment)
 
-    def _prepare_email(self, session: Session, run: ClaimedRun) -> Attempt | None:
-        """An email carries its whole message; it may be about no request."""
-        subject = engine.email_subject(session, run)
+    def _prepare_message(self, session: Session, run: ClaimedRun) -> Attempt | None:
+        """An email or a chat message carries what it says in its payload; a chat message's
+        address is read from its destination now, and kept in memory only."""
+        subject = engine.message_subject(session, run)
         if subject is None:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
+        spec = dict(subject.payload)
+        if run.kind == RunKind.CHAT.value:
+            spec |= _chat_destination(session, spec)
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -309,7 +313,7 @@ class Worker:
             offering_version=0,
             inputs={},
             requester={},
-            spec=dict(subject.payload),
+            spec=spec,
             secret=None,
             callback_url="",
             callback_token=token,
@@ -334,6 +338,13 @@ class Worker:
         context, fulfilment = attempt.context, attempt.fulfilment
         if run.kind == RunKind.EMAIL.value:
             return mail.send(context.spec, settings=self.settings)
+        if run.kind == RunKind.CHAT.value:
+            return chat.send(
+                context.spec,
+                base_url=self.settings.base_url,
+                policy=self.policy,
+                connections=self.connections,
+            )
         if isinstance(fulfilment, WebhookFulfilment):
             return webhook.deliver(
                 context, fulfilment, policy=self.policy, connections=self.connections
@@ -342,6 +353,14 @@ class Worker:
             return plugins.run(context)
         kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
+
+
+def _chat_destination(session: Session, payload: dict[str, object]) -> dict[str, str]:
+    """Where a chat run posts, read when its attempt starts (kept in memory only)."""
+    found = core_chat.get(session, destination_id=int(str(payload.get("destination") or 0)))
+    if found is None:
+        return {}
+    return {"url": found.url, "host": found.host, "format": found.format}
 
 
 class Leases:
