@@ -207,7 +207,7 @@ def mcp_stdio(ctx: Context, token: str | None) -> None:
     with transaction(sessions) as session:
         if identity.user_for_token(session, value=value) is None:
             raise click.ClickException("the token is invalid, expired or revoked")
-    notifications.configure(sessions, email=mail.configured(settings))
+    notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
     mcp.build(sessions, settings, stdio_token=value).run("stdio")
 
 

@@ -6,7 +6,7 @@ Demands merged before this revision become merged into the demand their ``demand
 event names.
 
 Revision ID: cdb891e7fe3d
-Revises: 5b7e0c2d9a41
+Revises: 5b1f0c2d7e94
 Create Date: 2026-12-01 18:55:40.526656
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "cdb891e7fe3d"
-down_revision: str | Sequence[str] | None = "5b7e0c2d9a41"
+down_revision: str | Sequence[str] | None = "5b1f0c2d7e94"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

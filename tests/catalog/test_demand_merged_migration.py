@@ -9,7 +9,7 @@ from alembic import command
 from servicebay.core import migrations
 from servicebay.core.database import make_engine
 
-BEFORE = "5b7e0c2d9a41"  # the revision before demands could be merged into another
+BEFORE = "5b1f0c2d7e94"  # the revision before demands could be merged into another
 
 
 def test_an_earlier_merge_becomes_merged_into_its_target_and_back(tmp_path: Path) -> None:
