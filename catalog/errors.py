@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from servicebay.core.errors import Conflict, Denied, Invalid, NotFound
@@ -59,6 +59,15 @@ class DemandNotFound(CatalogError, NotFound):
 
 class DemandConflict(CatalogError, Conflict):
     """The demand's triage state does not allow this step."""
+
+
+class SimilarDemands(DemandConflict):
+    """Open demands like the one being filed exist: vote for one, or file it anyway."""
+
+    def __init__(self, similar: Sequence[Any]) -> None:
+        titles = "; ".join(f"#{demand.id} “{demand.title}”" for demand in similar)
+        super().__init__(f"similar open demands exist: {titles}")
+        self.similar = list(similar)
 
 
 class InvalidDemand(CatalogError, Invalid):

@@ -94,6 +94,7 @@ class DemandState(StrEnum):
     PLANNED = "planned"
     SHIPPED = "shipped"
     DECLINED = "declined"
+    MERGED = "merged"  # folded into another demand (merged_into_id), where its votes count
 
 
 class Urgency(StrEnum):
@@ -117,8 +118,11 @@ class Demand(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("core_user.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("core_team.id"))
     offering_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_offering.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_demand.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    merged_into: Mapped[Demand | None] = relationship(remote_side=[id])
 
 
 class DemandVote(Base):

@@ -538,4 +538,8 @@ class DemandOut(BaseModel):
     votes: int
     offering_id: int | None
     team_id: int | None
+    merged_into: int | None = Field(
+        validation_alias="merged_into_id",
+        description="When merged: the id of the demand it was merged into, where its votes count",
+    )
     created_at: datetime

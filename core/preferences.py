@@ -1,6 +1,6 @@
 """What each person wants to be told, and how: their notification preferences.
 
-No row means the defaults: every status change, in the app and by email when mail is set up.
+No row means the defaults: every topic, in the app and by email when mail is set up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ TOPICS = {
     "completed": "My request is completed",
     "failed": "My request failed",
     "cancelled": "My request was cancelled",
+    "demand_accepted": "A need I asked for or voted for was accepted",
+    "demand_declined": "A need I asked for or voted for was declined",
+    "demand_merged": "A need I asked for or voted for was merged into another",
+    "demand_shipped": "A need I asked for or voted for shipped as an offering",
 }
 # What a team's chat channel can hear about, for the requests of the team's offerings and
 # the approvals the team decides; keyed like TOPICS.

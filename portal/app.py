@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         if settings.analytics_database_url
         else None
     )
-    notifications.configure(sessions, email=mail.configured(settings))
+    notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
     agent_tools = agents.build(sessions, settings)
 
     @asynccontextmanager

@@ -167,7 +167,7 @@ def worker(ctx: Context, concurrency: int) -> None:
     settings = ctx.settings
     logs.configure(settings.log_level)
     sessions = _sessions(settings)
-    notifications.configure(sessions, email=mail.configured(settings))
+    notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
     fulfilment_worker = Worker(
         sessions, settings, concurrency=concurrency, chores=(rollup.refresh,)
     )
@@ -180,6 +180,35 @@ def worker(ctx: Context, concurrency: int) -> None:
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
     fulfilment_worker.run_forever(stop)
+
+
+@main.command("mcp")
+@click.option(
+    "--token",
+    default=None,
+    help="The API token to act with (its scopes limit the tools); default: SERVICEBAY_MCP_TOKEN.",
+)
+@pass_context
+def mcp_stdio(ctx: Context, token: str | None) -> None:
+    """Serve the agent tools over stdio (MCP), for an assistant that starts this command.
+
+    Logs go to stderr; stdout carries only the protocol.
+    """
+    from servicebay.portal import mcp
+    from servicebay.requests import notifications
+    from servicebay.requests.fulfilment import mail
+
+    settings = ctx.settings
+    logs.configure(settings.log_level)
+    value = (token or settings.mcp_token).strip()
+    if not value:
+        raise click.UsageError("give the API token with --token or SERVICEBAY_MCP_TOKEN")
+    sessions = _sessions(settings)
+    with transaction(sessions) as session:
+        if identity.user_for_token(session, value=value) is None:
+            raise click.ClickException("the token is invalid, expired or revoked")
+    notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
+    mcp.build(sessions, settings, stdio_token=value).run("stdio")
 
 
 @main.group()
@@ -344,9 +373,10 @@ def secrets() -> None:
 def secrets_rotate(ctx: Context) -> None:
     """Re-encrypt stored secrets with the current secret key (after changing it)."""
     from servicebay.catalog import service as catalog_service
+    from servicebay.core import chat
 
     with transaction(_sessions(ctx.settings)) as session:
-        count = catalog_service.reencrypt_secrets(session)
+        count = catalog_service.reencrypt_secrets(session) + chat.reencrypt(session)
     click.echo(f"{count} secret(s) re-encrypted with the current key")
 
 

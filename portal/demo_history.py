@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from servicebay.catalog import demand as demand_service
-from servicebay.catalog.models import Offering
+from servicebay.catalog.models import Demand, Offering
 from servicebay.core import clock, events
 from servicebay.core.identity import User
 from servicebay.requests import history as requests_history
@@ -65,6 +65,8 @@ DEMANDS: list[tuple[str, str, str, int, list[str]]] = [
     ),
     ("Contract translation", "Legal review of translated contracts.", "low", 4, ["declined"]),
     ("Corporate expense cards", "Cards for team offsites.", "normal", 6, []),
+    # "merged" folds it into the first demand, as a duplicate
+    ("Kafka topic for payments", "One topic for our payment events.", "normal", 3, ["merged"]),
 ]
 DECLINE_REASON = "Translations are reviewed by the agency that makes them."
 
@@ -297,15 +299,20 @@ def _searches(
 def _demands(
     session: Session, rng: random.Random, authors: list[User], triager: User, now: datetime
 ) -> None:
+    first: Demand | None = None
     for title, description, urgency, votes, states in DEMANDS:
         author = rng.choice(authors)
         created = demand_service.create(
             session, actor=author, title=title, description=description, urgency=urgency
         )
+        first = first or created
         created.created_at = now - timedelta(days=rng.randint(3, 150))
         for voter in rng.sample(authors, k=min(votes - 1, len(authors))):
             demand_service.vote(session, actor=voter, demand=created)
         for state in states:
+            if state == "merged" and first is not None:
+                demand_service.merge(session, actor=triager, duplicate=created, into=first)
+                continue
             reason = DECLINE_REASON if state == "declined" else ""
             demand_service.triage(
                 session, actor=triager, demand=created, state=state, reason=reason

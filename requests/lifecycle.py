@@ -8,6 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.core import clock, events
+
+# Imported with the lifecycle (not late, when a request first moves), so that whatever uses
+# requests also delivers the notices other contexts tell through core.notices.
+from servicebay.requests import notifications
 from servicebay.requests.errors import TransitionNotAllowed
 from servicebay.requests.models import Request
 from servicebay.requests.models import RequestStatus as S
@@ -61,8 +65,6 @@ def move(
         data={"from": current.value, **(data or {})},
         at=now,
     )
-    from servicebay.requests import notifications  # imported late: it enqueues runs
-
     notifications.status_changed(session, request, to, data)
 
 

@@ -95,13 +95,14 @@ class Request(Base):
 
 
 class FulfilmentRun(Base):
-    """One fulfilment of a request. ``attempt`` is the fencing token of each try."""
+    """One fulfilment of a request, or one email (about a request, or about a demand: those
+    have no request). ``attempt`` is the fencing token of each try."""
 
     __tablename__ = "requests_fulfilment_run"
     __table_args__ = (Index("ix_requests_fulfilment_run_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests_request.id"), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests_request.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16), default=RunKind.FULFIL.value)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16))
@@ -214,14 +215,17 @@ class Comment(Base):
 
 
 class Notification(Base):
-    """An in-app notice to one person about one request."""
+    """An in-app notice to one person about one request or one demand."""
 
     __tablename__ = "requests_notification"
     __table_args__ = (Index("ix_requests_notification_user_id_read_at", "user_id", "read_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests_request.id"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests_request.id"))
+    demand_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalog_demand.id", ondelete="CASCADE")
+    )
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,6 +7,9 @@ the transaction of the change they tell of: retried with backoff, and never sent
 change that was rolled back. Mail is on for sessions made by a factory configured with
 ``configure(sessions, ...)``: the flag lives in the factory's fulfilment Reach, beside the
 workers its commits wake.
+
+The author and voters of a demand hear of its triage: the catalog says so through
+``core.notices``, and ``demand_notice`` delivers it here (in the app and by email).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.core import chat, clock, preferences
+from servicebay.core import chat, clock, notices, preferences
 from servicebay.core.identity import Team, User
 from servicebay.requests.models import Notification, Request, RequestStatus, RunKind
 
@@ -68,10 +71,50 @@ def board_link(team: Team) -> Link:
     return Link(f"Open {team.name}'s board", f"/ops?team={team.slug}")
 
 
-def configure(sessions: sessionmaker[Session], *, email: bool) -> None:
+def configure(
+    sessions: sessionmaker[Session], *, email: bool, base_url: str = "http://127.0.0.1:8000"
+) -> None:
+    """Whether the factory's sessions send email, and the portal address their links use."""
     from servicebay.requests.fulfilment import engine
 
-    engine.reach(sessions).email = email
+    reach = engine.reach(sessions)
+    reach.email = email
+    reach.base_url = base_url.rstrip("/")
+
+
+def demand_notice(session: Session, notice: notices.Notice) -> None:
+    """A notice about a demand, to each person as they chose (the catalog's decisions)."""
+    from servicebay.requests.fulfilment import engine
+
+    reach = engine.reach_of(session)
+    link = f"{reach.base_url}/demand/{notice.demand_id}" if notice.demand_id else reach.base_url
+    people = session.scalars(select(User).where(User.id.in_(notice.user_ids)).order_by(User.id))
+    for person in people:
+        channels = preferences.channels(session, user_id=person.id, topic=notice.topic)
+        if "app" in channels:
+            session.add(
+                Notification(
+                    user_id=person.id,
+                    demand_id=notice.demand_id,
+                    message=notice.message,
+                    created_at=clock.now(),
+                )
+            )
+        if "email" in channels and reach.email and person.email:
+            engine.enqueue(
+                session,
+                request=None,
+                max_attempts=EMAIL_ATTEMPTS,
+                kind=RunKind.EMAIL,
+                payload={
+                    "to": person.email,
+                    "subject": f"[servicebay] {notice.message}",
+                    "body": f"{notice.message}\n\n{link}\n",
+                },
+            )
+
+
+notices.deliver_with(demand_notice)
 
 
 def status_changed(

@@ -90,7 +90,8 @@ class CommentOut(Out):
 
 class NotificationOut(Out):
     id: int
-    request_id: int
+    request_id: int | None
+    demand_id: int | None
     message: str
     created_at: datetime
 

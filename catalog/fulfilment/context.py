@@ -15,7 +15,7 @@ class FulfilmentContext:
 
     run_id: int
     attempt: int
-    request_id: int
+    request_id: int | None  # an email about a demand is about no request
     offering_slug: str
     offering_version: int
     inputs: dict[str, Any]

@@ -62,6 +62,16 @@ def create_demand(body: DemandIn, db: DbSession, user: ApiUser, request: Request
     return DemandOut.model_validate(demand)
 
 
+@router.get("/similar", response_model=list[DemandOut])
+def similar_demands(
+    db: DbSession, user: ApiUser, title: Annotated[str, Query(max_length=200)]
+) -> list[DemandOut]:
+    """The open demands most like ``title`` (a need about to be filed): vote for one of
+    these instead of filing a near-duplicate. The most alike first; at most five."""
+    found = demand_service.similar_open(db, title=title)
+    return [DemandOut.model_validate(demand) for demand in found]
+
+
 @router.get("/{demand_id}", response_model=DemandOut)
 def get_demand(demand_id: int, db: DbSession, user: ApiUser) -> DemandOut:
     return DemandOut.model_validate(
@@ -75,6 +85,14 @@ def vote(demand_id: int, db: DbSession, user: ApiUser, request: Request) -> Dema
     require_scope(request, "request")
     demand = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
     return DemandOut.model_validate(demand_service.vote(db, actor=user, demand=demand))
+
+
+@router.delete("/{demand_id}/vote", response_model=DemandOut)
+def withdraw_vote(demand_id: int, db: DbSession, user: ApiUser, request: Request) -> DemandOut:
+    """Take your vote back from an open demand; without a vote, nothing changes."""
+    require_scope(request, "request")
+    demand = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
+    return DemandOut.model_validate(demand_service.withdraw_vote(db, actor=user, demand=demand))
 
 
 @router.post("/{demand_id}/triage", response_model=DemandOut)

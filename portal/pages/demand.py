@@ -14,8 +14,9 @@ from servicebay.catalog.errors import (
     InvalidDemand,
     InvalidOffering,
     OfferingConflict,
+    SimilarDemands,
 )
-from servicebay.catalog.models import DemandState, Urgency
+from servicebay.catalog.models import Demand, DemandState, Urgency
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate, paginate_list
@@ -28,7 +29,9 @@ router = APIRouter()
 def demands_page(
     request: Request, db: DbSession, user: PageUser, title: str = "", page: int = 1
 ) -> Response:
-    return _page(request, db, user, values={"title": title[:200]}, page=page)
+    """The list and the form; ``title`` (typed so far) offers the open needs like it, and
+    an htmx request while typing gets only those."""
+    return _page(request, db, user, values={"title": title[:200]}, page=page, block="similar")
 
 
 def _page(
@@ -38,24 +41,37 @@ def _page(
     *,
     values: dict[str, str],
     problems: dict[str, str] | None = None,
+    similar: list[Demand] | None = None,
     page: int = 1,
+    block: str | None = None,
 ) -> Response:
     statement = demand_service.readable(user)
     paged = paginate(db, statement, number=page, base=str(request.url_for("demands")))
     context = {
         "paged": paged,
         "voted": demand_service.voted_by(db, voter=user),
+        "offering_slugs": demand_service.answering_slugs(db, paged.rows),
         "values": values,
         "problems": problems or {},
+        "similar": similar
+        if similar is not None
+        else demand_service.similar_open(db, title=values.get("title", "")),
+        "confirming": similar is not None,
         "urgencies": [u.value for u in Urgency],
     }
     return render(
-        request, "catalog/demand_list.html", context, status_code=422 if problems else 200
+        request,
+        "catalog/demand_list.html",
+        context,
+        block=block,
+        status_code=422 if problems else 200,
     )
 
 
 @router.post("/demand", name="demand_create")
 def demand_create(request: Request, db: DbSession, user: PageUser, data: SubmittedForm) -> Response:
+    """File a need; one like an open need is first shown beside those ("did you mean
+    these?"), and filed when sent again as new."""
     values = {key: str(data.get(key) or "") for key in ("title", "description", "urgency")}
     try:
         created = demand_service.create(
@@ -64,21 +80,46 @@ def demand_create(request: Request, db: DbSession, user: PageUser, data: Submitt
             title=values["title"],
             description=values["description"].strip(),
             urgency=values["urgency"] or Urgency.NORMAL.value,
+            check_similar=data.get("despite_similar") != "1",
         )
     except InvalidDemand as invalid:
         db.rollback()
         return _page(request, db, user, values=values, problems=invalid.problems)
-    target = str(request.url_for("demands")) + f"#demand-{created.id}"
+    except SimilarDemands as alike:
+        db.rollback()
+        return _page(request, db, user, values=values, similar=alike.similar)
+    target = str(request.url_for("demand_page", demand_id=created.id))
     notice = "Thank you: your need is recorded, and the ops teams will look at it."
     return see_other(request, target, notice=notice)
+
+
+@router.get("/demand/{demand_id}", name="demand_page")
+def demand_page(request: Request, demand_id: int, db: DbSession, user: PageUser) -> Response:
+    found = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
+    context = {
+        "demand": found,
+        "voted": demand_service.voted_by(db, voter=user),
+        "offering_slugs": demand_service.answering_slugs(db, [found]),
+    }
+    return render(request, "catalog/demand_detail.html", context)
 
 
 @router.post("/demand/{demand_id}/vote", name="demand_vote")
 def demand_vote(request: Request, demand_id: int, db: DbSession, user: PageUser) -> Response:
     found = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
     demand_service.vote(db, actor=user, demand=found)
-    target = str(request.url_for("demands")) + f"#demand-{found.id}"
+    target = str(request.url_for("demand_page", demand_id=found.id))
     return see_other(request, target, notice=f"You voted for “{found.title}”.")
+
+
+@router.post("/demand/{demand_id}/vote/withdraw", name="demand_withdraw_vote")
+def demand_withdraw_vote(
+    request: Request, demand_id: int, db: DbSession, user: PageUser
+) -> Response:
+    found = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
+    demand_service.withdraw_vote(db, actor=user, demand=found)
+    target = str(request.url_for("demand_page", demand_id=found.id))
+    return see_other(request, target, notice=f"Your vote for “{found.title}” is taken back.")
 
 
 # --- triage, in the ops workspace ---------------------------------------------------

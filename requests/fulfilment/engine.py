@@ -68,6 +68,7 @@ class Reach:
     """
 
     email: bool = False
+    base_url: str = "http://127.0.0.1:8000"  # of the portal, for links in messages
     workers: weakref.WeakSet[Wakeable] = field(default_factory=weakref.WeakSet)
 
 
@@ -98,7 +99,7 @@ class Timing:
 class ClaimedRun:
     id: int
     attempt: int
-    request_id: int
+    request_id: int | None  # an email about a demand has none
     kind: str
     rescued: bool
 
@@ -106,16 +107,18 @@ class ClaimedRun:
 def enqueue(
     session: Session,
     *,
-    request: Request,
+    request: Request | None,
     max_attempts: int,
     kind: RunKind = RunKind.FULFIL,
     payload: dict[str, Any] | None = None,
 ) -> FulfilmentRun:
     """Create the run in the caller's transaction (transactional outbox); workers are woken
-    when, and only if, that transaction commits."""
+    when, and only if, that transaction commits. Only an email may be about no request."""
+    if request is None and kind is not RunKind.EMAIL:
+        raise ValueError("a fulfilment run belongs to a request")
     now = clock.now()
     run = FulfilmentRun(
-        request_id=request.id,
+        request_id=request.id if request is not None else None,
         kind=kind.value,
         payload=payload or {},
         status=RunStatus.QUEUED.value,

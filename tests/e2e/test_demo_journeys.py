@@ -76,6 +76,7 @@ def test_consumer_finds_requests_follows_rates_and_asks_for_what_is_missing(
     expect(mine).to_contain_text("You voted")
     expect(mine.locator(".vote-count")).to_have_text("1")
 
+    page.get_by_role("link", name="Every need").click()  # from the need's own page
     other = page.locator(".demand").filter(
         has=page.get_by_role("button", name=re.compile("^Vote for"))
     )

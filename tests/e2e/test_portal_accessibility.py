@@ -46,7 +46,7 @@ def _arrange(db: Session, sessions: sessionmaker[Session], settings: Settings) -
     done = requests_service.submit(db, actor=casey, offering_slug=database.slug, inputs=inputs)
     waiting = requests_service.submit(db, actor=casey, offering_slug=gated.slug, inputs=inputs)
     requests_service.submit(db, actor=casey, offering_slug=manual.slug, inputs=inputs)
-    demand_service.create(db, actor=casey, title="Kafka topics on request", urgency="high")
+    need = demand_service.create(db, actor=casey, title="Kafka topics on request", urgency="high")
     db.commit()
     Worker(sessions, settings).run_until_idle()
     with sessions() as session:
@@ -54,7 +54,7 @@ def _arrange(db: Session, sessions: sessionmaker[Session], settings: Settings) -
             session, actor=pat, request_id=done.id, body="Your database is ready."
         )
         session.commit()
-    return {"done": done.id, "waiting": waiting.id}
+    return {"done": done.id, "waiting": waiting.id, "demand": need.id}
 
 
 def _pages(ids: dict[str, int]) -> list[tuple[str, str, str]]:
@@ -67,6 +67,8 @@ def _pages(ids: dict[str, int]) -> list[tuple[str, str, str]]:
         ("casey", f"/requests/{ids['done']}", "request-completed"),
         ("casey", f"/requests/{ids['waiting']}", "request-waiting"),
         ("casey", "/demand", "demand"),
+        ("casey", "/demand?title=Kafka+topic", "demand-similar"),
+        ("casey", f"/demand/{ids['demand']}", "demand-detail"),
         ("casey", "/notifications", "notifications"),
         ("casey", "/account", "account"),
         ("casey", "/requests/999999", "not-found"),

@@ -184,7 +184,11 @@ def test_a_need_is_recorded_voted_once_and_triaged(client: TestClient, db: Sessi
     first = db.scalar(select(Demand.id).where(Demand.title == "Kafka topics"))
     assert first is not None
     db.commit()
-    client.post("/demand", data={"csrf_token": csrf, "title": "Kafka please"})
+    alike = client.post("/demand", data={"csrf_token": csrf, "title": "Kafka please"})
+    assert "Did you mean one of these?" in alike.text and "Kafka topics" in alike.text
+    client.post(
+        "/demand", data={"csrf_token": csrf, "title": "Kafka please", "despite_similar": "1"}
+    )
     csrf = sign_in(client, "dana")
     client.post(f"/demand/{first}/vote", data={"csrf_token": csrf})
     client.post(f"/demand/{first}/vote", data={"csrf_token": csrf})
@@ -200,10 +204,12 @@ def test_a_need_is_recorded_voted_once_and_triaged(client: TestClient, db: Sessi
     assert no_reason.status_code == 422 and "Say why it is declined" in no_reason.text
     client.post(f"/ops/demand/{duplicate}/merge", data={"csrf_token": csrf, "into": str(first)})
     db.expire_all()
-    assert db.get_one(Demand, duplicate).state == "declined"
+    assert db.get_one(Demand, duplicate).state == "merged"
     db.rollback()
     sign_in(client, "casey")
-    assert f"Declined: Merged into #{first}" in client.get("/demand").text, "the author reads why"
+    assert f'Merged into <a href="http://testserver/demand/{first}">#{first} Kafka topics' in (
+        client.get("/demand").text
+    ), "the author reads where it went"
     csrf = sign_in(client, "pat")
     assert db.get_one(Demand, first).votes == 2, "casey voted for both: counted once"
     db.rollback()

@@ -114,7 +114,9 @@ EXPECTED: dict[str, str] = {
     "list_demands": "signed-in",
     "create_demand": "signed-in",
     "get_demand": "signed-in",
+    "similar_demands": "signed-in",
     "vote": "signed-in",
+    "withdraw_vote": "signed-in",
     "triage": "owner-lead",
     # chat destinations (API): one's own; a team's, read by its members, set by its leads
     "my_chat": "signed-in",
@@ -169,7 +171,9 @@ EXPECTED: dict[str, str] = {
     "approval_decide": "approver",
     "demands": "signed-in",
     "demand_create": "signed-in",
+    "demand_page": "signed-in",
     "demand_vote": "signed-in",
+    "demand_withdraw_vote": "signed-in",
     "notifications": "signed-in",
     "notifications_read": "signed-in",
     "account_preferences": "signed-in",
@@ -344,6 +348,7 @@ FORMS: dict[str, dict[str, str]] = {
 }
 
 QUERIES: dict[str, dict[str, str]] = {
+    "similar_demands": {"title": "A queue"},
     "offering_diff": {"older": "1", "newer": "1"},
     "ops_offering_diff": {"older": "1", "newer": "1"},
     "requests_behind": {"metric": "submitted"},
