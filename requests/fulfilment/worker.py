@@ -399,9 +399,9 @@ class Heartbeat:
     """The thread that records, every ``every`` seconds, that this worker is alive.
 
     Another worker takes this one's runs over once its heartbeat is ``dead_after`` old,
-    and this one does so for others only while its own beats have been going for
-    ``dead_after`` without a gap: after a database outage every heartbeat is old, and
-    a worker that can beat again first waits for the others to do so too.
+    and this one does so for others from its first beat on, and after a gap in its own
+    beats (a database outage: every heartbeat is old then) only once it has beaten for
+    ``dead_after`` again, which gives the other live workers the time to do so too.
     """
 
     def __init__(
@@ -419,6 +419,9 @@ class Heartbeat:
 
     def start(self) -> None:
         self._beat()  # before the first claim, so its runs are never taken for orphans
+        with self._lock:
+            if self._beating_since is not None:  # nothing suggests an outage: judge at once
+                self._beating_since -= self._dead_after
         self._thread = threading.Thread(
             target=self._beat_forever, name="servicebay-heartbeat", daemon=True
         )
