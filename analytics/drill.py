@@ -29,10 +29,11 @@ class UnknownMetric(Invalid):
 @dataclass(frozen=True)
 class RequestBehind:
     request_id: int
-    offering: str
+    offering: str  # its slug
     status: str
     submitted_at: datetime
     at: datetime | None
+    offering_name: str = ""
 
 
 def requests_behind(
@@ -51,12 +52,18 @@ def requests_behind(
         one_day = Period(start_of(day), start_of(day) + timedelta(days=1))
         period = Period(max(period.since, one_day.since), min(period.until, one_day.until))
     slugs = {offering.id: offering.slug for offering in offerings}
+    names = {offering.id: offering.name for offering in offerings}
     if metric == "open":
         flows = flow.load(session, flow.Scope(period.since, period.until, tuple(slugs)))
         items = flow.open_items(flows, as_of=period.until)[:limit]
         return [
             RequestBehind(
-                item.request_id, slugs[item.offering_id], item.status, item.submitted_at, None
+                item.request_id,
+                slugs[item.offering_id],
+                item.status,
+                item.submitted_at,
+                None,
+                names[item.offering_id],
             )
             for item in items
         ]
@@ -75,6 +82,6 @@ def requests_behind(
         .limit(limit)
     )
     return [
-        RequestBehind(row[0], slugs[row[1]], row[2], row[3], row[4])
+        RequestBehind(row[0], slugs[row[1]], row[2], row[3], row[4], names[row[1]])
         for row in session.execute(statement)
     ]

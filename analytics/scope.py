@@ -67,6 +67,14 @@ def visible_offerings(
     return list(session.scalars(statement.order_by(Offering.name)).unique())
 
 
+def reads_insights(session: Session, *, viewer: User) -> bool:
+    """Whether insights hold anything for the viewer: analysts and administrators read
+    every team's, members of teams that own offerings their own teams'. A consumer's
+    teams own no offerings, so the portal offers them no insights at all (its
+    navigation asks this, and so does the page)."""
+    return reads_searches(session, viewer=viewer)
+
+
 def reads_searches(session: Session, *, viewer: User) -> bool:
     """Whether the viewer may read what people searched for (the searches that found
     nothing): analysts, administrators and members of teams that own offerings, the

@@ -28,6 +28,7 @@ from servicebay.catalog import policies, service
 from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import OfferingIn, OfferingStatus
+from servicebay.core import validation
 from servicebay.core.errors import Invalid
 from servicebay.core.identity import Team, User
 from servicebay.core.settings import VARIABLE_NAME, is_server_variable
@@ -317,7 +318,7 @@ def _parse_one(name: str, text: str, secrets: SecretSource) -> OfferingFile:
                     name,
                     _line(node, loc),
                     ".".join(str(part) for part in loc) or "offering",
-                    str(item["msg"]).removeprefix("Value error, "),
+                    _in_words(item),
                 )
             )
         raise CatalogFilesInvalid(problems) from None
@@ -332,6 +333,12 @@ def _parse_one(name: str, text: str, secrets: SecretSource) -> OfferingFile:
         deprecation_notice=str(notice),
         node=node,
     )
+
+
+def _in_words(error: Any) -> str:
+    """One validation error as the sentence the editor and the API show for it."""
+    worded = validation.problems_in_words([error], labels=service.OFFERING_LABELS)
+    return next(iter(worded.values()))
 
 
 def _line(node: yaml.Node | None, loc: list[Any]) -> int:

@@ -41,7 +41,8 @@ class Listed:
     id: int
     position: int
     category: str
-    team: str
+    team: str  # the owner team's slug, which filters name
+    team_name: str  # and its name, which people read
     tags: tuple[str, ...]
     visible_team_ids: tuple[int, ...]  # empty: shown to everyone
     published: bool
@@ -80,6 +81,11 @@ class Snapshot:
         }
 
     @cached_property
+    def by_id(self) -> dict[int, Listed]:
+        """Every visible offering, restricted ones included, by id."""
+        return {listed.id: listed for listed in (*self.public, *self.restricted)}
+
+    @cached_property
     def published(self) -> frozenset[int]:
         """Ids of the published offerings shown to everyone."""
         return frozenset(listed.id for listed in self.public if listed.published)
@@ -113,6 +119,21 @@ class Snapshot:
         return {
             name: sorted(values | extra[name]) for name, values in self.facets_of_public.items()
         }
+
+    def facet_choices(self, viewer: User | None) -> dict[str, list[tuple[str, str]]]:
+        """The filter menus as (value, label) pairs in the order people read them: teams
+        are filtered by slug and shown by name, as the offering cards show them."""
+        names = {listed.team: listed.team_name for listed in self.public}
+        names |= {listed.team: listed.team_name for listed in self.restricted_for(viewer)}
+        choices = {
+            name: [(value, value) for value in values]
+            for name, values in self.facets(viewer).items()
+        }
+        choices["team"] = sorted(
+            ((slug, names[slug]) for slug, _ in choices["team"]),
+            key=lambda choice: choice[1].casefold(),
+        )
+        return choices
 
     def category_counts(self, viewer: User | None) -> list[tuple[str, int]]:
         counts = self.categories + Counter(r.category for r in self.restricted_for(viewer))
@@ -154,6 +175,7 @@ def _outline(session: Session, token: str) -> Snapshot:
             Offering.id,
             Offering.category,
             Team.slug,
+            Team.name,
             Offering.tags,
             Offering.visible_team_ids,
             Offering.status,
@@ -169,12 +191,22 @@ def _outline(session: Session, token: str) -> Snapshot:
             position=position,
             category=category,
             team=team,
+            team_name=team_name,
             tags=tuple(tags),
             visible_team_ids=tuple(visible_to),
             published=status == "published",
             created_at=created_at,
         )
-        for position, (id_, category, team, tags, visible_to, status, created_at) in enumerate(rows)
+        for position, (
+            id_,
+            category,
+            team,
+            team_name,
+            tags,
+            visible_to,
+            status,
+            created_at,
+        ) in enumerate(rows)
     ]
     return Snapshot(
         token=token,

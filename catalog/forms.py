@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import FieldType, FormField, RequestForm, compile_pattern
+from servicebay.core import clock
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -26,6 +28,37 @@ def visible_fields(form: RequestForm, inputs: dict[str, Any]) -> list[FormField]
         shown.append(form_field)
         values[form_field.name] = inputs.get(form_field.name, form_field.default)
     return shown
+
+
+@dataclass(frozen=True)
+class ShownInput:
+    """One answer of a request as people read it: the field's label and the value in words."""
+
+    label: str
+    value: str
+
+
+def shown_inputs(form: RequestForm, inputs: dict[str, Any]) -> list[ShownInput]:
+    """A request's answers in the form's order, each under its field's label; an answer to a
+    field the form no longer has keeps its name, made readable."""
+    labels = {form_field.name: form_field.label for form_field in form.fields}
+    order = [name for name in labels if name in inputs]
+    order += [name for name in inputs if name not in labels]
+    return [
+        ShownInput(
+            label=labels.get(name) or name.replace("_", " ").capitalize(),
+            value=_in_words(inputs[name]),
+        )
+        for name in order
+    ]
+
+
+def _in_words(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
 
 
 def validate_inputs(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -79,10 +112,7 @@ def _clean(form_field: FormField, raw: Any) -> Any:
     if kind is FieldType.SELECT and text not in form_field.options:
         raise ValueError("must be one of the options")
     if kind is FieldType.DATE:
-        try:
-            date.fromisoformat(text)
-        except ValueError:
-            raise ValueError("must be a date (YYYY-MM-DD)") from None
+        _check_date(form_field, text)
     if kind is FieldType.EMAIL and not EMAIL_RE.match(text):
         raise ValueError("must be an email address")
     if kind is FieldType.URL:
@@ -103,6 +133,20 @@ def _matches(pattern: str, text: str) -> bool:
             "cannot be checked: the offering's pattern is not supported; tell its team"
         ) from None
     return compiled.fullmatch(text) is not None
+
+
+def _check_date(form_field: FormField, text: str) -> None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be a date (YYYY-MM-DD)") from None
+    earliest = form_field.earliest
+    if earliest is not None and day < earliest:
+        if form_field.not_in_past and earliest == clock.now().date():
+            raise ValueError(f"cannot be in the past: choose today ({earliest}) or later")
+        raise ValueError(f"must be {earliest} or later")
+    if form_field.max_date is not None and day > form_field.max_date:
+        raise ValueError(f"must be {form_field.max_date} or earlier")
 
 
 def _clean_number(form_field: FormField, raw: Any) -> float | int:
@@ -200,6 +244,16 @@ def _field_schema(form_field: FormField) -> dict[str, Any]:
     formats = {FieldType.DATE: "date", FieldType.EMAIL: "email", FieldType.URL: "uri"}
     if kind in formats:
         schema["format"] = formats[kind]
+    if kind is FieldType.DATE and (form_field.min_date or form_field.not_in_past):
+        # JSON Schema has no date bounds in its core vocabulary; say them in words.
+        earliest = "today" if form_field.not_in_past else str(form_field.min_date)
+        if form_field.not_in_past and form_field.min_date:
+            earliest = f"{form_field.min_date} and not before today"
+        schema["description"] = _joined(schema.get("description"), f"From {earliest}.")
+    if kind is FieldType.DATE and form_field.max_date:
+        schema["description"] = _joined(
+            schema.get("description"), f"At the latest {form_field.max_date}."
+        )
     if form_field.min_length is not None:
         schema["minLength"] = form_field.min_length
     if form_field.length_limit is not None:
@@ -208,3 +262,7 @@ def _field_schema(form_field: FormField) -> dict[str, Any]:
         # JSON Schema patterns are not anchored; the server matches the whole value.
         schema["pattern"] = f"^(?:{form_field.pattern})$"
     return schema
+
+
+def _joined(first: str | None, second: str) -> str:
+    return f"{first} {second}" if first else second

@@ -8,35 +8,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, text
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from servicebay.core.crypto import EncryptedText
 from servicebay.core.database import Base, UTCDateTime, insert_or_update
 from servicebay.core.identity import Team
 
-# The document catalog/search.py searches on PostgreSQL, as PostgreSQL writes it back
-# (so that comparing the models with the database finds the index the same).
-SEARCH_INDEX_EXPRESSION = (
-    "(((setweight(to_tsvector('simple'::regconfig, COALESCE(name, ''::character varying)"
-    "::text), 'A'::\"char\") || setweight(to_tsvector('simple'::regconfig, "
-    "COALESCE(tags::character varying, ''::character varying)::text), 'B'::\"char\")) || "
-    "setweight(to_tsvector('simple'::regconfig, COALESCE(category, ''::character varying)"
-    "::text), 'C'::\"char\")) || setweight(to_tsvector('simple'::regconfig, "
-    "COALESCE(summary, ''::character varying)::text), 'D'::\"char\"))"
-)
-
 
 class Offering(Base):
     __tablename__ = "catalog_offering"
-    # Catalog search on PostgreSQL (catalog/search.py builds the same expression).
-    __table_args__ = (
-        Index(
-            "ix_catalog_offering_search",
-            text(SEARCH_INDEX_EXPRESSION),
-            postgresql_using="gin",
-        ).ddl_if(dialect="postgresql"),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -45,6 +26,8 @@ class Offering(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(100), default="General")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Other words people search for it by, set by the owner team ("k8s", "db").
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
     owner_team_id: Mapped[int] = mapped_column(ForeignKey("core_team.id"))
     contact: Mapped[str] = mapped_column(String(200), default="")
     runbook_url: Mapped[str] = mapped_column(String(500), default="")
@@ -78,8 +61,9 @@ class OfferingVersion(Base):
     offering_id: Mapped[int] = mapped_column(ForeignKey("catalog_offering.id", ondelete="CASCADE"))
     number: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="draft")
-    # What the portal shows (name, summary, description, category, tags, contact,
-    # runbook, work kind, visibility): copied to the offering when the version is published.
+    # What the portal shows (name, summary, description, category, tags, keywords,
+    # contact, runbook, work kind, visibility): copied to the offering when the version
+    # is published.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     no_input_needed: Mapped[bool] = mapped_column(default=False)
     form: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

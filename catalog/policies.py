@@ -10,6 +10,12 @@ def can_edit_offering(user: User, offering: Offering) -> bool:
     return user.is_admin or user.role_in(offering.owner_team_id) is not None
 
 
+def can_read_fulfilment(user: User, offering: Offering) -> bool:
+    """Fulfilment settings (webhook URLs, plugin settings, timeouts) are the owner team's
+    internals: its members and admins read them; requesters see only the kind."""
+    return can_edit_offering(user, offering)
+
+
 def can_create_offering_for(user: User, team_id: int) -> bool:
     return user.is_admin or user.role_in(team_id) is not None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -19,9 +19,21 @@ from pydantic import (
 )
 
 from servicebay.catalog.conditions import ConditionError, fields_of, parse
+from servicebay.core import clock
+from servicebay.core.validation import describe_pattern
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 FIELD_NAME_RE = r"^[a-z][a-z0-9_]{0,63}$"
+describe_pattern(
+    SLUG_RE,
+    "may only have lowercase letters, digits and dashes, and starts and ends with a letter "
+    "or digit (like “postgres-database”)",
+)
+describe_pattern(
+    FIELD_NAME_RE,
+    "starts with a lowercase letter and may only have lowercase letters, digits and "
+    "underscores (like “database_name”)",
+)
 
 # Maximum lengths of text (characters), documented in docs/security.md#input-limits.
 SLUG_MAX = 64
@@ -215,8 +227,13 @@ class FormField(BaseModel):
     help: Annotated[str, Field(max_length=REASON_MAX)] = ""
     placeholder: ShortText = ""
     default: Any = None
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, description="Number fields: the smallest value")
+    max: float | None = Field(default=None, description="Number fields: the largest value")
+    min_date: date | None = Field(default=None, description="Date fields: the earliest date")
+    max_date: date | None = Field(default=None, description="Date fields: the latest date")
+    not_in_past: bool = Field(
+        default=False, description="Date fields: today or later (a date needed by, a start)"
+    )
     min_length: Annotated[int, Field(ge=0, le=100_000)] | None = None
     max_length: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
         default=None, description="Default by type: text 1,000, textarea 10,000 characters"
@@ -224,6 +241,15 @@ class FormField(BaseModel):
     pattern: Annotated[str, Field(max_length=PATTERN_MAX_LENGTH)] | None = None
     options: list[ShortText] = Field(default_factory=list, max_length=500)
     show_if: ShowIf | None = None
+
+    @property
+    def earliest(self) -> date | None:
+        """The earliest date a date field takes today: its ``min_date``, or today when it
+        may not lie in the past, whichever is later."""
+        bounds = [self.min_date] if self.min_date else []
+        if self.not_in_past:
+            bounds.append(clock.now().date())
+        return max(bounds) if bounds else None
 
     @property
     def length_limit(self) -> int | None:
@@ -247,6 +273,8 @@ class FormField(BaseModel):
             raise ValueError(f"{self.type.value} field {self.name!r} needs options")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min is greater than max")
+        if self.min_date and self.max_date and self.min_date > self.max_date:
+            raise ValueError("the earliest date is later than the latest date")
         return self
 
 
@@ -392,6 +420,11 @@ class OfferingIn(BaseModel):
     description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = ""
     category: Annotated[str, Field(max_length=100)] = "General"
     tags: list[Tag] = Field(default_factory=list, max_length=50)
+    keywords: list[Tag] = Field(
+        default_factory=list,
+        max_length=50,
+        description='Other words people search for it by, such as "k8s" or "db"',
+    )
     owner_team: Annotated[str, Field(max_length=SLUG_MAX)]
     contact: ShortText = ""
     runbook_url: Annotated[str, Field(max_length=URL_MAX)] = ""
@@ -433,6 +466,7 @@ class OfferingOut(BaseModel):
     description: str
     category: str
     tags: list[str]
+    keywords: list[str] = Field(default_factory=list)
     owner_team: str
     contact: str
     runbook_url: str
@@ -446,8 +480,12 @@ class OfferingOut(BaseModel):
     no_input_needed: bool = False
     form: RequestForm
     approval_policy: ApprovalPolicy
-    fulfilment: dict[str, Any]
-    signing_secret_set: bool = False
+    fulfilment: dict[str, Any] = Field(
+        description="All settings for the owner team and admins; only the kind for others"
+    )
+    signing_secret_set: bool | None = Field(
+        default=None, description="Whether a webhook secret is saved; owner team and admins"
+    )
     sle: ServiceLevel | None
     cost: float
     quota: Quota | None = None

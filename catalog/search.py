@@ -1,38 +1,29 @@
 """Ranked search and browse over what consumers may see.
 
 Browsing (no words) pages through the catalog's outline that each process keeps
-(catalog/browse.py). With words, on PostgreSQL they are matched with full-text search
-(prefix terms over a weighted tsvector of name, tags, category and summary, ranked by
-ts_rank); on SQLite every word must appear in one of those columns and the rank weighs
-where it appears. Ranked results are kept until the catalog changes.
+(catalog/browse.py). Words are matched, on every database alike, against the words of
+the visible catalog that each process also keeps (catalog/search_index.py): word
+starts, typos and the owner teams' keywords find offerings, and a query that finds
+nothing gets a suggestion ("did you mean …"). Ranked results are kept until the catalog
+changes. ``search`` is the one function faces call; it also records the search for
+demand analytics.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-)
+from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
-from servicebay.catalog import browse
-from servicebay.catalog.browse import VISIBLE_STATUSES, visible_to_text
+from servicebay.catalog import browse, search_index
+from servicebay.catalog.browse import VISIBLE_STATUSES
 from servicebay.catalog.models import Offering
 from servicebay.core import events
 from servicebay.core.cache import PerDatabase
-from servicebay.core.identity import Team, User
+from servicebay.core.identity import User
+
+MAX_WORDS = 10
 
 
 @dataclass(frozen=True)
@@ -52,6 +43,8 @@ class SearchPage:
     page: int
     per_page: int
     facets: dict[str, list[str]] = field(default_factory=dict)
+    # On a search that found nothing: a query close to it that finds something, or "".
+    did_you_mean: str = ""
 
     @property
     def pages(self) -> int:
@@ -59,7 +52,7 @@ class SearchPage:
 
 
 def words_of(query: str) -> list[str]:
-    return re.findall(r"[\w]+", query.lower())[:10]
+    return search_index.words_of(query)[:MAX_WORDS]
 
 
 def find(
@@ -80,8 +73,11 @@ def find(
     start = (page - 1) * per_page
     outline = browse.snapshot(session)
     words = words_of(query)
+    did_you_mean = ""
     if words:
-        total, page_ids = _matching(session, outline, viewer, words, filters, start, per_page)
+        total, page_ids, did_you_mean = _matching(
+            session, outline, viewer, words, filters, start, per_page
+        )
     else:  # browsing: the order and the filters are the outline's, kept in memory
         shown = outline.browse(viewer, **vars(filters))
         total, page_ids = len(shown), [listed.id for listed in shown[start : start + per_page]]
@@ -96,6 +92,7 @@ def find(
         page=page,
         per_page=per_page,
         facets=outline.facets(viewer),
+        did_you_mean=did_you_mean,
     )
 
 
@@ -107,44 +104,72 @@ def _matching(
     filters: Filters,
     start: int,
     per_page: int,
-) -> tuple[int, list[int]]:
-    """Count and page the offerings matching every word, best match first, in SQL:
-    those shown to everyone plus the few restricted ones this viewer may see."""
-    allowed = [listed.id for listed in outline.restricted_for(viewer)]
+) -> tuple[int, list[int], str]:
+    """Count and page the offerings the words find among those the viewer may see, best
+    first, with a suggestion when there are none."""
+    allowed = tuple(listed.id for listed in outline.restricted_for(viewer))
     return _results.get(
         session,
         outline.token,
-        lambda: _ranked(session, allowed, words, filters, start, per_page),
-        slot=(tuple(words), filters, start, per_page, tuple(allowed)),
+        lambda: _ranked(session, outline, allowed, words, filters, start, per_page),
+        slot=(tuple(words), filters, start, per_page, allowed),
     )
 
 
 # Results of recent searches, until the catalog changes: people search for the same few
-# things, and ranking thousands of matches is the costliest query of the portal.
-_results: PerDatabase[tuple[int, list[int]]] = PerDatabase(max_slots=5_000)
+# things.
+_results: PerDatabase[tuple[int, list[int], str]] = PerDatabase(max_slots=5_000)
 
 
 def _ranked(
     session: Session,
-    allowed: list[int],
+    outline: browse.Snapshot,
+    allowed: tuple[int, ...],
     words: list[str],
     filters: Filters,
     start: int,
     per_page: int,
-) -> tuple[int, list[int]]:
-    postgres = _dialect(session) == "postgresql"
-    match, rank = _postgres_match(words) if postgres else _portable_match(words)
-    statement = _filtered(
-        select(Offering.id).where(
-            Offering.status.in_(VISIBLE_STATUSES),
-            or_(visible_to_text() == "[]", Offering.id.in_(allowed)),
-            match,
-        ),
-        filters,
-    )
-    total = session.scalar(statement.with_only_columns(func.count())) or 0
-    ranked = statement.order_by(rank.desc(), Offering.name).limit(per_page).offset(start)
-    return total, list(session.scalars(ranked))
+) -> tuple[int, list[int], str]:
+    index = _index(session, outline.token)
+    listed_by_id = outline.by_id
+    restricted_allowed = frozenset(allowed)
+
+    def shown(offering_id: int) -> bool:
+        listed = listed_by_id.get(offering_id)
+        return (
+            listed is not None
+            and (not listed.visible_team_ids or offering_id in restricted_allowed)
+            and listed.matches(filters.category, filters.team, filters.tag)
+        )
+
+    ranked = index.rank(words, shown)
+    did_you_mean = "" if ranked else index.suggestion(words, shown)
+    return len(ranked), ranked[start : start + per_page], did_you_mean
+
+
+_indexes: PerDatabase[search_index.Index] = PerDatabase()
+
+
+def _index(session: Session, token: str) -> search_index.Index:
+    """The words of the visible catalog as of the change token ``token``."""
+
+    def read() -> search_index.Index:
+        rows = session.execute(
+            select(
+                Offering.id,
+                Offering.name,
+                Offering.keywords,
+                Offering.tags,
+                Offering.category,
+                Offering.summary,
+            ).where(Offering.status.in_(VISIBLE_STATUSES))
+        )
+        return search_index.Index(
+            (id_, name, keywords or [], tags or [], category or "", summary or "")
+            for id_, name, keywords, tags, category, summary in rows
+        )
+
+    return _indexes.get(session, token, read)
 
 
 def search(
@@ -183,62 +208,3 @@ def record(
             actor_id=viewer.id if viewer else None,
             data={"query": query.strip(), "filters": filters.as_dict(), "results": results},
         )
-
-
-def _dialect(session: Session) -> str:
-    bind = session.get_bind()
-    return bind.dialect.name
-
-
-def _filtered(statement: Any, filters: Filters) -> Any:
-    if filters.category:
-        statement = statement.where(Offering.category == filters.category)
-    if filters.team:
-        statement = statement.join(Team, Team.id == Offering.owner_team_id).where(
-            Team.slug == filters.team
-        )
-    if filters.tag:
-        quoted = '"' + filters.tag.replace("\\", "").replace('"', "") + '"'
-        statement = statement.where(cast(Offering.tags, String).contains(quoted))
-    return statement
-
-
-def _document() -> ColumnElement[Any]:
-    """The weighted tsvector searched on PostgreSQL. Written with constants, not bound
-    parameters, so that it is the very expression of the index that serves it
-    (ix_catalog_offering_search; keep the two the same)."""
-
-    def weighted(column: Any, weight: str) -> ColumnElement[Any]:
-        # The weight is a constant "char", which a bound (varchar) parameter is not.
-        label: ColumnElement[Any] = literal_column(f"'{weight}'")
-        vector = func.to_tsvector(literal_column("'simple'"), func.coalesce(column, EMPTY))
-        return func.setweight(vector, label)
-
-    return (
-        weighted(Offering.name, "A")
-        .op("||")(weighted(cast(Offering.tags, String), "B"))
-        .op("||")(weighted(Offering.category, "C"))
-        .op("||")(weighted(Offering.summary, "D"))
-    )
-
-
-EMPTY: ColumnElement[str] = literal_column("''")
-
-
-def _postgres_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
-    query = func.to_tsquery("simple", " & ".join(f"{word}:*" for word in words))
-    document = _document()
-    return document.op("@@")(query), func.ts_rank(document, query)
-
-
-def _portable_match(words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
-    columns = [(Offering.name, 8), (cast(Offering.tags, String), 4), (Offering.category, 2)]
-    columns.append((Offering.summary, 1))
-    matches = []
-    rank: ColumnElement[Any] = literal(0)
-    for word in words:
-        pattern = f"%{word}%"
-        matches.append(or_(*(func.lower(column).like(pattern) for column, _ in columns)))
-        for column, weight in columns:
-            rank = rank + case((func.lower(column).like(pattern), weight), else_=0)
-    return and_(*matches), rank

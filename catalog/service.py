@@ -30,11 +30,12 @@ from servicebay.catalog.schemas import (
     OfferingStatus,
     Quota,
     Readiness,
+    ReadinessCheck,
     RequestForm,
     ServiceLevel,
     WorkKind,
 )
-from servicebay.core import clock, events
+from servicebay.core import clock, events, validation
 from servicebay.core.identity import Team, User
 from servicebay.core.outbound import OutboundPolicy
 
@@ -44,6 +45,7 @@ DETAIL_FIELDS = (
     "description",
     "category",
     "tags",
+    "keywords",
     "contact",
     "runbook_url",
     "work_kind",
@@ -65,7 +67,7 @@ def create_offering(
     if actor is not None and not policies.can_create_offering_for(actor, team.id):
         raise CatalogPermissionDenied("only members of the owner team may create its offerings")
     if session.scalar(select(Offering.id).where(Offering.slug == definition.slug)):
-        raise OfferingConflict(f"an offering with slug {definition.slug!r} exists already")
+        raise OfferingConflict(f"An offering with the slug {definition.slug!r} exists already.")
     _check_references(session, definition)
     now = clock.now()
     offering = Offering(
@@ -111,9 +113,9 @@ def update_offering(
     """
     _require_edit(actor, offering)
     if definition.slug != offering.slug:
-        raise InvalidOffering({"slug": "the slug of an offering cannot change"})
+        raise InvalidOffering({"slug": "The slug of an offering cannot change."})
     if definition.owner_team != offering.owner_team.slug:
-        raise InvalidOffering({"owner_team": "the owner team of an offering cannot change"})
+        raise InvalidOffering({"owner_team": "The owner team of an offering cannot change."})
     if offering.status == OfferingStatus.RETIRED.value:
         raise OfferingConflict("a retired offering cannot be changed")
     _check_references(session, definition)
@@ -181,6 +183,7 @@ def _show_details(session: Session, offering: Offering, version: OfferingVersion
     offering.description = details.get("description", "")
     offering.category = details.get("category", "General")
     offering.tags = list(details.get("tags", []))
+    offering.keywords = list(details.get("keywords", []))
     offering.contact = details.get("contact", "")
     offering.runbook_url = details.get("runbook_url", "")
     offering.work_kind = details.get("work_kind", "standard")
@@ -198,10 +201,14 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
         if step.decider is Decider.TEAM and step.team:
             named.add(step.team)
             if not _team_exists(session, step.team):
-                problems[f"approval_policy.steps.{index}.team"] = f"no team {step.team!r}"
+                problems[f"approval_policy.steps.{index}.team"] = (
+                    f"Approval step {index + 1} names a team that does not exist: {step.team!r}."
+                )
     for index, slug in enumerate(definition.visibility):
         if not _team_exists(session, slug):
-            problems[f"visibility.{index}"] = f"no team {slug!r}"
+            problems[f"visibility.{index}"] = (
+                f"Visibility names a team that does not exist: {slug!r}."
+            )
     if definition.fulfilment.kind == "plugin":
         problem = plugins.problem_of(definition.fulfilment.plugin, definition.fulfilment.settings)
         if problem:
@@ -213,7 +220,7 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
 def _team(session: Session, slug: str) -> Team:
     team = session.scalar(select(Team).where(Team.slug == slug))
     if team is None:
-        raise InvalidOffering({"owner_team": f"no team {slug!r}"})
+        raise InvalidOffering({"owner_team": f"The owner team {slug!r} does not exist."})
     return team
 
 
@@ -340,6 +347,31 @@ def policy_of(version: OfferingVersion) -> ApprovalPolicy:
 
 
 _FULFILMENT: TypeAdapter[FulfilmentSpec] = TypeAdapter(FulfilmentSpec)
+
+
+@dataclass(frozen=True)
+class FulfilmentShown:
+    """What a viewer may read of a version's fulfilment: ``signing_secret_set`` is None
+    when the viewer may not know it."""
+
+    settings: dict[str, Any]
+    signing_secret_set: bool | None
+
+
+def fulfilment_shown_to(
+    viewer: User, offering: Offering, version: OfferingVersion | None
+) -> FulfilmentShown:
+    """The version's fulfilment settings as ``viewer`` may read them: all of them for the
+    owner team and admins, only the kind of fulfilment for everyone else."""
+    if version is None:
+        return FulfilmentShown(settings={}, signing_secret_set=None)
+    if policies.can_read_fulfilment(viewer, offering):
+        return FulfilmentShown(
+            settings=dict(version.fulfilment), signing_secret_set=bool(version.webhook_secret)
+        )
+    return FulfilmentShown(
+        settings={"kind": version.fulfilment.get("kind", "manual")}, signing_secret_set=None
+    )
 
 
 def fulfilment_of(version: OfferingVersion) -> FulfilmentSpec:
@@ -488,15 +520,21 @@ def retire(session: Session, *, actor: User | None, offering: Offering) -> Offer
 
 
 def offering_out(
-    session: Session, offering: Offering, *, drafts: dict[int, int] | None = None
+    session: Session,
+    offering: Offering,
+    *,
+    viewer: User,
+    drafts: dict[int, int] | None = None,
 ) -> OfferingOut:
-    """The offering as the API and the agent tools show it; ``drafts`` (from
-    draft_numbers) saves a query per offering when listing many."""
+    """The offering as the API and the agent tools show it to ``viewer`` (fulfilment
+    settings only to the owner team and admins); ``drafts`` (from draft_numbers) saves a
+    query per offering when listing many."""
     version = offering.current_version
     current = version.number if version else None
     if drafts is None:
         drafts = draft_numbers(session, [offering.id])
     draft = drafts.get(offering.id)
+    fulfilment = fulfilment_shown_to(viewer, offering, version)
     return OfferingOut(
         slug=offering.slug,
         name=offering.name,
@@ -504,6 +542,7 @@ def offering_out(
         description=offering.description,
         category=offering.category,
         tags=list(offering.tags),
+        keywords=list(offering.keywords),
         owner_team=offering.owner_team.slug,
         contact=offering.contact,
         runbook_url=offering.runbook_url,
@@ -517,8 +556,8 @@ def offering_out(
         no_input_needed=version.no_input_needed if version else False,
         form=form_of(version) if version else RequestForm(),
         approval_policy=policy_of(version) if version else ApprovalPolicy(),
-        fulfilment=dict(version.fulfilment) if version else {},
-        signing_secret_set=bool(version and version.webhook_secret),
+        fulfilment=fulfilment.settings,
+        signing_secret_set=fulfilment.signing_secret_set,
         sle=sle_of(version) if version else None,
         cost=version.cost if version else 0.0,
         quota=quota_of(version) if version else None,
@@ -573,32 +612,56 @@ def record_view(session: Session, *, offering: Offering, viewer: User | None) ->
     )
 
 
+OFFERING_LABELS = {
+    "slug": "The slug",
+    "name": "The name",
+    "summary": "The summary",
+    "description": "The description",
+    "category": "The category",
+    "owner_team": "The owner team",
+    "contact": "The contact",
+    "runbook_url": "The runbook link",
+    "work_kind": "The kind of work",
+    "visibility": "Visibility",
+    "cost": "The cost per request",
+    "manual_effort_minutes": "The manual effort",
+    "sle.percent": "The service level's share of requests",
+    "sle.within_hours": "The service level's hours",
+    "quota.count": "The quota",
+    "quota.period_days": "The quota's period",
+    "webhook_secret": "The signing secret",
+}
+
+
 def problems_of(error: ValidationError) -> dict[str, str]:
-    """Pydantic's errors as field path → message."""
-    problems: dict[str, str] = {}
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "definition"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        problems[path] = message
-    return problems
+    """An offering definition's errors as field path → a sentence naming the field."""
+    return validation.problems_in_words(error.errors(), labels=OFFERING_LABELS)
 
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """What may be done next to an offering, for pages."""
+    """What may be done next to an offering, for pages. ``publish_blocked_by`` lists the
+    readiness checks that keep this person from publishing now (none for those who may
+    publish past them)."""
 
     can_publish: bool
     can_deprecate: bool
     can_retire: bool
+    publish_blocked_by: list[ReadinessCheck]
 
 
-def lifecycle_of(session: Session, offering: Offering) -> Lifecycle:
+def lifecycle_of(session: Session, offering: Offering, *, actor: User | None = None) -> Lifecycle:
     draft = draft_version(session, offering)
     status = offering.status
+    can_publish = status != "retired" and (draft is not None or status != "published")
+    blocked: list[ReadinessCheck] = []
+    if can_publish and not (actor is not None and policies.can_override_readiness(actor)):
+        blocked = readiness.assess(offering, head_version(session, offering)).failing
     return Lifecycle(
-        can_publish=status != "retired" and (draft is not None or status != "published"),
+        can_publish=can_publish,
         can_deprecate=status == "published",
         can_retire=status != "retired",
+        publish_blocked_by=blocked,
     )
 
 

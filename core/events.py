@@ -80,6 +80,7 @@ def find(
     session: Session,
     *,
     actor: str | None = None,
+    actor_ids: Select[Any] | None = None,
     type: str | None = None,
     offering_ids: Select[Any] | None = None,
     since: datetime | None = None,
@@ -88,12 +89,15 @@ def find(
     limit: int = 100,
 ) -> tuple[list[Event], int | None]:
     """The audit trail: newest first, narrowed by the filters, and the id to page back
-    from if there are more. ``type`` is exact, or a prefix ending in '.'; a time without
-    a zone is taken as UTC; ``offering_ids`` is a statement a context built."""
+    from if there are more. ``actor`` is a username; ``type`` is exact, or a prefix ending
+    in '.'; a time without a zone is taken as UTC; ``actor_ids`` and ``offering_ids`` are
+    statements a context built."""
     since, until = _aware(since), _aware(until)
     statement = select(Event).order_by(Event.id.desc()).limit(limit + 1)
     if actor:
         statement = statement.where(Event.actor.has(username=actor))
+    if actor_ids is not None:
+        statement = statement.where(Event.actor_id.in_(actor_ids))
     if type:
         statement = statement.where(
             Event.type.startswith(type) if type.endswith(".") else Event.type == type

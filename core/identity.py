@@ -15,7 +15,8 @@ from enum import StrEnum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from servicebay.core import clock, events, policies
 from servicebay.core.database import Base, UTCDateTime
@@ -189,6 +190,41 @@ def has_teams(session: Session) -> bool:
     return session.scalar(select(Team.id).limit(1)) is not None
 
 
+@dataclass(frozen=True)
+class TeamListing:
+    team: Team
+    leads: list[User]
+    members: list[User]  # without the leads
+
+
+@dataclass(frozen=True)
+class Directory:
+    teams: list[TeamListing]
+    people: list[User]
+
+
+def directory(session: Session, *, viewer: User) -> Directory:
+    """Every team with its leads and members, and every person with their teams, by name:
+    for administrators."""
+    policies.require_directory_reader(viewer)
+    people = list(
+        session.scalars(
+            select(User).options(selectinload(User.memberships)).order_by(User.username)
+        )
+    )
+    leads: dict[int, list[User]] = {}
+    members: dict[int, list[User]] = {}
+    for person in people:
+        for membership in person.memberships:
+            chosen = leads if membership.role == Role.LEAD.value else members
+            chosen.setdefault(membership.team_id, []).append(person)
+    teams = session.scalars(select(Team).order_by(Team.name, Team.id))
+    return Directory(
+        teams=[TeamListing(t, leads.get(t.id, []), members.get(t.id, [])) for t in teams],
+        people=people,
+    )
+
+
 def create_user(
     session: Session,
     *,
@@ -333,35 +369,41 @@ def user_from_provider(
     the (issuer, subject) link says who someone is.
     """
     now = clock.now()
-    link = session.scalar(
-        select(ExternalIdentity).where(
-            ExternalIdentity.issuer == person.issuer, ExternalIdentity.subject == person.subject
-        )
-    )
+    link = _link_of(session, person)
     if link is None:
-        user = create_user(
-            session,
-            username=_free_username(session, person),
-            password=None,
-            email=person.email,
-            display_name=person.name,
-        )
-        session.add(
-            ExternalIdentity(
-                user_id=user.id,
-                issuer=person.issuer,
-                subject=person.subject,
-                created_at=now,
-                last_seen_at=now,
+        try:
+            # Two first sign-ins of one person at once: one makes the account, the other
+            # finds it made (the link's unique key decides) and carries on as a later one.
+            with session.begin_nested():
+                user = create_user(
+                    session,
+                    username=_free_username(session, person),
+                    password=None,
+                    email=person.email,
+                    display_name=person.name,
+                )
+                session.add(
+                    ExternalIdentity(
+                        user_id=user.id,
+                        issuer=person.issuer,
+                        subject=person.subject,
+                        created_at=now,
+                        last_seen_at=now,
+                    )
+                )
+                session.flush()
+        except IntegrityError:
+            link = _link_of(session, person)
+            if link is None:
+                raise
+        else:
+            events.record(
+                session,
+                type="user.created_by_provider",
+                actor_id=user.id,
+                data={"user": user.username, "issuer": person.issuer},
             )
-        )
-        events.record(
-            session,
-            type="user.created_by_provider",
-            actor_id=user.id,
-            data={"user": user.username, "issuer": person.issuer},
-        )
-    else:
+    if link is not None:
         user = session.get_one(User, link.user_id)
         link.last_seen_at = now
         if person.email:
@@ -378,6 +420,14 @@ def user_from_provider(
             )
     session.flush()
     return user
+
+
+def _link_of(session: Session, person: ProviderPerson) -> ExternalIdentity | None:
+    return session.scalar(
+        select(ExternalIdentity).where(
+            ExternalIdentity.issuer == person.issuer, ExternalIdentity.subject == person.subject
+        )
+    )
 
 
 def _follow_admin_groups(session: Session, *, user: User, admin: bool) -> None:

@@ -129,3 +129,7 @@ def configure(level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # httpx logs the URL of every call at INFO, and a chat webhook's URL is a secret; the
+    # run log says what each call came to, naming the host only.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

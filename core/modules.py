@@ -15,6 +15,8 @@ MODEL_MODULES = (
     "servicebay.core.events",
     "servicebay.core.ratelimit",
     "servicebay.core.preferences",
+    "servicebay.core.chat",
+    "servicebay.core.idempotency",
     "servicebay.catalog.models",
     "servicebay.requests.models",
     "servicebay.analytics.models",

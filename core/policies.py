@@ -1,4 +1,5 @@
-"""Who may do what outside any one context: the audit trail, the API tokens."""
+"""Who may do what outside any one context: the audit trail, the directory of people
+and teams, the API tokens."""
 
 from __future__ import annotations
 
@@ -22,6 +23,19 @@ def can_read_audit_trail(user: User) -> bool:
 def require_audit_reader(user: User) -> None:
     if not can_read_audit_trail(user):
         raise AuditTrailDenied("only administrators read the audit trail")
+
+
+class DirectoryDenied(Denied):
+    """Only administrators read the directory of people and teams."""
+
+
+def can_read_directory(user: User) -> bool:
+    return user.is_admin
+
+
+def require_directory_reader(user: User) -> None:
+    if not can_read_directory(user):
+        raise DirectoryDenied("only administrators read the directory of people and teams")
 
 
 def can_hold_scopes(user: User, scopes: Iterable[str]) -> bool:

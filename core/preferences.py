@@ -13,14 +13,26 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from servicebay.core import clock, events
 from servicebay.core.database import Base, UTCDateTime
 
-# The request changes a person can choose to hear about, in the product's words.
+# What a person can choose to hear about, in the product's words: the one list of topics.
+# Every channel (the app, email, chat) is chosen per topic from it.
 TOPICS = {
+    "approval_waiting": "A request waits for my approval",
     "pending_approval": "My request waits for approval",
     "rejected": "My request was rejected",
     "in_fulfilment": "My request is being fulfilled",
     "completed": "My request is completed",
     "failed": "My request failed",
     "cancelled": "My request was cancelled",
+}
+# What a team's chat channel can hear about, for the requests of the team's offerings and
+# the approvals the team decides; keyed like TOPICS.
+TEAM_TOPICS = {
+    "approval_waiting": "A request waits for the team's approval",
+    "in_fulfilment": "A request for the team's offerings is being fulfilled",
+    "completed": "A request for the team's offerings is completed",
+    "failed": "A request for the team's offerings failed",
+    "rejected": "A request for the team's offerings was rejected",
+    "cancelled": "A request for the team's offerings was cancelled",
 }
 
 

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from servicebay.analytics import rollup
+from servicebay.core import validation
 from servicebay.core.database import make_engine, make_sessionmaker
 from servicebay.core.errors import RateLimited, ServicebayError, Unauthorized, detail_of
 from servicebay.core.identity import User
@@ -33,10 +34,11 @@ from servicebay.portal import api, observability, pages
 from servicebay.portal import mcp as agents
 from servicebay.portal.body_limit import BodySizeLimit
 from servicebay.portal.deps import LoginRequired, api_user
+from servicebay.portal.form_tokens import AlreadyDone
 from servicebay.portal.observability import DatabaseCollector
 from servicebay.portal.pages import api_docs
 from servicebay.portal.proxy_auth import TrustedProxyHeaders
-from servicebay.portal.render import render
+from servicebay.portal.render import render, see_other
 from servicebay.portal.security import security_middleware
 from servicebay.requests import notifications
 from servicebay.requests.fulfilment import mail
@@ -328,19 +330,30 @@ def _map_errors(app: FastAPI) -> None:
 
     app.add_exception_handler(LoginRequired, login_required)
 
+    async def already_done(request: Request, error: Exception) -> Response:
+        """A form sent again lands where its first post landed, with the same message."""
+        assert isinstance(error, AlreadyDone)
+        outcome = error.outcome
+        return see_other(
+            request,
+            str(outcome.get("location") or "/"),
+            notice=str(outcome.get("notice") or ""),
+            kind=str(outcome.get("kind") or "success"),
+        )
+
+    app.add_exception_handler(AlreadyDone, already_done)
+
     async def invalid_request(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
+        # FastAPI's first location part says where the value was (body, query, path).
+        worded = validation.problems_in_words(error.errors(), skip=1)
         problems = [
-            {
-                "field": ".".join(str(part) for part in item["loc"][1:]) or "body",
-                "message": item["msg"],
-            }
-            for item in error.errors()
+            {"field": "body" if field == "definition" else field, "message": message}
+            for field, message in worded.items()
         ]
         if _wants_json(request):
             return JSONResponse({"detail": problems}, status_code=422)
-        message = "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
-        return _error_page(request, 422, message)
+        return _error_page(request, 422, " ".join(worded.values()))
 
     app.add_exception_handler(RequestValidationError, invalid_request)
 

@@ -373,9 +373,10 @@ def secrets() -> None:
 def secrets_rotate(ctx: Context) -> None:
     """Re-encrypt stored secrets with the current secret key (after changing it)."""
     from servicebay.catalog import service as catalog_service
+    from servicebay.core import chat
 
     with transaction(_sessions(ctx.settings)) as session:
-        count = catalog_service.reencrypt_secrets(session)
+        count = catalog_service.reencrypt_secrets(session) + chat.reencrypt(session)
     click.echo(f"{count} secret(s) re-encrypted with the current key")
 
 
@@ -471,7 +472,15 @@ def history_import(
     )
     click.echo(f"{found.cases} cases, {found.events} events, {span}")
     if dry_run:
-        click.echo("dry run: nothing imported")
+        try:
+            with transaction(_sessions(ctx.settings)) as session:
+                would = request_history.preview(session, offering_slug=offering_slug, cases=cases)
+        except request_history.HistoryImportError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(
+            f"dry run: {would.created} requests would be created, "
+            f"{would.skipped} already imported; nothing imported"
+        )
         return
     try:
         with (

@@ -189,7 +189,12 @@ OFFERINGS: list[dict[str, object]] = [
                     "required": True,
                     "show_if": {"field": "model", "equals": "Performance"},
                 },
-                {"name": "delivery_date", "label": "Needed by", "type": "date"},
+                {
+                    "name": "delivery_date",
+                    "label": "Needed by",
+                    "type": "date",
+                    "not_in_past": True,
+                },
             ]
         },
         "fulfilment": {
@@ -449,6 +454,42 @@ MORE_OFFERINGS: list[tuple[str, str, str, str, str, str, bool, float, int]] = [
         30,
     ),
 ]
+
+# Other words people search for each offering by, as its owner team would set them.
+KEYWORDS: dict[str, list[str]] = {
+    "postgres-database": ["db", "sql", "pg", "relational"],
+    "vpn-access": ["remote work", "tunnel", "wireguard"],
+    "laptop": ["notebook", "computer", "macbook"],
+    "k8s-namespace": ["k8s", "kube", "cluster", "containers"],
+    "dns-record": ["domain name", "hostname", "cname"],
+    "object-bucket": ["s3", "blob", "file storage"],
+    "ci-runner": ["build agent", "pipeline", "gitlab"],
+    "architecture-review": ["design review", "advice"],
+    "secret-rotation": ["password", "credentials", "api key"],
+    "firewall-rule": ["port", "allowlist", "acl"],
+    "pentest": ["pen test", "pentest", "security test"],
+    "access-review": ["permissions", "recertification"],
+    "software-licence": ["license", "subscription", "seat"],
+    "shared-mailbox": ["email", "inbox", "distribution list"],
+    "meeting-room-kit": ["video call", "webcam", "conference"],
+    "analytics-dataset": ["warehouse", "bi"],
+    "dashboard": ["report", "charts", "grafana"],
+    "data-export": ["csv", "extract", "dump"],
+    "nda": ["nda", "confidentiality"],
+    "contract-review": ["agreement", "legal"],
+    "trademark-check": ["brand", "name check"],
+    "purchase-order": ["po", "procurement", "buy"],
+    "budget-transfer": ["cost centre", "cost center", "reallocation"],
+    "vendor-onboarding": ["supplier", "new vendor"],
+    "fax-line": ["telefax"],
+}
+
+
+def offering_specs() -> list[dict[str, Any]]:
+    """The demo catalog's offering definitions, keywords included."""
+    specs = [*OFFERINGS, *(_more_offering(more) for more in MORE_OFFERINGS)]
+    return [{**spec, "keywords": KEYWORDS.get(spec["slug"], [])} for spec in specs]
+
 
 # How each offering's six months went (see demo_history.Profile).
 PROFILES: dict[str, Profile] = {
@@ -720,7 +761,7 @@ def _people(
 def _offerings(session: Session, users: dict[str, User], settings: Settings) -> dict[str, Offering]:
     outbound = OutboundPolicy.from_settings(settings)
     offerings = {}
-    for spec in [*OFFERINGS, *(_more_offering(more) for more in MORE_OFFERINGS)]:
+    for spec in offering_specs():
         definition = OfferingIn.model_validate(spec)
         lead = next(
             users[p[0]] for p in PEOPLE if p[2] == definition.owner_team and p[3] is Role.LEAD

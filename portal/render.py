@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from datetime import datetime
 from typing import Any
@@ -17,7 +19,9 @@ from markupsafe import Markup
 from starlette.datastructures import URL
 from starlette.routing import BaseRoute, NoMatchFound
 
+from servicebay.core.errors import Invalid
 from servicebay.core.paths import TEMPLATES_DIR
+from servicebay.portal.form_tokens import form_tokens, remember_outcome
 
 templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
 # Templates ship with the package and do not change under a running process: no file
@@ -123,6 +127,7 @@ def _named_routes(app: Any) -> dict[str, BaseRoute]:
 
 
 templates.env.globals["url_for"] = url_for
+templates.env.globals["form_tokens"] = form_tokens
 templates.env.filters["markdown"] = markdown
 templates.env.filters["when"] = when
 templates.env.filters["duration_words"] = duration_words
@@ -160,6 +165,7 @@ def render(
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "unread": getattr(request.state, "unread", 0),
+        "tabs": getattr(request.state, "tabs", []),
         "flash": shown_flash,
         **(context or {}),
     }
@@ -187,7 +193,8 @@ def see_other(
     request: Request, target: str, *, notice: str = "", kind: str = "success"
 ) -> Response:
     """After a successful post: 303 to ``target`` (HX-Redirect for htmx), with a flash message
-    shown once on the next full page."""
+    shown once on the next full page. A repeat of the post's form lands here too."""
+    remember_outcome(request, target, notice=notice, kind=kind)
     response: Response
     if request.headers.get("hx-request") == "true":
         response = Response(status_code=204, headers={"HX-Redirect": target})
@@ -196,7 +203,7 @@ def see_other(
     if notice:
         response.set_cookie(
             FLASH_COOKIE,
-            quote(f"{kind}|{notice}"),
+            _signed_flash(request, f"{kind}|{notice}"),
             max_age=60,
             path="/",
             httponly=True,
@@ -206,11 +213,38 @@ def see_other(
     return response
 
 
+def _flash_key(request: Request) -> bytes:
+    """A key of its own for flash messages, derived from the server's secret key."""
+    key: bytes | None = getattr(request.app.state, "flash_key", None)
+    if key is None:
+        secret = request.app.state.settings.resolved_secret_key()
+        key = hmac.new(secret.encode(), b"servicebay flash messages", hashlib.sha256).digest()
+        request.app.state.flash_key = key
+    return key
+
+
+def _signed_flash(request: Request, text: str) -> str:
+    """The flash cookie's value: the text with an HMAC, so only the server can write one."""
+    signature = hmac.new(_flash_key(request), text.encode(), hashlib.sha256).hexdigest()
+    return quote(f"{signature}.{text}")
+
+
 def _flash_of(request: Request) -> dict[str, str] | None:
+    """The message a redirect of this server left; anything else in the cookie is ignored."""
     raw = request.cookies.get(FLASH_COOKIE)
     if not raw:
         return None
-    kind, _, message = unquote(raw).partition("|")
+    signature, _, text = unquote(raw).partition(".")
+    expected = hmac.new(_flash_key(request), text.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    kind, _, message = text.partition("|")
     if kind not in FLASH_KINDS or not message:
         return None
     return {"kind": kind, "message": message[:500]}
+
+
+def problem_sentence(refused: Invalid) -> str:
+    """An Invalid's problems as one sentence for a flash message."""
+    said = "; ".join(refused.problems.values()) or str(refused)
+    return said[:1].upper() + said[1:] + "."

@@ -64,12 +64,12 @@ def _tell_deciders(session: Session, approval: Approval) -> None:
         statement = statement.where(Membership.role == Role.LEAD.value)
     request = approval.request
     deciders = [uid for uid in session.scalars(statement) if uid != request.requester_id]
-    notifications.tell(
+    notifications.approval_waiting(
         session,
-        user_ids=deciders,
         request=request,
-        message=f"Request #{request.id} ({request.offering.name}) waits for your approval: "
-        f"{approval.name}.",
+        step=approval.name,
+        user_ids=deciders,
+        team=session.get(Team, approval.team_id),
     )
 
 
@@ -143,6 +143,20 @@ def inbox(session: Session, *, user: User) -> list[Approval]:
     if not user.is_admin:
         statement = statement.where(_decidable_by(user))
     return list(session.scalars(statement))
+
+
+def decides_approvals(session: Session, *, user: User) -> bool:
+    """Whether approval steps may ever wait for this user: administrators, team leads
+    (steps name the owner team's or the requester's team's leads), and members of a
+    team that a step has named. Others have no approvals inbox to open."""
+    if user.is_admin or any(m.role == Role.LEAD.value for m in user.memberships):
+        return True
+    if not user.team_ids:
+        return False
+    named = select(Approval.id).where(
+        Approval.decider == Decider.TEAM.value, Approval.team_id.in_(user.team_ids)
+    )
+    return session.scalar(named.limit(1)) is not None
 
 
 def _decidable_by(user: User) -> ColumnElement[bool]:

@@ -56,10 +56,6 @@ class QuotaExceeded(RequestsError, Conflict):
     """The requesting team has used its quota of this offering for the period."""
 
 
-class IdempotencyKeyReused(RequestsError, Invalid):
-    """The Idempotency-Key was already used with a different request body."""
-
-
 class WipLimitReached(RequestsError, Conflict):
     """Moving the task would exceed the column's WIP limit; an override is needed."""
 

@@ -139,6 +139,27 @@ def import_cases(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Create a completed request per case not imported before; report created and skipped."""
+    offering_id, version_id = _target(session, offering_slug)
+    requester = requester or _import_user(session)
+    fresh = _not_imported(session, offering_id, cases)
+    for start in range(0, len(fresh), BATCH):
+        batch = fresh[start : start + BATCH]
+        _import_batch(session, offering_id, version_id, requester.id, batch)
+        if progress is not None:
+            progress(len(batch))
+    return ImportResult(created=len(fresh), skipped=len(cases) - len(fresh))
+
+
+def preview(session: Session, *, offering_slug: str, cases: list[Case]) -> ImportResult:
+    """What ``import_cases`` would do, changing nothing: it refuses the same offerings."""
+    offering_id, _ = _target(session, offering_slug)
+    fresh = _not_imported(session, offering_id, cases)
+    return ImportResult(created=len(fresh), skipped=len(cases) - len(fresh))
+
+
+def _target(session: Session, offering_slug: str) -> tuple[int, int]:
+    """The offering imported into and the version its requests pin (the current one, or
+    the newest of a draft)."""
     offering = session.scalar(select(Offering).where(Offering.slug == offering_slug))
     if offering is None:
         raise HistoryImportError(f"no offering {offering_slug!r}")
@@ -149,16 +170,13 @@ def import_cases(
     )
     if version_id is None:
         raise HistoryImportError(f"offering {offering_slug!r} has no version")
-    requester = requester or _import_user(session)
-    imported = select(ImportedCase.case_key).where(ImportedCase.offering_id == offering.id)
+    return offering.id, version_id
+
+
+def _not_imported(session: Session, offering_id: int, cases: list[Case]) -> list[Case]:
+    imported = select(ImportedCase.case_key).where(ImportedCase.offering_id == offering_id)
     known = set(session.scalars(imported))
-    fresh = [case for case in cases if case.key not in known]
-    for start in range(0, len(fresh), BATCH):
-        batch = fresh[start : start + BATCH]
-        _import_batch(session, offering.id, version_id, requester.id, batch)
-        if progress is not None:
-            progress(len(batch))
-    return ImportResult(created=len(fresh), skipped=len(cases) - len(fresh))
+    return [case for case in cases if case.key not in known]
 
 
 def _import_user(session: Session) -> User:

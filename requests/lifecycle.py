@@ -63,7 +63,7 @@ def move(
     )
     from servicebay.requests import notifications  # imported late: it enqueues runs
 
-    notifications.status_changed(session, request, to)
+    notifications.status_changed(session, request, to, data)
 
 
 # One function per transition; each names the step in the product's language.

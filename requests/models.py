@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from servicebay.catalog import forms
+from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core.database import Base, UTCDateTime
 from servicebay.core.identity import User
@@ -38,6 +40,7 @@ class RunStatus(StrEnum):
 class RunKind(StrEnum):
     FULFIL = "fulfil"
     EMAIL = "email"
+    CHAT = "chat"
 
 
 class AttemptStatus(StrEnum):
@@ -84,6 +87,11 @@ class Request(Base):
     offering: Mapped[Offering] = relationship(lazy="joined")
     version: Mapped[OfferingVersion] = relationship(lazy="joined")
     requester: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def shown_inputs(self) -> list[forms.ShownInput]:
+        """The answers under the labels of the form they were given to (the pinned version)."""
+        return forms.shown_inputs(catalog_service.form_of(self.version), self.inputs or {})
 
 
 class FulfilmentRun(Base):
@@ -181,21 +189,6 @@ class Approval(Base):
 
     request: Mapped[Request] = relationship()
     decided_by: Mapped[User | None] = relationship(lazy="joined")
-
-
-class IdempotencyKey(Base):
-    """An Idempotency-Key a user sent with a submission, and what it produced."""
-
-    __tablename__ = "requests_idempotency_key"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests_request.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Task(Base):

@@ -1,19 +1,29 @@
-"""Tell requesters what happened: an in-app notice and, when mail is set up, an email.
+"""Tell people and teams what happened: in the app, by email, in chat.
 
-Emails are runs of the durable engine, so a mail server that is down loses nothing.
-Mail is on for sessions made by a factory configured with ``configure(sessions, ...)``:
-the flag lives in the factory's fulfilment Reach, beside the workers its commits wake.
+One notice goes out on every channel the person chose for its topic (topics are
+``core.preferences.TOPICS``), and to the chat channel of each team concerned that hears the
+topic (``TEAM_TOPICS``). Emails and chat messages are runs of the durable engine, created in
+the transaction of the change they tell of: retried with backoff, and never sent for a
+change that was rolled back. Mail is on for sessions made by a factory configured with
+``configure(sessions, ...)``: the flag lives in the factory's fulfilment Reach, beside the
+workers its commits wake.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.core import clock, preferences
+from servicebay.core import chat, clock, preferences
+from servicebay.core.identity import Team, User
 from servicebay.requests.models import Notification, Request, RequestStatus, RunKind
 
 EMAIL_ATTEMPTS = 8
+CHAT_ATTEMPTS = 8
 
 MESSAGES = {
     RequestStatus.PENDING_APPROVAL: "is waiting for approval",
@@ -23,6 +33,39 @@ MESSAGES = {
     RequestStatus.FAILED: "failed; the owner team has been told",
     RequestStatus.CANCELLED: "was cancelled",
 }
+# What a team's channel is told, where it differs from what the requester is told.
+TEAM_MESSAGES = {RequestStatus.FAILED: "failed"}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A button back to the portal: a path, made absolute with the base URL when sent."""
+
+    label: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell, on one topic, about one request."""
+
+    topic: str
+    request: Request
+    message: str  # one sentence, for the app, the subject line and the chat title
+    links: tuple[Link, ...]
+    details: tuple[tuple[str, str], ...] = field(default=())  # shown in chat as facts
+
+
+def request_link(request: Request) -> Link:
+    return Link(f"Open request #{request.id}", f"/requests/{request.id}")
+
+
+def approvals_link() -> Link:
+    return Link("Review in approvals", "/approvals")
+
+
+def board_link(team: Team) -> Link:
+    return Link(f"Open {team.name}'s board", f"/ops?team={team.slug}")
 
 
 def configure(sessions: sessionmaker[Session], *, email: bool) -> None:
@@ -31,45 +74,145 @@ def configure(sessions: sessionmaker[Session], *, email: bool) -> None:
     engine.reach(sessions).email = email
 
 
-def status_changed(session: Session, request: Request, to: RequestStatus) -> None:
+def status_changed(
+    session: Session, request: Request, to: RequestStatus, data: dict[str, Any] | None = None
+) -> None:
+    """Tell the requester, as they chose, and the owner team's chat channel."""
     what = MESSAGES.get(to)
     if what is None:
         return
-    message = f"Request #{request.id} ({request.offering.name}) {what}."
-    requester = request.requester_id
-    channels = preferences.channels(session, user_id=requester, topic=to.value)
-    if "app" in channels:
-        session.add(
-            Notification(
-                user_id=requester,
-                request_id=request.id,
-                message=message,
-                created_at=clock.now(),
-            )
+    subject = f"Request #{request.id} ({request.offering.name})"
+    details = _details(request, data or {})
+    tell_people(
+        session,
+        Notice(to.value, request, f"{subject} {what}.", (request_link(request),), details),
+        user_ids=[request.requester_id],
+    )
+    if to.value not in preferences.TEAM_TOPICS:
+        return
+    team = session.get(Team, request.offering.owner_team_id)
+    if team is None:
+        return
+    links = (
+        (board_link(team), request_link(request))
+        if to is RequestStatus.FAILED
+        else (request_link(request),)
+    )
+    team_what = TEAM_MESSAGES.get(to, what)
+    tell_teams(
+        session,
+        Notice(to.value, request, f"{subject} {team_what}.", links, details),
+        teams=[team],
+    )
+
+
+def approval_waiting(
+    session: Session, *, request: Request, step: str, user_ids: list[int], team: Team | None
+) -> None:
+    """Tell the people who may decide the step, and the deciding team's channel."""
+    notice = Notice(
+        "approval_waiting",
+        request,
+        f"Request #{request.id} ({request.offering.name}) waits for your approval: {step}.",
+        (approvals_link(), request_link(request)),
+        (("Step", step), *_details(request, {})),
+    )
+    tell_people(session, notice, user_ids=user_ids)
+    if team is not None:
+        team_notice = Notice(
+            notice.topic,
+            request,
+            f"Request #{request.id} ({request.offering.name}) waits for {team.name}'s "
+            f"approval: {step}.",
+            notice.links,
+            notice.details,
         )
+        tell_teams(session, team_notice, teams=[team])
+
+
+def tell_people(session: Session, notice: Notice, *, user_ids: Iterable[int]) -> None:
+    """Tell each person on the channels they chose for the notice's topic."""
     from servicebay.requests.fulfilment import engine
 
-    if "email" in channels and engine.reach_of(session).email and request.requester.email:
-        engine.enqueue(
-            session,
-            request=request,
-            max_attempts=EMAIL_ATTEMPTS,
-            kind=RunKind.EMAIL,
-            payload={
-                "to": request.requester.email,
-                "subject": f"[servicebay] {message}",
-                "body": f"{message}\n\nStatus: {to.value}\n",
-            },
-        )
+    people = sorted(set(user_ids))
+    if not people:
+        return
+    mail_on = engine.reach_of(session).email
+    destinations = chat.of_users(session, user_ids=people)
+    for user_id in people:
+        channels = preferences.channels(session, user_id=user_id, topic=notice.topic)
+        if "app" in channels:
+            session.add(
+                Notification(
+                    user_id=user_id,
+                    request_id=notice.request.id,
+                    message=notice.message,
+                    created_at=clock.now(),
+                )
+            )
+        if "email" in channels and mail_on:
+            _email(session, notice, session.get(User, user_id))
+        destination = destinations.get(user_id)
+        if channels and chat.hears(destination, notice.topic):
+            _chat(session, notice, destination)
 
 
-def tell(session: Session, *, user_ids: list[int], request: Request, message: str) -> None:
-    """An in-app notice to each of these people about the request."""
-    now = clock.now()
-    for user_id in sorted(set(user_ids)):
-        session.add(
-            Notification(user_id=user_id, request_id=request.id, message=message, created_at=now)
-        )
+def tell_teams(session: Session, notice: Notice, *, teams: Iterable[Team]) -> None:
+    """Post the notice to the chat channel of each team that hears its topic."""
+    destinations = chat.of_teams(session, team_ids=[team.id for team in teams])
+    for destination in destinations.values():
+        if chat.hears(destination, notice.topic):
+            _chat(session, notice, destination)
+
+
+def _email(session: Session, notice: Notice, person: User | None) -> None:
+    from servicebay.requests.fulfilment import engine
+
+    if person is None or not person.email:
+        return
+    engine.enqueue(
+        session,
+        request=notice.request,
+        max_attempts=EMAIL_ATTEMPTS,
+        kind=RunKind.EMAIL,
+        payload={
+            "to": person.email,
+            "subject": f"[servicebay] {notice.message}",
+            "body": "\n".join(
+                [notice.message, "", *(f"{name}: {value}" for name, value in notice.details)]
+            )
+            + "\n",
+        },
+    )
+
+
+def _chat(session: Session, notice: Notice, destination: chat.ChatDestination | None) -> None:
+    """One chat run per destination and notice; the URL stays in the destination's row."""
+    from servicebay.requests.fulfilment import engine
+
+    if destination is None:
+        return
+    engine.enqueue(
+        session,
+        request=notice.request,
+        max_attempts=CHAT_ATTEMPTS,
+        kind=RunKind.CHAT,
+        payload={
+            "destination": destination.id,
+            "topic": notice.topic,
+            "message": notice.message,
+            "links": [{"label": link.label, "path": link.path} for link in notice.links],
+            "details": [[name, value] for name, value in notice.details],
+        },
+    )
+
+
+def _details(request: Request, data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    found = [("Offering", request.offering.name), ("Requester", request.requester.display_name)]
+    reason = str(data.get("reason") or "").strip()
+    if reason:
+        found.append(("Reason", reason[:300]))
+    return tuple(found)
 
 
 def unread_for(session: Session, *, user_id: int, limit: int = 50) -> list[Notification]:

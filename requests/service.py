@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import Select, delete, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from servicebay.catalog import forms
+from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import ManualFulfilment, RequestForm
-from servicebay.core import clock, events
+from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
 from servicebay.requests import approvals, lifecycle, policies, tasks
 from servicebay.requests.errors import (
-    IdempotencyKeyReused,
     InvalidInput,
     NotPermitted,
     OfferingNotRequestable,
@@ -32,7 +31,6 @@ from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import (
     Comment,
     FulfilmentRun,
-    IdempotencyKey,
     Request,
     RequestStatus,
     RunKind,
@@ -51,7 +49,6 @@ from servicebay.requests.schemas import (
 )
 
 RATING_EDIT_WINDOW = timedelta(days=14)
-IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value)
 
 
@@ -204,7 +201,7 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
     team_id = requesting_team_id(viewer)
     team = next((m.team.slug for m in viewer.memberships if m.team_id == team_id), None)
     return OfferingDescription(
-        offering=catalog_service.offering_out(session, offering),
+        offering=catalog_service.offering_out(session, offering, viewer=viewer),
         form_schema=forms.json_schema(form, title=offering.name),
         requesting_team=team,
         quota_left=quota_left(session, actor=viewer, version=version) if version else None,
@@ -213,74 +210,27 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
 
 # --- idempotency keys ---------------------------------------------------------
 
-
-def fingerprint(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+SUBMISSION_KEYS = "requests.submit"  # the purpose of the API's Idempotency-Keys
 
 
 def submit_once(
     session: Session, *, actor: User, key: str, offering_slug: str, inputs: dict[str, Any]
 ) -> tuple[Request, bool]:
     """Submit at most once per user and Idempotency-Key: the request, and whether it is
-    the one an earlier call with this key made (a replay).
-
-    The key is reserved in the submission's own transaction, under the unique (user,
-    key) constraint: a repeat sent while the first call runs waits for that transaction
-    and replays its request, and a first call that fails or dies (its process killed,
-    its connection dropped) takes its reservation with it, so the next try submits
-    at once.
-    """
-    body = fingerprint({"offering": offering_slug, "inputs": inputs})
-    reservation, earlier = _reserve(session, user_id=actor.id, key=key, body_fingerprint=body)
-    if earlier is not None:
+    the one an earlier call with this key made (a replay). The key is reserved in the
+    submission's own transaction (see ``core.idempotency``): a repeat sent while the first
+    call runs waits for it and replays its request; a first call that failed or died left
+    nothing behind; the same key with another body is refused."""
+    body = idempotency.fingerprint({"offering": offering_slug, "inputs": inputs})
+    reservation = idempotency.reserve(
+        session, user_id=actor.id, purpose=SUBMISSION_KEYS, key=key, body_fingerprint=body
+    )
+    if reservation.earlier is not None:
+        earlier = int(reservation.earlier["request_id"])
         return get_for_viewer(session, request_id=earlier, viewer=actor), True
     request = submit(session, actor=actor, offering_slug=offering_slug, inputs=inputs)
-    reservation.request_id = request.id
+    idempotency.settle(reservation, {"request_id": request.id})
     return request, False
-
-
-def _reserve(
-    session: Session, *, user_id: int, key: str, body_fingerprint: str
-) -> tuple[IdempotencyKey, int | None]:
-    """Insert the key's row, or return the request the key's committed row made."""
-    now = clock.now()
-    while True:
-        reservation = IdempotencyKey(
-            user_id=user_id,
-            key=key,
-            fingerprint=body_fingerprint,
-            created_at=now,
-            expires_at=now + IDEMPOTENCY_KEY_LIFETIME,
-        )
-        try:
-            # Waits here while another transaction holds an uncommitted row for the key.
-            with session.begin_nested():
-                session.add(reservation)
-            return reservation, None
-        except IntegrityError:
-            pass
-        found = session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-            )
-        )
-        if found is None:
-            continue  # removed since: try again
-        if found.expires_at <= now or found.request_id is None:
-            session.delete(found)  # outlived its lifetime, or made nothing
-            session.flush()
-            continue
-        if found.fingerprint != body_fingerprint:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request body"
-            )
-        return found, found.request_id
-
-
-def purge_expired_keys(session: Session) -> int:
-    """Forget Idempotency-Keys past their lifetime."""
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= clock.now()))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- cancel and retry ---------------------------------------------------------
@@ -420,23 +370,6 @@ def rate(
 # --- reading ------------------------------------------------------------------
 
 
-def runs_of(session: Session, *, request_id: int) -> list[RunOut]:
-    """Every fulfilment run of the request with each attempt and its log lines."""
-    runs = engine.runs_for_request(session, request_id=request_id)
-    ids = [run.id for run in runs]
-    attempts = engine.attempts_of(session, run_ids=ids)
-    lines = engine.log_lines(session, run_ids=ids)
-    return [
-        RunOut.model_validate(run).model_copy(
-            update={
-                "attempts": [AttemptOut.model_validate(a) for a in attempts if a.run_id == run.id],
-                "log": [LogLineOut.model_validate(line) for line in lines if line.run_id == run.id],
-            }
-        )
-        for run in runs
-    ]
-
-
 def story_of(session: Session, *, request_id: int, viewer: User) -> RequestStoryOut:
     """A request the viewer may see with all that happened to it: its status and outputs,
     the timeline, the approval steps, every run's log and the comments."""
@@ -444,13 +377,14 @@ def story_of(session: Session, *, request_id: int, viewer: User) -> RequestStory
     return RequestStoryOut(
         request=RequestOut.model_validate(request),
         timeline=[
-            EventOut.model_validate(e) for e in events.for_request(session, request_id=request.id)
+            EventOut.model_validate(e)
+            for e in events_seen_by(session, viewer=viewer, request=request)
         ],
         approvals=[
             ApprovalStepOut.model_validate(step)
             for step in approvals.steps_of(session, request_id=request.id)
         ],
-        runs=runs_of(session, request_id=request.id),
+        runs=runs_of(session, viewer=viewer, request=request),
         comments=[
             CommentOut.model_validate(c) for c in comments_of(session, request_id=request.id)
         ],
@@ -509,6 +443,92 @@ def counts_by_offering_and_status(session: Session) -> list[tuple[str, str, int]
         .group_by(Offering.slug, Request.status)
     )
     return [(slug, status, count) for slug, status, count in rows]
+
+
+def runs_of(session: Session, *, viewer: User, request: Request) -> list[RunOut]:
+    """Every fulfilment run of the request with its attempts and log lines. Someone who may
+    not read the offering's fulfilment settings (the requester, an approver from another
+    team) reads the errors and log without the webhook's address."""
+    runs = engine.runs_for_request(session, request_id=request.id)
+    ids = [run.id for run in runs]
+    attempts = engine.attempts_of(session, run_ids=ids)
+    lines = engine.log_lines(session, run_ids=ids)
+    hide = _hiding_the_address(viewer, request)
+    return [
+        RunOut.model_validate(run).model_copy(
+            update={
+                "last_error": hide(run.last_error),
+                "attempts": [
+                    AttemptOut.model_validate(a).model_copy(update={"error": hide(a.error)})
+                    for a in attempts
+                    if a.run_id == run.id
+                ],
+                "log": [
+                    LogLineOut.model_validate(line).model_copy(
+                        update={"message": hide(line.message) or ""}
+                    )
+                    for line in lines
+                    if line.run_id == run.id
+                ],
+            }
+        )
+        for run in runs
+    ]
+
+
+def _hiding_the_address(viewer: User, request: Request) -> Callable[[str | None], str | None]:
+    url = str(request.version.fulfilment.get("url") or "")
+    if not url or catalog_policies.can_read_fulfilment(viewer, request.offering):
+        return lambda text: text
+    host = urlsplit(url).hostname or ""
+    said = "the fulfilment service"
+
+    def hide(text: str | None) -> str | None:
+        if not text:
+            return text
+        text = text.replace(url, said)
+        return text.replace(host, said) if host else text
+
+    return hide
+
+
+@dataclass(frozen=True)
+class EventSeen:
+    """An Event of a request as one viewer reads it (a copy: the log itself never changes)."""
+
+    id: int
+    type: str
+    occurred_at: datetime
+    actor: User | None
+    data: dict[str, Any]
+
+
+def events_seen_by(session: Session, *, viewer: User, request: Request) -> list[EventSeen]:
+    """Everything that happened to the request, in order; reasons name the webhook's
+    address only to those who may read the offering's fulfilment settings."""
+    hide = _hiding_the_address(viewer, request)
+    return [
+        EventSeen(
+            id=event.id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            data={
+                key: hide(value) if isinstance(value, str) else value
+                for key, value in (event.data or {}).items()
+            },
+        )
+        for event in events.for_request(session, request_id=request.id)
+    ]
+
+
+def timeline(session: Session, *, viewer: User, request: Request) -> list[EventSeen]:
+    """A request's events as its page tells them. A rejection at an approval step is one
+    happening, recorded twice (the step's decision and the request's move): it is told once,
+    at its step, with its reason."""
+    told = events_seen_by(session, viewer=viewer, request=request)
+    at_a_step = any(event.type == "approval.rejected" for event in told)
+    return [event for event in told if not (at_a_step and event.type == "request.rejected")]
 
 
 def list_for_requester(

@@ -68,6 +68,11 @@ def workspace_teams(session: Session, *, viewer: User) -> list[Team]:
     return sorted(teams, key=lambda team: (team.id not in owners, team.name))
 
 
+def has_workspace(session: Session, *, viewer: User) -> bool:
+    """Whether the viewer has any team workspace to open (see workspace_teams)."""
+    return bool(workspace_teams(session, viewer=viewer))
+
+
 def workspace_team(session: Session, *, viewer: User, slug: str) -> Team | None:
     """The workspace team named by ``slug``, or the viewer's first one (None: no team)."""
     teams = workspace_teams(session, viewer=viewer)

@@ -35,6 +35,23 @@ POSTGRES_ADMIN_URL = os.environ.get(
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``SERVICEBAY_TEST_PART=shared`` keeps the tests that may run beside others (in
+    parallel processes), ``exclusive`` those that stop a shared service and must run alone."""
+    part = os.environ.get("SERVICEBAY_TEST_PART", "")
+    if part not in ("shared", "exclusive"):
+        return
+    keep = [
+        item
+        for item in items
+        if (item.get_closest_marker("exclusive") is not None) == (part == "exclusive")
+    ]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def _create_postgres_database() -> tuple[str, Engine]:
     name = f"servicebay_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)

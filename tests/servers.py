@@ -6,6 +6,7 @@ the server said when it never does: a test never talks to a server that is not u
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import random
@@ -13,14 +14,18 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
+import anyio
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+
+T = TypeVar("T")
 
 START_SECONDS = 90.0  # a deadline, generous for a loaded machine; never a target
 POLL_SECONDS = 0.05
@@ -136,3 +141,13 @@ def serve_process(
         finally:
             server.terminate()
             server.wait(timeout=15)
+
+
+def in_own_loop(func: Callable[..., Awaitable[T]], *args: object) -> T:
+    """Run an async client in an event loop on a thread of its own.
+
+    A test process that has started Playwright's sync API already runs a loop on its main
+    thread, and `anyio.run` refuses to start a second one there.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, func, *args).result()

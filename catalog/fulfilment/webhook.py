@@ -11,6 +11,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -22,7 +23,7 @@ from servicebay.catalog.fulfilment.context import FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.schemas import WebhookFulfilment
 from servicebay.core import clock
-from servicebay.core.outbound import OutboundPolicy, OutboundRefused
+from servicebay.core.outbound import IPAddress, OutboundPolicy, OutboundRefused
 from servicebay.core.signing import sign
 
 RETRYABLE = {408, 429}
@@ -72,8 +73,53 @@ def deliver(
         headers["webhook-signature"] = sign(
             secret=context.secret, message_id=message_id, timestamp=timestamp, body=body
         )
+    answer = post(
+        url,
+        body=body,
+        headers=headers,
+        timeout=timeout,
+        policy=policy,
+        connections=connections,
+        address=address,
+    )
+    if isinstance(answer, Outcome):
+        return answer
+    return judge(answer.status, answer.headers, answer.body)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+def post(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    policy: OutboundPolicy,
+    connections: Connections,
+    address: IPAddress | None = None,
+    shown: str | None = None,
+) -> Answer | Outcome:
+    """POST ``body`` to the address the URL's host resolves to now (or ``address``, already
+    checked by ``policy``), within ``timeout`` from connecting to the answer's last byte.
+
+    The receiver's answer, or the Outcome of a call that got none (refused, timed out, too
+    large, unreachable). Messages name the URL as ``shown`` (the URL itself by default):
+    where the URL is a secret, its host only.
+    """
+    shown = shown or url
+    if address is None:
+        try:
+            address = policy.resolve(url)
+        except OutboundRefused as refused:
+            return Outcome.fatal(f"refused to call {shown}: {refused}")
     target = httpx.URL(url)
-    headers["host"] = target.netloc.decode()
+    headers = {**headers, "host": target.netloc.decode()}
     pinned = target.copy_with(host=str(address))
     origin = (pinned.scheme, pinned.host, pinned.port, target.host)
     limit = policy.max_response_bytes
@@ -92,15 +138,16 @@ def deliver(
         ):
             answer = _read(response, limit)
     except httpx.TimeoutException:
-        return Outcome.retry(f"no complete answer from {url} within {timeout:g} s")
+        return Outcome.retry(f"no complete answer from {shown} within {timeout:g} s")
     except TooLarge:
         return Outcome.retry(
-            f"the answer from {url} is larger than {limit} bytes "
+            f"the answer from {shown} is larger than {limit} bytes "
             "(SERVICEBAY_FULFILMENT_MAX_RESPONSE_BYTES); it was not read"
         )
     except httpx.HTTPError as error:
-        return Outcome.retry(f"could not reach {url}: {error.__class__.__name__}: {error}")
-    return judge(response.status_code, response.headers, answer)
+        detail = f": {error}" if shown == url else ""  # httpx's message may name the URL
+        return Outcome.retry(f"could not reach {shown}: {error.__class__.__name__}{detail}")
+    return Answer(response.status_code, response.headers, answer)
 
 
 def judge(status: int, headers: httpx.Headers, body: bytes) -> Outcome:

@@ -8,6 +8,7 @@ from servicebay.portal.api import (
     approvals,
     audit,
     catalog,
+    chat,
     demand,
     offerings,
     requests,
@@ -24,3 +25,4 @@ router.include_router(analytics.router)
 router.include_router(account.router)
 router.include_router(audit.router)
 router.include_router(demand.router)
+router.include_router(chat.router)

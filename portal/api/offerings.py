@@ -35,6 +35,9 @@ class OfferingPage(BaseModel):
     total: int
     page: int
     per_page: int
+    did_you_mean: str | None = Field(
+        default=None, description="On a search that found nothing: a query that finds something"
+    )
 
 
 @router.get("/offerings", response_model=OfferingPage)
@@ -65,10 +68,13 @@ def list_offerings(
     )
     drafts = catalog_service.draft_numbers(db, [offering.id for offering in found.offerings])
     return OfferingPage(
-        items=[catalog_service.offering_out(db, o, drafts=drafts) for o in found.offerings],
+        items=[
+            catalog_service.offering_out(db, o, viewer=user, drafts=drafts) for o in found.offerings
+        ],
         total=found.total,
         page=found.page,
         per_page=found.per_page,
+        did_you_mean=found.did_you_mean or None,
     )
 
 
@@ -78,14 +84,13 @@ def create_offering(
 ) -> OfferingOut:
     require_scope(request, "ops")
     offering = catalog_service.create_offering(db, actor=user, definition=definition)
-    return catalog_service.offering_out(db, offering)
+    return catalog_service.offering_out(db, offering, viewer=user)
 
 
 @router.get("/offerings/{slug}", response_model=OfferingOut)
 def get_offering(slug: str, db: DbSession, user: ApiUser) -> OfferingOut:
-    return catalog_service.offering_out(
-        db, catalog_service.get_offering(db, slug=slug, viewer=user)
-    )
+    offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    return catalog_service.offering_out(db, offering, viewer=user)
 
 
 @router.put("/offerings/{slug}", response_model=OfferingOut)
@@ -96,7 +101,7 @@ def update_offering(
     require_scope(request, "ops")
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     catalog_service.update_offering(db, actor=user, offering=offering, definition=definition)
-    return catalog_service.offering_out(db, offering)
+    return catalog_service.offering_out(db, offering, viewer=user)
 
 
 class PublishIn(BaseModel):
@@ -119,7 +124,7 @@ def publish_offering(
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     reason = body.override_reason if body else None
     catalog_service.publish(db, actor=user, offering=offering, override_reason=reason)
-    return catalog_service.offering_out(db, offering)
+    return catalog_service.offering_out(db, offering, viewer=user)
 
 
 class DeprecateIn(BaseModel):
@@ -137,7 +142,7 @@ def deprecate_offering(
     catalog_service.deprecate(
         db, actor=user, offering=offering, replacement=body.replacement, notice=body.notice
     )
-    return catalog_service.offering_out(db, offering)
+    return catalog_service.offering_out(db, offering, viewer=user)
 
 
 @router.post("/offerings/{slug}/retire", response_model=OfferingOut)
@@ -145,7 +150,7 @@ def retire_offering(request: Request, slug: str, db: DbSession, user: ApiUser) -
     require_scope(request, "ops")
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
     catalog_service.retire(db, actor=user, offering=offering)
-    return catalog_service.offering_out(db, offering)
+    return catalog_service.offering_out(db, offering, viewer=user)
 
 
 @router.get("/offerings/{slug}/readiness", response_model=Readiness)

@@ -9,8 +9,6 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool
 
 from servicebay.catalog.schemas import SLUG_MAX
-from servicebay.core import events
-from servicebay.core.events import Event
 from servicebay.portal.deps import (
     ApiUser,
     AppSettings,
@@ -118,15 +116,18 @@ def get_request(found: ViewableRequest) -> ServiceRequest:
 
 
 @router.get("/requests/{request_id}/events", response_model=list[EventOut])
-def request_events(found: ViewableRequest, db: DbSession) -> list[Event]:
+def request_events(
+    found: ViewableRequest, db: DbSession, user: ApiUser
+) -> list[requests_service.EventSeen]:
     """Everything that happened to the request, in order, with who did it."""
-    return events.for_request(db, request_id=found.id)
+    return requests_service.events_seen_by(db, viewer=user, request=found)
 
 
 @router.get("/requests/{request_id}/runs", response_model=list[RunOut])
-def request_runs(found: ViewableRequest, db: DbSession) -> list[RunOut]:
-    """Every fulfilment run with each attempt's status, timing, error and log lines."""
-    return requests_service.runs_of(db, request_id=found.id)
+def request_runs(found: ViewableRequest, db: DbSession, user: ApiUser) -> list[RunOut]:
+    """Every fulfilment run with each attempt's status, timing, error and log lines (the
+    webhook's address only for the owner team and admins)."""
+    return requests_service.runs_of(db, viewer=user, request=found)
 
 
 @router.get("/requests/{request_id}/approvals", response_model=list[ApprovalStepOut])

@@ -68,6 +68,9 @@ class OfferingMatches(BaseModel):
     page: int
     pages: int
     offerings: list[OfferingCard]
+    did_you_mean: str | None = Field(
+        default=None, description="When nothing matched: a close query that finds something"
+    )
 
 
 class Validation(BaseModel):
@@ -135,6 +138,7 @@ def agent_tools(runner: ToolRunner) -> list[Tool]:
                 page=found.page,
                 pages=found.pages,
                 offerings=[OfferingCard.model_validate(o) for o in found.offerings],
+                did_you_mean=found.did_you_mean or None,
             )
 
         limits = [Limit("searches", settings.rate_limit_search)] if query.strip() else []

@@ -1,9 +1,12 @@
 """HTML pages: the caller is known by sign-in only (never a bearer token), every
-state-changing form is CSRF-checked, and every page knows its unread count."""
+state-changing form is CSRF-checked and acts once per form token, and every page knows
+its unread count and the tabs its reader can use."""
 
 from fastapi import APIRouter, Depends
 
 from servicebay.portal.deps import page_caller
+from servicebay.portal.form_tokens import once_per_form
+from servicebay.portal.navigation import main_tabs
 from servicebay.portal.pages import (
     account,
     admin,
@@ -23,7 +26,9 @@ router = APIRouter(
     dependencies=[
         Depends(page_caller),
         Depends(check_csrf),
+        Depends(once_per_form, scope="function"),  # after the CSRF check, always
         Depends(notifications.count_unread),
+        Depends(main_tabs),
     ],
     include_in_schema=False,
 )

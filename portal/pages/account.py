@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
+from servicebay.core import chat as core_chat
 from servicebay.core import clock, identity, policies, preferences
+from servicebay.core.errors import Invalid
 from servicebay.core.identity import SCOPES, IdentityError, TokenNotFound, User
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import render, see_other
+from servicebay.portal.form_tokens import remember_outcome
+from servicebay.portal.render import problem_sentence, render, see_other
 
 router = APIRouter()
 
@@ -24,6 +28,8 @@ def _page(request: Request, db: DbSession, user: User, **extra: object) -> Respo
         "issued": None,
         "preference": preferences.of(db, user_id=user.id),
         "topics": preferences.TOPICS,
+        "chat": core_chat.view(core_chat.of_user(db, user_id=user.id)),
+        "chat_formats": core_chat.FORMATS,
         "problem": None,
         **extra,
     }
@@ -64,6 +70,14 @@ def create_token(
         return _page(request, db, user, problem=str(error).capitalize() + ".")
     except ValueError:
         return _page(request, db, user, problem="The expiry must be a whole number of days.")
+    # A repeat of this post cannot show the value again (only its hash is kept).
+    remember_outcome(
+        request,
+        str(request.url_for("account")),
+        notice=f"Your first click already created the token “{issued.token.name}”; its value is "
+        "shown only once. If you did not copy it, revoke it and create another.",
+        kind="warning",
+    )
     return _page(request, db, user, issued=issued.value)
 
 
@@ -72,7 +86,7 @@ def revoke_token(request: Request, token_id: int, db: DbSession, user: PageUser)
     # Not theirs or gone: nothing to do, and nothing to reveal.
     with contextlib.suppress(TokenNotFound):
         identity.revoke_token(db, user=user, token_id=token_id)
-    return RedirectResponse(str(request.url_for("account")), status_code=303)
+    return see_other(request, str(request.url_for("account")))
 
 
 @router.post("/account/notifications", name="account_preferences")
@@ -83,3 +97,30 @@ def save_preferences(
     preferences.choose(db, user_id=user.id, email=data.get("email") == "on", topics=topics)
     target = str(request.url_for("account")) + "#notification-preferences"
     return see_other(request, target, notice="Notification preferences saved.")
+
+
+@router.post("/account/chat", name="account_chat")
+def save_chat(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm, settings: AppSettings
+) -> Response:
+    target = str(request.url_for("account")) + "#chat"
+    try:
+        core_chat.set_for_user(
+            db,
+            user=user,
+            format=str(data.get("format") or ""),
+            url=str(data.get("url") or ""),
+            topics=[topic for topic in data.getlist("topics") if isinstance(topic, str)],
+            policy=OutboundPolicy.from_settings(settings),
+        )
+    except Invalid as refused:
+        db.rollback()
+        return see_other(request, target, notice=problem_sentence(refused), kind="error")
+    return see_other(request, target, notice="Chat notifications saved.")
+
+
+@router.post("/account/chat/remove", name="account_chat_remove")
+def remove_chat(request: Request, db: DbSession, user: PageUser) -> Response:
+    core_chat.remove_for_user(db, user=user)
+    target = str(request.url_for("account")) + "#chat"
+    return see_other(request, target, notice="Chat notifications turned off.")

@@ -1,4 +1,4 @@
-"""Administration pages: the audit trail, read-only."""
+"""Administration pages, read-only: the audit trail, and the people and teams."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from servicebay.catalog import service as catalog_service
-from servicebay.core import events, policies
+from servicebay.analytics import audit
+from servicebay.core import identity, policies
 from servicebay.portal.deps import DbSession, PageUser
 from servicebay.portal.render import render
 
@@ -41,7 +41,7 @@ def admin_audit(
     until: str = "",
     before_id: int | None = None,
 ) -> Response:
-    """Every Event, newest first, filtered by actor, type, offering and days."""
+    """Every Event, newest first, filtered by person, type, offering and days."""
     policies.require_audit_reader(user)
     filters = {"actor": actor, "type": type, "offering": offering, "since": since, "until": until}
     first, last = _day(since.strip()), _day(until.strip())
@@ -50,25 +50,32 @@ def admin_audit(
         for name, day, text in (("since", first, since), ("until", last, until))
         if text.strip() and day is None
     ]
-    found, next_before_id = events.find(
+    found = audit.trail(
         db,
-        actor=actor.strip() or None,
-        type=type.strip() or None,
-        offering_ids=catalog_service.ids_with_slug(offering.strip()) if offering.strip() else None,
+        actor=actor,
+        type=type,
+        offering=offering,
         since=_start(first),
         until=_start(last + timedelta(days=1)) if last else None,
         before_id=before_id,
         limit=PER_PAGE,
     )
     context = {
-        "events": found,
+        "rows": found.rows,
         "filters": filters,
         "problems": problems,
-        "older_link": _link(filters, next_before_id) if next_before_id else None,
+        "older_link": _link(filters, found.next_before_id) if found.next_before_id else None,
         "newest_link": _link(filters, None) if before_id else None,
     }
     status = 422 if problems else 200
     return render(request, "admin/audit_list.html", context, status_code=status)
+
+
+@router.get("/admin/people", name="admin_people")
+def admin_people(request: Request, db: DbSession, user: PageUser) -> Response:
+    """Every team with its leads and members, and every person with their teams and roles."""
+    found = identity.directory(db, viewer=user)
+    return render(request, "admin/people_list.html", {"directory": found})
 
 
 def _link(filters: dict[str, str], before_id: int | None) -> str:

@@ -37,7 +37,12 @@ def _inbox(
         approval.id: requests_service.requester_history(db, request=approval.request)
         for approval in paged.rows
     }
-    context = {"paged": paged, "histories": histories, "problems": problems or {}}
+    context = {
+        "paged": paged,
+        "histories": histories,
+        "problems": problems or {},
+        "decides": approvals.decides_approvals(db, user=user),
+    }
     return render(request, "requests/approval_list.html", context, status_code=status_code)
 
 

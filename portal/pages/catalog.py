@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -21,7 +21,7 @@ from servicebay.catalog.schemas import FieldType, RequestForm
 from servicebay.core.cache import PerDatabase
 from servicebay.core.identity import User
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import is_htmx, render, render_part
+from servicebay.portal.render import is_htmx, render, render_part, see_other
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
 from servicebay.requests.models import Request as ServiceRequest
@@ -47,7 +47,7 @@ def home(
         )
     filters = search.Filters(category=category, team=team, tag=tag)
     page = max(1, page)
-    browsing = not q and not filters.as_dict() and page == 1
+    browsing = not q.strip() and not filters.as_dict() and page == 1
     outline = browse.snapshot(db)
     # Viewers who may see the same offerings see the same parts, links included.
     seeing = (tuple(listed.id for listed in outline.restricted_for(user)), str(request.base_url))
@@ -60,7 +60,7 @@ def home(
             "q": q,
             "filters": filters,
             "browsing": browsing,
-            "page_link": lambda number: _page_link(q, filters, number),
+            "page_link": lambda number, query=q: _page_link(query, filters, number),
         }
         return render_part(request, "catalog/_results.html", context), found.total
 
@@ -68,20 +68,23 @@ def home(
         db, outline.token, results, slot=(seeing, q, filters, page)
     )
     search.record(db, viewer=user, query=q, filters=filters, results=total)
-    context: dict[str, Any] = {"results": results_html}
+    # While a query or a filter is active, what it finds takes the showcase's place.
+    context: dict[str, Any] = {
+        "results": results_html,
+        "showcase": _showcase(request, db, outline, user, seeing) if browsing else "",
+    }
     if not is_htmx(request):
         context |= {
             "search_form": _search_forms.get(
                 db,
                 outline.token,
-                lambda: _search_form(request, outline, user, q, filters, browsing),
-                slot=(seeing, q, filters, browsing),
+                lambda: _search_form(request, outline, user, q, filters),
+                slot=(seeing, q, filters),
             ),
-            "showcase": _showcase(request, db, outline, user, seeing) if browsing else "",
             "my_requests": _open_requests_of(db, user),
             "top_demands": demand_service.top(db),
         }
-    return render(request, "catalog/home.html", context, block="results")
+    return render(request, "catalog/home.html", context, block="finds")
 
 
 # Parts of the home page that are the same for everyone who may see the same offerings,
@@ -99,11 +102,9 @@ def _search_form(
     user: User,
     q: str,
     filters: search.Filters,
-    browsing: bool,
 ) -> Markup:
     context = {
-        "facets": outline.facets(user),
-        "categories": outline.category_counts(user) if browsing else [],
+        "facets": outline.facet_choices(user),
         "q": q,
         "filters": filters,
     }
@@ -122,6 +123,7 @@ def _showcase(
                 counts=adoption.most_requested(db, catalog_token=outline.token),
             ),
             "newest": browse.newest(db, user, outline),
+            "categories": outline.category_counts(user),
         }
         return render_part(request, "catalog/_showcase.html", context)
 
@@ -220,7 +222,4 @@ def offering_request(
         return _offering_response(
             request, db, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
         )
-    target = str(request.url_for("request_page", request_id=created.id))
-    if request.headers.get("hx-request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+    return see_other(request, str(request.url_for("request_page", request_id=created.id)))

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from servicebay.analytics import drill, reports
 from servicebay.analytics.percentiles import percentiles
-from servicebay.analytics.scope import visible_offerings, visible_teams
+from servicebay.analytics.scope import reads_insights, visible_offerings, visible_teams
 from servicebay.core.identity import User
 from servicebay.portal.deps import AnalyticsSession, PageUser
 from servicebay.portal.render import render
@@ -131,6 +131,8 @@ def _error(request: Request, status: int, message: str) -> Response:
 
 
 def _section(request: Request, reads: Session, user: User, section: str) -> Response:
+    if not reads_insights(reads, viewer=user):
+        return render(request, "analytics/insights.html", {"reads": False, "title": "none"})
     context = _context(request, reads, user)
     filters = _filters(request)
     title, names = SECTIONS[section]
@@ -161,6 +163,7 @@ def _section(request: Request, reads: Session, user: User, section: str) -> Resp
         request,
         "analytics/insights.html",
         {
+            "reads": True,
             "section": section,
             "sections": SECTIONS,
             "title": title,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -21,12 +20,12 @@ from servicebay.core.identity import User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
-from servicebay.portal.render import render
+from servicebay.portal.render import render, see_other
 
 router = APIRouter(prefix="/ops")
 
 BLANK_FIELD_ROWS = 2
-FIELD_KEYS = ("label", "help", "placeholder", "pattern")
+FIELD_KEYS = ("label", "help", "placeholder", "pattern", "min_date", "max_date")
 NUMBER_KEYS = ("min", "max", "min_length", "max_length")
 
 
@@ -84,13 +83,11 @@ def ops_offering_create(
 
 
 @router.get("/offerings/{slug}", name="ops_offering_edit")
-def ops_offering_edit(
-    request: Request, slug: str, db: DbSession, user: PageUser, notice: str = ""
-) -> Response:
+def ops_offering_edit(request: Request, slug: str, db: DbSession, user: PageUser) -> Response:
     offering = catalog_service.get_for_edit(db, slug=slug, actor=user)
     head = catalog_service.head_version(db, offering)
     draft = catalog_service.definition_of(offering, head).model_dump(mode="json", by_alias=True)
-    return _editor(request, offering, draft, user=user, db=db, notice=notice)
+    return _editor(request, offering, draft, user=user, db=db)
 
 
 @router.post("/offerings/{slug}", name="ops_offering_save")
@@ -209,7 +206,6 @@ def _editor(
     user: User,
     db: Session | None = None,
     problems: dict[str, str] | None = None,
-    notice: str = "",
     refusal: str = "",
     status_code: int | None = None,
 ) -> Response:
@@ -219,7 +215,6 @@ def _editor(
         "rows": _field_rows(draft),
         "steps": [*draft.get("approval_policy", {}).get("steps", []), {}],
         "problems": problems or {},
-        "notice": notice,
         "refusal": refusal,
         "teams": _teams_of(user),
         "field_types": [t.value for t in FieldType],
@@ -235,20 +230,16 @@ def _editor(
             head=head,
             scorecard=readiness.assess(offering, head),
             versions=catalog_service.versions_of(db, offering),
-            lifecycle=catalog_service.lifecycle_of(db, offering),
+            lifecycle=catalog_service.lifecycle_of(db, offering, actor=user),
             secret_set=bool(head.webhook_secret),
         )
     code = status_code or (422 if problems else 200)
     return render(request, "catalog/offering_edit.html", context, status_code=code)
 
 
-def _see(request: Request, slug: str, notice: str = "") -> Response:
-    target = str(request.url_for("ops_offering_edit", slug=slug))
-    if notice:
-        target += "?" + urlencode({"notice": notice})
-    if request.headers.get("hx-request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+def _see(request: Request, slug: str, notice: str) -> Response:
+    """Back to the editor, with the notice as the server's own flash message."""
+    return see_other(request, str(request.url_for("ops_offering_edit", slug=slug)), notice=notice)
 
 
 def _problems(error: CatalogError) -> dict[str, str]:
@@ -295,6 +286,7 @@ def definition_from_form(
         "description": data.get("description") or "",
         "category": text("category") or "General",
         "tags": words("tags"),
+        "keywords": words("keywords"),
         "owner_team": owner_team or text("owner_team"),
         "contact": text("contact"),
         "runbook_url": text("runbook_url"),
@@ -342,6 +334,8 @@ def _fields_from_form(data: FormData) -> list[dict[str, Any]]:
             continue
         field: dict[str, Any] = {"name": name, "label": get("label") or name, "type": get("type")}
         field["required"] = get("required") == "on"
+        if get("not_in_past") == "on":
+            field["not_in_past"] = True
         for key in FIELD_KEYS:
             if get(key):
                 field[key] = get(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,9 +14,13 @@ from sqlalchemy.orm import Session
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog import readiness
 from servicebay.catalog import service as catalog_service
+from servicebay.core import chat as core_chat
+from servicebay.core import preferences
+from servicebay.core.errors import Invalid
 from servicebay.core.identity import Team
-from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
-from servicebay.portal.render import render, see_other
+from servicebay.core.outbound import OutboundPolicy
+from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
+from servicebay.portal.render import problem_sentence, render, see_other
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
 from servicebay.requests.errors import TransitionNotAllowed, WipLimitInvalid, WipLimitReached
@@ -43,6 +48,10 @@ def ops_board(request: Request, db: DbSession, user: PageUser, team: str = "") -
             ],
             "new_demands": demand_service.count_new(db),
             "is_lead": tasks.is_lead_of(user, chosen),
+            "chat": core_chat.view(core_chat.of_team(db, team_id=chosen.id)),
+            "chat_formats": core_chat.FORMATS,
+            "team_topics": preferences.TEAM_TOPICS,
+            "chat_default_topics": core_chat.TEAM_DEFAULT_TOPICS,
         }
     return render(request, "requests/board.html", context)
 
@@ -98,6 +107,39 @@ def ops_wip_limits(
     except WipLimitInvalid as refused:
         return see_other(request, target, notice=str(refused).capitalize() + ".", kind="error")
     return see_other(request, target, notice="WIP limits saved.")
+
+
+@router.post("/chat", name="ops_chat")
+def ops_chat(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm, settings: AppSettings
+) -> Response:
+    """A team's leads choose where, and about what, the team is told in chat."""
+    slug = str(data.get("team") or "")
+    target = str(request.url_for("ops_board")) + f"?team={quote(slug)}#chat"
+    try:
+        core_chat.set_for_team(
+            db,
+            actor=user,
+            team_slug=slug,
+            format=str(data.get("format") or ""),
+            url=str(data.get("url") or ""),
+            topics=[topic for topic in data.getlist("topics") if isinstance(topic, str)],
+            policy=OutboundPolicy.from_settings(settings),
+        )
+    except Invalid as refused:
+        db.rollback()
+        return see_other(request, target, notice=problem_sentence(refused), kind="error")
+    return see_other(request, target, notice="Team chat notifications saved.")
+
+
+@router.post("/chat/remove", name="ops_chat_remove")
+def ops_chat_remove(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    slug = str(data.get("team") or "")
+    core_chat.remove_for_team(db, actor=user, team_slug=slug)
+    target = str(request.url_for("ops_board")) + f"?team={quote(slug)}#chat"
+    return see_other(request, target, notice="Team chat notifications turned off.")
 
 
 @router.post("/requests/{request_id}/retry", name="ops_request_retry")

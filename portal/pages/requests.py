@@ -4,9 +4,8 @@ and outcome (cancel while open, rate once completed)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
-from servicebay.core import events
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
@@ -14,7 +13,6 @@ from servicebay.portal.render import render, see_other
 from servicebay.requests import approvals, lifecycle, policies
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import InvalidInput
-from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import Request as ServiceRequest
 from servicebay.requests.models import RequestStatus
 
@@ -79,14 +77,14 @@ def _request_response(
     problems: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    runs = engine.runs_for_request(db, request_id=found.id)
+    runs = requests_service.runs_of(db, viewer=user, request=found)
     status = RequestStatus(found.status)
     context = {
         "req": found,
         "in_flight": status not in lifecycle.CLOSED and status is not RequestStatus.FAILED,
-        "timeline": events.for_request(db, request_id=found.id),
+        "timeline": requests_service.timeline(db, viewer=user, request=found),
         "runs": runs,
-        "log": engine.log_lines(db, run_ids=[run.id for run in runs]),
+        "log": [line for run in runs for line in run.log],
         "steps": approvals.steps_of(db, request_id=found.id),
         "comments": requests_service.comments_of(db, request_id=found.id),
         "can_cancel": policies.may_cancel_now(user, found),
@@ -129,6 +127,16 @@ def request_comment(
         )
     target = str(request.url_for("request_page", request_id=request_id)) + "#comments"
     return see_other(request, target, notice="Comment added.")
+
+
+@router.get("/requests/{request_id}/rating", name="request_rating_form")
+@router.get("/requests/{request_id}/comments", name="request_comment_form")
+def request_form_reloaded(request: Request, request_id: int, _signed_in: PageUser) -> Response:
+    """A form of the request page that was refused answers at its own address; reloading
+    that address (or opening it again) leads back to the request page, never to an error."""
+    anchor = "#rating" if request.url.path.endswith("/rating") else "#comments"
+    target = str(request.url_for("request_page", request_id=request_id)) + anchor
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/requests/{request_id}/rating", name="request_rate")

@@ -43,11 +43,14 @@ BACKOFF_CAP_SECONDS = 15 * 60.0
 WAKE_CHANNEL = "servicebay_runs"
 OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 # How a run is loaded when its attempt ends: with its request and what a status change of
-# the request reads (the offering's name, the requester's address), in the same query.
+# the request reads (the offering's name and owner, the requester's address and name), in
+# the same query.
 # Anything else of the offering and the requester loads only if something reads it.
 WITH_REQUEST = joinedload(FulfilmentRun.request).options(
-    joinedload(Request.offering).options(load_only(Offering.name), lazyload("*")),
-    joinedload(Request.requester).options(load_only(User.email), lazyload("*")),
+    joinedload(Request.offering).options(
+        load_only(Offering.name, Offering.owner_team_id), lazyload("*")
+    ),
+    joinedload(Request.requester).options(load_only(User.email, User.display_name), lazyload("*")),
     lazyload(Request.version),
 )
 
@@ -226,6 +229,17 @@ _ATTEMPT_SUBJECT = (
     )
     .with_for_update(of=FulfilmentRun)
 )
+# An email or a chat message needs only its payload, not the request it tells of.
+_MESSAGE_SUBJECT = (
+    select(
+        FulfilmentRun.max_attempts,
+        FulfilmentRun.payload,
+        FulfilmentRun.correlation_id,
+        FulfilmentRun.request_id,
+    )
+    .where(_HELD)
+    .with_for_update(of=FulfilmentRun)
+)
 _SET_CALLBACK_TOKEN = (
     update(FulfilmentRun)
     .where(FulfilmentRun.id == bindparam("run_id"))
@@ -400,6 +414,12 @@ def attempt_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
     """What the attempt's handler needs (run, request, offering, version, requester) in one
     query, with the run locked for update, if this attempt still holds the run."""
     return session.execute(_ATTEMPT_SUBJECT, _fence(run)).one_or_none()
+
+
+def message_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
+    """What an email or chat attempt needs (its payload), with the run locked for update,
+    if this attempt still holds the run."""
+    return session.execute(_MESSAGE_SUBJECT, _fence(run)).one_or_none()
 
 
 def set_callback_token(session: Session, *, run: ClaimedRun, token_hash: str) -> None:

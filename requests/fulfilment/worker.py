@@ -29,12 +29,13 @@ from servicebay.catalog.fulfilment import plugins, webhook
 from servicebay.catalog.fulfilment.context import FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
-from servicebay.core import clock, logs
+from servicebay.core import chat as core_chat
+from servicebay.core import clock, idempotency, logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment import engine, mail
+from servicebay.requests.fulfilment import chat, engine, mail
 from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
 from servicebay.requests.models import RunKind
 
@@ -45,12 +46,14 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Attempt:
     """What an attempt's handler is given: the context and, for a request's fulfilment,
-    the version's fulfilment settings (an e-mail run has none)."""
+    the version's fulfilment settings (an email or chat run has none)."""
 
     context: FulfilmentContext
     fulfilment: FulfilmentSpec | None
 
 
+# The kinds of run that deliver a message rather than fulfil a request.
+MESSAGES = frozenset({RunKind.EMAIL.value, RunKind.CHAT.value})
 # A claimed run with what its handler needs, or why the attempt could not start.
 Prepared = tuple[ClaimedRun, Attempt | str | None]
 # The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
@@ -158,11 +161,9 @@ class Worker:
     def _sweep(self) -> None:
         """Housekeeping at poll pace: time out waiting runs, forget expired keys, then run
         the chores, each in its own transaction."""
-        from servicebay.requests import service  # the worker is started by it, not vice versa
-
         with transaction(self.sessions) as session:
             engine.expire_waiting(session, timing=self.timing)
-            service.purge_expired_keys(session)
+            idempotency.purge_expired(session)
             engine.forget_stopped_workers(session, silent_for=max(2 * self.lease, FORGET_AFTER))
         for chore in self.chores:
             with transaction(self.sessions) as session:
@@ -279,25 +280,13 @@ class Worker:
         return None
 
     def _prepare(self, session: Session, run: ClaimedRun) -> Attempt | None:
+        if run.kind in MESSAGES:
+            return self._prepare_message(session, run)
         subject = engine.attempt_subject(session, run)
         if subject is None:
             return None
-        token = secrets.token_urlsafe(32)
-        engine.set_callback_token(session, run=run, token_hash=hash_secret(token))
-        engine.log(
-            session,
-            run_id=run.id,
-            attempt=run.attempt,
-            level="info",
-            message=f"attempt {run.attempt} of {subject.max_attempts} started by worker "
-            f"{self.worker_id}",
-        )
-        fulfilment = None
-        if run.kind == RunKind.FULFIL.value:
-            fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
-            spec = fulfilment.model_dump()
-        else:
-            spec = subject.payload
+        token = self._started(session, run, max_attempts=subject.max_attempts)
+        fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -310,7 +299,7 @@ class Worker:
                 "email": subject.email,
                 "name": subject.display_name,
             },
-            spec=dict(spec),
+            spec=fulfilment.model_dump(),
             secret=subject.OfferingVersion.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
@@ -318,10 +307,56 @@ class Worker:
         )
         return Attempt(context, fulfilment)
 
+    def _prepare_message(self, session: Session, run: ClaimedRun) -> Attempt | None:
+        """An email or a chat message carries what it says in its payload; a chat message's
+        address is read from its destination now, and kept in memory only."""
+        subject = engine.message_subject(session, run)
+        if subject is None:
+            return None
+        token = self._started(session, run, max_attempts=subject.max_attempts)
+        spec = dict(subject.payload)
+        if run.kind == RunKind.CHAT.value:
+            spec |= _chat_destination(session, spec)
+        context = FulfilmentContext(
+            run_id=run.id,
+            attempt=run.attempt,
+            request_id=subject.request_id,
+            offering_slug="",
+            offering_version=0,
+            inputs={},
+            requester={},
+            spec=spec,
+            secret=None,
+            callback_url="",
+            callback_token=token,
+            correlation_id=subject.correlation_id,
+        )
+        return Attempt(context, None)
+
+    def _started(self, session: Session, run: ClaimedRun, *, max_attempts: int) -> str:
+        """The attempt's callback token (stored hashed) and its first log line."""
+        token = secrets.token_urlsafe(32)
+        engine.set_callback_token(session, run=run, token_hash=hash_secret(token))
+        engine.log(
+            session,
+            run_id=run.id,
+            attempt=run.attempt,
+            level="info",
+            message=f"attempt {run.attempt} of {max_attempts} started by worker {self.worker_id}",
+        )
+        return token
+
     def _dispatch(self, run: ClaimedRun, attempt: Attempt) -> Outcome:
         context, fulfilment = attempt.context, attempt.fulfilment
         if run.kind == RunKind.EMAIL.value:
             return mail.send(context.spec, settings=self.settings)
+        if run.kind == RunKind.CHAT.value:
+            return chat.send(
+                context.spec,
+                base_url=self.settings.base_url,
+                policy=self.policy,
+                connections=self.connections,
+            )
         if isinstance(fulfilment, WebhookFulfilment):
             return webhook.deliver(
                 context, fulfilment, policy=self.policy, connections=self.connections
@@ -330,6 +365,14 @@ class Worker:
             return plugins.run(context)
         kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
+
+
+def _chat_destination(session: Session, payload: dict[str, object]) -> dict[str, str]:
+    """Where a chat run posts, read when its attempt starts (kept in memory only)."""
+    found = core_chat.get(session, destination_id=int(str(payload.get("destination") or 0)))
+    if found is None:
+        return {}
+    return {"url": found.url, "host": found.host, "format": found.format}
 
 
 class Leases:

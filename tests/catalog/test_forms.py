@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -11,6 +13,7 @@ from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid, NotReady
 from servicebay.catalog.forms import json_schema, validate_inputs
 from servicebay.catalog.schemas import STORED, RequestForm
+from servicebay.core import clock
 from servicebay.core.identity import Role
 from tests.factories import make_offering, make_team, make_user, pass_dry_run
 
@@ -188,3 +191,40 @@ def test_a_stored_pattern_the_engine_cannot_compile_refuses_inputs_and_blocks_pu
         catalog_service.publish(db, actor=lead, offering=offering)
     assert "code: only plain (...) and (?:...) groups" in not_ready.value.problems["patterns"]
     db.rollback()
+
+
+def test_a_date_that_may_not_lie_in_the_past_is_refused_with_a_clear_message() -> None:
+    clock.freeze(datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
+    try:
+        form = RequestForm.model_validate(
+            {
+                "fields": [
+                    {
+                        "name": "needed_by",
+                        "label": "Needed by",
+                        "type": "date",
+                        "not_in_past": True,
+                    },
+                    {
+                        "name": "window",
+                        "label": "Maintenance window",
+                        "type": "date",
+                        "min_date": "2027-01-01",
+                        "max_date": "2027-03-31",
+                    },
+                ]
+            }
+        )
+        with pytest.raises(InputsInvalid) as refused:
+            validate_inputs(form, {"needed_by": "2026-11-30", "window": "2027-04-01"})
+        assert refused.value.problems == {
+            "needed_by": "cannot be in the past: choose today (2026-12-01) or later",
+            "window": "must be 2027-03-31 or earlier",
+        }
+        with pytest.raises(InputsInvalid) as early:
+            validate_inputs(form, {"window": "2026-12-31"})
+        assert early.value.problems == {"window": "must be 2027-01-01 or later"}
+        today = validate_inputs(form, {"needed_by": "2026-12-01", "window": "2027-01-01"})
+        assert today == {"needed_by": "2026-12-01", "window": "2027-01-01"}
+    finally:
+        clock.reset()

@@ -120,3 +120,27 @@ def test_script_in_description_is_stored_but_rendered_inert(
     assert page.status_code == 200
     assert "<script>alert" not in page.text
     assert "<strong>world</strong>" in page.text
+
+
+RAW_VALIDATOR_WORDS = ("String should", "Input should", "Value error", "Extra inputs", "^[a-z")
+
+
+def test_offering_problems_in_the_api_are_sentences_naming_each_field(
+    client: TestClient, db: Session
+) -> None:
+    team = make_team(db)
+    headers = token_for(db, make_user(db, team=team, role=Role.LEAD))
+    db.commit()
+    body = offering_definition(
+        team, slug="Bad Slug!", name="", summary="x" * 501, runbook_url="ftp://x", cost=-1
+    )
+    answer = client.post("/api/v1/offerings", headers=headers, json=body)
+
+    assert answer.status_code == 422
+    problems = {item["field"]: item["message"] for item in answer.json()["detail"]}
+    assert set(problems) == {"slug", "name", "summary", "runbook_url", "cost"}
+    assert "may only have lowercase letters, digits and dashes" in problems["slug"]
+    assert problems["name"] == "Name cannot be empty."
+    assert problems["summary"] == "Summary may have at most 500 characters."
+    assert problems["cost"] == "Cost must be at least 0."
+    assert not any(raw in answer.text for raw in RAW_VALIDATOR_WORDS)

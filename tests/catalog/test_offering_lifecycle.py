@@ -419,3 +419,34 @@ def test_strangers_may_not_publish_deprecate_or_retire(client: TestClient, db: S
     assert client.get(f"/api/v1/offerings/{live.slug}", headers=headers).json()["status"] == (
         "published"
     )
+
+
+def test_only_the_owner_team_and_admins_read_an_offerings_fulfilment_settings(
+    client: TestClient, db: Session
+) -> None:
+    team, lead, member = _ops_team(db)
+    consumer = make_user(db, team=make_team(db))
+    admin = make_user(db, admin=True)
+    hook_url = "https://hooks.internal.example.com/provision"
+    definition = _ready(
+        team, fulfilment={"kind": "webhook", "url": hook_url}, webhook_secret=SECRET
+    )
+    offering = make_offering(db, team, lead, **definition)
+    tokens = {user.id: token_for(db, user, ["read"]) for user in (member, admin, consumer)}
+    db.commit()
+
+    def seen_by(user: User) -> tuple[str, str]:
+        headers = tokens[user.id]
+        one = client.get(f"/api/v1/offerings/{offering.slug}", headers=headers)
+        listed = client.get("/api/v1/offerings", headers=headers)
+        assert one.status_code == listed.status_code == 200, one.text
+        return one.text, listed.text
+
+    for reader in (member, admin):
+        one, listed = seen_by(reader)
+        assert hook_url in one and hook_url in listed
+    one, listed = seen_by(consumer)
+    assert hook_url not in one and hook_url not in listed
+    answer = client.get(f"/api/v1/offerings/{offering.slug}", headers=tokens[consumer.id])
+    assert answer.json()["fulfilment"] == {"kind": "webhook"}
+    assert answer.json()["signing_secret_set"] is None

@@ -130,7 +130,8 @@ def test_portal_home_filters_paginates_and_marks_deprecated(
     assert "PostgreSQL database" in page.text and "VPN access" not in page.text
     assert "Database audit" not in client.get("/", params={"q": "database"}, cookies=cookies).text
     fragment = client.get("/", params={"q": "vpn"}, cookies=cookies, headers={"HX-Request": "true"})
-    assert fragment.text.lstrip().startswith('<section id="results"')
+    assert fragment.text.lstrip().startswith('<div id="finds"')
+    assert 'id="results"' in fragment.text and "Popular this month" not in fragment.text
 
 
 def test_schema_endpoint_gives_the_form_as_json_schema(client: TestClient, db: Session) -> None:

@@ -84,6 +84,25 @@ def sign_in(page: Page, server: LiveServer, username: str) -> None:
     page.wait_for_url(server.url + "/")
 
 
+PHONE = {"width": 375, "height": 812}
+
+
 def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def screenshots(page: Page, name: str) -> None:
+    """The page as it stands at desktop width, and again at phone width."""
+    screenshot(page, name)
+    desktop = page.viewport_size
+    page.set_viewport_size(PHONE)
+    try:
+        # Charts redraw for the new width on the next frames.
+        page.evaluate(
+            "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+        )
+        screenshot(page, f"{name}-phone")
+    finally:
+        if desktop is not None:
+            page.set_viewport_size(desktop)

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import LiveServer, screenshot, sign_in
+from tests.e2e.conftest import LiveServer, screenshots, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -20,7 +20,7 @@ def test_platform_lead_finds_approvals_every_board_column_and_retries_the_failed
     page.get_by_role("link", name="Approvals").click()
     waiting = page.locator(".card.approval")
     expect(waiting.filter(has_text="Dedicated CI runner")).to_have_count(2)
-    screenshot(page, "demo-pat-approvals")
+    screenshots(page, "demo-pat-approvals")
 
     page.get_by_role("link", name="Ops").click()
     for column in ("todo", "doing", "done"):
@@ -31,7 +31,7 @@ def test_platform_lead_finds_approvals_every_board_column_and_retries_the_failed
     expect(failed).to_have_count(1)
     expect(failed).to_contain_text("DNS record")
     expect(failed).to_contain_text("refused the change to the legacy zone")
-    screenshot(page, "demo-pat-board")
+    screenshots(page, "demo-pat-board")
 
     number = re.search(r"#(\d+)", failed.locator("h3").inner_text())
     assert number is not None

@@ -67,7 +67,7 @@ def test_ops_lead_builds_a_conditional_form_tests_the_hook_and_publishes(
         _row(page, 1, name="size", label="Size", type="select", options="small, large")
         expect(preview.locator("select#field-size")).to_be_visible()
         page.click("#save")
-        expect(page.locator(".alert.info")).to_contain_text("Created draft version 1")
+        expect(page.locator(".flash")).to_contain_text("Created draft version 1")
 
         # The third field only shows when a large machine is asked for.
         _row(page, 2, name="reason", label="Why large?", type="textarea")
@@ -82,11 +82,9 @@ def test_ops_lead_builds_a_conditional_form_tests_the_hook_and_publishes(
         page.click("#save")
         expect(page.locator("#field-2-name")).to_have_value("reason")
 
-        page.click("#publish")
-        refusal = page.locator("#refusal")
-        expect(refusal).to_contain_text("not ready to publish")
-        expect(refusal).to_contain_text("Successful test fulfilment")
-        expect(page.locator('[data-check="dry_run"]')).to_have_class("failed")
+        expect(page.locator("#publish")).to_be_disabled()
+        expect(page.locator("#publish-blocked")).to_contain_text("Successful test fulfilment")
+        expect(page.locator('#scorecard [data-check="dry_run"]')).to_have_class("failed")
 
         page.fill("#description", "A Linux virtual machine with **backups**.")
         page.fill("#contact", "#platform-help")
@@ -95,11 +93,12 @@ def test_ops_lead_builds_a_conditional_form_tests_the_hook_and_publishes(
         page.fill("#sle_hours", "48")
         page.click("#save")
         page.click("#test-fulfilment")
-        expect(page.locator(".alert.info")).to_contain_text("Test fulfilment passed")
+        expect(page.locator(".flash")).to_contain_text("Test fulfilment passed")
         assert [d.body["type"] for d in hook.deliveries] == ["test"]
         assert hook.deliveries[0].signature_valid
 
+        expect(page.locator("#publish")).to_be_enabled()
         page.click("#publish")
-        expect(page.locator(".alert.info")).to_contain_text("Published version 1")
+        expect(page.locator(".flash")).to_contain_text("Published version 1")
         expect(page.locator("h1 .badge")).to_have_text("published")
     assert SECRET not in page.content()

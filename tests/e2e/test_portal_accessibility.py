@@ -1,5 +1,6 @@
 """Every main page passes axe-core without serious or critical violations, at desktop and
-phone width; screenshots of each land in test-artifacts/ for people to look at."""
+phone width, and never scrolls sideways; screenshots of each land in test-artifacts/ for
+people to look at."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def _arrange(db: Session, sessions: sessionmaker[Session], settings: Settings) -
     pat = make_user(db, "pat", team=platform, role=Role.LEAD)
     make_user(db, "mo", team=platform)
     casey = make_user(db, "casey", team=make_team(db, "payments"))
+    make_user(db, "root", admin=True)
     policy = {"steps": [{"name": "Lead check", "decider": "owner_leads"}]}
     database = make_offering(db, platform, pat, slug="postgres", name="PostgreSQL database")
     gated = make_offering(
@@ -74,6 +76,12 @@ def _pages(ids: dict[str, int]) -> list[tuple[str, str, str]]:
         ("pat", "/ops/offerings", "ops-offerings"),
         ("pat", "/ops/offerings/postgres", "ops-offering-editor"),
         ("pat", "/insights", "insights"),
+        ("pat", "/insights/flow", "insights-flow"),
+        ("pat", "/insights/value", "insights-value"),
+        ("pat", "/insights/demand", "insights-demand"),
+        ("pat", "/account", "account-lead"),
+        ("root", "/admin/audit", "audit"),
+        ("root", "/admin/people", "people"),
     ]
 
 
@@ -122,5 +130,8 @@ def test_every_main_page_has_no_serious_accessibility_violations(
             found = _violations(page)
             if found:
                 problems[f"{path}{width}"] = found
+            page_width = page.evaluate("document.documentElement.scrollWidth")
+            if page_width > viewport["width"]:
+                problems[f"{path}{width}"] = [{"scrolls sideways": page_width}]
             screenshot(page, f"page-{name}{width}")
     assert problems == {}, problems

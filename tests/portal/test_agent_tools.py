@@ -28,7 +28,7 @@ from servicebay.requests.models import Request
 from tests.agents import connected, refusal
 from tests.factories import make_offering, make_team, make_user
 from tests.receiver import Receiver
-from tests.servers import app_on_thread, free_port
+from tests.servers import app_on_thread, free_port, in_own_loop
 
 SECRET = "whsec_c2VydmljZWJheS10ZXN0LXNlY3JldA=="
 OWNER_LEADS_APPROVE = {"steps": [{"name": "Platform check", "decider": "owner_leads"}]}
@@ -74,7 +74,7 @@ def test_an_agent_finds_asks_and_follows_a_request_until_its_webhook_fulfils_it(
         db.commit()
         app = create_app(settings, run_worker=True)
         with app_on_thread(app, free_port()) as url:
-            transcript = anyio.run(story, url, casey_token, pat_token)
+            transcript = in_own_loop(story, url, casey_token, pat_token)
         assert len(hook.deliveries) == 1 and hook.deliveries[0].signature_valid
         assert hook.deliveries[0].body["type"] == "request.fulfil"
 
@@ -189,7 +189,7 @@ def test_the_tools_say_which_only_read_and_what_each_takes_and_answers(
             }
 
     with app_on_thread(create_app(settings), free_port()) as url:
-        anyio.run(listing, url)
+        in_own_loop(listing, url)
 
 
 def test_without_a_valid_token_the_endpoint_answers_401_and_does_nothing(
@@ -246,7 +246,7 @@ def test_a_token_without_the_scope_is_told_which_scope_is_missing_and_nothing_is
             assert not (await agent.call("search_offerings")).is_error
 
     with app_on_thread(create_app(settings), free_port()) as url:
-        anyio.run(attempt, url)
+        in_own_loop(attempt, url)
     db.expire_all()
     assert db.scalar(select(func.count(Request.id))) == 0
     outcomes = db.scalars(select(Event.data).where(Event.type == TOOL_CALLED).order_by(Event.id))
@@ -272,7 +272,7 @@ def test_tool_calls_are_rate_limited_per_person_and_refused_calls_count_too(
     clock.freeze(clock.now().replace(second=1))
     try:
         with app_on_thread(create_app(limited), free_port()) as url:
-            anyio.run(calls, url)
+            in_own_loop(calls, url)
     finally:
         clock.reset()
 
@@ -297,7 +297,7 @@ def test_invalid_inputs_get_the_field_messages_the_api_gives(
 
     app = create_app(settings)
     with app_on_thread(app, free_port()) as url:
-        said = anyio.run(submit, url)
+        said = in_own_loop(submit, url)
         api = httpx2.post(
             f"{url}/api/v1/requests",
             json={"offering": "postgres", "inputs": inputs},
@@ -342,7 +342,7 @@ def test_servicebay_mcp_serves_the_tools_over_stdio_with_a_token_from_the_settin
             assert "lacks the 'request' scope" in getattr(submitted.content[0], "text", "")
             return [o["slug"] for o in (found.structured_content or {})["offerings"]]
 
-    assert anyio.run(over_stdio) == ["postgres"]
+    assert in_own_loop(over_stdio) == ["postgres"]
     refused = subprocess.run(
         command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -400,4 +400,4 @@ def test_an_ops_agent_lists_its_teams_failed_runs_and_retries_one(
                 assert refusal(elsewhere)[0] == 404
 
         with app_on_thread(create_app(settings), free_port()) as url:
-            anyio.run(recover, url)
+            in_own_loop(recover, url)

@@ -37,7 +37,7 @@ def test_a_page_whose_query_fails_validation_answers_the_html_error_page(
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("text/html")
     assert "Something in what you sent needs a fix" in answer.text
-    assert "Page: Input should be a valid integer" in answer.text
+    assert "Page must be a whole number." in answer.text
 
 
 def test_api_query_that_fails_validation_answers_json_problems(

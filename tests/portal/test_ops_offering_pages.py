@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -63,7 +64,8 @@ def test_lead_creates_tests_and_publishes_an_offering_through_the_pages(
     csrf = cookies["sb_csrf"]
     created = client.post("/ops/offerings/new", data=_editor_form(csrf), follow_redirects=False)
     assert created.status_code == 303, created.text
-    assert "/ops/offerings/vm?notice=Created+draft+version+1" in created.headers["location"]
+    assert created.headers["location"].endswith("/ops/offerings/vm")
+    assert "Created draft version 1." in client.get(created.headers["location"]).text
 
     refused = client.post("/ops/offerings/vm/publish", data={"csrf_token": csrf})
     assert refused.status_code == 409
@@ -196,3 +198,119 @@ def test_the_offerings_list_pages_and_filters_by_name(client: TestClient, db: Se
     found = client.get("/ops/offerings?q=BUCK").text
     assert "1 offering matching" in found and "Storage bucket" in found and "VM 00" not in found
     assert "No offering of your teams matches" in client.get("/ops/offerings?q=kafka").text
+
+
+def test_the_editor_shows_no_message_taken_from_the_address(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(cookies["sb_csrf"]))
+
+    page = client.get("/ops/offerings/vm", params={"notice": "Your account is locked: call 555"})
+
+    assert page.status_code == 200
+    assert "call 555" not in page.text
+
+
+def test_a_flash_message_the_server_did_not_sign_is_not_shown(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(cookies["sb_csrf"]))
+
+    client.cookies.set("servicebay_flash", "error|Your account is locked: call 555")
+    page = client.get("/ops/offerings/vm")
+
+    assert "call 555" not in page.text
+
+
+def test_the_editor_names_each_wrong_field_in_a_sentence(client: TestClient, db: Session) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    form = _editor_form(
+        cookies["sb_csrf"],
+        slug="Virtual Machine",
+        name="",
+        summary="x" * 501,
+        **{"field-0-name": "Size"},
+    )
+
+    refused = client.post("/ops/offerings/new", data=form)
+
+    assert refused.status_code == 422
+    for sentence in (
+        "The slug may only have lowercase letters, digits and dashes",
+        "The name cannot be empty.",
+        "The summary may have at most 500 characters.",
+        "starts with a lowercase letter and may only have lowercase letters, digits and",
+    ):
+        assert sentence in refused.text
+    assert not any(raw in refused.text for raw in ("String should", "^[a-z", "Value error"))
+
+
+def _publish_button(page: str) -> str:
+    start = page.index('id="publish"')
+    return page[page.rindex("<button", 0, start) : page.index(">", start)]
+
+
+def test_publish_is_disabled_with_the_failing_checks_named_until_they_pass(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    make_user(db, "root", admin=True)
+    db.commit()
+    cookies = _sign_in(client, "pat")
+    csrf = cookies["sb_csrf"]
+    client.post("/ops/offerings/new", data=_editor_form(csrf, sle_percent="", sle_hours=""))
+
+    editor = client.get("/ops/offerings/vm").text
+    assert "disabled" in _publish_button(editor)
+    blocked = editor[editor.index('id="publish-blocked"') :].split("</div>")[0]
+    assert "Successful test fulfilment" in blocked and "Service-level expectation" in blocked
+    assert "Description" not in blocked  # a passing check is not named
+    forced = client.post("/ops/offerings/vm/publish", data={"csrf_token": csrf})
+    assert forced.status_code == 409  # the server still refuses
+
+    client.post("/ops/offerings/vm/test-fulfilment", data={"csrf_token": csrf})
+    client.post("/ops/offerings/vm", data=_editor_form(csrf))
+    client.post("/ops/offerings/vm/test-fulfilment", data={"csrf_token": csrf})
+    ready = client.get("/ops/offerings/vm").text
+    assert "disabled" not in _publish_button(ready) and 'id="publish-blocked"' not in ready
+
+
+def test_an_admin_may_publish_past_failing_checks_with_a_reason(
+    client: TestClient, db: Session
+) -> None:
+    _lead(db)
+    make_user(db, "root", admin=True)
+    db.commit()
+    _sign_in(client, "pat")
+    client.post("/ops/offerings/new", data=_editor_form(client.cookies["sb_csrf"]))
+
+    _sign_in(client, "root")
+    editor = client.get("/ops/offerings/vm").text
+    assert "disabled" not in _publish_button(editor)
+    assert "Override reason" in editor
+
+
+def test_the_editor_sets_a_date_fields_bounds(client: TestClient, db: Session) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    form = _editor_form(
+        cookies["sb_csrf"],
+        **{
+            "field-2-name": "needed_by",
+            "field-2-label": "Needed by",
+            "field-2-type": "date",
+            "field-2-not_in_past": "on",
+            "field-2-max_date": "2030-12-31",
+        },
+    )
+    created = client.post("/ops/offerings/new", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+
+    editor = client.get("/ops/offerings/vm").text
+    assert re.search(r'id="field-2-not_in_past"[^>]*checked', editor)
+    assert re.search(r'id="field-2-max_date"[^>]*value="2030-12-31"', editor)

@@ -282,8 +282,9 @@ def test_notification_preferences_are_kept_and_shown_again(client: TestClient, d
         data={"csrf_token": csrf, "topics": ["rejected", "completed"]},
     )
     assert "Notification preferences saved." in saved.text
-    assert 'value="completed" checked' in saved.text
-    assert 'value="in_fulfilment" checked' not in saved.text
+    chosen = saved.text.split('id="notification-preferences"')[1].split("</section>")[0]
+    assert 'value="completed" checked' in chosen
+    assert 'value="in_fulfilment" checked' not in chosen
     assert preferences.channels(db, user_id=casey_id, topic="completed") == {"app"}
     assert preferences.channels(db, user_id=casey_id, topic="in_fulfilment") == frozenset()
 
@@ -355,3 +356,72 @@ def test_a_request_closed_exactly_at_the_promised_hours_counts_as_kept(
     sign_in(client, "casey")
     page = client.get(f"/offerings/{offering.slug}").text
     assert "last 30 days: 50 %" in page and "of 2 completed" in page
+
+
+def test_rating_without_a_score_is_refused_on_the_request_page_with_the_comment_kept(
+    client: TestClient, db: Session
+) -> None:
+    team, pat = owner(db)
+    offering = make_offering(db, team, pat)
+    casey = make_user(db, "casey")
+    asked = requests_service.submit(db, actor=casey, offering_slug=offering.slug, inputs=INPUTS)
+    asked.status = "completed"
+    asked_id = asked.id
+    db.commit()
+    csrf = sign_in(client, "casey")
+
+    refused = client.post(
+        f"/requests/{asked_id}/rating", data={"csrf_token": csrf, "comment": "Fast, thanks"}
+    )
+    assert refused.status_code == 422
+    assert "choose from 1 (poor) to 5" in refused.text and "Fast, thanks" in refused.text
+    by_htmx = client.post(
+        f"/requests/{asked_id}/rating",
+        data={"csrf_token": csrf, "comment": "Fast, thanks"},
+        headers={"HX-Request": "true"},
+    )
+    assert by_htmx.status_code == 422 and by_htmx.text.lstrip().startswith('<div id="live"')
+    assert "choose from 1 (poor) to 5" in by_htmx.text
+    assert 'hx-target="#live"' in client.get(f"/requests/{asked_id}").text
+
+    reloaded = client.get(f"/requests/{asked_id}/rating")
+    assert reloaded.status_code == 200 and "text/html" in reloaded.headers["content-type"]
+    assert str(reloaded.url).endswith(f"/requests/{asked_id}#rating")
+    assert "How did it go?" in reloaded.text
+
+
+def test_a_date_field_carries_its_bounds_and_refuses_a_past_date_on_the_server(
+    client: TestClient, db: Session
+) -> None:
+    clock.freeze(clock.now().replace(year=2026, month=12, day=1, hour=9))
+    team, pat = owner(db)
+    form = {
+        "fields": [
+            {"name": "needed_by", "label": "Needed by", "type": "date", "not_in_past": True},
+            {"name": "until", "label": "Keep until", "type": "date", "max_date": "2027-12-31"},
+        ]
+    }
+    offering = make_offering(db, team, pat, form=form)
+    make_user(db, "casey")
+    db.commit()
+    csrf = sign_in(client, "casey")
+
+    page = client.get(f"/offerings/{offering.slug}").text
+    needed_by = re.search(r'<input[^>]*id="field-needed_by"[^>]*>', page)
+    until = re.search(r'<input[^>]*id="field-until"[^>]*>', page)
+    assert needed_by and 'min="2026-12-01"' in needed_by.group(0)
+    assert until and 'max="2027-12-31"' in until.group(0) and "min=" not in until.group(0)
+
+    refused = client.post(
+        f"/offerings/{offering.slug}/request",
+        data={"csrf_token": csrf, "needed_by": "2026-11-30", "until": "2027-01-01"},
+    )
+    assert refused.status_code == 422
+    assert "Needed by cannot be in the past: choose today (2026-12-01) or later" in refused.text
+    assert 'value="2026-11-30"' in refused.text  # what was typed stays in the form
+    accepted = client.post(
+        f"/offerings/{offering.slug}/request",
+        data={"csrf_token": csrf, "needed_by": "2026-12-01", "until": "2027-01-01"},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303

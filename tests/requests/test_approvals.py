@@ -201,3 +201,30 @@ def test_approval_cards_show_only_the_requests_made_before_the_one_decided(
     }
     assert "First request from this person." in cards[first]
     assert "1 earlier request:" in cards[later]
+
+
+def test_a_rejected_request_tells_its_rejection_once_in_the_timeline(
+    client: TestClient, db: Session
+) -> None:
+    platform = make_team(db)
+    owner = make_user(db, team=platform, role=Role.LEAD)
+    offering = make_offering(
+        db,
+        platform,
+        owner,
+        approval_policy={"steps": [{"name": "Owner check", "decider": "owner_leads"}]},
+    )
+    casey = make_user(db, team=make_team(db))
+    headers, casey_name = token_for(db, casey), casey.username
+    owner_headers = token_for(db, owner)
+    db.commit()
+    request_id = submit(client, headers, offering.slug)
+    (step,) = inbox(client, owner_headers)
+    assert decide(client, owner_headers, step["id"], "reject", "no budget this quarter").is_success
+
+    sign_in(client, casey_name)
+    page = client.get(f"/requests/{request_id}").text
+    timeline = page[page.index('id="timeline-heading"') :]
+    assert timeline.count("no budget this quarter") == 1
+    assert "Rejected at step “Owner check”" in timeline
+    assert 'data-status="rejected"' in page

@@ -8,12 +8,14 @@ import time
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog.fulfilment.webhook import Connections
 from servicebay.core.settings import Settings
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import Request
+from tests.factories import token_for
 from tests.receiver import Delivery, Receiver, Reply
 from tests.requests.support import (
     SECRET,
@@ -27,6 +29,7 @@ from tests.requests.support import (
     submit,
     work_until,
 )
+from tests.requests.test_pages import sign_in
 
 
 def test_receiver_answering_500_three_times_then_200_completes_on_attempt_4_with_backoff_logged(
@@ -268,3 +271,35 @@ def test_kept_alive_clients_beyond_the_limit_are_closed_once_no_delivery_uses_th
         assert first.is_closed and not second.is_closed
     connections.close()
     assert second.is_closed
+
+
+def test_only_the_owner_team_reads_the_webhooks_address_in_run_errors_and_logs(
+    client: TestClient, db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    hidden = "http://127.0.0.1:9/internal/provision"
+    _, lead, offering = owner_and_offering(
+        db, fulfilment={"kind": "webhook", "url": hidden, "max_attempts": 1}
+    )
+    casey = requester(db)
+    casey_headers, lead_headers = token_for(db, casey, ["read"]), token_for(db, lead, ["read"])
+    casey_name = casey.username
+    request_id = submit(db, casey, offering)
+    work_until(
+        Worker(sessions, fast(settings)), lambda: status_of(sessions, request_id) == "failed"
+    )
+
+    owner_view = client.get(f"/api/v1/requests/{request_id}/runs", headers=lead_headers)
+    assert "127.0.0.1" in owner_view.text  # the team debugs its own hook
+    consumer_view = client.get(f"/api/v1/requests/{request_id}/runs", headers=casey_headers)
+    assert consumer_view.status_code == 200 and consumer_view.json()[0]["attempts"]
+    assert "127.0.0.1" not in consumer_view.text and "/internal/" not in consumer_view.text
+    assert "the fulfilment service" in consumer_view.text
+    events = client.get(f"/api/v1/requests/{request_id}/events", headers=casey_headers)
+    assert events.status_code == 200 and "127.0.0.1" not in events.text
+    assert (
+        "127.0.0.1"
+        in client.get(f"/api/v1/requests/{request_id}/events", headers=lead_headers).text
+    )
+    sign_in(client, casey_name)
+    page = client.get(f"/requests/{request_id}").text
+    assert "127.0.0.1" not in page and "/internal/" not in page

@@ -368,6 +368,7 @@ def test_a_thousand_requests_through_four_worker_processes_complete_exactly_once
         assert session.scalar(expired) == 0
 
 
+@pytest.mark.exclusive
 def test_workers_recover_by_themselves_when_postgresql_restarts(
     db: Session, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:

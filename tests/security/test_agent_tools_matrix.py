@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
 from argon2 import PasswordHasher
@@ -24,7 +23,7 @@ from tests.agents import connected, refusal
 from tests.factories import make_offering
 from tests.security.test_authorization_matrix import INPUTS, ROLES, RULES, SIGNED_IN, World
 from tests.security.test_authorization_matrix import build_world as build_route_world
-from tests.servers import app_on_thread, free_port
+from tests.servers import app_on_thread, free_port, in_own_loop
 
 Arguments = Callable[[World, str], dict[str, Any]]
 
@@ -112,7 +111,7 @@ def test_every_tool_has_an_entry_in_the_authorization_table(
         async with connected(served, world[0].bearer["consumer"]) as agent:
             return {tool.name for tool in (await agent.session.list_tools()).tools}
 
-    listed = anyio.run(names)
+    listed = in_own_loop(names)
     assert sorted(listed - EXPECTED.keys()) == [], "add each tool to EXPECTED with its rule"
     assert sorted(EXPECTED.keys() - listed) == [], "EXPECTED names tools that no longer exist"
     assert {rule for _, rule in EXPECTED.values()} <= RULES.keys()
@@ -133,7 +132,7 @@ def test_each_kind_of_user_is_allowed_or_denied_each_tool_as_the_table_says(
                 wrong.append(f"{role}: {status} {said!r}")
         return wrong
 
-    wrong = anyio.run(every_role)
+    wrong = in_own_loop(every_role)
     assert not wrong, f"{tool} ({EXPECTED[tool][1]}):\n" + "\n".join(wrong)
 
 
@@ -154,7 +153,7 @@ def test_a_read_token_cannot_submit_whoever_holds_it(
                 answers[role] = refusal(await agent.call("submit_request", **arguments))
         return answers
 
-    refused = anyio.run(submit_all)
+    refused = in_own_loop(submit_all)
     assert set(refused.values()) == {(403, "this token lacks the 'request' scope")}
     assert "admin" in SCOPES and len(refused) == len(SIGNED_IN)
 
@@ -186,7 +185,7 @@ def test_no_tool_or_resource_shows_another_teams_restricted_offering_or_request(
     async def everyone() -> dict[str, dict[str, Any]]:
         return {role: await look(role) for role in ("consumer", "other", "member")}
 
-    seen = anyio.run(everyone)
+    seen = in_own_loop(everyone)
     for role in ("consumer", "other"):
         assert seen[role]["found"] == [], role
         assert secret_request not in seen[role]["mine"], role

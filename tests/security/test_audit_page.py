@@ -64,6 +64,41 @@ def test_admin_filters_the_audit_trail_by_actor_type_offering_and_day(
     assert "not a date" in wrong.text
 
 
+def test_the_audit_page_names_people_teams_and_offerings_and_filters_by_those_names(
+    client: TestClient, db: Session
+) -> None:
+    team = make_team(db, "platform")
+    lead = identity.create_user(
+        db, username="robin", password="correct-horse-battery", display_name="Robin Hale"
+    )
+    identity.add_member(db, user=lead, team=team, role=identity.Role.LEAD)
+    offering = make_offering(db, team, lead, slug="database", name="Managed database")
+    events.record(
+        db,
+        type="tasks.wip_limit_set",
+        actor_id=lead.id,
+        offering_id=offering.id,
+        data={"team_id": team.id, "column": "doing", "limit": 3, "override": False},
+    )
+    _signed_in(client, db, make_user(db, "root", admin=True))
+
+    page = client.get("/admin/audit", params={"type": "tasks."}).text
+    row = page[page.index("tasks.wip_limit_set") :].split("</tr>")[0]
+    assert "Robin Hale" in row and "Managed database" in row
+    assert f"<dt>Team</dt><dd>{team.name}</dd>" in row
+    assert "<dt>Override</dt><dd>no</dd>" in row
+    assert '{"' not in row and "team_id" not in row
+
+    for shown in ("Robin Hale", "robin"):
+        by_actor = client.get("/admin/audit", params={"actor": shown, "type": "tasks."}).text
+        assert "tasks.wip_limit_set" in by_actor
+    for shown in ("Managed database", "database"):
+        by_offering = client.get("/admin/audit", params={"offering": shown}).text
+        assert "tasks.wip_limit_set" in by_offering and "offering.published" in by_offering
+    nobody = client.get("/admin/audit", params={"actor": "Someone Else", "type": "tasks."})
+    assert "No events match these filters." in nobody.text
+
+
 def test_audit_page_pages_back_through_older_events(client: TestClient, db: Session) -> None:
     for number in range(60):
         events.record(db, type="test.event", actor_id=None, data={"n": number})
@@ -75,7 +110,7 @@ def test_audit_page_pages_back_through_older_events(client: TestClient, db: Sess
     link = older.split('"')[0].replace("&amp;", "&")
     second = client.get(link)
     assert second.status_code == 200
-    assert '{"n": 0}' in second.text and '{"n": 59}' not in second.text
+    assert "<dt>N</dt><dd>0</dd>" in second.text and "<dd>59</dd>" not in second.text
 
 
 def test_the_audit_trail_is_only_for_administrators(client: TestClient, db: Session) -> None:

@@ -116,6 +116,13 @@ EXPECTED: dict[str, str] = {
     "get_demand": "signed-in",
     "vote": "signed-in",
     "triage": "owner-lead",
+    # chat destinations (API): one's own; a team's, read by its members, set by its leads
+    "my_chat": "signed-in",
+    "set_my_chat": "signed-in",
+    "remove_my_chat": "signed-in",
+    "team_chat": "owner-member",
+    "set_team_chat": "owner-lead",
+    "remove_team_chat": "owner-lead",
     # pages
     "login": "public",
     "login_submit": "public",
@@ -146,6 +153,7 @@ EXPECTED: dict[str, str] = {
     "ops_offering_retire": "owner-lead",
     "ops_offering_diff": "owner-member",
     "admin_audit": "admin",
+    "admin_people": "admin",
     # team board and tasks (API)
     "get_team_board": "owner-member",
     "assign_task": "owner-member",
@@ -154,6 +162,9 @@ EXPECTED: dict[str, str] = {
     "request_cancel": "requester-or-owner-team",
     "request_comment": "request-viewer",
     "request_rate": "requester",
+    # a refused form's address, opened again: back to the request page (which checks)
+    "request_rating_form": "signed-in",
+    "request_comment_form": "signed-in",
     "approvals": "signed-in",
     "approval_decide": "approver",
     "demands": "signed-in",
@@ -162,6 +173,8 @@ EXPECTED: dict[str, str] = {
     "notifications": "signed-in",
     "notifications_read": "signed-in",
     "account_preferences": "signed-in",
+    "account_chat": "signed-in",
+    "account_chat_remove": "signed-in",
     # ops workspace (pages): each person works on their own team's board
     "ops_board": "signed-in",
     # someone in no team has no board: the form changes nothing and goes back to /ops
@@ -172,7 +185,10 @@ EXPECTED: dict[str, str] = {
     "ops_demand_accept": "owner-lead",
     "ops_demand_decline": "owner-lead",
     "ops_demand_merge": "owner-lead",
+    "ops_chat": "owner-lead",
+    "ops_chat_remove": "owner-lead",
 }
+CHAT = {"format": "slack", "url": "http://127.0.0.1:9/services/T0/B0/x"}
 
 INPUTS = {"name": "ledger", "size": "small"}
 APPROVAL_POLICY = {"steps": [{"name": "Owner check", "decider": "owner_leads"}]}
@@ -295,6 +311,8 @@ def json_bodies(world: World) -> dict[str, Any]:
         "triage": {"state": "accepted"},
         "assign_task": {"assignee": "member"},
         "tick_checklist_item": {"done": True},
+        "set_my_chat": CHAT,
+        "set_team_chat": CHAT,
     }
 
 
@@ -320,6 +338,9 @@ FORMS: dict[str, dict[str, str]] = {
     "ops_demand_decline": {"reason": "Not this year"},
     "ops_demand_accept": {"team": "owners"},
     "account_preferences": {"email": "on"},
+    "account_chat": CHAT,
+    "ops_chat": {**CHAT, "team": "owners"},
+    "ops_chat_remove": {"team": "owners"},
 }
 
 QUERIES: dict[str, dict[str, str]] = {

@@ -245,3 +245,79 @@
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function () { init(document); });
 })();
+
+// A form on its way shows it and is not sent again: its submit buttons are disabled and the
+// one pressed is busy (a spinner, aria-busy) until the answer comes. Without JavaScript the
+// server's one-time form token is what keeps a second click from acting twice.
+(function () {
+  "use strict";
+  var RELEASE_AFTER_MS = 20000; // no answer by then: let people try again (the token guards)
+  var BUTTONS = 'button[type="submit"], button:not([type]), input[type="submit"]';
+
+  function changesSomething(form) {
+    return form.matches && form.matches("form") && !form.matches("[data-preview-form]") &&
+      ((form.getAttribute("method") || "").toLowerCase() === "post" || form.hasAttribute("hx-post"));
+  }
+
+  function hold(form, submitter) {
+    var buttons = form.querySelectorAll(BUTTONS);
+    var pressed = submitter && form.contains(submitter) ? submitter : buttons[0];
+    form.setAttribute("data-sending", "");
+    form.setAttribute("aria-busy", "true");
+    // Disabled after this event, not during it: a disabled button is left out of what the
+    // form sends, and some buttons carry the choice (approve or reject).
+    window.setTimeout(function () {
+      if (!form.hasAttribute("data-sending")) { return; }
+      buttons.forEach(function (button) { button.disabled = true; });
+      if (pressed) { pressed.setAttribute("aria-busy", "true"); }
+    }, 0);
+    form.sendingTimer = window.setTimeout(function () { release(form); }, RELEASE_AFTER_MS);
+  }
+
+  function release(form) {
+    if (!form.hasAttribute("data-sending")) { return; }
+    window.clearTimeout(form.sendingTimer);
+    form.removeAttribute("data-sending");
+    form.removeAttribute("aria-busy");
+    form.querySelectorAll(BUTTONS).forEach(function (button) {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    });
+  }
+
+  // Capture, so a second submit is stopped before htmx or the browser can send it.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!changesSomething(form)) { return; }
+    if (form.hasAttribute("data-sending")) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      return;
+    }
+    hold(form, event.submitter);
+  }, true);
+
+  // A submit that something else stopped (and htmx did not take over) sends nothing.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented && form.hasAttribute && form.hasAttribute("data-sending") &&
+        !form.classList.contains("htmx-request")) {
+      release(form);
+    }
+  });
+
+  // htmx forms: ready again once the answer is in, unless it leads to another page.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail && event.detail.elt;
+    var xhr = event.detail && event.detail.xhr;
+    if (!form || !form.hasAttribute || !form.hasAttribute("data-sending")) { return; }
+    if (xhr && xhr.getResponseHeader("HX-Redirect")) { return; }
+    release(form);
+  });
+
+  // Back to a page kept in the browser's memory: its forms can be sent again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    document.querySelectorAll("form[data-sending]").forEach(release);
+  });
+})();
