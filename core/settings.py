@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=30.0, gt=0)
+    worker_heartbeat_seconds: float = Field(
+        default=1.0, gt=0, description="How often each worker records that it is alive"
+    )
+    worker_dead_after_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A worker whose heartbeat is this old is taken for stopped: any other "
+        "worker takes its runs over without waiting for their lease",
+    )
     retry_base_seconds: float = Field(
         default=2.0, gt=0, description="First retry delay of a failed run; doubles each attempt"
     )

@@ -99,7 +99,11 @@ class FulfilmentRun(Base):
     have no request). ``attempt`` is the fencing token of each try."""
 
     __tablename__ = "requests_fulfilment_run"
-    __table_args__ = (Index("ix_requests_fulfilment_run_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_requests_fulfilment_run_due", "status", "next_attempt_at"),
+        # The runs of a stopped worker, found by its id when its heartbeat is too old.
+        Index("ix_requests_fulfilment_run_lease_owner", "lease_owner", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests_request.id"), index=True)
@@ -121,6 +125,22 @@ class FulfilmentRun(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64), default=current_correlation_id)
 
     request: Mapped[Request] = relationship()
+
+
+class WorkerHeartbeat(Base):
+    """A running worker process: written every heartbeat, removed when it stops cleanly.
+
+    A run whose lease owner has a row older than the dead-after setting is taken over by
+    another worker without waiting for its lease."""
+
+    __tablename__ = "requests_worker_heartbeat"
+    __table_args__ = (Index("ix_requests_worker_heartbeat_beat_at", "beat_at"),)
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # the worker id
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RunLogLine(Base):

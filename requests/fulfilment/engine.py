@@ -12,10 +12,10 @@ import random
 import weakref
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, joinedload, lazyload, load_only, sessionmaker
 
 from servicebay.catalog.fulfilment.outcome import Outcome
@@ -34,6 +34,7 @@ from servicebay.requests.models import (
     RunKind,
     RunLogLine,
     RunStatus,
+    WorkerHeartbeat,
 )
 
 MAX_RESCUES = 3
@@ -102,6 +103,8 @@ class ClaimedRun:
     request_id: int | None  # an email about a demand has none
     kind: str
     rescued: bool
+    # Why the previous attempt was given up, when the run was taken over.
+    because: str = ""
 
 
 def enqueue(
@@ -154,16 +157,30 @@ _LEASE_EXPIRED = and_(
     FulfilmentRun.status == RunStatus.RUNNING.value,
     FulfilmentRun.lease_expires_at < bindparam("now"),
 )
+# The run's worker stopped beating: it was killed, or is paused, or lost the database. Its
+# heartbeat row (one per worker, see beat) is older than ``stale_before``; the worker's
+# own runs are never among them.
+_WORKER_STOPPED = and_(
+    FulfilmentRun.status == RunStatus.RUNNING.value,
+    FulfilmentRun.lease_owner.in_(
+        select(WorkerHeartbeat.id).where(
+            WorkerHeartbeat.beat_at < bindparam("stale_before", type_=UTCDateTime()),
+            WorkerHeartbeat.id != bindparam("owner"),
+        )
+    ),
+)
+# No heartbeat is that old: only expired leases are taken over.
+NEVER_STALE = datetime(1970, 1, 1, tzinfo=UTC)
 _LEASE_HELD = and_(
     FulfilmentRun.status == RunStatus.RUNNING.value,
     FulfilmentRun.lease_expires_at > bindparam("now"),
 )
 _DUE = (
-    select(FulfilmentRun.id, FulfilmentRun.status)
-    .where(or_(_WAITING_FOR_A_WORKER, _LEASE_EXPIRED))
+    select(FulfilmentRun.id, FulfilmentRun.status, FulfilmentRun.lease_expires_at)
+    .where(or_(_WAITING_FOR_A_WORKER, _LEASE_EXPIRED, _WORKER_STOPPED))
     .order_by(FulfilmentRun.next_attempt_at, FulfilmentRun.id)
     .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+    .with_for_update(of=FulfilmentRun, skip_locked=True)
 )
 _CLAIM = (
     update(FulfilmentRun)
@@ -251,25 +268,45 @@ _END_ATTEMPT = (
 
 
 def claim(
-    session: Session, *, worker_id: str, limit: int, lease: timedelta, timing: Timing | None = None
+    session: Session,
+    *,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    timing: Timing | None = None,
+    stale_before: datetime | None = None,
 ) -> list[ClaimedRun]:
-    """Take up to ``limit`` due runs, including runs whose lease expired.
+    """Take up to ``limit`` due runs, including runs whose lease expired and, with
+    ``stale_before``, runs of workers whose last heartbeat is older than that.
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED, so concurrent
-    workers never claim the same row and the limit is honoured exactly.
+    workers never claim the same row and the limit is honoured exactly. A run taken
+    over gets a new attempt number, which fences off its previous worker.
     """
     now = clock.now()
-    due = session.execute(_DUE, {"now": now, "limit": limit}).all()
+    due = session.execute(
+        _DUE,
+        {
+            "now": now,
+            "limit": limit,
+            "stale_before": stale_before or NEVER_STALE,
+            "owner": worker_id,
+        },
+    ).all()
     if not due:
         return []
-    previous = {row.id: row.status for row in due}
+    previous = {
+        run_id: _taken_over_because(status, lease_expires_at, now)
+        for run_id, status, lease_expires_at in due
+    }
     rows = session.execute(
         _CLAIM,
         {"run_ids": list(previous), "owner": worker_id, "until": now + lease, "claimed_at": now},
     ).all()
     claimed: list[ClaimedRun] = []
     for run_id, attempt, request_id, kind in rows:
-        run = ClaimedRun(run_id, attempt, request_id, kind, previous[run_id] == "running")
+        because = previous[run_id]
+        run = ClaimedRun(run_id, attempt, request_id, kind, bool(because), because)
         if run.rescued and _rescued_too_often(session, run, timing or Timing()):
             continue
         session.add(
@@ -285,11 +322,20 @@ def claim(
     return claimed
 
 
+def _taken_over_because(status: str, lease_expires_at: datetime | None, now: datetime) -> str:
+    """Why a due run's previous attempt is given up; empty for a run that was queued."""
+    if status != RunStatus.RUNNING.value:
+        return ""
+    if lease_expires_at is not None and lease_expires_at < now:
+        return "lease expired"
+    return "heartbeat missed"
+
+
 def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> bool:
     """Record the lost attempt; park the run as dead if it may be what kills its workers."""
     lost = run.attempt - 1
     _end_attempt(
-        session, run.id, lost, AttemptStatus.LEASE_EXPIRED, "lease expired: worker stopped"
+        session, run.id, lost, AttemptStatus.LEASE_EXPIRED, f"{run.because}: worker stopped"
     )
     row = session.get_one(FulfilmentRun, run.id, populate_existing=True)
     row.rescues += 1
@@ -299,7 +345,7 @@ def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> boo
         run_id=run.id,
         attempt=lost,
         level="warning",
-        message=f"lease expired: the worker of attempt {lost} stopped answering; "
+        message=f"{run.because}: the worker of attempt {lost} stopped answering; "
         "the run is taken over",
     )
     if row.rescues >= MAX_RESCUES:
@@ -309,6 +355,39 @@ def _rescued_too_often(session: Session, run: ClaimedRun, timing: Timing) -> boo
         _end_dead(session, row, f"all {row.max_attempts} attempts are used up")
         return True
     return False
+
+
+def beat(session: Session, *, worker_id: str, host: str, pid: int) -> None:
+    """Record that the worker is alive (its row is made by the first beat)."""
+    now = clock.now()
+    beaten = session.execute(
+        update(WorkerHeartbeat)
+        .where(WorkerHeartbeat.id == worker_id)
+        .values(beat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if beaten.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(WorkerHeartbeat(id=worker_id, host=host, pid=pid, started_at=now, beat_at=now))
+
+
+def forget_worker(session: Session, *, worker_id: str) -> None:
+    """A worker that stops cleanly (its runs ended) removes its heartbeat."""
+    session.execute(
+        delete(WorkerHeartbeat)
+        .where(WorkerHeartbeat.id == worker_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def forget_stopped_workers(session: Session, *, silent_for: timedelta) -> int:
+    """Remove the heartbeats of workers silent for longer than any lease lasts: their runs
+    were taken over, or are taken over by their expired lease."""
+    forgotten = session.execute(
+        delete(WorkerHeartbeat)
+        .where(WorkerHeartbeat.beat_at < clock.now() - silent_for)
+        .execution_options(synchronize_session=False)
+    )
+    return int(forgotten.rowcount)  # type: ignore[attr-defined]
 
 
 def renew_leases(

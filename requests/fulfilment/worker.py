@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import text
@@ -30,7 +30,7 @@ from servicebay.catalog.fulfilment.context import FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
 from servicebay.core import chat as core_chat
-from servicebay.core import idempotency, logs
+from servicebay.core import clock, idempotency, logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
@@ -58,6 +58,8 @@ MESSAGES = frozenset({RunKind.EMAIL.value, RunKind.CHAT.value})
 Prepared = tuple[ClaimedRun, Attempt | str | None]
 # The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
 WORKER_APPLICATION = "servicebay-worker"
+# The heartbeat of a worker silent this long is removed (unless a lease lasts longer).
+FORGET_AFTER = timedelta(hours=1)
 
 
 class Worker:
@@ -85,6 +87,12 @@ class Worker:
         self.policy = OutboundPolicy.from_settings(settings)
         self.connections = webhook.Connections()
         self.leases = Leases(sessions, self.lease)
+        self.heartbeat = Heartbeat(
+            sessions,
+            self.worker_id,
+            every=settings.worker_heartbeat_seconds,
+            dead_after=settings.worker_dead_after_seconds,
+        )
         engine.reach(sessions).workers.add(self)  # commits that enqueue a run wake it
         self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fulfil")
@@ -117,6 +125,7 @@ class Worker:
     def run_forever(self, stop: threading.Event) -> None:
         """Keep every slot busy while work is due; sleep until woken or the poll is due."""
         logger.info("worker %s started", self.worker_id)
+        self.heartbeat.start()
         bind = self.sessions.kw.get("bind")
         if bind is not None and bind.dialect.name == "postgresql":
             url = listen_url(self.settings.database_direct_url or bind.url)
@@ -145,6 +154,7 @@ class Worker:
                 continue  # maybe more is due; the loop waits on a slot below if none is free
             self._wake.wait(self.settings.worker_poll_seconds)
         self._pool.shutdown(wait=True)
+        self.heartbeat.stop()  # every run it held has ended
         self.connections.close()
         logger.info("worker %s stopped", self.worker_id)
 
@@ -154,6 +164,7 @@ class Worker:
         with transaction(self.sessions) as session:
             engine.expire_waiting(session, timing=self.timing)
             idempotency.purge_expired(session)
+            engine.forget_stopped_workers(session, silent_for=max(2 * self.lease, FORGET_AFTER))
         for chore in self.chores:
             with transaction(self.sessions) as session:
                 chore(session)
@@ -189,6 +200,7 @@ class Worker:
                 limit=limit,
                 lease=self.lease,
                 timing=self.timing,
+                stale_before=self.heartbeat.stale_before(),
             )
             for run in claimed:
                 try:
@@ -424,6 +436,79 @@ class Leases:
                     del self._held[run]
             for run in lost:
                 logger.warning("run %s attempt %s lost its lease", run.id, run.attempt)
+
+
+class Heartbeat:
+    """The thread that records, every ``every`` seconds, that this worker is alive.
+
+    Another worker takes this one's runs over once its heartbeat is ``dead_after`` old,
+    and this one does so for others from its first beat on, and after a gap in its own
+    beats (a database outage: every heartbeat is old then) only once it has beaten for
+    ``dead_after`` again, which gives the other live workers the time to do so too.
+    """
+
+    def __init__(
+        self, sessions: sessionmaker[Session], worker_id: str, *, every: float, dead_after: float
+    ) -> None:
+        self._sessions = sessions
+        self._worker_id = worker_id
+        self._every = every
+        self._dead_after = dead_after
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._beating_since: float | None = None  # clock.monotonic() of the first beat in a row
+        self._last_beat = 0.0
+
+    def start(self) -> None:
+        self._beat()  # before the first claim, so its runs are never taken for orphans
+        with self._lock:
+            if self._beating_since is not None:  # nothing suggests an outage: judge at once
+                self._beating_since -= self._dead_after
+        self._thread = threading.Thread(
+            target=self._beat_forever, name="servicebay-heartbeat", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and remove this worker's row; call when its runs have ended."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            with transaction(self._sessions) as session:
+                engine.forget_worker(session, worker_id=self._worker_id)
+        except Exception as error:  # the row is forgotten by the others in time
+            logger.warning("worker %s could not remove its heartbeat: %s", self._worker_id, error)
+
+    def stale_before(self) -> datetime | None:
+        """Heartbeats older than this belong to stopped workers; None while this worker's
+        own heartbeat has not been going steadily for long enough to judge."""
+        now = clock.monotonic()
+        with self._lock:
+            since, last = self._beating_since, self._last_beat
+        if since is None or now - last >= self._dead_after or now - since < self._dead_after:
+            return None
+        return clock.now() - timedelta(seconds=self._dead_after)
+
+    def _beat_forever(self) -> None:
+        while not self._stop.wait(self._every):
+            self._beat()
+
+    def _beat(self) -> None:
+        try:
+            with transaction(self._sessions) as session:
+                engine.beat(
+                    session, worker_id=self._worker_id, host=socket.gethostname(), pid=os.getpid()
+                )
+        except Exception as error:
+            logger.warning("worker %s heartbeat failed: %s", self._worker_id, error)
+            return
+        now = clock.monotonic()
+        with self._lock:
+            if self._beating_since is None or now - self._last_beat >= self._dead_after:
+                self._beating_since = now
+            self._last_beat = now
 
 
 def worker_processes(session: Session) -> int | None:
