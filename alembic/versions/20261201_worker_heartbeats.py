@@ -2,7 +2,7 @@
 that the runs of a worker that stopped are taken over without waiting for their lease.
 
 Revision ID: 7c1d4e9a2b60
-Revises: 5b1f0c2d7e94
+Revises: cdb891e7fe3d
 Create Date: 2026-12-01 19:50:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from servicebay.core.database import UTCDateTime
 
 revision: str = "7c1d4e9a2b60"
-down_revision: str | Sequence[str] | None = "5b1f0c2d7e94"
+down_revision: str | Sequence[str] | None = "cdb891e7fe3d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
