@@ -50,13 +50,14 @@ class Link:
 
 @dataclass(frozen=True)
 class Notice:
-    """One thing to tell, on one topic, about one request."""
+    """One thing to tell, on one topic, about one request or one demand."""
 
     topic: str
-    request: Request
+    request: Request | None
     message: str  # one sentence, for the app, the subject line and the chat title
     links: tuple[Link, ...]
     details: tuple[tuple[str, str], ...] = field(default=())  # shown in chat as facts
+    demand_id: int | None = None
 
 
 def request_link(request: Request) -> Link:
@@ -83,35 +84,14 @@ def configure(
 
 
 def demand_notice(session: Session, notice: notices.Notice) -> None:
-    """A notice about a demand, to each person as they chose (the catalog's decisions)."""
-    from servicebay.requests.fulfilment import engine
-
-    reach = engine.reach_of(session)
-    link = f"{reach.base_url}/demand/{notice.demand_id}" if notice.demand_id else reach.base_url
-    people = session.scalars(select(User).where(User.id.in_(notice.user_ids)).order_by(User.id))
-    for person in people:
-        channels = preferences.channels(session, user_id=person.id, topic=notice.topic)
-        if "app" in channels:
-            session.add(
-                Notification(
-                    user_id=person.id,
-                    demand_id=notice.demand_id,
-                    message=notice.message,
-                    created_at=clock.now(),
-                )
-            )
-        if "email" in channels and reach.email and person.email:
-            engine.enqueue(
-                session,
-                request=None,
-                max_attempts=EMAIL_ATTEMPTS,
-                kind=RunKind.EMAIL,
-                payload={
-                    "to": person.email,
-                    "subject": f"[servicebay] {notice.message}",
-                    "body": f"{notice.message}\n\n{link}\n",
-                },
-            )
+    """A notice about a demand (the catalog's decisions), told like any other: to each
+    person on the channels they chose, with a button back to the need."""
+    links = (Link("Open the need", f"/demand/{notice.demand_id}"),) if notice.demand_id else ()
+    tell_people(
+        session,
+        Notice(notice.topic, None, notice.message, links, demand_id=notice.demand_id),
+        user_ids=notice.user_ids,
+    )
 
 
 notices.deliver_with(demand_notice)
@@ -180,7 +160,7 @@ def tell_people(session: Session, notice: Notice, *, user_ids: Iterable[int]) ->
     people = sorted(set(user_ids))
     if not people:
         return
-    mail_on = engine.reach_of(session).email
+    reach = engine.reach_of(session)
     destinations = chat.of_users(session, user_ids=people)
     for user_id in people:
         channels = preferences.channels(session, user_id=user_id, topic=notice.topic)
@@ -188,13 +168,14 @@ def tell_people(session: Session, notice: Notice, *, user_ids: Iterable[int]) ->
             session.add(
                 Notification(
                     user_id=user_id,
-                    request_id=notice.request.id,
+                    request_id=notice.request.id if notice.request is not None else None,
+                    demand_id=notice.demand_id,
                     message=notice.message,
                     created_at=clock.now(),
                 )
             )
-        if "email" in channels and mail_on:
-            _email(session, notice, session.get(User, user_id))
+        if "email" in channels and reach.email:
+            _email(session, notice, session.get(User, user_id), base_url=reach.base_url)
         destination = destinations.get(user_id)
         if channels and chat.hears(destination, notice.topic):
             _chat(session, notice, destination)
@@ -208,7 +189,7 @@ def tell_teams(session: Session, notice: Notice, *, teams: Iterable[Team]) -> No
             _chat(session, notice, destination)
 
 
-def _email(session: Session, notice: Notice, person: User | None) -> None:
+def _email(session: Session, notice: Notice, person: User | None, *, base_url: str) -> None:
     from servicebay.requests.fulfilment import engine
 
     if person is None or not person.email:
@@ -222,7 +203,12 @@ def _email(session: Session, notice: Notice, person: User | None) -> None:
             "to": person.email,
             "subject": f"[servicebay] {notice.message}",
             "body": "\n".join(
-                [notice.message, "", *(f"{name}: {value}" for name, value in notice.details)]
+                [
+                    notice.message,
+                    "",
+                    *(f"{name}: {value}" for name, value in notice.details),
+                    *(f"{link.label}: {base_url}{link.path}" for link in notice.links),
+                ]
             )
             + "\n",
         },

@@ -116,8 +116,9 @@ def enqueue(
     payload: dict[str, Any] | None = None,
 ) -> FulfilmentRun:
     """Create the run in the caller's transaction (transactional outbox); workers are woken
-    when, and only if, that transaction commits. Only an email may be about no request."""
-    if request is None and kind is not RunKind.EMAIL:
+    when, and only if, that transaction commits. Only a message (an email or a chat post)
+    may be about no request."""
+    if request is None and kind not in (RunKind.EMAIL, RunKind.CHAT):
         raise ValueError("a fulfilment run belongs to a request")
     now = clock.now()
     run = FulfilmentRun(
