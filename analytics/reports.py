@@ -327,7 +327,7 @@ def percentiles_table(context: Context) -> Table:
     ]
     return Table(
         "percentiles",
-        "Lead and cycle time percentiles (nearest rank)",
+        "Lead and cycle time percentiles (floor rank)",
         [Column("measure", "Measure"), *[_n(f"p{p}", f"p{p}") for p in (50, 70, 85, 95)]],
         [
             {"measure": name, **{f"p{p}": _rounded(values[p], 2) for p in (50, 70, 85, 95)}}

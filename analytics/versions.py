@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from servicebay.analytics import flow, rollup
-from servicebay.analytics.percentiles import nearest_rank
+from servicebay.analytics.percentiles import floor_rank
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.core import clock
 from servicebay.core.events import Event
@@ -140,7 +140,7 @@ def compare(session: Session, *, offering: Offering) -> list[VersionRow]:
                 abandoned=window.get((offering.id, rollup.ABANDONED), (0, 0))[0],
                 turned_down=counts["rejected"] + counts["cancelled"],
                 completed=counts["completed"],
-                lead_p85_days=nearest_rank(lead_days.get(version.id, []), 85),
+                lead_p85_days=floor_rank(lead_days.get(version.id, []), 85),
                 ratings=ratings,
                 average_rating=counts["rating_total"] / ratings if ratings else None,
             )

@@ -434,3 +434,32 @@ def test_a_name_cannot_mention_the_whole_slack_channel_or_hide_a_link() -> None:
     assert "<!channel>" not in shown and "<https://evil" not in shown and "<@U123>" not in shown
     assert "&lt;!channel&gt; &amp;" in body["text"]
     assert body["blocks"][1]["elements"][0]["url"] == "https://sb.example/requests/7"
+
+
+def test_a_decision_on_a_need_reaches_its_authors_chat_with_a_button_to_the_need(
+    client: TestClient, db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    from servicebay.catalog import demand as demand_service
+
+    author = requester(db)
+    admin = make_user(db, "root", admin=True)
+    headers = token_for(db, author)
+    need = demand_service.create(db, actor=author, title="Kafka topics on request")
+    need_id = need.id
+    db.commit()
+    with ChatReceiver("slack") as slack:
+        set_chat(client, headers, "me", format="slack", url=slack.url())
+        with sessions() as session, session.begin():
+            demand_service.triage(
+                session,
+                actor=session.get_one(type(admin), admin.id),
+                demand=demand_service.get(session, demand_id=need_id),
+                state="declined",
+                reason="Use the managed event bus",
+            )
+        settle(Worker(sessions, fast(settings)), sessions)
+
+    [message] = slack.messages
+    assert message.problems == [] and message.status == 200
+    assert "declined" in title(message) and "Use the managed event bus" in title(message)
+    assert buttons(message) == {"Open the need": f"http://testserver/demand/{need_id}"}
