@@ -90,9 +90,21 @@ def me() -> Pids:
     return fixed(os.getpid())
 
 
-def postgres_backends(database_url: str) -> Pids:
+BENCH_APPLICATION = "servicebay-bench"
+"""The application_name of the benchmark's own connections (``bench_connect_args``)."""
+
+
+def bench_connect_args(database_url: str) -> dict[str, str]:
+    """Engine connect_args that mark the benchmark's own PostgreSQL connections."""
+    if database_url.startswith("postgresql"):
+        return {"application_name": BENCH_APPLICATION}
+    return {}
+
+
+def postgres_backends(database_url: str, *, bench: bool = False) -> Pids:
     """The pids of the PostgreSQL backends connected to this URL's database, read anew
-    at each call (the server must run on this machine)."""
+    at each call (the server must run on this machine): those of the processes under
+    test, or with ``bench`` those of the benchmark's own connections."""
     url = make_url(database_url)
     admin = url.set(database="postgres").render_as_string(hide_password=False)
     name = url.database
@@ -104,9 +116,10 @@ def postgres_backends(database_url: str) -> Pids:
                 rows = connection.execute(
                     text(
                         "SELECT pid FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                        "WHERE datname = :name AND pid <> pg_backend_pid() "
+                        "AND (application_name = :bench) = :mine"
                     ),
-                    {"name": name},
+                    {"name": name, "bench": BENCH_APPLICATION, "mine": bench},
                 )
                 return [int(pid) for (pid,) in rows]
         finally:

@@ -3,6 +3,11 @@ latency, on PostgreSQL, against a local receiver.
 
 The baseline is a bare HTTP client posting the same kind of body to the same receiver
 with as many threads as the workers have slots in all (4), measured in the same run.
+
+CPU per run: the CPU time (from /proc) of the worker processes, their PostgreSQL
+backends and the receiver during the timed rounds, over the runs; the benchmark's own
+process and backends (which submit the rounds and count what succeeded) apart. CPU per
+bare post: the receiver's and the bare client's, over the posts.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench import load, processes
+from bench import cpu, load, processes
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.schemas import OfferingIn
 from servicebay.core import clock, crypto, identity, migrations
@@ -41,7 +46,12 @@ class FulfilmentFigures:
     # By (threads per worker, worker processes): one thread each, and the default.
     runs_per_second: dict[tuple[int, int], float]
     busy: dict[tuple[int, int], float]  # share of the machine's CPU time in use meanwhile
+    # CPU seconds per group ("workers", "postgres", "receiver", "bench", "bench postgres")
+    cost: dict[tuple[int, int], cpu.Cost]
+    baseline_posts: int
+    baseline_cost: cpu.Cost  # "receiver", "client"
     runs_per_round: int
+    runs: int  # timed rounds per figure
     latency_p95_ms: float
     latency_p50_ms: float
     latency_samples: int
@@ -90,6 +100,10 @@ def arrange(database_url: str, hook_url: str) -> tuple[str, int]:
 
 
 def bare_client_rate(hook_url: str, seconds: float) -> float:
+    return bare_client_posts(hook_url, seconds) / seconds
+
+
+def bare_client_posts(hook_url: str, seconds: float) -> int:
     body = json.dumps({"type": "request.fulfil", "data": {"request": {"id": 0}}, "pad": "x" * 400})
     calls = [0] * BASELINE_THREADS
     deadline = time.perf_counter() + seconds
@@ -105,7 +119,7 @@ def bare_client_rate(hook_url: str, seconds: float) -> float:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(calls) / seconds
+    return sum(calls)
 
 
 def connected_workers(sessions: sessionmaker[Session]) -> int:
@@ -158,11 +172,15 @@ def measure(
     with processes.receiver() as hook:
         hook_url = f"{hook.url}/hook"
         slug, user_id = arrange(database_url, hook_url)
-        engine = make_engine(database_url)
+        engine = make_engine(database_url, connect_args=cpu.bench_connect_args(database_url))
         sessions = make_sessionmaker(engine)
-        baselines = [bare_client_rate(hook_url, seconds) for _ in range(runs)]
+        bare = cpu.Meter(receiver=cpu.fixed(hook.pid), client=cpu.me())
+        with bare.measure() as baseline_cost:
+            posts = [bare_client_posts(hook_url, seconds) for _ in range(runs)]
+        baselines = [count / seconds for count in posts]
         rates: dict[tuple[int, int], float] = {}
         busy: dict[tuple[int, int], float] = {}
+        costs: dict[tuple[int, int], cpu.Cost] = {}
         peak = 0.0
         for concurrency in concurrencies:
             for count in WORKER_COUNTS:
@@ -171,10 +189,19 @@ def measure(
                         lambda n=count: connected_workers(sessions) == n, f"{count} workers connect"
                     )
                     round_of_runs(sessions, slug, user_id, min(50, runs_per_round))  # warm-up
+                    meter = cpu.Meter(
+                        workers=cpu.fixed(*pids),
+                        postgres=cpu.postgres_backends(database_url),
+                        receiver=cpu.fixed(hook.pid),
+                        bench=cpu.me(),
+                        bench_postgres=cpu.postgres_backends(database_url, bench=True),
+                    )
                     before = load.cpu_times()
-                    took = [
-                        round_of_runs(sessions, slug, user_id, runs_per_round) for _ in range(runs)
-                    ]
+                    with meter.measure() as costs[concurrency, count]:
+                        took = [
+                            round_of_runs(sessions, slug, user_id, runs_per_round)
+                            for _ in range(runs)
+                        ]
                     busy[concurrency, count] = load.busy_share(before, load.cpu_times())
                     rates[concurrency, count] = runs_per_round / load.median(took)
                     peak = max([peak, *(processes.peak_rss_mb(pid) for pid in pids)])
@@ -195,7 +222,11 @@ def measure(
         baseline_per_second=load.median(baselines),
         runs_per_second=rates,
         busy=busy,
+        cost=costs,
+        baseline_posts=sum(posts),
+        baseline_cost=baseline_cost,
         runs_per_round=runs_per_round,
+        runs=runs,
         latency_p95_ms=load.median(p95s),
         latency_p50_ms=load.median(p50s),
         latency_samples=latency_samples,

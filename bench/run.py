@@ -181,6 +181,9 @@ def portal_report(pages: list[portal_load.PageFigures], web_peak: float) -> list
 
 def fulfilment_report(flow: fulfilment.FulfilmentFigures) -> list[str]:
     rates = flow.runs_per_second
+    bare_client = flow.baseline_cost.ms_per("client", flow.baseline_posts)
+    bare_receiver = flow.baseline_cost.ms_per("receiver", flow.baseline_posts)
+    bare_all = bare_client + bare_receiver
     concurrencies = sorted({concurrency for concurrency, _ in rates})
     lines = [
         "### Fulfilment, PostgreSQL, local webhook receiver",
@@ -190,19 +193,37 @@ def fulfilment_report(flow: fulfilment.FulfilmentFigures) -> list[str]:
         "posting to the same receiver. CPU busy: the share of the machine's CPU time in use "
         "during the timed rounds (workers, PostgreSQL, receiver and benchmark together).",
         "",
-        "| worker processes | threads each | runs/s | vs bare client | vs 1 worker | CPU busy |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| bare HTTP client (baseline) | | {flow.baseline_per_second:.0f} | 100 % | | |",
+        "CPU ms per run (user + system, from /proc, over the timed rounds): the worker "
+        "processes, the PostgreSQL backends of their connections, the receiver, and all "
+        "three together; for the baseline, per post: the receiver, and the bare client in "
+        'the "workers" column (it does what the workers do: post). "vs bare post": all '
+        "together over the bare post's receiver and client. The benchmark's own process "
+        "and backends (submitting each round in one commit and counting what succeeded) "
+        "are reported apart.",
+        "",
+        "| worker processes | threads each | runs/s | vs bare client | vs 1 worker | CPU busy "
+        "| workers ms/run | PostgreSQL ms/run | receiver ms/run | all ms/run | vs bare post "
+        "| benchmark ms/run | benchmark's PostgreSQL ms/run |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
+        f"| bare HTTP client (baseline) | | {flow.baseline_per_second:.0f} | 100 % | | | "
+        f"{bare_client:.3f} | | {bare_receiver:.3f} | {bare_all:.3f} | 1.0 x | | |",
     ]
     verdicts = []
     for concurrency in concurrencies:
         one = rates[concurrency, 1]
         for count in fulfilment.WORKER_COUNTS:
             rate = rates[concurrency, count]
+            cost, done = flow.cost[concurrency, count], flow.runs_per_round * flow.runs
+            every = cost.total("workers", "postgres", "receiver") * 1000 / done
             lines.append(
                 f"| {count} | {concurrency} | {rate:.0f} | "
                 f"{rate / flow.baseline_per_second:.0%} | {rate / one:.2f} x | "
-                f"{flow.busy[concurrency, count]:.0%} |"
+                f"{flow.busy[concurrency, count]:.0%} | "
+                f"{cost.ms_per('workers', done):.2f} | {cost.ms_per('postgres', done):.2f} | "
+                f"{cost.ms_per('receiver', done):.2f} | {every:.2f} | "
+                f"{every / bare_all:.1f} x | {cost.ms_per('bench', done):.2f} | "
+                f"{cost.ms_per('bench_postgres', done):.2f} |"
             )
         share = rates[concurrency, 4] / flow.baseline_per_second
         speedup = rates[concurrency, 4] / one
