@@ -254,6 +254,9 @@ def sqlite_report(embedded: sqlite_submit.SqliteFigures) -> list[str]:
         f"- {embedded.clients} concurrent submitting clients: {embedded.throughput:.0f} "
         f"submissions/s, p95 {embedded.p95_ms:.0f} ms, {embedded.errors} errors in "
         f"{embedded.submissions:,} submissions (target 0: {_met(embedded.errors == 0)})",
+        f"- CPU per accepted submission (from /proc, over all runs): web process with its "
+        f"in-process worker {embedded.web_ms:.2f} ms; the load generator "
+        f"{embedded.client_ms:.2f} ms",
         f"- peak RSS (VmHWM) of that web process with its in-process worker: "
         f"{embedded.web_peak_rss_mb:.0f} MB "
         f"(target ≤ 200 MB: {_met(embedded.web_peak_rss_mb <= 200)})",

@@ -1,5 +1,7 @@
 """The embedded default: 50 clients submitting at once to one `servicebay serve` on SQLite
-(its in-process worker fulfilling them meanwhile). Counts errors and submissions a second."""
+(its in-process worker fulfilling them meanwhile). Counts errors and submissions a second,
+and the CPU (from /proc) of the web process, its worker included, per submission; the
+load generator's own CPU apart."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import load, processes
+from bench import cpu, load, processes
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.schemas import OfferingIn
 from servicebay.core import clock, identity, migrations
@@ -26,6 +28,8 @@ class SqliteFigures:
     errors: int
     submissions: int
     web_peak_rss_mb: float
+    web_ms: float  # CPU ms per submission of the web process (and its in-process worker)
+    client_ms: float  # CPU ms per submission of the load generator
 
 
 def arrange(database_url: str, clients: int) -> list[str]:
@@ -89,22 +93,27 @@ def measure(data_dir: Path, *, runs: int, seconds: float, clients: int = 50) -> 
     tokens = arrange(database_url, clients)
     samples = []
     with processes.web(database_url, data_dir, with_worker=True) as server:
-        for _ in range(runs):
-            samples.append(
-                load.run(
-                    server.url,
-                    lambda n: submit(tokens[n]),
-                    clients=clients,
-                    seconds=seconds,
-                    ok=lambda status: status == 201,
+        meter = cpu.Meter(web=cpu.fixed(server.pid), client=cpu.me())
+        with meter.measure() as cost:
+            for _ in range(runs):
+                samples.append(
+                    load.run(
+                        server.url,
+                        lambda n: submit(tokens[n]),
+                        clients=clients,
+                        seconds=seconds,
+                        ok=lambda status: status == 201,
+                    )
                 )
-            )
         peak = processes.peak_rss_mb(server.pid)
+    submissions = sum(len(s.latencies) for s in samples)
     return SqliteFigures(
         clients=clients,
         throughput=load.median([s.throughput for s in samples]),
         p95_ms=load.median([s.p95_ms for s in samples]),
         errors=sum(s.errors for s in samples),
-        submissions=sum(len(s.latencies) for s in samples),
+        submissions=submissions,
         web_peak_rss_mb=peak,
+        web_ms=cost.ms_per("web", submissions),
+        client_ms=cost.ms_per("client", submissions),
     )
