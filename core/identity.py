@@ -69,6 +69,9 @@ class Team(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The IANA zone whose days the team's insights count; None: the organisation's
+    # (SERVICEBAY_REPORTING_TIMEZONE).
+    reporting_timezone: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class User(Base):
