@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from servicebay.analytics import reports
 from servicebay.catalog.models import Offering
 from servicebay.core.identity import Team
 from servicebay.core.settings import get_settings
+from servicebay.portal.cli import main
 from tests.analytics.test_history_import import (
     HELPDESK,
     _cases_from_csv,
@@ -116,8 +118,16 @@ def test_a_teams_own_zone_overrides_the_organisations_utc(db: Session, database_
     expected = _expected_local(_wall_clock_cases())
 
     in_utc = _tables(db, team_slug=team_slug)
-    owner.reporting_timezone = "Europe/Rome"
     db.commit()
+    env = {"SERVICEBAY_DATABASE_URL": database_url}
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["teams", "set-timezone", team_slug, "Mars/Olympus"], env=env)
+    assert unknown.exit_code != 0
+    assert "no time zone 'Mars/Olympus'" in unknown.output
+    rome = runner.invoke(main, ["teams", "set-timezone", team_slug, "Europe/Rome"], env=env)
+    assert rome.exit_code == 0, rome.output
+    assert f"team {team_slug} counts the days of Europe/Rome" in rome.output
+    db.rollback()
     in_rome = _tables(db, team_slug=team_slug)
 
     assert in_rome == expected
