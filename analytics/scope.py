@@ -63,14 +63,14 @@ def period_of_days(
     return Period(start_of(first, zone), start_of(last + timedelta(days=1), zone), zone)
 
 
-def reporting_zone(session: Session, *, team_slug: str | None = None) -> ZoneInfo:
+def reporting_zone(session: Session, *, team_slug: str | None = None) -> tzinfo:
     """The time zone whose days a view counts: the team's own when the view is one
     team's and the team sets one, else the organisation's (SERVICEBAY_REPORTING_TIMEZONE)."""
+    name = get_settings().reporting_timezone
     if team_slug:
         own = session.scalar(select(Team.reporting_timezone).where(Team.slug == team_slug))
-        if own:
-            return ZoneInfo(own)
-    return ZoneInfo(get_settings().reporting_timezone)
+        name = own or name
+    return UTC if name == "UTC" else ZoneInfo(name)
 
 
 def sees_everything(user: User) -> bool:
