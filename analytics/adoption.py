@@ -78,8 +78,9 @@ class RejectionRow:
 
 
 def _days(period: Period) -> tuple[date, date]:
-    """The whole UTC days a period covers: first and last, both included."""
-    return period.since.date(), (period.until - timedelta(microseconds=1)).date()
+    """The days a period names, first and last included. The roll-up counts per UTC
+    day, so in another reporting zone these are the UTC days of the same dates."""
+    return period.first_day, period.last_day
 
 
 def _counts(

@@ -65,13 +65,19 @@ def requests_behind(
     if metric not in METRICS:
         raise UnknownMetric(f"no drill-down for {metric!r}; one of {', '.join(METRICS)}")
     if day is not None:
-        one_day = Period(start_of(day), start_of(day) + timedelta(days=1))
-        period = Period(max(period.since, one_day.since), min(period.until, one_day.until))
+        one_day = Period(
+            start_of(day, period.zone), start_of(day + timedelta(days=1), period.zone), period.zone
+        )
+        period = Period(
+            max(period.since, one_day.since), min(period.until, one_day.until), period.zone
+        )
     slugs = {offering.id: offering.slug for offering in offerings}
     names = {offering.id: offering.name for offering in offerings}
     if metric == "open":
-        flows = flow.load(session, flow.Scope(period.since, period.until, tuple(slugs)))
-        items = flow.open_items(flows, as_of=period.until)
+        flows = flow.load(
+            session, flow.Scope(period.since, period.until, tuple(slugs), period.zone)
+        )
+        items = flow.open_items(flows, as_of=period.until, zone=period.zone)
         return Behind(
             [
                 RequestBehind(

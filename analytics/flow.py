@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import groupby
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -146,11 +146,17 @@ def replay(
 
 @dataclass(frozen=True)
 class Scope:
-    """Which requests a view counts: some offerings (None = all) over [since, until)."""
+    """Which requests a view counts: some offerings (None = all) over [since, until),
+    and the time zone whose days the per-day metrics count (docs/metrics.md, "Days")."""
 
     since: datetime
     until: datetime
     offering_ids: tuple[int, ...] | None = None
+    zone: tzinfo = UTC
+
+    def day_of(self, moment: datetime) -> date:
+        """The local day on which ``moment`` falls."""
+        return moment.astimezone(self.zone).date()
 
 
 def load(session: Session, scope: Scope) -> list[RequestFlow]:
@@ -257,13 +263,14 @@ def completed_in(flows: Sequence[RequestFlow], scope: Scope) -> list[RequestFlow
 
 
 def days_of(scope: Scope) -> list[date]:
-    first, last = scope.since.date(), (scope.until - timedelta(microseconds=1)).date()
+    first = scope.day_of(scope.since)
+    last = scope.day_of(scope.until - timedelta(microseconds=1))
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
 def throughput_per_day(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[date, int]]:
     counts = Counter(
-        flow.completed_at.date()  # type: ignore[union-attr]
+        scope.day_of(flow.completed_at)  # type: ignore[arg-type]
         for flow in flows
         if _in(flow.completed_at, scope)
     )
@@ -279,9 +286,9 @@ def throughput_per_week(flows: Sequence[RequestFlow], scope: Scope) -> list[tupl
     return list(weeks.items())
 
 
-def _cumulative(moments: Iterable[datetime | None], days: list[date]) -> list[int]:
-    """For each day, how many of the moments fell on it or before it."""
-    counts = Counter(moment.date() for moment in moments if moment is not None)
+def _cumulative(moments: Iterable[datetime | None], days: list[date], scope: Scope) -> list[int]:
+    """For each local day, how many of the moments fell on it or before it."""
+    counts = Counter(scope.day_of(moment) for moment in moments if moment is not None)
     running = sum(count for day, count in counts.items() if days and day < days[0])
     totals = []
     for day in days:
@@ -293,8 +300,8 @@ def _cumulative(moments: Iterable[datetime | None], days: list[date]) -> list[in
 def wip_per_day(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[date, int]]:
     """Requests arrived by the end of the day and not closed by then."""
     days = days_of(scope)
-    arrived = _cumulative((flow.submitted_at for flow in flows), days)
-    closed = _cumulative((flow.closed_at for flow in flows), days)
+    arrived = _cumulative((flow.submitted_at for flow in flows), days, scope)
+    closed = _cumulative((flow.closed_at for flow in flows), days, scope)
     return [(day, a - c) for day, a, c in zip(days, arrived, closed, strict=True)]
 
 
@@ -307,10 +314,12 @@ def cumulative_flow(
     """
     base = before or {}
     days = days_of(scope)
-    arrived = _cumulative((flow.submitted_at for flow in flows), days)
-    started = _cumulative((flow.started_at or flow.completed_at for flow in flows), days)
-    completed = _cumulative((flow.completed_at for flow in flows), days)
-    dropped = _cumulative((flow.closed_at for flow in flows if flow.completed_at is None), days)
+    arrived = _cumulative((flow.submitted_at for flow in flows), days, scope)
+    started = _cumulative((flow.started_at or flow.completed_at for flow in flows), days, scope)
+    completed = _cumulative((flow.completed_at for flow in flows), days, scope)
+    dropped = _cumulative(
+        (flow.closed_at for flow in flows if flow.completed_at is None), days, scope
+    )
     return [
         {
             "day": day.isoformat(),
@@ -333,12 +342,15 @@ class OpenItem:
     age_hours: float
 
 
-def open_items(flows: Sequence[RequestFlow], *, as_of: datetime) -> list[OpenItem]:
+def open_items(
+    flows: Sequence[RequestFlow], *, as_of: datetime, zone: tzinfo = UTC
+) -> list[OpenItem]:
     """Work item age of every request not closed at ``as_of``, oldest first.
 
     ``as_of`` is an exclusive end (now, or the midnight after the period's last day): the
     age counts the calendar days up to the last instant before it, so an item opened on a
-    period's last day is one day old at the period's end, not two.
+    period's last day is one day old at the period's end, not two. The days are the
+    local days of ``zone``.
     """
     last_instant = as_of - timedelta(microseconds=1)
     items = [
@@ -347,7 +359,7 @@ def open_items(flows: Sequence[RequestFlow], *, as_of: datetime) -> list[OpenIte
             offering_id=flow.offering_id,
             status=flow.status,
             submitted_at=flow.submitted_at,
-            age_days=inclusive_days(flow.submitted_at, last_instant),
+            age_days=inclusive_days(flow.submitted_at, last_instant, zone),
             age_hours=hours_between(flow.submitted_at, as_of),
         )
         for flow in flows

@@ -7,7 +7,7 @@ See docs/metrics.md: every number here is defined there in words.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 PERCENTILES = (50, 70, 85, 95)
 
@@ -26,9 +26,9 @@ def percentiles(values: Sequence[float]) -> dict[int, float | None]:
     return {percent: floor_rank(values, percent) for percent in PERCENTILES}
 
 
-def inclusive_days(start: datetime, end: datetime) -> int:
-    """Calendar days touched, in UTC: finished the day it started counts as 1."""
-    return (end.date() - start.date()).days + 1
+def inclusive_days(start: datetime, end: datetime, zone: tzinfo = UTC) -> int:
+    """Calendar days touched, in ``zone``: finished the day it started counts as 1."""
+    return (end.astimezone(zone).date() - start.astimezone(zone).date()).days + 1
 
 
 def hours_between(start: datetime, end: datetime) -> float:

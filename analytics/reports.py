@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -95,8 +95,13 @@ class Context:
         return min(self.period.until, clock.now())
 
     @property
+    def zone(self) -> tzinfo:
+        """Whose days the per-day tables count (scope.reporting_zone)."""
+        return self.period.zone
+
+    @property
     def scope(self) -> flow.Scope:
-        return flow.Scope(self.period.since, self.period.until, self.offering_ids)
+        return flow.Scope(self.period.since, self.period.until, self.offering_ids, self.zone)
 
     def slug_of(self, offering_id: int) -> str:
         if self._slugs is None:
@@ -129,10 +134,11 @@ def context_for(
     offerings = scope.visible_offerings(
         session, viewer=viewer, team_slug=team_slug, offering_slug=offering_slug
     )
+    zone = scope.reporting_zone(session, team_slug=team_slug)
     return Context(
         session,
         offerings,
-        scope.period_of_days(first_day, last_day),
+        scope.period_of_days(first_day, last_day, zone=zone),
         reads_searches=scope.reads_searches(session, viewer=viewer),
     )
 
@@ -406,7 +412,7 @@ def wip_table(context: Context) -> Table:
 
 
 def aging_table(context: Context) -> Table:
-    items = flow.open_items(context.flows(), as_of=context.as_of)
+    items = flow.open_items(context.flows(), as_of=context.as_of, zone=context.zone)
     return Table(
         "aging",
         "Age of open requests",
@@ -547,9 +553,13 @@ def empty_searches_table(context: Context) -> Table:
 def forecast_table(context: Context, *, items: int | None = None, days: int = 14) -> Table:
     """Monte Carlo over the scope's last 90 full days of daily throughput."""
     # Full days only: the period's end is a midnight; today, when in the period, is not over.
-    history_end = scope.start_of(context.as_of.date())
+    today = context.as_of.astimezone(context.zone).date()
+    history_end = scope.start_of(today, context.zone)
     history_scope = flow.Scope(
-        history_end - timedelta(days=forecast.HISTORY_DAYS), history_end, context.offering_ids
+        scope.start_of(today - timedelta(days=forecast.HISTORY_DAYS), context.zone),
+        history_end,
+        context.offering_ids,
+        context.zone,
     )
     history_flows = flow.load(context.session, history_scope)
     history = [count for _, count in flow.throughput_per_day(history_flows, history_scope)]

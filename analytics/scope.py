@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,35 +12,65 @@ from sqlalchemy.orm import Session
 from servicebay.catalog.models import Offering
 from servicebay.core import clock
 from servicebay.core.identity import Team, User
+from servicebay.core.settings import get_settings
 
 
 @dataclass(frozen=True)
 class Period:
-    """The half-open interval [since, until)."""
+    """The half-open interval [since, until), and the time zone whose days it counts."""
 
     since: datetime
     until: datetime
+    zone: tzinfo = UTC
 
     @property
     def length(self) -> timedelta:
         return self.until - self.since
 
+    @property
+    def first_day(self) -> date:
+        return self.since.astimezone(self.zone).date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.until - timedelta(microseconds=1)).astimezone(self.zone).date()
+
     def previous(self) -> Period:
-        return Period(self.since - self.length, self.since)
+        if self.zone is UTC:
+            return Period(self.since - self.length, self.since)
+        # As many local days before, whatever clock changes they hold.
+        days = (self.last_day - self.first_day).days + 1
+        return Period(
+            start_of(self.first_day - timedelta(days=days), self.zone), self.since, self.zone
+        )
 
 
-def start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
+def start_of(day: date, zone: tzinfo = UTC) -> datetime:
+    """The UTC instant the day begins in ``zone`` (its local midnight)."""
+    return datetime.combine(day, time.min, zone).astimezone(UTC)
 
 
-def period_of_days(first: date | None, last: date | None, *, default_days: int = 30) -> Period:
-    """Whole days first..last inclusive; by default the last 30 days up to today."""
-    today = clock.now().date()
+def period_of_days(
+    first: date | None, last: date | None, *, default_days: int = 30, zone: tzinfo = UTC
+) -> Period:
+    """Whole local days first..last inclusive in ``zone``; by default the last 30 days up
+    to today there."""
+    today = clock.now().astimezone(zone).date()
     last = last or today
     first = first or last - timedelta(days=default_days - 1)
     if first > last:
         first, last = last, first
-    return Period(start_of(first), start_of(last) + timedelta(days=1))
+    return Period(start_of(first, zone), start_of(last + timedelta(days=1), zone), zone)
+
+
+def reporting_zone(session: Session, *, team_slug: str | None = None) -> tzinfo:
+    """The time zone whose days a view counts: the team's own when the view is one
+    team's and the team sets one, else the organisation's (SERVICEBAY_REPORTING_TIMEZONE)."""
+    name = get_settings().reporting_timezone
+    if team_slug:
+        own = session.scalar(select(Team.reporting_timezone).where(Team.slug == team_slug))
+        name = own or name
+    return UTC if name == "UTC" else ZoneInfo(name)
 
 
 def sees_everything(user: User) -> bool:

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -69,6 +70,9 @@ class Team(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The IANA zone whose days the team's insights count; None: the organisation's
+    # (SERVICEBAY_REPORTING_TIMEZONE).
+    reporting_timezone: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class User(Base):
@@ -183,6 +187,30 @@ def get_team(session: Session, *, slug: str) -> Team:
     team = session.scalar(select(Team).where(Team.slug == slug))
     if team is None:
         raise TeamNotFound(f"no team {slug!r}")
+    return team
+
+
+def set_reporting_timezone(
+    session: Session, *, slug: str, zone: str | None, actor_id: int | None = None
+) -> Team:
+    """Make the team's insights count the days of ``zone`` (an IANA name); None or ""
+    goes back to the organisation's (SERVICEBAY_REPORTING_TIMEZONE)."""
+    team = get_team(session, slug=slug)
+    zone = (zone or "").strip() or None
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise IdentityInvalid(
+                f"no time zone {zone!r} (an IANA name such as Europe/Rome)"
+            ) from None
+    team.reporting_timezone = zone
+    events.record(
+        session,
+        type="team.reporting_timezone_set",
+        actor_id=actor_id,
+        data={"team": slug, "timezone": zone},
+    )
     return team
 
 

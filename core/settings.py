@@ -8,6 +8,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -157,6 +158,11 @@ class Settings(BaseSettings):
         default=60, ge=0, le=600, description="clock skew allowed on the ID token's times"
     )
     oidc_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    reporting_timezone: str = Field(
+        default="UTC",
+        description="IANA time zone (e.g. Europe/Rome) whose days insights count: "
+        "throughput, aging and the cumulative flow; a team may set its own",
+    )
     local_sign_in: Literal["on", "admins", "off"] = Field(
         default="on",
         description="who may sign in with a local password: everyone, administrators only "
@@ -201,6 +207,16 @@ class Settings(BaseSettings):
     def _proxy_sign_in_names_its_proxies(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if info.data.get("proxy_auth") and not value:
             raise ValueError("proxy sign-in (SERVICEBAY_PROXY_AUTH) needs the proxies' addresses")
+        return value
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        value = value.strip() or "UTC"
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"no time zone {value!r} (an IANA name such as Europe/Rome)") from None
         return value
 
     @field_validator("oidc_issuer")

@@ -271,6 +271,25 @@ def teams_create(ctx: Context, slug: str, name: str) -> None:
     click.echo(f"team {slug} created")
 
 
+@teams.command("set-timezone")
+@click.argument("slug")
+@click.argument("zone", required=False, default="")
+@pass_context
+def teams_set_timezone(ctx: Context, slug: str, zone: str) -> None:
+    """Count team SLUG's insights in the days of ZONE (e.g. Europe/Rome); without ZONE,
+    in the organisation's (SERVICEBAY_REPORTING_TIMEZONE)."""
+    try:
+        with transaction(_sessions(ctx.settings)) as session:
+            team = identity.set_reporting_timezone(session, slug=slug, zone=zone)
+            chosen = team.reporting_timezone
+    except IdentityError as error:
+        raise click.ClickException(str(error)) from None
+    if chosen:
+        click.echo(f"team {slug} counts the days of {chosen}")
+    else:
+        click.echo(f"team {slug} counts the days of the organisation's time zone")
+
+
 @main.group()
 def users() -> None:
     """Users."""

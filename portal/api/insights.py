@@ -6,6 +6,7 @@ the same figures as /insights.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -28,9 +29,9 @@ def summary_of(reads: AnalyticsSession, user: ApiUser, filters: FilterQuery) -> 
     are fractions (0.25 is 25 %)."""
     found = summary.summary(context_for(reads, user, filters))
     return {
-        "since": found.period.since.date().isoformat(),
-        "until": found.period.until.date().isoformat(),
-        "previous_since": found.previous.since.date().isoformat(),
+        "since": found.period.first_day.isoformat(),
+        "until": (found.period.last_day + timedelta(days=1)).isoformat(),
+        "previous_since": found.previous.first_day.isoformat(),
         "offerings": found.offerings,
         "figures": [
             {

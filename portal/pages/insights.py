@@ -192,7 +192,7 @@ def _section(
             "panels": panels,
             "filters": filters,
             "period": context.period,
-            "last_day": _last_day(context.period.until),
+            "last_day": context.period.last_day,
             "teams": visible_teams(reads, viewer=user),
             "offerings": visible_offerings(reads, viewer=user),
             "has_offerings": bool(context.offerings),
@@ -215,10 +215,6 @@ def _shown_columns(table: reports.Table) -> list[reports.Column]:
     if "offering" in keys:
         return [column for column in table.columns if column.key != "name"]
     return table.columns
-
-
-def _last_day(until: datetime) -> date:
-    return date.fromordinal(until.date().toordinal() - 1)
 
 
 def _links(table: reports.Table, row: dict[str, Any], filters: dict[str, str]) -> dict[str, str]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from servicebay.core import clock
-from servicebay.core.identity import Role
+from servicebay.catalog.models import Offering
+from servicebay.core import clock, identity
+from servicebay.core.identity import Role, User
 from servicebay.requests.history import Case, LoggedEvent, import_cases
 from tests.analytics.history import make_history
 from tests.factories import make_offering, make_team, make_user
@@ -147,3 +149,34 @@ def test_a_drill_down_cut_at_1000_requests_says_how_many_it_counted(
     assert "Showing the first 1000 of 1001, earliest first." in page.text
     assert page.text.count("<tr>") == 1000 + 1  # and the heading row
     assert api.headers["X-Total-Count"] == "1001" and len(api.json()) == 1000
+
+
+def test_a_team_in_rome_counts_a_completion_after_its_midnight_on_the_next_day(
+    client: TestClient, db: Session
+) -> None:
+    _arrange(db)
+    identity.set_reporting_timezone(db, slug="platform", zone="Europe/Rome")
+    postgres = db.scalars(select(Offering).where(Offering.slug == "postgres")).one()
+    casey = db.scalars(select(User).where(User.username == "casey")).one()
+    # 23:30 UTC on 10 November is 00:30 on 11 November in Rome.
+    late = make_history(
+        db,
+        postgres,
+        casey,
+        [
+            ("submitted", datetime(2026, 11, 10, 9, 0, tzinfo=UTC)),
+            ("completed", datetime(2026, 11, 10, 23, 30, tzinfo=UTC)),
+        ],
+    )
+    request_id = late.id
+    db.commit()
+    _sign_in(client, "ana")
+    period = "team=platform&since=2026-11-01&until=2026-11-20"
+
+    page = client.get(f"/insights/flow?{period}")
+    on_the_11th = client.get(f"/insights/requests?{period}&metric=completed&day=2026-11-11")
+    on_the_10th = client.get(f"/insights/requests?{period}&metric=completed&day=2026-11-10")
+
+    assert "2026-11-01 to 2026-11-20 (Europe/Rome)" in page.text
+    assert f"#{request_id}" in on_the_11th.text
+    assert f"#{request_id}" not in on_the_10th.text

@@ -41,6 +41,7 @@ def test_plain_postgres_url_uses_psycopg3() -> None:
             ["not-a-network"],
             "SERVICEBAY_FULFILMENT_ALLOWED_NETWORKS",
         ),
+        ("reporting_timezone", "Mars/Olympus", "SERVICEBAY_REPORTING_TIMEZONE: .*no time zone"),
     ],
 )
 def test_invalid_setting_names_itself(name: str, value: object, needle: str) -> None:
