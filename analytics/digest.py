@@ -16,16 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.analytics import adoption, flow, health, rollup
+from servicebay.analytics.models import TeamDigest
 from servicebay.analytics.reports import Context
 from servicebay.analytics.scope import Period, period_of_days, visible_offerings, visible_teams
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.models import Demand, Offering
 from servicebay.core import clock
-from servicebay.core.errors import NotFound
-from servicebay.core.identity import Team, User
+from servicebay.core.errors import Denied, Invalid, NotFound
+from servicebay.core.identity import Membership, Role, Team, User
+from servicebay.requests import notifications
 from servicebay.requests.models import Request
 
 WEEKLY = 7
+# The cadences a team may choose, in days.
+CADENCES = (7, 14, 28)
 # How many of each list a lead reads: the rest is on /insights.
 SHOWN = 5
 STAGE_LABELS = {
@@ -106,12 +110,107 @@ def window(cadence_days: int, *, today: date | None = None) -> Period:
     return period_of_days(last - timedelta(days=cadence_days - 1), last)
 
 
-def digest(session: Session, *, viewer: User, team_slug: str, cadence_days: int = WEEKLY) -> Digest:
+def cadence_of(session: Session, *, team: Team) -> int:
+    """How many days a window of the team's digest spans (weekly unless the team chose)."""
+    settings = session.get(TeamDigest, team.id)
+    return settings.cadence_days if settings is not None else WEEKLY
+
+
+def sets_cadence(user: User, team: Team) -> bool:
+    """Whether ``user`` may set how often ``team``'s digest comes: its leads and
+    administrators."""
+    return user.is_admin or user.role_in(team.id) is Role.LEAD
+
+
+def set_cadence(session: Session, *, actor: User, team_slug: str, cadence_days: int) -> int:
+    """A lead of the team sets how often its digest comes."""
+    team = _readable_team(session, viewer=actor, team_slug=team_slug)
+    if not sets_cadence(actor, team):
+        raise Denied("only a lead of the team sets how often its digest comes")
+    if cadence_days not in CADENCES:
+        choices = ", ".join(str(days) for days in CADENCES)
+        raise Invalid(problems={"cadence_days": f"one of {choices} days"})
+    settings = session.get(TeamDigest, team.id)
+    if settings is None:
+        settings = TeamDigest(team_id=team.id, updated_at=clock.now())
+        session.add(settings)
+    settings.cadence_days = cadence_days
+    settings.updated_at = clock.now()
+    session.flush()
+    return cadence_days
+
+
+def digest(session: Session, *, viewer: User, team_slug: str) -> Digest:
     """The digest of ``team_slug``'s offerings, as ``viewer`` may read it."""
+    team = _readable_team(session, viewer=viewer, team_slug=team_slug)
+    offerings = visible_offerings(session, viewer=viewer, team_slug=team.slug)
+    return _digest_of(session, team, offerings, cadence_of(session, team=team))
+
+
+def send_due(session: Session) -> None:
+    """A worker chore: each owner team whose window has ended since its last digest gets
+    it, in the app and by email as each member chose (topic ``digest``), once per window."""
+    today = clock.now().date()
+    owners = select(Team).where(Team.id.in_(select(Offering.owner_team_id))).order_by(Team.id)
+    for team in list(session.scalars(owners)):
+        settings = session.get(TeamDigest, team.id)
+        cadence = settings.cadence_days if settings is not None else WEEKLY
+        sent = settings.sent_through if settings is not None else None
+        if sent is not None and today <= sent + timedelta(days=cadence):
+            continue
+        offerings = list(
+            session.scalars(
+                select(Offering).where(Offering.owner_team_id == team.id).order_by(Offering.name)
+            )
+        )
+        found = _digest_of(session, team, offerings, cadence)
+        members = list(
+            session.scalars(select(Membership.user_id).where(Membership.team_id == team.id))
+        )
+        notifications.tell_people(session, _notice(found), user_ids=members)
+        if settings is None:
+            settings = TeamDigest(team_id=team.id, cadence_days=cadence)
+            session.add(settings)
+        settings.sent_through = found.last_day
+        settings.updated_at = clock.now()
+        session.flush()
+
+
+def _notice(found: Digest) -> notifications.Notice:
+    since, until = found.period.since.date().isoformat(), found.last_day.isoformat()
+    details = [
+        ("Completed", f"{found.completed} (before: {found.previous_completed})"),
+        ("Still open", str(found.wip)),
+        ("Failed", f"{found.failed}, {found.recoveries} recovered"),
+        ("Rated low", str(len(found.low_ratings))),
+    ]
+    if found.waited:
+        details.append(("Waited longest", found.waited[0].label))
+    if found.unmet_demand:
+        details.append(("Top unmet demand", found.unmet_demand[0].title))
+    details += [
+        ("Verdict changed", f"{change.offering_name}: {change.before} to {change.now}")
+        for change in found.verdict_changes
+    ]
+    return notifications.Notice(
+        "digest",
+        None,
+        f"{found.team.name}'s retrospective digest, {since} to {until}.",
+        (notifications.Link("Open the digest", f"/insights/digest?team={found.team.slug}"),),
+        tuple(details),
+    )
+
+
+def _readable_team(session: Session, *, viewer: User, team_slug: str) -> Team:
     team = next((t for t in visible_teams(session, viewer=viewer) if t.slug == team_slug), None)
     if team is None:
         raise TeamNotFound(team_slug)
-    offerings = visible_offerings(session, viewer=viewer, team_slug=team.slug)
+    return team
+
+
+def _digest_of(
+    session: Session, team: Team, offerings: list[Offering], cadence_days: int
+) -> Digest:
     period = window(cadence_days)
     context = Context(session, offerings, period)
     before = Context(session, offerings, period.previous())
@@ -207,9 +306,7 @@ def file_finding(
     session: Session, *, actor: User, team_slug: str, title: str, description: str = ""
 ) -> Demand:
     """Turn a finding of ``team_slug``'s digest into a need in that team's backlog."""
-    team = next((t for t in visible_teams(session, viewer=actor) if t.slug == team_slug), None)
-    if team is None:
-        raise TeamNotFound(team_slug)
+    team = _readable_team(session, viewer=actor, team_slug=team_slug)
     return demand_service.create(
         session, actor=actor, title=title[:200], description=description, team_slug=team.slug
     )

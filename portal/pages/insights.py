@@ -132,7 +132,28 @@ def insights_requests(request: Request, reads: AnalyticsSession, user: PageUser)
 def insights_digest(request: Request, reads: AnalyticsSession, user: PageUser) -> Response:
     """A team's retrospective digest: the last cadence window of its offerings."""
     found = digest.digest(reads, viewer=user, team_slug=request.query_params.get("team", ""))
-    return render(request, "analytics/digest.html", {"digest": found})
+    context = {
+        "digest": found,
+        "sets_cadence": digest.sets_cadence(user, found.team),
+        "cadences": digest.CADENCES,
+    }
+    return render(request, "analytics/digest.html", context)
+
+
+@router.post("/insights/digest/cadence", name="insights_digest_cadence")
+def insights_digest_cadence(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    """A lead sets how often the team's digest comes."""
+    team_slug = str(data.get("team") or "")
+    days = digest.set_cadence(
+        db,
+        actor=user,
+        team_slug=team_slug,
+        cadence_days=_number(str(data.get("cadence_days") or ""), 0, 999) or 0,
+    )
+    target = str(request.url_for("insights_digest")) + "?" + urlencode({"team": team_slug})
+    return see_other(request, target, notice=f"The digest now comes every {days} days.")
 
 
 @router.post("/insights/digest/demand", name="insights_digest_demand")

@@ -9,14 +9,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.analytics import digest
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.models import Demand, Offering
-from servicebay.core import clock
+from servicebay.core import clock, preferences
 from servicebay.core.errors import NotFound
-from servicebay.core.identity import Role, User
+from servicebay.core.identity import Role, Team, User
+from servicebay.core.settings import Settings
+from servicebay.requests import notifications
+from servicebay.requests.fulfilment.worker import Worker
+from servicebay.requests.models import FulfilmentRun, Notification
 from tests.analytics.history import make_history
 from tests.factories import make_offering, make_team, make_user
 
@@ -172,3 +177,73 @@ def test_a_consumer_gets_not_found_for_a_teams_digest(client: TestClient, db: Se
     _sign_in(client, "olga")
 
     assert client.get("/insights/digest?team=platform").status_code == 404
+
+
+def _digest_emails(db: Session) -> list[FulfilmentRun]:
+    statement = (
+        select(FulfilmentRun).where(FulfilmentRun.kind == "email").order_by(FulfilmentRun.id)
+    )
+    return [run for run in db.scalars(statement) if "digest" in run.payload["subject"]]
+
+
+def test_the_worker_sends_each_member_the_digest_once_a_week_as_they_chose(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    clock.freeze(NOW)
+    notifications.configure(sessions, email=True, base_url="https://portal.example")
+    made = _team_week(db)
+    lead = made["lead"]
+    assert isinstance(lead, User)
+    quiet = make_user(db, "quinn", team=db.query(Team).filter_by(slug="platform").one())
+    preferences.choose(
+        db, user_id=quiet.id, email=False, topics=[t for t in preferences.TOPICS if t != "digest"]
+    )
+    db.commit()
+    worker = Worker(sessions, settings, chores=(digest.send_due,))
+
+    worker._sweep()
+    worker._sweep()
+
+    emails = _digest_emails(db)
+    assert [run.payload["to"] for run in emails] == [lead.email]
+    body = emails[0].payload["body"]
+    assert "2026-06-08 to 2026-06-14" in emails[0].payload["subject"]
+    assert "Completed: 6 (before: 4)" in body
+    assert "Verdict changed: Laptop: growing to struggling" in body
+    assert "https://portal.example/insights/digest?team=platform" in body
+    in_app = db.scalars(select(Notification.user_id).where(Notification.message.contains("digest")))
+    assert list(in_app) == [lead.id]
+    db.rollback()
+
+    clock.freeze(NOW + timedelta(days=6))
+    worker._sweep()
+    assert len(_digest_emails(db)) == 1, "the next window has not ended"
+    db.rollback()
+
+    clock.freeze(NOW + timedelta(days=7))
+    worker._sweep()
+    emails = _digest_emails(db)
+    assert len(emails) == 2
+    assert "2026-06-15 to 2026-06-21" in emails[1].payload["subject"]
+
+
+def test_a_lead_sets_the_cadence_and_the_digest_spans_it(client: TestClient, db: Session) -> None:
+    clock.freeze(NOW)
+    _team_week(db)
+    make_user(db, "mo", team=db.query(Team).filter_by(slug="platform").one())
+    db.commit()
+    _sign_in(client, "mo")
+    page = client.get("/insights/digest?team=platform").text
+    assert 'id="cadence"' not in page
+    csrf = client.cookies.get("sb_csrf")
+    form = {"team": "platform", "cadence_days": "14", "csrf_token": csrf}
+    assert client.post("/insights/digest/cadence", data=form).status_code == 403
+
+    _sign_in(client, "lead")
+    form["csrf_token"] = client.cookies.get("sb_csrf")
+    saved = client.post("/insights/digest/cadence", data=form, follow_redirects=False)
+
+    assert saved.status_code == 303
+    html = client.get("/insights/digest?team=platform").text
+    assert "2026-06-01 to 2026-06-14 (14 days)" in html
+    assert re.search(r'data-finding="flowed"><strong>10</strong> requests completed', html)
