@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -247,3 +248,15 @@ def test_a_lead_sets_the_cadence_and_the_digest_spans_it(client: TestClient, db:
     html = client.get("/insights/digest?team=platform").text
     assert "2026-06-01 to 2026-06-14 (14 days)" in html
     assert re.search(r'data-finding="flowed"><strong>10</strong> requests completed', html)
+
+
+def test_the_digest_and_its_cadences_are_defined_in_the_metrics_document() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    section = text.split("## Retrospective digest", 1)[1].split("\n## ", 1)[0]
+
+    assert f"weekly, {digest.WEEKLY} days" in section
+    for days in digest.CADENCES[1:]:
+        assert str(days) in section
+    for finding in ("what flowed", "what waited", "what failed", "rated low", "unmet demand"):
+        assert finding in section
+    assert preferences.TOPICS["digest"] in section
