@@ -151,9 +151,14 @@ def send_due(session: Session) -> None:
     """A worker chore: each owner team whose window has ended since its last digest gets
     it, in the app and by email as each member chose (topic ``digest``), once per window."""
     today = clock.now().date()
-    owners = select(Team).where(Team.id.in_(select(Offering.owner_team_id))).order_by(Team.id)
-    for team in list(session.scalars(owners)):
-        settings = session.get(TeamDigest, team.id)
+    owners = (
+        select(Team, TeamDigest)
+        .outerjoin(TeamDigest, TeamDigest.team_id == Team.id)
+        .where(Team.id.in_(select(Offering.owner_team_id)))
+        .order_by(Team.id)
+    )
+    for team, chosen in list(session.execute(owners)):
+        settings: TeamDigest | None = chosen  # None for a team that never had a digest
         cadence = settings.cadence_days if settings is not None else WEEKLY
         sent = settings.sent_through if settings is not None else None
         if sent is not None and today <= sent + timedelta(days=cadence):
