@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from servicebay.analytics import adoption, flow, health, rollup
@@ -163,6 +163,9 @@ def send_due(session: Session) -> None:
         sent = settings.sent_through if settings is not None else None
         if sent is not None and today <= sent + timedelta(days=cadence):
             continue
+        last_day = (window(cadence, today=today).until - timedelta(days=1)).date()
+        if not _claim(session, team=team, settings=settings, last_day=last_day):
+            continue  # another worker sends this window
         offerings = list(
             session.scalars(
                 select(Offering).where(Offering.owner_team_id == team.id).order_by(Offering.name)
@@ -173,12 +176,27 @@ def send_due(session: Session) -> None:
             session.scalars(select(Membership.user_id).where(Membership.team_id == team.id))
         )
         notifications.tell_people(session, _notice(found), user_ids=members)
-        if settings is None:
-            settings = TeamDigest(team_id=team.id, cadence_days=cadence)
-            session.add(settings)
-        settings.sent_through = found.last_day
-        settings.updated_at = clock.now()
+
+
+def _claim(session: Session, *, team: Team, settings: TeamDigest | None, last_day: date) -> bool:
+    """Mark the window through ``last_day`` as sent, in the transaction that sends it: of
+    two workers sweeping at once, one marks it (the other waits for the row, then finds it
+    marked, or its insert of a first row fails and its sweep rolls back)."""
+    now = clock.now()
+    if settings is None:
+        session.add(TeamDigest(team_id=team.id, sent_through=last_day, updated_at=now))
         session.flush()
+        return True
+    marked = session.execute(
+        update(TeamDigest)
+        .where(
+            TeamDigest.team_id == team.id,
+            or_(TeamDigest.sent_through.is_(None), TeamDigest.sent_through < last_day),
+        )
+        .values(sent_through=last_day, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(marked, "rowcount", 0))
 
 
 def _notice(found: Digest) -> notifications.Notice:
