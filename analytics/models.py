@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, Integer, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servicebay.core.database import Base, UTCDateTime
@@ -44,3 +44,17 @@ class RollupState(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_event_id: Mapped[int] = mapped_column(default=0)
     judged_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TeamDigest(Base):
+    """A team's retrospective digest: how often it comes (days), and the last window sent."""
+
+    __tablename__ = "analytics_team_digest"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("core_team.id", ondelete="CASCADE"), primary_key=True
+    )
+    cadence_days: Mapped[int] = mapped_column(default=7)
+    # The last day of the last window sent; a window is sent once.
+    sent_through: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -457,14 +457,13 @@ def count_new(session: Session) -> int:
     return int(session.scalar(statement) or 0)
 
 
-def top(session: Session, *, limit: int = 3) -> list[Demand]:
-    """The open demands with most votes (the oldest first on equal votes)."""
-    statement = (
-        select(Demand)
-        .where(Demand.state.in_([value.value for value in OPEN_STATES]))
-        .order_by(Demand.votes.desc(), Demand.id)
-        .limit(limit)
-    )
+def top(session: Session, *, limit: int = 3, team_id: int | None = None) -> list[Demand]:
+    """The open demands with most votes (the oldest first on equal votes); with
+    ``team_id``, only those addressed to that team or to no team."""
+    statement = select(Demand).where(Demand.state.in_([value.value for value in OPEN_STATES]))
+    if team_id is not None:
+        statement = statement.where(or_(Demand.team_id == team_id, Demand.team_id.is_(None)))
+    statement = statement.order_by(Demand.votes.desc(), Demand.id).limit(limit)
     return list(session.scalars(statement))
 
 

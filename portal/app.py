@@ -22,7 +22,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from servicebay.analytics import rollup
+from servicebay.analytics import digest, rollup
 from servicebay.core import validation
 from servicebay.core.database import make_engine, make_sessionmaker
 from servicebay.core.errors import RateLimited, ServicebayError, Unauthorized, detail_of
@@ -67,8 +67,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = None
         if run_worker:
-            # Woken by commits; its sweep also brings the analytics roll-up up to date.
-            background = BackgroundWorker(Worker(sessions, settings, chores=(rollup.refresh,)))
+            # Woken by commits; its sweep also brings the analytics roll-up up to date and
+            # sends the teams' retrospective digests that are due.
+            background = BackgroundWorker(
+                Worker(sessions, settings, chores=(rollup.refresh, digest.send_due))
+            )
             background.start()
         # The agent tools' session manager runs inside the app's lifespan.
         async with agents.running(agent_tools) as app.state.mcp_http:

@@ -159,7 +159,7 @@ def worker(ctx: Context, concurrency: int) -> None:
     Claims due runs with SELECT ... FOR UPDATE SKIP LOCKED, holds a lease on each
     and renews it while working; start as many as you like on PostgreSQL.
     """
-    from servicebay.analytics import rollup
+    from servicebay.analytics import digest, rollup
     from servicebay.requests import notifications
     from servicebay.requests.fulfilment import mail
     from servicebay.requests.fulfilment.worker import Worker
@@ -169,7 +169,7 @@ def worker(ctx: Context, concurrency: int) -> None:
     sessions = _sessions(settings)
     notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
     fulfilment_worker = Worker(
-        sessions, settings, concurrency=concurrency, chores=(rollup.refresh,)
+        sessions, settings, concurrency=concurrency, chores=(rollup.refresh, digest.send_due)
     )
     stop = threading.Event()
 

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import drill, health, reports, summary, versions
+from servicebay.analytics import digest, drill, health, reports, summary, versions
 from servicebay.analytics.percentiles import percentiles
 from servicebay.analytics.scope import reads_insights, visible_offerings, visible_teams
 from servicebay.core.identity import User
-from servicebay.portal.deps import AnalyticsSession, PageUser
-from servicebay.portal.render import render
+from servicebay.portal.deps import AnalyticsSession, DbSession, PageUser, SubmittedForm
+from servicebay.portal.render import render, see_other
 
 router = APIRouter()
 
@@ -126,6 +126,50 @@ def insights_requests(request: Request, reads: AnalyticsSession, user: PageUser)
             "period": context.period,
         },
     )
+
+
+@router.get("/insights/digest", name="insights_digest")
+def insights_digest(request: Request, reads: AnalyticsSession, user: PageUser) -> Response:
+    """A team's retrospective digest: the last cadence window of its offerings."""
+    found = digest.digest(reads, viewer=user, team_slug=request.query_params.get("team", ""))
+    context = {
+        "digest": found,
+        "sets_cadence": digest.sets_cadence(user, found.team),
+        "cadences": digest.CADENCES,
+    }
+    return render(request, "analytics/digest.html", context)
+
+
+@router.post("/insights/digest/cadence", name="insights_digest_cadence")
+def insights_digest_cadence(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    """A lead sets how often the team's digest comes."""
+    team_slug = str(data.get("team") or "")
+    days = digest.set_cadence(
+        db,
+        actor=user,
+        team_slug=team_slug,
+        cadence_days=_number(str(data.get("cadence_days") or ""), 0, 999) or 0,
+    )
+    target = str(request.url_for("insights_digest")) + "?" + urlencode({"team": team_slug})
+    return see_other(request, target, notice=f"The digest now comes every {days} days.")
+
+
+@router.post("/insights/digest/demand", name="insights_digest_demand")
+def insights_digest_demand(
+    request: Request, db: DbSession, user: PageUser, data: SubmittedForm
+) -> Response:
+    """One action: a finding of the digest becomes a need in the team's backlog."""
+    created = digest.file_finding(
+        db,
+        actor=user,
+        team_slug=str(data.get("team") or ""),
+        title=str(data.get("title") or ""),
+        description=str(data.get("description") or ""),
+    )
+    target = str(request.url_for("demand_page", demand_id=created.id))
+    return see_other(request, target, notice=f"“{created.title}” is in the team's backlog.")
 
 
 @router.get("/insights/{section}", name="insights_section")

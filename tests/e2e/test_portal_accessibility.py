@@ -81,6 +81,7 @@ def _pages(ids: dict[str, int]) -> list[tuple[str, str, str]]:
         ("pat", "/insights/flow", "insights-flow"),
         ("pat", "/insights/value", "insights-value"),
         ("pat", "/insights/demand", "insights-demand"),
+        ("pat", "/insights/digest?team=platform", "insights-digest"),
         ("pat", "/account", "account-lead"),
         ("root", "/admin/audit", "audit"),
         ("root", "/admin/people", "people"),

@@ -49,6 +49,7 @@ RULES: dict[str, frozenset[str]] = {
     "signed-in": SIGNED_IN,
     "owner-member": OWNER_TEAM,
     "owner-lead": frozenset({"lead", "admin"}),
+    "owner-reader": OWNER_TEAM | {"analyst"},  # the owner team, and analysts who read all
     "approver": frozenset({"lead", "admin"}),  # the step is decided by the owner team's leads
     "request-viewer": OWNER_TEAM | {"consumer"},  # the requester, the owner team, approvers
     "request-reader": OWNER_TEAM | {"consumer", "analyst"},  # and analysts, who only read
@@ -139,6 +140,10 @@ EXPECTED: dict[str, str] = {
     "insights": "signed-in",
     "insights_requests": "signed-in",
     "insights_section": "signed-in",
+    # a team's retrospective digest: read by the team and analysts, its cadence set by leads
+    "insights_digest": "owner-reader",
+    "insights_digest_demand": "owner-reader",
+    "insights_digest_cadence": "owner-lead",
     "account": "signed-in",
     "account_token_create": "signed-in",
     # revoking someone else's token changes nothing and reveals nothing: same answer
@@ -342,6 +347,8 @@ FORMS: dict[str, dict[str, str]] = {
     "ops_demand_decline": {"reason": "Not this year"},
     "ops_demand_accept": {"team": "owners"},
     "account_preferences": {"email": "on"},
+    "insights_digest_demand": {"team": "owners", "title": "A finding of the digest"},
+    "insights_digest_cadence": {"team": "owners", "cadence_days": "14"},
     "account_chat": CHAT,
     "ops_chat": {**CHAT, "team": "owners"},
     "ops_chat_remove": {"team": "owners"},
@@ -352,6 +359,7 @@ QUERIES: dict[str, dict[str, str]] = {
     "offering_diff": {"older": "1", "newer": "1"},
     "ops_offering_diff": {"older": "1", "newer": "1"},
     "requests_behind": {"metric": "submitted"},
+    "insights_digest": {"team": "owners"},
 }
 
 
