@@ -132,7 +132,11 @@ def test_a_need_filed_twice_is_recorded_once_and_a_vote_sent_twice_counts_once(
     make_user(db, "dana", team=make_team(db))
     db.commit()
     sign_in(client, "casey")
-    form = {**hidden_fields(client, "/demand", "/demand"), "title": "Kafka topics"}
+    form = {
+        **hidden_fields(client, "/demand", "/demand"),
+        "title": "Kafka topics",
+        "despite_similar": "1",  # filed again on purpose: no "did you mean" step between
+    }
     filed = [client.post("/demand", data=form, follow_redirects=False) for _ in range(2)]
     assert filed[0].headers["location"] == filed[1].headers["location"]
     assert count(sessions, Demand) == 1
@@ -244,7 +248,11 @@ def test_a_form_token_older_than_a_day_is_forgotten_and_acts_again(
     make_user(db, "casey", team=make_team(db))
     db.commit()
     sign_in(client, "casey")
-    form = {**hidden_fields(client, "/demand", "/demand"), "title": "Kafka topics"}
+    form = {
+        **hidden_fields(client, "/demand", "/demand"),
+        "title": "Kafka topics",
+        "despite_similar": "1",  # filed again on purpose: no "did you mean" step between
+    }
     assert client.post("/demand", data=form, follow_redirects=False).status_code == 303
     clock.advance(timedelta(hours=23))
     sign_in(client, "casey")  # the sign-in of a day ago has ended meanwhile

@@ -106,6 +106,10 @@ EXPECTED: dict[str, str] = {
     "requests_behind": "signed-in",
     "forecast": "signed-in",
     "table": "signed-in",
+    "summary_of": "signed-in",
+    "health_of": "signed-in",
+    # an offering's versions compared: for those who read its insights (owner team, analysts)
+    "versions_of": "owner-reader",
     # account, audit, demand (API)
     "me": "signed-in",
     "my_tokens": "signed-in",
@@ -360,6 +364,7 @@ QUERIES: dict[str, dict[str, str]] = {
     "ops_offering_diff": {"older": "1", "newer": "1"},
     "requests_behind": {"metric": "submitted"},
     "insights_digest": {"team": "owners"},
+    "versions_of": {"offering": "database"},
 }
 
 
