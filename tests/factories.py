@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +12,9 @@ from servicebay.catalog.models import Offering
 from servicebay.catalog.schemas import OfferingIn
 from servicebay.core import clock, identity
 from servicebay.core.identity import Role, Team, User
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 PASSWORD = "correct-horse-battery"
 _numbers = itertools.count(1)
@@ -97,3 +100,17 @@ def pass_dry_run(db: Session, offering: Offering) -> None:
     version.dry_run_message = "arranged by the test"
     version.dry_run_at = clock.now()
     db.flush()
+
+
+def sign_in(client: TestClient, username: str) -> str:
+    """Sign in with the form and return the CSRF token the pages' forms carry."""
+    client.cookies.clear()
+    client.get("/login")
+    csrf = client.cookies.get("sb_csrf")
+    answer = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return str(client.cookies.get("sb_csrf"))  # signing in renews the token

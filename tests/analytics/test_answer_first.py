@@ -24,6 +24,7 @@ from tests.factories import (
     make_user,
     offering_definition,
     pass_dry_run,
+    sign_in,
     token_for,
 )
 
@@ -243,27 +244,12 @@ def test_every_verdict_rule_is_defined_in_the_metrics_document() -> None:
     assert f"{health.CHANGE_PERCENT} %" in rules[health.GROWING]
 
 
-def _sign_in(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    client.get("/login")
-    response = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": "correct-horse-battery",
-            "csrf_token": client.cookies.get("sb_csrf"),
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-
-
 def test_insights_opens_on_the_summary_and_offering_health(client: TestClient, db: Session) -> None:
     clock.freeze(NOW)
     _catalog(db)
     make_user(db, "ana", analyst=True)
     db.commit()
-    _sign_in(client, "ana")
+    sign_in(client, "ana")
 
     page = client.get("/insights?since=2026-06-01&until=2026-06-30")
 
@@ -286,7 +272,7 @@ def test_an_offerings_insights_compare_its_versions(client: TestClient, db: Sess
     _versioned(db)
     make_user(db, "ana", analyst=True)
     db.commit()
-    _sign_in(client, "ana")
+    sign_in(client, "ana")
 
     html = client.get("/insights?offering=postgres").text
 
@@ -340,7 +326,7 @@ def test_insights_tables_show_offering_names_and_percentages(
     _catalog(db)
     make_user(db, "ana", analyst=True)
     db.commit()
-    _sign_in(client, "ana")
+    sign_in(client, "ana")
     period = "?since=2026-06-01&until=2026-06-30"
 
     adoption = client.get("/insights" + period).text.split('data-table="adoption"', 1)[1]

@@ -24,7 +24,7 @@ from servicebay.requests import notifications
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import FulfilmentRun, Notification
 from tests.analytics.history import make_history
-from tests.factories import make_offering, make_team, make_user
+from tests.factories import make_offering, make_team, make_user, sign_in
 
 # A Monday: the weekly digest reads Monday 8 June to Sunday 14 June.
 NOW = datetime(2026, 6, 15, 7, tzinfo=UTC)
@@ -126,28 +126,13 @@ def test_a_team_reads_no_other_teams_digest(db: Session) -> None:
         digest.digest(db, viewer=outsider, team_slug="platform")
 
 
-def _sign_in(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    client.get("/login")
-    response = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": "correct-horse-battery",
-            "csrf_token": client.cookies.get("sb_csrf"),
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-
-
 def test_the_digest_page_shows_the_week_and_files_a_finding_into_the_backlog(
     client: TestClient, db: Session
 ) -> None:
     clock.freeze(NOW)
     _team_week(db)
     db.commit()
-    _sign_in(client, "lead")
+    sign_in(client, "lead")
     insights = client.get("/insights").text
     link = re.search(r'<p id="digests">.*?href="([^"]+)"', insights, re.S)
     assert link is not None and link.group(1).endswith("/insights/digest?team=platform")
@@ -178,7 +163,7 @@ def test_a_consumer_gets_not_found_for_a_teams_digest(client: TestClient, db: Se
     clock.freeze(NOW)
     _team_week(db)
     db.commit()
-    _sign_in(client, "olga")
+    sign_in(client, "olga")
 
     assert client.get("/insights/digest?team=platform").status_code == 404
 
@@ -236,14 +221,14 @@ def test_a_lead_sets_the_cadence_and_the_digest_spans_it(client: TestClient, db:
     _team_week(db)
     make_user(db, "mo", team=db.query(Team).filter_by(slug="platform").one())
     db.commit()
-    _sign_in(client, "mo")
+    sign_in(client, "mo")
     page = client.get("/insights/digest?team=platform").text
     assert 'id="cadence"' not in page
     csrf = client.cookies.get("sb_csrf")
     form = {"team": "platform", "cadence_days": "14", "csrf_token": csrf}
     assert client.post("/insights/digest/cadence", data=form).status_code == 403
 
-    _sign_in(client, "lead")
+    sign_in(client, "lead")
     form["csrf_token"] = client.cookies.get("sb_csrf")
     saved = client.post("/insights/digest/cadence", data=form, follow_redirects=False)
 

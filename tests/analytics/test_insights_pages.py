@@ -15,22 +15,7 @@ from servicebay.core import clock, identity
 from servicebay.core.identity import Role, User
 from servicebay.requests.history import Case, LoggedEvent, import_cases
 from tests.analytics.history import make_history
-from tests.factories import make_offering, make_team, make_user
-
-
-def _sign_in(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    client.get("/login")
-    response = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": "correct-horse-battery",
-            "csrf_token": client.cookies.get("sb_csrf"),
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
+from tests.factories import make_offering, make_team, make_user, sign_in
 
 
 def _arrange(db: Session) -> int:
@@ -61,7 +46,7 @@ def test_analyst_sees_every_section_with_a_chart_and_its_table(
     client: TestClient, db: Session
 ) -> None:
     request_id = _arrange(db)
-    _sign_in(client, "ana")
+    sign_in(client, "ana")
 
     adoption = client.get("/insights")
     assert adoption.status_code == 200
@@ -88,19 +73,19 @@ def test_team_lead_sees_only_the_teams_offerings_and_filters_narrow_further(
     client: TestClient, db: Session
 ) -> None:
     _arrange(db)
-    _sign_in(client, "sam")
+    sign_in(client, "sam")
 
     page = client.get("/insights")
     assert "pentest" in page.text and "postgres" not in page.text
 
-    _sign_in(client, "ana")
+    sign_in(client, "ana")
     narrowed = client.get("/insights?team=security")
     assert "pentest" in narrowed.text and ">postgres<" not in narrowed.text
 
 
 def test_a_number_leads_to_the_requests_behind_it(client: TestClient, db: Session) -> None:
     request_id = _arrange(db)
-    _sign_in(client, "pat")
+    sign_in(client, "pat")
 
     page = client.get("/insights")
     link = re.search(r'href="(/insights/requests\?[^"]*metric=completed[^"]*)"', page.text)
@@ -116,7 +101,7 @@ def test_forecast_answers_for_the_number_of_requests_and_days_asked(
     client: TestClient, db: Session
 ) -> None:
     _arrange(db)
-    _sign_in(client, "pat")
+    sign_in(client, "pat")
 
     page = client.get("/insights/demand?items=5&days=7")
 
@@ -139,7 +124,7 @@ def test_a_drill_down_cut_at_1000_requests_says_how_many_it_counted(
     ]
     import_cases(db, offering_slug="postgres", cases=cases)
     db.commit()
-    _sign_in(client, "pat")
+    sign_in(client, "pat")
 
     page = client.get("/insights/requests?metric=completed")
     api = client.get("/api/v1/analytics/requests?metric=completed")
@@ -170,7 +155,7 @@ def test_a_team_in_rome_counts_a_completion_after_its_midnight_on_the_next_day(
     )
     request_id = late.id
     db.commit()
-    _sign_in(client, "ana")
+    sign_in(client, "ana")
     period = "team=platform&since=2026-11-01&until=2026-11-20"
 
     page = client.get(f"/insights/flow?{period}")

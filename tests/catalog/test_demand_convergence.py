@@ -23,18 +23,8 @@ from servicebay.core.settings import Settings
 from servicebay.requests import notifications
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import FulfilmentRun, Notification
-from tests.factories import PASSWORD, make_offering, make_team, make_user, token_for
+from tests.factories import make_offering, make_team, make_user, sign_in, token_for
 from tests.requests.support import fast
-
-
-def sign_in(client: TestClient, username: str) -> str:
-    client.cookies.clear()
-    client.get("/login")
-    client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": client.cookies["sb_csrf"]},
-    )
-    return client.cookies["sb_csrf"]
 
 
 def kafka_need(db: Session, *, votes: int = 2) -> tuple[Demand, list[User]]:

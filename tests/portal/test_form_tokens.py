@@ -21,7 +21,7 @@ from servicebay.core.identity import ApiToken, Role, User
 from servicebay.portal.form_tokens import PURPOSE
 from servicebay.requests import service
 from servicebay.requests.models import Comment, Request
-from tests.factories import PASSWORD, make_offering, make_team, make_user
+from tests.factories import make_offering, make_team, make_user, sign_in
 from tests.requests.support import INPUTS
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -52,13 +52,6 @@ def hidden_fields(client: TestClient, page: str, action: str) -> dict[str, str]:
     parser = _Forms()
     parser.feed(client.get(page).text)
     return dict(parser.forms["http://testserver" + action])
-
-
-def sign_in(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    client.get("/login")
-    csrf = client.cookies["sb_csrf"]
-    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
 
 
 def count(sessions: sessionmaker[Session], table: type) -> int:

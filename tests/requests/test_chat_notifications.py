@@ -24,7 +24,7 @@ from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import FulfilmentRun, Notification, RunLogLine
 from tests.chat_receiver import ChatReceiver, buttons, title
 from tests.conftest import TEST_SECRET_KEY
-from tests.factories import make_user, token_for
+from tests.factories import make_user, sign_in, token_for
 from tests.receiver import Receiver
 from tests.requests.support import (
     INPUTS,
@@ -36,7 +36,6 @@ from tests.requests.support import (
     submit,
     work_until,
 )
-from tests.requests.test_pages import sign_in
 
 ECHO = {"kind": "plugin", "plugin": "echo"}
 SECRET_PART = "secret-part"  # in every receiver URL's path: what must never be shown again

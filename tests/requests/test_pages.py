@@ -5,27 +5,13 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.factories import PASSWORD
+from tests.factories import sign_in
 from tests.requests.support import (
     owner_and_offering,
     requester,
     status_of,
     submit,
 )
-
-
-def sign_in(client: TestClient, username: str) -> str:
-    """Sign in with a form and return the CSRF token the pages' forms carry."""
-    client.cookies.clear()
-    client.get("/login")
-    csrf = client.cookies.get("sb_csrf")
-    answer = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
-    return str(client.cookies.get("sb_csrf"))  # signing in renews the token
 
 
 def test_request_page_shows_the_timeline_and_takes_comments_and_cancellation(
