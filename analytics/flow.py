@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from servicebay.analytics import sle
+from servicebay.analytics.models import RequestFlowRow, RollupState
 from servicebay.analytics.percentiles import hours_between, inclusive_days, percentiles
 from servicebay.catalog.models import OfferingVersion
 from servicebay.core.events import Event
@@ -63,6 +64,8 @@ class RequestFlow:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     closed_at: datetime | None = None
+    # When the request entered its current status (its last status event).
+    status_since: datetime | None = None
     manual_tasks: int = 0
     # Imported from a previous ticket tool (requests/history.py): people handled it there.
     imported: bool = False
@@ -139,6 +142,7 @@ def replay(
             flow.closed_at = occurred_at
         current, entered = status, occurred_at
     flow.status = current or flow.status
+    flow.status_since = entered or flow.status_since
     if current in STAGE_OF_STATUS and entered is not None and as_of > entered:
         flow.stage_hours[STAGE_OF_STATUS[current]] += hours_between(entered, as_of)
     return flow
@@ -159,65 +163,207 @@ class Scope:
         return moment.astimezone(self.zone).date()
 
 
-def load(session: Session, scope: Scope) -> list[RequestFlow]:
-    """Every request the period can see, replayed from its events.
-
-    That is every request submitted before the end of the period and not closed before
-    its start; the ones closed earlier count only in the cumulative flow, by
-    :func:`closed_before`. Only these requests' events are read, streamed in request
-    order and replayed one request at a time.
-    """
+def _seen(scope: Scope) -> list[ColumnElement[bool]]:
+    """The requests a period can see: submitted before its end, not closed before it."""
     seen: list[ColumnElement[bool]] = [
         Request.submitted_at < scope.until,
         or_(Request.closed_at.is_(None), Request.closed_at >= scope.since),
     ]
     if scope.offering_ids is not None:
         seen.append(Request.offering_id.in_(scope.offering_ids))
-    requests_query = (
-        select(
-            Request.id,
-            Request.offering_id,
-            Request.team_id,
-            OfferingVersion.sle_hours,
-            Request.submitted_at,
-            OfferingVersion.manual_effort_minutes,
-            ImportedCase.id.is_not(None).label("imported"),
-        )
+    return seen
+
+
+_BASE_COLUMNS = (
+    Request.id,
+    Request.offering_id,
+    Request.team_id,
+    OfferingVersion.sle_hours,
+    Request.submitted_at,
+    OfferingVersion.manual_effort_minutes,
+    ImportedCase.id.is_not(None).label("imported"),
+)
+
+
+def _base(row: Any) -> RequestFlow:
+    return RequestFlow(
+        request_id=row.id,
+        offering_id=row.offering_id,
+        team_id=row.team_id,
+        sle_hours=row.sle_hours,
+        submitted_at=row.submitted_at,
+        effort_minutes=row.manual_effort_minutes or 0,
+        imported=bool(row.imported),
+    )
+
+
+def bases(session: Session, *conditions: ColumnElement[bool]) -> dict[int, RequestFlow]:
+    """The facts of the matching requests that need no event: nothing replayed yet."""
+    query = (
+        select(*_BASE_COLUMNS)
         .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
         .outerjoin(ImportedCase, ImportedCase.request_id == Request.id)
-        .where(*seen)
+        .where(*conditions)
     )
-    events_query = (
+    return {row.id: _base(row) for row in session.execute(query)}
+
+
+def replay_events(
+    session: Session,
+    flows: dict[int, RequestFlow],
+    *conditions: ColumnElement[bool],
+    as_of: datetime,
+) -> dict[int, datetime]:
+    """Replay the events matching ``conditions`` into the flows of their requests, in
+    request order; answers each replayed request's latest event time."""
+    query = (
         select(Event.request_id, Event.occurred_at, Event.type)
-        .where(
-            Event.request_id.in_(select(Request.id).where(*seen)),
-            Event.type.in_(STATUS_EVENTS + OTHER_EVENTS),
-            Event.occurred_at < scope.until,
-        )
+        .where(Event.type.in_(STATUS_EVENTS + OTHER_EVENTS), *conditions)
         .order_by(Event.request_id, Event.occurred_at, Event.id)
         .execution_options(yield_per=EVENTS_PER_FETCH)
     )
-    if scope.offering_ids is not None:
-        events_query = events_query.where(Event.offering_id.in_(scope.offering_ids))
-    flows = {
-        row.id: RequestFlow(
-            request_id=row.id,
-            offering_id=row.offering_id,
-            team_id=row.team_id,
-            sle_hours=row.sle_hours,
-            submitted_at=row.submitted_at,
-            effort_minutes=row.manual_effort_minutes or 0,
-            imported=bool(row.imported),
-        )
-        for row in session.execute(requests_query)
-    }
+    latest: dict[int, datetime] = {}
     # A request with no events keeps its base facts: replaying nothing changes nothing.
     # One submitted between the two reads (a new snapshot per statement on PostgreSQL)
     # may show events here but no base: it is not in this view.
-    for request_id, history in groupby(session.execute(events_query), key=itemgetter(0)):
+    for request_id, history in groupby(session.execute(query), key=itemgetter(0)):
         if request_id in flows:
-            replay(flows[request_id], ((at, kind) for _, at, kind in history), as_of=scope.until)
+            events = [(at, kind) for _, at, kind in history]
+            replay(flows[request_id], events, as_of=as_of)
+            latest[request_id] = max(at for at, _ in events)
+    return latest
+
+
+def load_replayed(session: Session, scope: Scope) -> list[RequestFlow]:
+    """Every request the period can see, replayed from its events: the plain
+    computation the roll-up (:func:`load`) is held to, and the baseline it is timed
+    against.
+
+    That is every request submitted before the end of the period and not closed before
+    its start; the ones closed earlier count only in the cumulative flow, by
+    :func:`closed_before`. Only these requests' events are read, streamed in request
+    order and replayed one request at a time.
+    """
+    seen = _seen(scope)
+    flows = bases(session, *seen)
+    conditions = [
+        Event.request_id.in_(select(Request.id).where(*seen)),
+        Event.occurred_at < scope.until,
+    ]
+    if scope.offering_ids is not None:
+        conditions.append(Event.offering_id.in_(scope.offering_ids))
+    replay_events(session, flows, *conditions, as_of=scope.until)
     return list(flows.values())
+
+
+ROLLUP_STATE = "request_flow"
+# How many requests' events one read replays at a time.
+REQUESTS_PER_REPLAY = 2_000
+
+
+def stale_requests(session: Session) -> set[int] | None:
+    """The requests with events the flow roll-up has not read yet (None: it has read
+    nothing yet)."""
+    watermark = session.scalar(
+        select(RollupState.last_event_id).where(RollupState.name == ROLLUP_STATE)
+    )
+    if watermark is None:
+        return None
+    return set(
+        session.scalars(
+            select(Event.request_id)
+            .where(
+                Event.id > watermark,
+                Event.request_id.is_not(None),
+                Event.type.in_(STATUS_EVENTS + OTHER_EVENTS),
+            )
+            .distinct()
+        )
+    )
+
+
+def load(session: Session, scope: Scope) -> list[RequestFlow]:
+    """Every request the period can see (as :func:`load_replayed` tells it), read from
+    the flow roll-up (analytics/flow_rollup.py) where it holds all the events the
+    period sees, and replayed from the events for the rest: the requests with events
+    after the period's end (so a past period stays exact), and those with events the
+    roll-up has not read yet.
+    """
+    stale = stale_requests(session)
+    row = RequestFlowRow
+    query = (
+        select(
+            *_BASE_COLUMNS,
+            row.request_id.label("rolled"),
+            row.status,
+            row.submitted_at.label("first_submitted_at"),
+            row.started_at,
+            row.completed_at,
+            row.closed_at,
+            row.status_since,
+            row.last_event_at,
+            row.manual_tasks,
+            row.first_outcome_at,
+            row.first_outcome_success,
+            row.approval_hours,
+            row.queue_hours,
+            row.fulfilment_hours,
+            row.recovery_hours,
+            row.recoveries,
+        )
+        .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
+        .outerjoin(ImportedCase, ImportedCase.request_id == Request.id)
+        .outerjoin(row, row.request_id == Request.id)
+        .where(*_seen(scope))
+    )
+    flows: list[RequestFlow] = []
+    to_replay: dict[int, RequestFlow] = {}
+    until = scope.until
+    for found in session.execute(query):
+        flow = _base(found)
+        if (
+            stale is None
+            or found.rolled is None
+            or found.id in stale
+            or (found.last_event_at is not None and found.last_event_at >= until)
+        ):
+            to_replay[found.id] = flow
+            flows.append(flow)
+            continue
+        flow.status = found.status
+        flow.submitted_at = found.first_submitted_at
+        flow.started_at = found.started_at
+        flow.completed_at = found.completed_at
+        flow.closed_at = found.closed_at
+        flow.status_since = found.status_since
+        flow.manual_tasks = found.manual_tasks
+        if found.first_outcome_at is not None:
+            flow.first_outcome = (found.first_outcome_at, bool(found.first_outcome_success))
+        flow.stage_hours = {
+            "approval": found.approval_hours,
+            "queue": found.queue_hours,
+            "fulfilment": found.fulfilment_hours,
+            "recovery": found.recovery_hours,
+        }
+        if found.recoveries:
+            flow.recoveries = [
+                (datetime.fromisoformat(at), hours) for at, hours in found.recoveries
+            ]
+        since = found.status_since
+        if flow.status in STAGE_OF_STATUS and since is not None and until > since:
+            flow.stage_hours[STAGE_OF_STATUS[flow.status]] += hours_between(since, until)
+        flows.append(flow)
+    ids = sorted(to_replay)
+    for start in range(0, len(ids), REQUESTS_PER_REPLAY):
+        chunk = ids[start : start + REQUESTS_PER_REPLAY]
+        replay_events(
+            session,
+            to_replay,
+            Event.request_id.in_(chunk),
+            Event.occurred_at < until,
+            as_of=until,
+        )
+    return flows
 
 
 def closed_before(session: Session, scope: Scope) -> dict[str, int]:

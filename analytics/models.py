@@ -7,8 +7,9 @@ writes them.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servicebay.core.database import Base, UTCDateTime
@@ -58,3 +59,37 @@ class TeamDigest(Base):
     # The last day of the last window sent; a window is sent once.
     sent_through: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RequestFlowRow(Base):
+    """One request's flow facts, replayed from all its events the roll-up has read
+    (analytics/flow_rollup.py): what the flow views read instead of the Event log.
+
+    The stage hours leave out the time in the current status (``status_since`` onwards):
+    a read adds it up to the end of its own period.
+    """
+
+    __tablename__ = "analytics_request_flow"
+    __table_args__ = (
+        Index("ix_analytics_request_flow_offering_id_closed_at", "offering_id", "closed_at"),
+    )
+
+    request_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offering_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The latest of the events replayed: a period ending after it sees them all.
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    manual_tasks: Mapped[int] = mapped_column(default=0)
+    first_outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_outcome_success: Mapped[bool | None] = mapped_column()
+    approval_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    queue_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    fulfilment_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    recovery_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    # Each recovery from a failure: [completed at (ISO 8601), hours since the failure].
+    recoveries: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -23,6 +23,7 @@ from sqlalchemy import Date, Table, case, cast, delete, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from servicebay.analytics import flow_rollup
 from servicebay.analytics.models import DailyCount, RollupState
 from servicebay.core import clock
 from servicebay.core.database import insert_or_update
@@ -74,6 +75,7 @@ def refresh(session: Session) -> None:
             _add(session, _aggregate(session, Event.id > state.last_event_id, Event.id <= settled))
             state.last_event_id = settled
     _judge_form_starts(session, state, now)
+    flow_rollup.refresh(session)  # each request's flow facts (analytics/flow_rollup.py)
     session.flush()
 
 
@@ -89,6 +91,7 @@ def rebuild(session: Session) -> None:
     """Forget the roll-up; the next refresh reads the whole Event log again."""
     session.execute(delete(DailyCount))
     session.execute(delete(RollupState))
+    flow_rollup.rebuild(session)
 
 
 def _state(session: Session) -> RollupState:
