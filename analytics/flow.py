@@ -282,6 +282,20 @@ def stale_requests(session: Session) -> set[int] | None:
     )
 
 
+def replayed(session: Session, request_ids: Sequence[int], *, until: datetime) -> list[RequestFlow]:
+    """These requests replayed from their events before ``until``."""
+    flows: dict[int, RequestFlow] = {}
+    ids = sorted(request_ids)
+    for start in range(0, len(ids), REQUESTS_PER_REPLAY):
+        chunk = ids[start : start + REQUESTS_PER_REPLAY]
+        found = bases(session, Request.id.in_(chunk))
+        replay_events(
+            session, found, Event.request_id.in_(chunk), Event.occurred_at < until, as_of=until
+        )
+        flows.update(found)
+    return list(flows.values())
+
+
 def load(session: Session, scope: Scope) -> list[RequestFlow]:
     """Every request the period can see (as :func:`load_replayed` tells it), read from
     the flow roll-up (analytics/flow_rollup.py) where it holds all the events the
@@ -424,8 +438,13 @@ def throughput_per_day(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple
 
 
 def throughput_per_week(flows: Sequence[RequestFlow], scope: Scope) -> list[tuple[str, int]]:
+    return weeks_of(throughput_per_day(flows, scope))
+
+
+def weeks_of(per_day: Iterable[tuple[date, int]]) -> list[tuple[str, int]]:
+    """Daily counts summed per ISO week."""
     weeks: dict[str, int] = {}
-    for day, count in throughput_per_day(flows, scope):
+    for day, count in per_day:
         year, week, _ = day.isocalendar()
         key = f"{year}-W{week:02d}"
         weeks[key] = weeks.get(key, 0) + count

@@ -32,6 +32,8 @@ from servicebay.requests.models import Request
 SETTLE = timedelta(minutes=1)
 # The roll-up replays this many requests at a time.
 REQUESTS_PER_BATCH = 2_000
+# One INSERT writes this many rows (17 values each: within SQLite's 32,766).
+ROWS_PER_STATEMENT = 1_000
 # Replaying into a row adds no time in the current status: reads add it to their end.
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
 
@@ -49,7 +51,8 @@ def refresh(session: Session) -> None:
     if settled is None:
         return
     touched = sorted(
-        session.scalars(
+        request_id
+        for request_id in session.scalars(
             select(Event.request_id)
             .where(
                 Event.id > state.last_event_id,
@@ -59,6 +62,7 @@ def refresh(session: Session) -> None:
             )
             .distinct()
         )
+        if request_id is not None
     )
     for start in range(0, len(touched), REQUESTS_PER_BATCH):
         _fold(session, touched[start : start + REQUESTS_PER_BATCH], up_to=settled)
@@ -102,12 +106,14 @@ def _fold(session: Session, request_ids: Sequence[int], *, up_to: int) -> None:
         return
     table = RequestFlowRow.__table__
     assert isinstance(table, Table)
-    insert = insert_or_update(session, table)
-    statement = insert.on_conflict_do_update(
-        index_elements=["request_id"],
-        set_={column: insert.excluded[column] for column in values[0] if column != "request_id"},
-    )
-    session.execute(statement, values)
+    for start in range(0, len(values), ROWS_PER_STATEMENT):
+        insert = insert_or_update(session, table).values(values[start : start + ROWS_PER_STATEMENT])
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["request_id"],
+                set_={c: insert.excluded[c] for c in values[0] if c != "request_id"},
+            )
+        )
 
 
 def _row(replayed: flow.RequestFlow, last_event_at: datetime | None) -> dict[str, Any]:

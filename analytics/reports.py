@@ -10,12 +10,12 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, demand, flow, forecast, scope, value
+from servicebay.analytics import adoption, demand, flow, flow_sql, forecast, scope, value
 from servicebay.analytics.scope import Period
 from servicebay.catalog.models import Offering
 from servicebay.core import clock
@@ -84,6 +84,9 @@ class Context:
     _flows: list[flow.RequestFlow] | None = field(default=None, init=False, repr=False)
     _summary: flow.FlowSummary | None = field(default=None, init=False, repr=False)
     _slugs: dict[int, str] | None = field(default=None, init=False, repr=False)
+    _in_sql: bool | None = field(default=None, init=False, repr=False)
+    _facts: flow_sql.Facts | None = field(default=None, init=False, repr=False)
+    _days: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def offering_ids(self) -> tuple[int, ...]:
@@ -114,11 +117,56 @@ class Context:
             self._flows = flow.load(self.session, self.scope)
         return self._flows
 
+    @property
+    def in_sql(self) -> bool:
+        """Whether the database computes the flow tables (analytics/flow_sql.py) rather
+        than Python over every request's flow."""
+        if self._in_sql is None:
+            self._in_sql = flow_sql.available(self.session)
+        return self._in_sql
+
+    def facts(self) -> flow_sql.Facts:
+        """The view's requests for the database's flow queries, gathered once per view."""
+        if self._facts is None:
+            self._facts = flow_sql.facts(self.session, self.scope)
+        return self._facts
+
+    def day_counts(self) -> dict[str, Any]:
+        if self._days is None:
+            self._days = flow_sql.day_counts(self.facts(), self.session)
+        return self._days
+
     def summary(self) -> flow.FlowSummary:
         """The flow summary of every request in scope, computed once per view."""
         if self._summary is None:
-            self._summary = flow.summary(self.flows(), self.scope)
+            if self.in_sql:
+                found = flow_sql.summaries(self.facts(), self.session, per_offering=False)
+                self._summary = found[None]
+            else:
+                self._summary = flow.summary(self.flows(), self.scope)
         return self._summary
+
+    def per_offering(self) -> dict[int, flow.FlowSummary]:
+        """flow.per_offering over the view."""
+        if self.in_sql:
+            found = flow_sql.summaries(self.facts(), self.session, per_offering=True)
+            return {key: summary for key, summary in found.items() if key is not None}
+        return flow.per_offering(self.flows(), self.scope)
+
+    def time_saved(self) -> list[value.TimeSavedRow]:
+        """value.time_saved over the view."""
+        if self.in_sql:
+            return value.time_saved_from(
+                flow_sql.automated_completions(self.facts(), self.session),
+                offerings=self.offerings,
+            )
+        return value.time_saved(self.flows(), self.scope, offerings=self.offerings)
+
+    def open_items(self, *, as_of: datetime, zone: tzinfo | None = None) -> list[flow.OpenItem]:
+        zone = zone or self.zone
+        if self.in_sql:
+            return flow_sql.open_items(self.facts(), self.session, as_of=as_of, zone=zone)
+        return flow.open_items(self.flows(), as_of=as_of, zone=zone)
 
 
 def context_for(
@@ -267,8 +315,7 @@ def _p(values: dict[int, float | None], percent: int, digits: int = 2) -> float 
 
 
 def flow_table(context: Context) -> Table:
-    flows = context.flows()
-    per_offering = flow.per_offering(flows, context.scope)
+    per_offering = context.per_offering()
     targets = {
         offering.id: offering.current_version.sle_percent if offering.current_version else None
         for offering in context.offerings
@@ -343,7 +390,11 @@ def percentiles_table(context: Context) -> Table:
 
 
 def lead_times_table(context: Context) -> Table:
-    points = flow.lead_time_points(context.flows(), context.scope)
+    points = (
+        flow_sql.lead_time_points(context.facts(), context.session)
+        if context.in_sql
+        else flow.lead_time_points(context.flows(), context.scope)
+    )
     for point in points:
         point["offering"] = context.slug_of(point.pop("offering_id"))
     return Table(
@@ -363,15 +414,16 @@ def lead_times_table(context: Context) -> Table:
 
 
 def histogram_table(context: Context) -> Table:
-    done = flow.completed_in(context.flows(), context.scope)
+    if context.in_sql:
+        counts = flow_sql.histogram(context.facts(), context.session)
+    else:
+        done = flow.completed_in(context.flows(), context.scope)
+        counts = flow.histogram(f.lead_days for f in done)
     return Table(
         "lead-time-histogram",
         "Completed requests by lead time in days",
         [_n("lead_days", "Lead time (days)"), _n("requests", "Requests")],
-        [
-            {"lead_days": days, "requests": count}
-            for days, count in flow.histogram(f.lead_days for f in done)
-        ],
+        [{"lead_days": days, "requests": count} for days, count in counts],
     )
 
 
@@ -380,11 +432,14 @@ def throughput_table(context: Context) -> Table:
         "throughput",
         "Throughput per day",
         [Column("day", "Day"), _n("completed", "Completed", drill="completed")],
-        [
-            {"day": day.isoformat(), "completed": count}
-            for day, count in flow.throughput_per_day(context.flows(), context.scope)
-        ],
+        [{"day": day.isoformat(), "completed": count} for day, count in _throughput(context)],
     )
+
+
+def _throughput(context: Context) -> list[tuple[date, int]]:
+    if context.in_sql:
+        return flow_sql.throughput_per_day(context.day_counts(), context.scope)
+    return flow.throughput_per_day(context.flows(), context.scope)
 
 
 def weekly_throughput_table(context: Context) -> Table:
@@ -392,10 +447,7 @@ def weekly_throughput_table(context: Context) -> Table:
         "throughput-weekly",
         "Throughput per ISO week",
         [Column("week", "ISO week"), _n("completed", "Completed")],
-        [
-            {"week": week, "completed": count}
-            for week, count in flow.throughput_per_week(context.flows(), context.scope)
-        ],
+        [{"week": week, "completed": count} for week, count in flow.weeks_of(_throughput(context))],
     )
 
 
@@ -406,13 +458,17 @@ def wip_table(context: Context) -> Table:
         [Column("day", "Day"), _n("wip", "In progress")],
         [
             {"day": day.isoformat(), "wip": count}
-            for day, count in flow.wip_per_day(context.flows(), context.scope)
+            for day, count in (
+                flow_sql.wip_per_day(context.day_counts(), context.scope)
+                if context.in_sql
+                else flow.wip_per_day(context.flows(), context.scope)
+            )
         ],
     )
 
 
 def aging_table(context: Context) -> Table:
-    items = flow.open_items(context.flows(), as_of=context.as_of, zone=context.zone)
+    items = context.open_items(as_of=context.as_of)
     return Table(
         "aging",
         "Age of open requests",
@@ -449,12 +505,15 @@ def cumulative_flow_table(context: Context) -> Table:
             _n("completed", "Completed"),
             _n("dropped", "Rejected or cancelled"),
         ],
-        flow.cumulative_flow(
-            context.flows(),
-            context.scope,
-            before=flow.closed_before(context.session, context.scope),
-        ),
+        _cumulative_flow(context),
     )
+
+
+def _cumulative_flow(context: Context) -> list[dict[str, Any]]:
+    before = flow.closed_before(context.session, context.scope)
+    if context.in_sql:
+        return flow_sql.cumulative_flow(context.day_counts(), context.scope, before=before)
+    return flow.cumulative_flow(context.flows(), context.scope, before=before)
 
 
 def stages_table(context: Context) -> Table:
@@ -491,7 +550,7 @@ def work_mix_table(context: Context) -> Table:
 
 
 def time_saved_table(context: Context) -> Table:
-    rows = value.time_saved(context.flows(), context.scope, offerings=context.offerings)
+    rows = context.time_saved()
     return Table(
         "time-saved",
         "Time saved by automation",
@@ -561,9 +620,16 @@ def forecast_table(context: Context, *, items: int | None = None, days: int = 14
         context.offering_ids,
         context.zone,
     )
-    history_flows = flow.load(context.session, history_scope)
-    history = [count for _, count in flow.throughput_per_day(history_flows, history_scope)]
-    open_now = len(flow.open_items(context.flows(), as_of=context.period.until))
+    if context.in_sql:
+        history_days = flow_sql.day_counts(
+            flow_sql.facts(context.session, history_scope), context.session
+        )
+        per_day = flow_sql.throughput_per_day(history_days, history_scope)
+    else:
+        history_flows = flow.load(context.session, history_scope)
+        per_day = flow.throughput_per_day(history_flows, history_scope)
+    history = [count for _, count in per_day]
+    open_now = len(context.open_items(as_of=context.period.until, zone=UTC))
     items = open_now if items is None else items
     done = forecast.when_done(history, items=items)
     many = forecast.how_many(history, days=days)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, flow, value
+from servicebay.analytics import adoption, flow
 from servicebay.analytics.reports import Context
 from servicebay.analytics.scope import Period
 from servicebay.catalog.demand import OPEN_STATES
@@ -108,9 +108,8 @@ def _measure(context: Context) -> _Measured:
     rejected = adoption.rejection(session, offerings=offerings, period=period)
     requesters, teams = _people(session, context.offering_ids, period)
     audience = adoption.active_users_of_eligible_teams(session)
-    flows = context.flows()
     summary = context.summary()
-    saved = value.time_saved(flows, context.scope, offerings=offerings)
+    saved = context.time_saved()
     return _Measured(
         requests=sum(row.submitted for row in adopted),
         requesters=requesters,

@@ -60,6 +60,26 @@ def work_mix(
     ]
 
 
+def time_saved_from(
+    automated: dict[int, tuple[int, int, int]], *, offerings: Sequence[Offering]
+) -> list[TimeSavedRow]:
+    """time_saved from per-offering (completions, largest effort, total effort minutes)."""
+    by_id = {offering.id: offering for offering in offerings}
+    rows = [
+        TimeSavedRow(
+            offering_slug=by_id[offering_id].slug,
+            offering_name=by_id[offering_id].name,
+            team=by_id[offering_id].owner_team.name,
+            automated_completions=count,
+            effort_minutes=most,
+            hours_saved=total / 60,
+        )
+        for offering_id, (count, most, total) in automated.items()
+        if offering_id in by_id
+    ]
+    return sorted(rows, key=lambda row: (-row.hours_saved, row.offering_name, row.offering_slug))
+
+
 def time_saved(
     flows: Sequence[RequestFlow], scope: Scope, *, offerings: Sequence[Offering]
 ) -> list[TimeSavedRow]:
@@ -80,4 +100,4 @@ def time_saved(
         )
         for offering_id, done in automated.items()
     ]
-    return sorted(rows, key=lambda row: (-row.hours_saved, row.offering_name))
+    return sorted(rows, key=lambda row: (-row.hours_saved, row.offering_name, row.offering_slug))

@@ -29,14 +29,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from servicebay.analytics import rollup
+from servicebay.analytics import flow, reports, rollup
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.schemas import OfferingIn
 from servicebay.core import clock, identity, migrations
@@ -52,8 +52,9 @@ OFFERINGS = 25
 TEAMS = 20
 USERS_PER_TEAM = 50
 PASSWORD = "bench-password-1"
-# The flow views replay every request of the period: fewer runs of them.
+# The flow views and every other tab and table: fewer runs of them.
 FLOW_RUNS = 3
+TABS = ["/insights", "/insights/flow", "/insights/value", "/insights/demand"]
 
 
 def timed(action: Callable[[], Any], runs: int = 5) -> tuple[float, Any]:
@@ -291,12 +292,37 @@ def measure(url: str) -> None:
         assert flow_table.status_code == 200, flow_table.text
         flow_page_seconds, flow_page = timed(lambda: client.get("/insights/flow"), runs=FLOW_RUNS)
         assert flow_page.status_code == 200
+        every: list[tuple[str, float]] = []
+        for path in [*TABS, *(f"/api/v1/analytics/{name}" for name in reports.TABLES)]:
+            seconds, answer = timed(lambda path=path: client.get(path), runs=FLOW_RUNS)
+            assert answer.status_code == 200, (path, answer.text[:300])
+            every.append((path, seconds))
     print(f"GET /api/v1/analytics/adoption: {api_seconds * 1000:.0f} ms")
     print(f"GET /insights (adoption and rejection): {page_seconds * 1000:.0f} ms")
     print(f"speed-up of the API over the naive query: {naive_seconds / api_seconds:.1f}x")
     print(f"GET /api/v1/analytics/flow (flow per offering): {flow_api_seconds * 1000:.0f} ms")
     print(f"GET /insights/flow (every flow table and chart): {flow_page_seconds * 1000:.0f} ms")
+    naive_flow_seconds = naive_replay(sessions, since, until)
+    print(f"naive replay, flow per offering: {naive_flow_seconds * 1000:.0f} ms")
+    print(f"speed-up of the flow API over the replay: {naive_flow_seconds / flow_api_seconds:.1f}x")
+    for path, seconds in every:
+        print(f"GET {path}: {seconds * 1000:.0f} ms")
     engine.dispose()
+
+
+def naive_replay(sessions: Any, since: Any, until: Any) -> float:
+    """Median seconds of the flow table computed by replaying the period's events."""
+    with sessions() as session:
+        offering_ids = tuple(session.scalars(text("SELECT id FROM catalog_offering")))
+        scope = flow.Scope(
+            datetime.combine(since, datetime.min.time(), UTC),
+            datetime.combine(until, datetime.min.time(), UTC),
+            offering_ids,
+        )
+        seconds, _ = timed(
+            lambda: flow.per_offering(flow.load_replayed(session, scope), scope), runs=FLOW_RUNS
+        )
+    return seconds
 
 
 if __name__ == "__main__":
