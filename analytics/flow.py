@@ -66,6 +66,8 @@ class RequestFlow:
     closed_at: datetime | None = None
     # When the request entered its current status (its last status event).
     status_since: datetime | None = None
+    # The request's own closing time (which periods see it, with the submission's).
+    request_closed_at: datetime | None = None
     manual_tasks: int = 0
     # Imported from a previous ticket tool (requests/history.py): people handled it there.
     imported: bool = False
@@ -180,6 +182,7 @@ _BASE_COLUMNS = (
     Request.team_id,
     OfferingVersion.sle_hours,
     Request.submitted_at,
+    Request.closed_at.label("request_closed_at"),
     OfferingVersion.manual_effort_minutes,
     ImportedCase.id.is_not(None).label("imported"),
 )
@@ -194,6 +197,7 @@ def _base(row: Any) -> RequestFlow:
         submitted_at=row.submitted_at,
         effort_minutes=row.manual_effort_minutes or 0,
         imported=bool(row.imported),
+        request_closed_at=row.request_closed_at,
     )
 
 

@@ -98,10 +98,14 @@ def _state(session: Session) -> RollupState:
 def _fold(session: Session, request_ids: Sequence[int], *, up_to: int) -> None:
     """Replay these requests from all their events up to ``up_to`` into their rows."""
     flows = flow.bases(session, Request.id.in_(request_ids))
+    submitted = {request_id: item.submitted_at for request_id, item in flows.items()}
     latest = flow.replay_events(
         session, flows, Event.request_id.in_(request_ids), Event.id <= up_to, as_of=_NO_TIME
     )
-    values = [_row(replayed, latest.get(request_id)) for request_id, replayed in flows.items()]
+    values = [
+        _row(replayed, submitted[request_id], latest.get(request_id))
+        for request_id, replayed in flows.items()
+    ]
     if not values:
         return
     table = RequestFlowRow.__table__
@@ -116,11 +120,18 @@ def _fold(session: Session, request_ids: Sequence[int], *, up_to: int) -> None:
         )
 
 
-def _row(replayed: flow.RequestFlow, last_event_at: datetime | None) -> dict[str, Any]:
+def _row(
+    replayed: flow.RequestFlow, submitted_at: datetime, last_event_at: datetime | None
+) -> dict[str, Any]:
     outcome = replayed.first_outcome
     return {
         "request_id": replayed.request_id,
         "offering_id": replayed.offering_id,
+        "request_submitted_at": submitted_at,
+        "request_closed_at": replayed.request_closed_at,
+        "sle_hours": replayed.sle_hours,
+        "effort_minutes": replayed.effort_minutes,
+        "imported": replayed.imported,
         "status": replayed.status,
         "submitted_at": replayed.submitted_at,
         "started_at": replayed.started_at,

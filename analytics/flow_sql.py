@@ -23,17 +23,16 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
-    column,
     func,
     literal,
     or_,
     select,
     union_all,
-    values,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import CTE
@@ -46,9 +45,8 @@ from servicebay.analytics.percentiles import (
     inclusive_days,
     percentiles,
 )
-from servicebay.catalog.models import OfferingVersion
 from servicebay.core.database import UTCDateTime
-from servicebay.requests.models import ImportedCase, Request
+from servicebay.requests.models import Request
 
 _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("request_id", Integer),
@@ -107,6 +105,19 @@ class Facts:
     failed: list[flow.RequestFlow]
 
 
+def _seen_rows(scope: flow.Scope) -> list[ColumnElement[bool]]:
+    """flow._seen on the roll-up's copies of the request's columns (the index finds the
+    requests closed since the period's start, and the open ones)."""
+    row = RequestFlowRow
+    seen: list[ColumnElement[bool]] = [
+        row.request_submitted_at < scope.until,
+        or_(row.request_closed_at.is_(None), row.request_closed_at >= scope.since),
+    ]
+    if scope.offering_ids is not None:
+        seen.append(row.offering_id.in_(scope.offering_ids))
+    return seen
+
+
 def facts(session: Session, scope: flow.Scope) -> Facts:
     stale = flow.stale_requests(session) or set()
     row = RequestFlowRow
@@ -114,9 +125,8 @@ def facts(session: Session, scope: flow.Scope) -> Facts:
     fresh = [or_(row.last_event_at.is_(None), row.last_event_at < until)]
     if stale:
         fresh.append(row.request_id.not_in(stale))
-    accrued = case(
-        (row.status_since < until, _hours(row.status_since, literal(until, UTCDateTime))), else_=0.0
-    )
+    end = literal(until, UTCDateTime)
+    accrued = case((row.status_since < until, _hours(row.status_since, end)), else_=0.0)
 
     def stage(name: str) -> Any:
         statuses = [status for status, of in flow.STAGE_OF_STATUS.items() if of == name]
@@ -125,62 +135,45 @@ def facts(session: Session, scope: flow.Scope) -> Facts:
             _STAGE_COLUMN[name]
         )
 
-    rolled = (
-        select(
-            row.request_id,
-            row.offering_id,
-            OfferingVersion.sle_hours,
-            func.coalesce(OfferingVersion.manual_effort_minutes, 0).label("effort_minutes"),
-            ImportedCase.id.is_not(None).label("imported"),
-            row.status,
-            row.submitted_at,
-            row.started_at,
-            row.completed_at,
-            row.closed_at,
-            row.manual_tasks,
-            row.first_outcome_at,
-            row.first_outcome_success,
-            *(stage(name) for name in ("approval", "queue", "fulfilment", "recovery")),
+    rolled = select(
+        *(
+            stage(name.removesuffix("_hours"))
+            if name in _STAGE_COLUMN.values()
+            else getattr(row, name)
+            for name, _ in _COLUMNS
         )
-        .select_from(Request)
-        .join(row, row.request_id == Request.id)
-        .join(OfferingVersion, OfferingVersion.id == Request.offering_version_id)
-        .outerjoin(ImportedCase, ImportedCase.request_id == Request.id)
-        .where(*flow._seen(scope), *fresh)
+    ).where(*_seen_rows(scope), *fresh)
+    # The rest of the view, replayed as flow.load does: requests with no row, rows not
+    # holding every event the period sees, and requests with events not read yet.
+    rest_query = union_all(
+        select(Request.id).where(
+            *flow._seen(scope), ~select(row.request_id).where(row.request_id == Request.id).exists()
+        ),
+        select(row.request_id).where(*_seen_rows(scope), row.last_event_at >= until),
+        *([select(Request.id).where(*flow._seen(scope), Request.id.in_(stale))] if stale else []),
     )
-    # The rest of the view: no row, a row not holding every event the period sees, or
-    # events the roll-up has not read yet; replayed as flow.load does.
-    rest_ids = list(
-        session.scalars(
-            select(Request.id)
-            .outerjoin(row, row.request_id == Request.id)
-            .where(
-                *flow._seen(scope),
-                or_(
-                    row.request_id.is_(None),
-                    row.last_event_at >= until,
-                    *([Request.id.in_(stale)] if stale else []),
-                ),
-            )
-        )
-    )
-    rest = flow.replayed(session, rest_ids, until=until)
+    rest = flow.replayed(session, sorted(set(session.scalars(rest_query))), until=until)
     failed = [item for item in rest if item.recoveries]
     for request_id, offering_id, recoveries in session.execute(
-        select(row.request_id, row.offering_id, row.recoveries)
-        .join(Request, Request.id == row.request_id)
-        .where(*flow._seen(scope), *fresh, func.json_array_length(row.recoveries) > 0)
+        select(row.request_id, row.offering_id, row.recoveries).where(
+            *_seen_rows(scope), *fresh, func.json_array_length(row.recoveries) > 0
+        )
     ):
         recovered = flow.RequestFlow(request_id, offering_id, None, None, until)
         recovered.recoveries = [(datetime.fromisoformat(at), hours) for at, hours in recoveries]
         failed.append(recovered)
     union: Any = rolled
     if rest:
-        listed = values(*(column(name, kind) for name, kind in _COLUMNS), name="rest").data(
-            [_listed(item) for item in rest]
+        listed = list(zip(*(_listed(item) for item in rest), strict=True))
+        arrays = [
+            cast(bindparam(f"rest_{name}", list(listed[index]), type_=ARRAY(kind)), ARRAY(kind))
+            for index, (name, kind) in enumerate(_COLUMNS)
+        ]
+        unnested = (
+            func.unnest(*arrays).table_valued(*(name for name, _ in _COLUMNS)).render_derived()
         )
         union = rolled.union_all(
-            select(*(cast(listed.c[name], kind).label(name) for name, kind in _COLUMNS))
+            select(*(cast(unnested.c[name], kind).label(name) for name, kind in _COLUMNS))
         )
     return Facts(union.cte("facts"), scope, failed)
 

@@ -70,12 +70,17 @@ class RequestFlowRow(Base):
     """
 
     __tablename__ = "analytics_request_flow"
-    __table_args__ = (
-        Index("ix_analytics_request_flow_offering_id_closed_at", "offering_id", "closed_at"),
-    )
+    __table_args__ = (Index("ix_analytics_request_flow_request_closed_at", "request_closed_at"),)
 
     request_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     offering_id: Mapped[int] = mapped_column(Integer)
+    # The request's own columns and its pinned version's promise, as the last replay saw
+    # them: which periods see the request (flow.load), read without the requests table.
+    request_submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    request_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sle_hours: Mapped[float | None] = mapped_column(Float)
+    effort_minutes: Mapped[int] = mapped_column(default=0)
+    imported: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(32))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,6 +27,11 @@ def upgrade() -> None:
         "analytics_request_flow",
         sa.Column("request_id", sa.Integer(), nullable=False),
         sa.Column("offering_id", sa.Integer(), nullable=False),
+        sa.Column("request_submitted_at", UTCDateTime(), nullable=False),
+        sa.Column("request_closed_at", UTCDateTime(), nullable=True),
+        sa.Column("sle_hours", sa.Float(), nullable=True),
+        sa.Column("effort_minutes", sa.Integer(), nullable=False),
+        sa.Column("imported", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("submitted_at", UTCDateTime(), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=True),
@@ -45,14 +50,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("request_id", name=op.f("pk_analytics_request_flow")),
     )
     op.create_index(
-        "ix_analytics_request_flow_offering_id_closed_at",
+        "ix_analytics_request_flow_request_closed_at",
         "analytics_request_flow",
-        ["offering_id", "closed_at"],
+        ["request_closed_at"],
     )
 
 
 def downgrade() -> None:
     op.drop_index(
-        "ix_analytics_request_flow_offering_id_closed_at", table_name="analytics_request_flow"
+        "ix_analytics_request_flow_request_closed_at", table_name="analytics_request_flow"
     )
     op.drop_table("analytics_request_flow")
