@@ -4,7 +4,8 @@ must not count) and any point the roll-up has read up to."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -20,6 +21,7 @@ from servicebay.core import clock, events
 from servicebay.core.identity import Role
 from tests.analytics.history import make_history
 from tests.analytics.test_flow_properties import PATHS, START
+from tests.analytics.test_local_days import FIRST, LAST, _import_in_rome
 from tests.conftest import _empty_tables
 from tests.factories import make_offering, make_team, make_user
 
@@ -70,9 +72,15 @@ FLOW_TABLES = [
 def _tables(
     session: Session, chosen: list[Offering], since: datetime, until: datetime, *, fast: bool
 ) -> dict[str, list[dict[str, object]]]:
+    return _tables_of(session, chosen, Period(since, until), fast=fast)
+
+
+def _tables_of(
+    session: Session, chosen: list[Offering], period: Period, *, fast: bool
+) -> dict[str, list[dict[str, object]]]:
     """Every flow table of a view: computed by the database over the roll-up where it
     can (fast), else by Python over a full replay of the events."""
-    context = reports.Context(session, chosen, Period(since, until))
+    context = reports.Context(session, chosen, period)
     if not fast:
         context._in_sql = False
         context._flows = flow.load_replayed(session, context.scope)
@@ -188,3 +196,24 @@ def test_a_rebuilt_rollup_is_read_again_from_the_whole_log(db: Session) -> None:
     scope = flow.Scope(START, START + timedelta(days=10), None, UTC)
     assert flow.load(db, scope) == flow.load_replayed(db, scope)
     clock.reset()
+
+
+def test_the_helpdesk_log_on_romes_days_is_the_same_from_the_rollup(
+    db: Session, database_url: str
+) -> None:
+    """The exact Helpdesk figures (test_local_days) come out of the roll-up unchanged:
+    after the worker's sweep, every flow table equals the full replay's."""
+    _import_in_rome(db, database_url)
+    rome = ZoneInfo("Europe/Rome")
+    period = Period(
+        datetime.combine(FIRST, time(), rome),
+        datetime.combine(LAST + timedelta(days=1), time(), rome),
+        rome,
+    )
+    rollup.refresh(db)
+    offerings = list(db.scalars(select(Offering)))
+    on_postgresql = db.get_bind().dialect.name == "postgresql"
+    assert reports.Context(db, offerings, period).in_sql == on_postgresql
+    expected = _tables_of(db, offerings, period, fast=False)
+    assert _tables_of(db, offerings, period, fast=True) == expected
+    assert expected["throughput"] and any(row["completed"] for row in expected["throughput"])
