@@ -338,8 +338,95 @@ class ManualFulfilment(BaseModel):
     max_attempts: int = 1
 
 
-FulfilmentSpec = Annotated[
+SingleFulfilment = Annotated[
     WebhookFulfilment | PluginFulfilment | ManualFulfilment, Field(discriminator="kind")
+]
+
+STEPS_MAX = 20
+StepName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=SLUG_MAX)]
+OutputName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=SLUG_MAX)]
+Template = Annotated[str, Field(max_length=SUMMARY_MAX)]
+
+
+class _StepParts(BaseModel):
+    """What every step of a pipeline has beside its kind's own settings."""
+
+    name: StepName = "fulfil"
+    when: Annotated[str, Field(max_length=CONDITION_MAX)] = Field(
+        default="", description="A condition on the inputs; the step is skipped when false"
+    )
+    outputs: list[OutputName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="The outputs later steps may refer to as steps.<name>.outputs.<output>",
+    )
+    params: dict[OutputName, Template] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Values given to the step, templates over inputs and earlier outputs",
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _when_parses(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse(value)
+            except ConditionError as error:
+                raise ValueError(f"condition {value!r}: {error}") from None
+        return value.strip()
+
+
+class WebhookStep(WebhookFulfilment, _StepParts):
+    cancel_url: Annotated[str, Field(max_length=URL_MAX)] = Field(
+        default="", description="Called (signed) when the request is cancelled during the step"
+    )
+
+    @field_validator("cancel_url")
+    @classmethod
+    def _cancel_url_is_http(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+
+class PluginStep(PluginFulfilment, _StepParts):
+    timeout_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = 300.0
+
+
+class ManualStep(ManualFulfilment, _StepParts):
+    pass
+
+
+PipelineStep = Annotated[WebhookStep | PluginStep | ManualStep, Field(discriminator="kind")]
+
+
+class PipelineFulfilment(BaseModel):
+    """An ordered list of steps; a step sees the inputs and the outputs of earlier steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["pipeline"] = "pipeline"
+    steps: list[PipelineStep] = Field(min_length=1, max_length=STEPS_MAX)
+
+    @model_validator(mode="after")
+    def _names_unique_and_references_known(self) -> PipelineFulfilment:
+        from servicebay.catalog.templates import unknown_references
+
+        declared: dict[str, set[str]] = {}
+        for position, step in enumerate(self.steps, start=1):
+            if step.name in declared:
+                raise ValueError(f"step name {step.name!r} is used twice")
+            texts = list(step.params.values())
+            if isinstance(step, ManualStep):
+                texts += step.checklist
+            for problem in unknown_references(texts, earlier=declared):
+                raise ValueError(f"step {position} ({step.name}): {problem}")
+            declared[step.name] = set(step.outputs)
+        return self
+
+
+FulfilmentSpec = Annotated[
+    WebhookFulfilment | PluginFulfilment | ManualFulfilment | PipelineFulfilment,
+    Field(discriminator="kind"),
 ]
 
 
@@ -454,6 +541,15 @@ class OfferingIn(BaseModel):
     @model_validator(mode="after")
     def _policy_names_form_fields(self) -> OfferingIn:
         self.approval_policy.check_fields(set(self.form.field_names()))
+        if isinstance(self.fulfilment, PipelineFulfilment):
+            known = set(self.form.field_names())
+            for position, step in enumerate(self.fulfilment.steps, start=1):
+                unknown = sorted(fields_of(parse(step.when)) - known) if step.when else []
+                if unknown:
+                    raise ValueError(
+                        f"the condition of step {position} ({step.name}) names "
+                        f"{', '.join(unknown)}, which the form does not have"
+                    )
         return self
 
 

@@ -15,7 +15,7 @@ from servicebay.catalog import forms
 from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import ManualFulfilment, RequestForm
+from servicebay.catalog.schemas import RequestForm
 from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
 from servicebay.requests import approvals, lifecycle, policies, tasks
@@ -27,7 +27,7 @@ from servicebay.requests.errors import (
     RequestNotFound,
     TransitionNotAllowed,
 )
-from servicebay.requests.fulfilment import engine
+from servicebay.requests.fulfilment import engine, pipeline
 from servicebay.requests.models import (
     Comment,
     FulfilmentRun,
@@ -35,6 +35,7 @@ from servicebay.requests.models import (
     RequestStatus,
     RunKind,
     RunStatus,
+    Task,
 )
 from servicebay.requests.schemas import (
     ApprovalStepOut,
@@ -49,6 +50,7 @@ from servicebay.requests.schemas import (
 )
 
 RATING_EDIT_WINDOW = timedelta(days=14)
+CANCEL_ATTEMPTS = 5
 NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value)
 
 
@@ -139,11 +141,7 @@ def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
 def begin_fulfilment(session: Session, *, request: Request, actor_id: int | None) -> None:
     """Move into fulfilment with its run (automated) or its task (manual) in one transaction."""
     lifecycle.start_fulfilment(session, request, actor_id=actor_id)
-    spec = catalog_service.fulfilment_of(request.version)
-    if isinstance(spec, ManualFulfilment):
-        tasks.create(session, request=request, checklist=list(spec.checklist))
-        return
-    engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
+    pipeline.start(session, request=request, actor_id=actor_id)
 
 
 def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | None) -> None:
@@ -249,6 +247,8 @@ def cancel(session: Session, *, actor: User, request_id: int, reason: str = "") 
     if not lifecycle.can_move(request, RequestStatus.CANCELLED):
         raise TransitionNotAllowed(f"a {request.status} request cannot be cancelled")
     lifecycle.cancel(session, request, actor_id=actor.id, reason=reason.strip())
+    for run in stopped:
+        _tell_step_cancelled(session, request=request, run=run, reason=reason.strip())
     if stopped:
         events.record(
             session,
@@ -256,13 +256,42 @@ def cancel(session: Session, *, actor: User, request_id: int, reason: str = "") 
             actor_id=actor.id,
             offering_id=request.offering_id,
             request_id=request.id,
-            data={"runs": stopped},
+            data={"runs": len(stopped), "steps": sorted({run.step_name for run in stopped})},
         )
     return request
 
 
-def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
-    """The owner team tries a failed request again: a fresh run, with fresh attempts."""
+def _tell_step_cancelled(
+    session: Session, *, request: Request, run: FulfilmentRun, reason: str
+) -> None:
+    """A webhook step that was under way hears of the cancel at the address it gave, by a
+    durable run of its own (a plugin sees its run cancelled when it checks)."""
+    if run.attempt == 0:
+        return  # no attempt began: nothing was started that needs stopping
+    url = pipeline.cancel_url_of(request, run)
+    if not url:
+        return
+    engine.enqueue(
+        session,
+        request=request,
+        kind=RunKind.CANCEL,
+        max_attempts=CANCEL_ATTEMPTS,
+        step=run.step,
+        step_name=run.step_name,
+        payload={
+            "url": url,
+            "run": run.id,
+            "attempt": run.attempt,
+            "step": run.step_name,
+            "position": run.step,
+            "reason": reason[:500],
+        },
+    )
+
+
+def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun | Task:
+    """The owner team tries a failed request again from the step that failed: a fresh run
+    of that step, with fresh attempts; the steps that succeeded are not run again."""
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
     if not policies.can_retry(actor, request):
         raise NotPermitted("only the owner team retries a failed request")
@@ -270,8 +299,7 @@ def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     if request.status != RequestStatus.FAILED.value:
         raise TransitionNotAllowed(f"a {request.status} request cannot be retried")
     lifecycle.start_fulfilment(session, request, actor_id=actor.id)
-    spec = catalog_service.fulfilment_of(request.version)
-    return engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
+    return pipeline.retry_failed_step(session, request=request)
 
 
 def failed_on_board(

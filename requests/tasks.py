@@ -251,9 +251,19 @@ def advance(
         at=now,
     )
     if target is TaskStatus.DONE:
-        request = task.request
-        request.outputs = {**(outputs or {}), **({"notes": task.notes} if task.notes else {})}
-        lifecycle.complete(session, request, actor_id=actor.id, task_id=task.id, manual=True)
+        # The pipeline begins the next step through this module (tasks for manual steps).
+        from servicebay.requests.fulfilment import pipeline
+
+        task.outputs = {**(outputs or {}), **({"notes": task.notes} if task.notes else {})}
+        pipeline.step_succeeded(
+            session,
+            request=task.request,
+            position=task.step,
+            outputs=task.outputs,
+            actor_id=actor.id,
+            task_id=task.id,
+            manual=True,
+        )
     return task
 
 
