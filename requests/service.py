@@ -505,17 +505,26 @@ def runs_of(session: Session, *, viewer: User, request: Request) -> list[RunOut]
 
 
 def _hiding_the_address(viewer: User, request: Request) -> Callable[[str | None], str | None]:
-    url = str(request.version.fulfilment.get("url") or "")
-    if not url or catalog_policies.can_read_fulfilment(viewer, request.offering):
+    steps = catalog_service.pipeline_of(request.version).steps
+    urls = [
+        url
+        for step in steps
+        for url in (getattr(step, "url", ""), getattr(step, "cancel_url", ""))
+        if url
+    ]
+    if not urls or catalog_policies.can_read_fulfilment(viewer, request.offering):
         return lambda text: text
-    host = urlsplit(url).hostname or ""
+    hosts = [host for host in (urlsplit(url).hostname for url in urls) if host]
     said = "the fulfilment service"
 
     def hide(text: str | None) -> str | None:
         if not text:
             return text
-        text = text.replace(url, said)
-        return text.replace(host, said) if host else text
+        for url in urls:
+            text = text.replace(url, said)
+        for host in hosts:
+            text = text.replace(host, said)
+        return text
 
     return hide
 

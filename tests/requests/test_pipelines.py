@@ -106,7 +106,12 @@ def test_a_step_whose_condition_is_false_is_skipped(
         spec = {
             "kind": "pipeline",
             "steps": [
-                {"name": "big_only", "kind": "webhook", "url": first.url, "when": 'size == "large"'},
+                {
+                    "name": "big_only",
+                    "kind": "webhook",
+                    "url": first.url,
+                    "when": 'size == "large"',
+                },
                 {"name": "always", "kind": "webhook", "url": second.url},
             ],
         }
