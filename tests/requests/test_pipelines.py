@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +20,7 @@ from servicebay.requests.errors import TransitionNotAllowed
 from servicebay.requests.fulfilment import engine
 from servicebay.requests.fulfilment.worker import Worker
 from servicebay.requests.models import Request, Task
-from tests.factories import offering_definition
+from tests.factories import offering_definition, sign_in, token_for
 from tests.receiver import Receiver
 from tests.requests.support import (
     SECRET,
@@ -294,3 +295,37 @@ def _tasks_of(sessions: sessionmaker[Session], request_id: int) -> int:
 def _status(db: Session, request_id: int) -> str:
     db.expire_all()
     return db.get_one(Request, request_id).status
+
+
+def test_the_api_retries_the_failed_step_and_the_request_page_shows_each_step(
+    client: TestClient, db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with (
+        Receiver(secret=SECRET, default=(200, {"outputs": {"host": "db1"}})) as first,
+        Receiver(secret=SECRET, replies=[(400, "quota of the CMDB exceeded")]) as second,
+    ):
+        _, lead, offering = owner_and_offering(db, fulfilment=three_steps(first.url, second.url))
+        request_id = submit(db, requester(db), offering)
+        headers = token_for(db, lead)
+        db.commit()
+        worker = Worker(sessions, fast(settings))
+        work_until(worker, lambda: status_of(sessions, request_id) == "failed")
+
+        sign_in(client, lead.username)
+        page = client.get(f"/requests/{request_id}").text
+        assert "Step 1: provision" in page and "Step 2: register" in page
+        assert "quota of the CMDB exceeded" in page
+
+        answer = client.post(f"/api/v1/requests/{request_id}/retry", headers=headers)
+        assert answer.status_code == 200, answer.text
+        work_until(worker, lambda: _tasks_of(sessions, request_id) == 1)
+        runs = client.get(f"/api/v1/requests/{request_id}/runs", headers=headers).json()
+
+    assert len(first.deliveries) == 1
+    assert [(run["step_name"], run["status"]) for run in runs] == [
+        ("provision", "succeeded"),
+        ("register", "dead"),
+        ("register", "succeeded"),
+    ]
+    assert runs[0]["outputs"] == {"host": "db1"}
+    assert "quota of the CMDB exceeded" in runs[1]["last_error"]
