@@ -367,6 +367,13 @@ def _steps_from_form(data: FormData) -> list[dict[str, Any]]:
 
 def _fulfilment_from_form(data: FormData) -> dict[str, Any]:
     kind = str(data.get("fulfilment_kind") or "manual")
+    if kind == "pipeline":
+        raw_steps = str(data.get("pipeline_steps") or "").strip() or "[]"
+        try:
+            steps: Any = json.loads(raw_steps)
+        except json.JSONDecodeError:
+            steps = raw_steps  # refused by validation with a message naming the place
+        return {"kind": "pipeline", "steps": steps}
     if kind == "webhook":
         spec: dict[str, Any] = {"kind": "webhook", "url": str(data.get("webhook_url") or "")}
         for key in ("timeout_seconds", "max_attempts"):
