@@ -3,6 +3,7 @@ the failed step, cancel told to the running step, and a cancel racing a step's s
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -329,3 +330,46 @@ def test_the_api_retries_the_failed_step_and_the_request_page_shows_each_step(
     ]
     assert runs[0]["outputs"] == {"host": "db1"}
     assert "quota of the CMDB exceeded" in runs[1]["last_error"]
+
+
+def test_a_cancel_racing_a_steps_success_records_exactly_one_of_the_two(
+    db: Session, sessions: sessionmaker[Session]
+) -> None:
+    spec = {"kind": "webhook", "url": "https://hooks.example/one"}
+    _, lead, offering = owner_and_offering(db, fulfilment=spec)
+    for _ in range(4):
+        request_id = submit(db, requester(db), offering)
+        with sessions.begin() as session:
+            (claimed,) = engine.claim(
+                session, worker_id="w1", limit=1, lease=timedelta(seconds=30)
+            )
+        start = threading.Barrier(2)
+        finished: list[bool] = []
+        refused: list[Exception] = []
+
+        def succeed(run: engine.ClaimedRun = claimed) -> None:
+            start.wait()
+            with sessions.begin() as session:
+                finished.append(engine.finish(session, run=run, outcome=Outcome.succeeded({})))
+
+        def cancel(request_id: int = request_id) -> None:
+            start.wait()
+            try:
+                with sessions.begin() as session:
+                    service.cancel(session, actor=session.merge(lead), request_id=request_id)
+            except TransitionNotAllowed as error:
+                refused.append(error)
+
+        threads = [threading.Thread(target=succeed), threading.Thread(target=cancel)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        status = _status(db, request_id)
+        (run,) = runs_of(db, request_id)
+        db.commit()
+        if finished == [True]:
+            assert (status, run.status, len(refused)) == ("completed", "succeeded", 1)
+        else:
+            assert finished == [False]
+            assert (status, run.status, refused) == ("cancelled", "cancelled", [])
