@@ -338,38 +338,39 @@ def test_a_cancel_racing_a_steps_success_records_exactly_one_of_the_two(
     spec = {"kind": "webhook", "url": "https://hooks.example/one"}
     _, lead, offering = owner_and_offering(db, fulfilment=spec)
     for _ in range(4):
-        request_id = submit(db, requester(db), offering)
+        _race_once(db, sessions, lead, submit(db, requester(db), offering))
+
+
+def _race_once(db: Session, sessions: sessionmaker[Session], lead: Any, request_id: int) -> None:
+    with sessions.begin() as session:
+        (claimed,) = engine.claim(session, worker_id="w1", limit=1, lease=timedelta(seconds=30))
+    start = threading.Barrier(2)
+    finished: list[bool] = []
+    refused: list[Exception] = []
+
+    def succeed() -> None:
+        start.wait()
         with sessions.begin() as session:
-            (claimed,) = engine.claim(
-                session, worker_id="w1", limit=1, lease=timedelta(seconds=30)
-            )
-        start = threading.Barrier(2)
-        finished: list[bool] = []
-        refused: list[Exception] = []
+            finished.append(engine.finish(session, run=claimed, outcome=Outcome.succeeded({})))
 
-        def succeed(run: engine.ClaimedRun = claimed) -> None:
-            start.wait()
+    def cancel() -> None:
+        start.wait()
+        try:
             with sessions.begin() as session:
-                finished.append(engine.finish(session, run=run, outcome=Outcome.succeeded({})))
+                service.cancel(session, actor=session.merge(lead), request_id=request_id)
+        except TransitionNotAllowed as error:
+            refused.append(error)
 
-        def cancel(request_id: int = request_id) -> None:
-            start.wait()
-            try:
-                with sessions.begin() as session:
-                    service.cancel(session, actor=session.merge(lead), request_id=request_id)
-            except TransitionNotAllowed as error:
-                refused.append(error)
-
-        threads = [threading.Thread(target=succeed), threading.Thread(target=cancel)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-        status = _status(db, request_id)
-        (run,) = runs_of(db, request_id)
-        db.commit()
-        if finished == [True]:
-            assert (status, run.status, len(refused)) == ("completed", "succeeded", 1)
-        else:
-            assert finished == [False]
-            assert (status, run.status, refused) == ("cancelled", "cancelled", [])
+    threads = [threading.Thread(target=succeed), threading.Thread(target=cancel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    status = _status(db, request_id)
+    (run,) = runs_of(db, request_id)
+    db.commit()
+    if finished == [True]:
+        assert (status, run.status, len(refused)) == ("completed", "succeeded", 1)
+    else:
+        assert finished == [False]
+        assert (status, run.status, refused) == ("cancelled", "cancelled", [])
