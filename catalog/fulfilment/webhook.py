@@ -104,8 +104,9 @@ def post(
     connections: Connections,
     address: IPAddress | None = None,
     shown: str | None = None,
+    method: str = "POST",
 ) -> Answer | Outcome:
-    """POST ``body`` to the address the URL's host resolves to now (or ``address``, already
+    """POST ``body`` (or send ``method``) to the address the URL's host resolves to now (or ``address``, already
     checked by ``policy``), within ``timeout`` from connecting to the answer's last byte.
 
     The receiver's answer, or the Outcome of a call that got none (refused, timed out, too
@@ -128,7 +129,7 @@ def post(
             within(timeout),
             connections.client(origin) as client,
             client.stream(
-                "POST",
+                method,
                 pinned,
                 content=body,
                 headers=headers,
