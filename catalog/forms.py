@@ -8,8 +8,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from servicebay.catalog.errors import InputsInvalid
-from servicebay.catalog.live_options import LiveOptions
+from servicebay.catalog.errors import FieldUnknown, InputsInvalid
+from servicebay.catalog.live_options import FieldOptions, LiveOptions
 from servicebay.catalog.schemas import FieldType, FormField, RequestForm, compile_pattern
 from servicebay.core import clock
 
@@ -117,6 +117,35 @@ def _options_now(
     if refusal is not None:
         raise ValueError(refusal)
     return found.values()
+
+
+def options_for(
+    form: RequestForm,
+    field_name: str,
+    inputs: dict[str, Any],
+    *,
+    live: LiveOptions,
+    team: str | None,
+) -> FieldOptions:
+    """A choice field's options for the answers given so far, as the form shows them while
+    it is filled in: each answer above it counts as ``validate_inputs`` would clean it, and
+    one it would refuse counts as not given."""
+    form_field = next((f for f in form.fields if f.name == field_name), None)
+    if form_field is None or form_field.type not in (FieldType.SELECT, FieldType.MULTISELECT):
+        raise FieldUnknown(f"this form has no choice field named {field_name!r}")
+    answers: dict[str, Any] = {}
+    for above in visible_fields(form, inputs):
+        if above.name == field_name:
+            break
+        raw = inputs.get(above.name)
+        if _is_empty(raw):
+            continue
+        try:
+            options = _options_now(form, above, answers, live=live, team=team)
+            answers[above.name] = _clean(above, raw, options)
+        except ValueError:
+            continue
+    return live.for_field(form_field, answers=answers, labels=labels_of(form), team=team)
 
 
 def labels_of(form: RequestForm) -> dict[str, str]:

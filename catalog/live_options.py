@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from cachetools import TLRUCache
 from uritemplate import URITemplate
 
-from servicebay.catalog.fulfilment.webhook import Connections, post
 from servicebay.catalog.fulfilment.outcome import Outcome
+from servicebay.catalog.fulfilment.webhook import Connections, post
 from servicebay.catalog.schemas import TEAM_PARAMETER, FormField, OptionsSource, json_path
 from servicebay.core import clock
 from servicebay.core.outbound import OutboundPolicy

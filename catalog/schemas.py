@@ -8,9 +8,9 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import jsonpath_ng
 import re2
 from jsonpath_ng import JSONPath
+from jsonpath_ng.parser import parse as parse_json_path
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,7 +19,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
 from uritemplate import URITemplate
 
 from servicebay.catalog.conditions import ConditionError, fields_of, parse
@@ -270,7 +269,7 @@ def _url_template(value: str) -> URITemplate:
 def json_path(expression: str) -> JSONPath:
     """The parsed JSONPath expression; ValueError in words when it does not parse."""
     try:
-        return jsonpath_ng.parse(expression)
+        return parse_json_path(expression)
     except Exception as error:  # the parser raises bare Exceptions for some inputs
         raise ValueError(f"is not a JSONPath expression ({error})") from None
 
