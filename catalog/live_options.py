@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as default
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,8 +46,9 @@ class FieldOptions:
     what the offering expects).
     """
 
-    options: list[Option] = field(default_factory=list)
-    waiting_for: list[str] = field(default_factory=list)
+    field: str
+    options: list[Option] = default(default_factory=list)
+    waiting_for: list[str] = default(default_factory=list)
     problem: str | None = None
 
     @property
@@ -95,7 +97,7 @@ class LiveOptions:
         fields in words): its own list, or its live source's answer."""
         source = form_field.options_from
         if source is None:
-            return FieldOptions(options=[Option(o, o) for o in form_field.options])
+            return FieldOptions(form_field.name, options=[Option(o, o) for o in form_field.options])
         variables: dict[str, Any] = {}
         waiting: list[str] = []
         for name in source.parameters:
@@ -106,12 +108,12 @@ class LiveOptions:
                 continue
             variables[name] = _as_parameter(value)
         if waiting:
-            return FieldOptions(waiting_for=waiting)
+            return FieldOptions(form_field.name, waiting_for=waiting)
         url = URITemplate(source.url).expand(variables)
         try:
-            return FieldOptions(options=self._options(url, source))
+            return FieldOptions(form_field.name, options=self._options(url, source))
         except OptionsUnavailable as unavailable:
-            return FieldOptions(problem=str(unavailable))
+            return FieldOptions(form_field.name, problem=str(unavailable))
 
     def _options(self, url: str, source: OptionsSource) -> list[Option]:
         key = _key(url, source)

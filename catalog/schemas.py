@@ -615,3 +615,24 @@ class DemandOut(BaseModel):
         description="When merged: the id of the demand it was merged into, where its votes count",
     )
     created_at: datetime
+
+
+class OptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    value: str
+    label: str
+
+
+class FieldOptionsOut(BaseModel):
+    """A choice field's options for the answers given: ``ready`` is false while fields it
+    depends on are unanswered (``waiting_for``) or its source cannot be read (``problem``);
+    then no value can be submitted for it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    field: str
+    ready: bool
+    options: list[OptionOut]
+    waiting_for: list[str]
+    problem: str | None

@@ -107,7 +107,8 @@ def post(
     method: str = "POST",
 ) -> Answer | Outcome:
     """POST ``body`` (or send ``method``) to the address the URL's host resolves to now (or
-    ``address``, already checked by ``policy``), within ``timeout`` from connecting to the answer's last byte.
+    ``address``, already checked by ``policy``), within ``timeout`` from connecting to the
+    answer's last byte.
 
     The receiver's answer, or the Outcome of a call that got none (refused, timed out, too
     large, unreachable). Messages name the URL as ``shown`` (the URL itself by default):
