@@ -213,9 +213,7 @@ def test_an_answer_stands_for_the_cache_time_and_is_never_used_once_stale(
         check()
 
 
-def test_a_source_the_outbound_policy_forbids_is_never_called(
-    db: Session, source: Source
-) -> None:
+def test_a_source_the_outbound_policy_forbids_is_never_called(db: Session, source: Source) -> None:
     _, requester = arrange(db, source.base)
     strict = live_options.LiveOptions(OutboundPolicy())
     with pytest.raises(InputsInvalid) as refused:
@@ -341,7 +339,9 @@ def test_sources_are_asked_with_each_answer_encoded(source: Source) -> None:
         team="payments",
     )
     assert found.ready
-    assert source.asked[-1] == Asked("/clusters", {"environment": ["a b&c=d"], "team": ["payments"]})
+    assert source.asked[-1] == Asked(
+        "/clusters", {"environment": ["a b&c=d"], "team": ["payments"]}
+    )
 
 
 def test_definition_round_trip_keeps_the_source() -> None:
