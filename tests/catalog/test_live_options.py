@@ -357,3 +357,9 @@ def test_definition_round_trip_keeps_the_source() -> None:
     )
     dumped = definition.model_dump(mode="json", exclude_defaults=True)
     assert dumped["form"]["fields"][1]["options_from"]["url"].endswith("{?environment,team}")
+
+
+def test_items_may_name_the_list_itself_and_values_the_element() -> None:
+    source = OptionsSource(url="https://cmdb.example.com/c", items="$.names", value="$")
+    found = live_options.read_options({"names": ["eu", "us", "eu", 7]}, source)
+    assert [option.value for option in found] == ["eu", "us", "7"]
