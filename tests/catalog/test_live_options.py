@@ -20,7 +20,8 @@ from servicebay.core.identity import Role, Team, User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.requests import service as requests_service
 from tests.factories import make_offering, make_team, make_user, sign_in, token_for
-from tests.options_source import Asked, OptionsSource as Source, clusters
+from tests.options_source import Asked, clusters
+from tests.options_source import OptionsSource as Source
 
 LOCAL = OutboundPolicy.from_lists(["127.0.0.0/8"], [])
 
