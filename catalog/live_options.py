@@ -29,6 +29,8 @@ from servicebay.core.outbound import OutboundPolicy
 
 MAX_OPTIONS = 500  # the most options one answer gives a field; the rest are left out
 USER_AGENT = "servicebay-form-options/1"
+# What one kept answer is for: the URL asked, the paths read in it and its cache time.
+AnswerKey = tuple[str, str, str, str | None, int]
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class LiveOptions:
     def __init__(self, policy: OutboundPolicy, *, max_answers: int = 1_024) -> None:
         self.policy = policy
         self._connections = Connections()
-        self._answers: TLRUCache[str, list[Option]] = TLRUCache(
+        self._answers: TLRUCache[AnswerKey, list[Option]] = TLRUCache(
             maxsize=max_answers, ttu=_expiry, timer=_now
         )
         self._lock = threading.Lock()
@@ -116,7 +118,7 @@ class LiveOptions:
             return FieldOptions(form_field.name, problem=str(unavailable))
 
     def _options(self, url: str, source: OptionsSource) -> list[Option]:
-        key = _key(url, source)
+        key = (url, source.items, source.value, source.label, source.cache_seconds)
         with self._lock:
             kept = self._answers.get(key)
         if kept is not None:
@@ -209,13 +211,8 @@ def _as_parameter(value: Any) -> Any:
     return str(value)
 
 
-def _key(url: str, source: OptionsSource) -> str:
-    return json.dumps([url, source.items, source.value, source.label, source.cache_seconds])
-
-
-def _expiry(key: str, value: list[Option], now: float) -> float:
-    cache_seconds = json.loads(key)[4]
-    return now + float(cache_seconds)
+def _expiry(key: AnswerKey, value: list[Option], now: float) -> float:
+    return now + key[-1]  # the source's cache_seconds
 
 
 def _now() -> float:
