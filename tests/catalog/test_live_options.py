@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog import as_code, live_options
 from servicebay.catalog.errors import InputsInvalid
 from servicebay.catalog.schemas import OfferingIn, OptionsSource, RequestForm
-from servicebay.core import clock
+from servicebay.core import clock, identity
 from servicebay.core.identity import Role, Team, User
 from servicebay.core.outbound import OutboundPolicy
+from servicebay.core.settings import Settings
+from servicebay.portal.mcp.runner import ToolRunner
+from servicebay.portal.mcp.tools import agent_tools
 from servicebay.requests import service as requests_service
 from tests.factories import make_offering, make_team, make_user, sign_in, token_for
 from tests.options_source import Asked, clusters
@@ -364,3 +367,29 @@ def test_items_may_name_the_list_itself_and_values_the_element() -> None:
     source = OptionsSource(url="https://cmdb.example.com/c", items="$.names", value="$")
     found = live_options.read_options({"names": ["eu", "us", "eu", 7]}, source)
     assert [option.value for option in found] == ["eu", "us", "7"]
+
+
+def test_an_agent_lists_live_options_and_validation_checks_against_them(
+    db: Session, settings: Settings, sessions: sessionmaker[Session], source: Source
+) -> None:
+    live_options.for_policy.cache_clear()
+    _, requester = arrange(db, source.base)
+    issued = identity.create_token(db, user=requester, name="agent", scopes=["read"])
+    db.commit()
+    tools = {
+        tool.name: tool.fn
+        for tool in agent_tools(ToolRunner(sessions, settings, token=issued.value))
+    }
+
+    listed = tools["list_field_options"](
+        offering="namespace", field="cluster", inputs={"environment": "staging"}
+    ).structured_content
+    assert listed["options"] == [{"value": "stage-1-payments", "label": "stage-1 (payments)"}]
+    bad = tools["validate_request"](
+        offering="namespace", inputs={"environment": "staging", "cluster": "prod-eu-payments"}
+    ).structured_content
+    assert bad["problems"] == [{"field": "cluster", "message": "must be one of the options"}]
+    good = tools["validate_request"](
+        offering="namespace", inputs={"environment": "staging", "cluster": "stage-1-payments"}
+    ).structured_content
+    assert good["valid"] is True
