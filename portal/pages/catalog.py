@@ -151,8 +151,11 @@ def offering_page(
     request: Request, slug: str, db: DbSession, user: PageUser, live: FormOptions
 ) -> Response:
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    # Live options are fetched before the view is recorded: on SQLite a write holds the
+    # database's one write lock until the response, and a slow source must not hold it.
+    response = _offering_response(request, db, offering, user, live, values={}, problems={})
     catalog_service.record_view(db, offering=offering, viewer=user)
-    return _offering_response(request, db, offering, user, live, values={}, problems={})
+    return response
 
 
 @router.get("/offerings/{slug}/fields/{field_name}/options", name="field_options")
