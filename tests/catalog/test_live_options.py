@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.catalog import as_code, live_options
+from servicebay.catalog import as_code, forms, live_options
 from servicebay.catalog.errors import InputsInvalid
-from servicebay.catalog.schemas import OfferingIn, OptionsSource, RequestForm
+from servicebay.catalog.schemas import FieldType, OfferingIn, OptionsSource, RequestForm
 from servicebay.core import clock, identity
 from servicebay.core.identity import Role, Team, User
 from servicebay.core.outbound import OutboundPolicy
@@ -393,3 +393,27 @@ def test_an_agent_lists_live_options_and_validation_checks_against_them(
         offering="namespace", inputs={"environment": "staging", "cluster": "stage-1-payments"}
     ).structured_content
     assert good["valid"] is True
+
+
+def test_a_multiselect_takes_only_values_its_source_offers(source: Source) -> None:
+    live = live_options.LiveOptions(LOCAL)
+    form = RequestForm.model_validate(live_form(source.base))
+    form.fields[1].type = FieldType.MULTISELECT
+    inputs = {"environment": "production", "cluster": ["prod-eu-payments", "stage-1-payments"]}
+    with pytest.raises(InputsInvalid) as refused:
+        forms.validate_inputs(form, inputs, live=live, team="payments")
+    assert refused.value.problems == {
+        "cluster": "must be chosen from the options (not stage-1-payments)"
+    }
+    inputs["cluster"] = ["prod-eu-payments", "prod-us-payments"]
+    cleaned = forms.validate_inputs(form, inputs, live=live, team="payments")
+    assert cleaned["cluster"] == ["prod-eu-payments", "prod-us-payments"]
+
+
+def test_without_a_live_lookup_a_live_field_is_refused_not_waved_through() -> None:
+    form = RequestForm.model_validate(live_form("https://cmdb.example.com"))
+    with pytest.raises(InputsInvalid) as refused:
+        forms.validate_inputs(form, {"environment": "staging", "cluster": "anything"})
+    assert refused.value.problems == {
+        "cluster": "cannot be checked here: its options come from a live source"
+    }
