@@ -47,6 +47,12 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors == [], f"the browser reported errors: {errors}"
 
 
+def choose_environment(page: Page, environment: str) -> None:
+    """Choose, and wait for the cluster field drawn again for the choice."""
+    with page.expect_response("**/fields/cluster/options?*"):
+        page.get_by_label("Environment").select_option(environment)
+
+
 def test_changing_a_field_refreshes_the_options_of_the_field_that_depends_on_it(
     live_url: str, page: Page, db: Session
 ) -> None:
@@ -68,16 +74,16 @@ def test_changing_a_field_refreshes_the_options_of_the_field_that_depends_on_it(
             "Choose Environment first to see the options."
         )
 
-        page.get_by_label("Environment").select_option("production")
+        choose_environment(page, "production")
         expect(cluster.locator("option")).to_have_text(
             ["Choose…", "prod-eu (payments)", "prod-us (payments)"]
         )
-        page.get_by_label("Environment").select_option("staging")
+        choose_environment(page, "staging")
         expect(cluster.locator("option")).to_have_text(["Choose…", "stage-1 (payments)"])
         cluster.select_option("stage-1-payments")
 
         source.answer = lambda asked: (503, {"detail": "maintenance"})
-        page.get_by_label("Environment").select_option("production")
+        choose_environment(page, "production")
         expect(page.locator("#field-cluster-state")).to_contain_text(
             "The options cannot be loaded now: the options source at 127.0.0.1 answered 503"
         )
@@ -88,8 +94,9 @@ def test_changing_a_field_refreshes_the_options_of_the_field_that_depends_on_it(
         assert page.url == f"{live_url}/offerings/namespace"
 
         source.answer = clusters
-        page.get_by_label("Environment").select_option("staging")
-        page.get_by_label("Cluster").select_option("stage-1-payments")
+        choose_environment(page, "staging")
+        expect(cluster.locator("option")).to_have_text(["Choose…", "stage-1 (payments)"])
+        cluster.select_option("stage-1-payments")
         page.get_by_role("button", name="Submit request").click()
         page.wait_for_url(f"{live_url}/requests/*")
         expect(page.get_by_text("stage-1-payments")).to_be_visible()
