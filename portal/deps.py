@@ -10,9 +10,12 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
+from servicebay.catalog import live_options
+from servicebay.catalog.live_options import LiveOptions
 from servicebay.core import identity, ratelimit
 from servicebay.core.database import transaction
 from servicebay.core.identity import User
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.portal.proxy_auth import from_trusted_proxy, proxy_user
 from servicebay.portal.security import SESSION_COOKIE, check_csrf
@@ -77,6 +80,14 @@ def get_settings(request: Request) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_live_options(settings: AppSettings) -> LiveOptions:
+    """The process's live form options, fetched under the outbound policy of the settings."""
+    return live_options.for_policy(OutboundPolicy.from_settings(settings))
+
+
+FormOptions = Annotated[LiveOptions, Depends(get_live_options)]
 
 
 def _bearer(request: Request) -> str | None:

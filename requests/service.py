@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload, lazyload
 from servicebay.catalog import forms
 from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
+from servicebay.catalog.live_options import FieldOptions, LiveOptions
 from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import RequestForm
 from servicebay.core import clock, events, idempotency
@@ -54,10 +55,20 @@ CANCEL_ATTEMPTS = 5
 NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value)
 
 
-def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[str, Any]) -> Request:
-    """Validate the inputs against the offering's current version and start the request."""
+def submit(
+    session: Session,
+    *,
+    actor: User,
+    offering_slug: str,
+    inputs: dict[str, Any],
+    live: LiveOptions | None = None,
+) -> Request:
+    """Validate the inputs against the offering's current version and start the request.
+
+    ``live`` reads the options of fields with a live source; without it such a field is
+    refused (a face that takes requests passes it)."""
     offering, version = _requestable(session, actor=actor, offering_slug=offering_slug)
-    cleaned = _cleaned(version, inputs)
+    cleaned = _cleaned(version, inputs, actor=actor, live=live)
     team_id = requesting_team_id(actor)
     _check_quota(session, version=version, team_id=team_id)
     now = clock.now()
@@ -92,13 +103,18 @@ def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[st
 
 
 def check_inputs(
-    session: Session, *, actor: User, offering_slug: str, inputs: dict[str, Any]
+    session: Session,
+    *,
+    actor: User,
+    offering_slug: str,
+    inputs: dict[str, Any],
+    live: LiveOptions | None = None,
 ) -> dict[str, Any]:
     """The inputs as ``submit`` would store them, or the same errors it would refuse them
     with (the offering takes no requests, a field's problem, the team's quota used up);
     nothing is written."""
     _, version = _requestable(session, actor=actor, offering_slug=offering_slug)
-    cleaned = _cleaned(version, inputs)
+    cleaned = _cleaned(version, inputs, actor=actor, live=live)
     if quota_left(session, actor=actor, version=version) == 0:
         raise QuotaExceeded(_quota_used_up(version))
     return cleaned
@@ -121,14 +137,58 @@ def _requestable(
     return offering, offering.current_version
 
 
-def _cleaned(version: OfferingVersion, inputs: dict[str, Any]) -> dict[str, Any]:
+def _cleaned(
+    version: OfferingVersion, inputs: dict[str, Any], *, actor: User, live: LiveOptions | None
+) -> dict[str, Any]:
     form = catalog_service.form_of(version)
-    return forms.validate_inputs(form, _with_defaults(form, inputs))
+    return forms.validate_inputs(
+        form, _with_defaults(form, inputs), live=live, team=requesting_team_slug(actor)
+    )
+
+
+def field_options(
+    session: Session,
+    *,
+    viewer: User,
+    offering_slug: str,
+    field_name: str,
+    inputs: dict[str, Any],
+    live: LiveOptions,
+) -> FieldOptions:
+    """A choice field's options for the answers given so far and the viewer's team, as the
+    form offers them now and as ``submit`` would accept them."""
+    offering = catalog_service.get_offering(session, slug=offering_slug, viewer=viewer)
+    version = offering.current_version
+    form = catalog_service.form_of(version) if version else RequestForm()
+    answers = _with_defaults(form, inputs)
+    return forms.options_for(
+        form, field_name, answers, live=live, team=requesting_team_slug(viewer)
+    )
+
+
+def live_choices(
+    form: RequestForm, *, viewer: User, inputs: dict[str, Any], live: LiveOptions
+) -> dict[str, FieldOptions]:
+    """The options of each field with a live source, for the answers so far: what the form
+    shows as it is drawn."""
+    answers = _with_defaults(form, inputs)
+    team = requesting_team_slug(viewer)
+    return {
+        form_field.name: forms.options_for(form, form_field.name, answers, live=live, team=team)
+        for form_field in form.fields
+        if form_field.options_from is not None
+    }
 
 
 def requesting_team_id(actor: User) -> int | None:
     """The team a request counts for (its quota, its insights): the requester's first."""
     return actor.team_ids[0] if actor.team_ids else None
+
+
+def requesting_team_slug(actor: User) -> str | None:
+    """The slug of the team a request counts for, as an options source is told it."""
+    team_id = requesting_team_id(actor)
+    return next((m.team.slug for m in actor.memberships if m.team_id == team_id), None)
 
 
 def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +256,7 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
     offering = catalog_service.get_offering(session, slug=slug, viewer=viewer)
     version = offering.current_version
     form = catalog_service.form_of(version) if version else RequestForm()
-    team_id = requesting_team_id(viewer)
-    team = next((m.team.slug for m in viewer.memberships if m.team_id == team_id), None)
+    team = requesting_team_slug(viewer)
     return OfferingDescription(
         offering=catalog_service.offering_out(session, offering, viewer=viewer),
         form_schema=forms.json_schema(form, title=offering.name),
@@ -212,7 +271,13 @@ SUBMISSION_KEYS = "requests.submit"  # the purpose of the API's Idempotency-Keys
 
 
 def submit_once(
-    session: Session, *, actor: User, key: str, offering_slug: str, inputs: dict[str, Any]
+    session: Session,
+    *,
+    actor: User,
+    key: str,
+    offering_slug: str,
+    inputs: dict[str, Any],
+    live: LiveOptions | None = None,
 ) -> tuple[Request, bool]:
     """Submit at most once per user and Idempotency-Key: the request, and whether it is
     the one an earlier call with this key made (a replay). The key is reserved in the
@@ -226,7 +291,7 @@ def submit_once(
     if reservation.earlier is not None:
         earlier = int(reservation.earlier["request_id"])
         return get_for_viewer(session, request_id=earlier, viewer=actor), True
-    request = submit(session, actor=actor, offering_slug=offering_slug, inputs=inputs)
+    request = submit(session, actor=actor, offering_slug=offering_slug, inputs=inputs, live=live)
     idempotency.settle(reservation, {"request_id": request.id})
     return request, False
 

@@ -27,6 +27,7 @@ router = APIRouter(prefix="/ops")
 BLANK_FIELD_ROWS = 2
 FIELD_KEYS = ("label", "help", "placeholder", "pattern", "min_date", "max_date")
 NUMBER_KEYS = ("min", "max", "min_length", "max_length")
+LIVE_OPTION_KEYS = ("url", "items", "value", "label", "cache_seconds", "timeout_seconds")
 
 
 @router.get("/offerings", name="ops_offerings")
@@ -344,6 +345,10 @@ def _fields_from_form(data: FormData) -> list[dict[str, Any]]:
                 field[key] = get(key)
         if get("options"):
             field["options"] = [o.strip() for o in get("options").split(",") if o.strip()]
+        if get("options_url"):
+            field["options_from"] = {
+                key: get(f"options_{key}") for key in LIVE_OPTION_KEYS if get(f"options_{key}")
+            }
         if get("default"):
             field["default"] = get("default")
         if get("show_if_field"):
