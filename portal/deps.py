@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from servicebay.core import identity, ratelimit
@@ -22,17 +23,37 @@ from servicebay.requests.models import Request as ServiceRequest
 RATE_WINDOW = timedelta(minutes=1)
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One transaction per HTTP request: committed when the route returns normally."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One transaction per HTTP request: committed when the route returns normally.
+
+    Opening a session touches no database, so it happens here; the commit (or the
+    rollback) runs on a worker thread, all of it in one hop.
+    """
     session: Session = request.app.state.sessions()
     request.state.rate_hits = []
     try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_roll_back, request, session)
+        raise
+    await run_in_threadpool(_commit, request, session)
+
+
+def _commit(request: Request, session: Session) -> None:
+    try:
         session.commit()
     except BaseException:
         session.rollback()
         _keep_rate_hits(request)
         raise
+    finally:
+        session.close()
+
+
+def _roll_back(request: Request, session: Session) -> None:
+    try:
+        session.rollback()
+        _keep_rate_hits(request)
     finally:
         session.close()
 
@@ -71,7 +92,7 @@ def get_analytics_db(request: Request, db: DbSession) -> Iterator[Session]:
 AnalyticsSession = Annotated[Session, Depends(get_analytics_db, scope="function")]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -192,7 +213,7 @@ def require_scope(request: Request, scope: str) -> None:
     identity.require_scope(request.state.token_scopes, scope)
 
 
-def page_user(user: MaybeUser) -> User:
+async def page_user(user: MaybeUser) -> User:
     if user is None:
         raise LoginRequired()
     return user

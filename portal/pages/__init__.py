@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from servicebay.portal.deps import page_caller
 from servicebay.portal.form_tokens import once_per_form
-from servicebay.portal.navigation import main_tabs
+from servicebay.portal.navigation import top_bar
 from servicebay.portal.pages import (
     account,
     admin,
@@ -27,8 +27,7 @@ router = APIRouter(
         Depends(page_caller),
         Depends(check_csrf),
         Depends(once_per_form, scope="function"),  # after the CSRF check, always
-        Depends(notifications.count_unread),
-        Depends(main_tabs),
+        Depends(top_bar),
     ],
     include_in_schema=False,
 )
