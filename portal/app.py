@@ -51,7 +51,15 @@ logger = logging.getLogger("servicebay.portal")
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
     settings.configure_secrets()
-    engine = make_engine(settings.effective_database_url)
+    # On PostgreSQL, enough kept connections for the requests one process answers at
+    # once: a connection opened for one request and closed after it costs more than it.
+    pool: dict[str, int] = {}
+    if not settings.is_sqlite:
+        pool = {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_pool_size,
+        }
+    engine = make_engine(settings.effective_database_url, **pool)
     sessions = make_sessionmaker(engine)
     # Insights only read: from a replica when one is configured, else in the request's
     # own session (see deps.get_analytics_db).
