@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     settings.configure_secrets()
     # On PostgreSQL, enough kept connections for the requests one process answers at
     # once: a connection opened for one request and closed after it costs more than it.
-    pool: dict[str, int] = {}
+    pool: dict[str, Any] = {}
     if not settings.is_sqlite:
         pool = {
             "pool_size": settings.database_pool_size,
