@@ -15,6 +15,7 @@ from servicebay.core import identity, ratelimit
 from servicebay.core.database import transaction
 from servicebay.core.identity import User
 from servicebay.core.settings import Settings
+from servicebay.portal import navigation
 from servicebay.portal.proxy_auth import from_trusted_proxy, proxy_user
 from servicebay.portal.security import SESSION_COOKIE, check_csrf
 from servicebay.requests import service as requests_service
@@ -114,6 +115,7 @@ PAGES_TAKE_NO_TOKENS = (
 
 def page_caller(request: Request, db: DbSession, settings: AppSettings) -> User | None:
     """The person on a page, by sign-in cookie or trusted proxy; None when anonymous.
+    With them, what every page's top bar shows (unread notifications, tabs).
 
     A bearer token is refused here (401): tokens have scopes, and pages would act with
     the user's full rights. The one decision for every page route.
@@ -121,10 +123,12 @@ def page_caller(request: Request, db: DbSession, settings: AppSettings) -> User 
     if _bearer(request) is not None and not from_trusted_proxy(request, settings):
         raise HTTPException(401, PAGES_TAKE_NO_TOKENS)
     request.state.token_scopes = None
-    return _signed_in(request, db, settings)
+    return _signed_in(request, db, settings, with_top_bar=True)
 
 
-def _signed_in(request: Request, db: Session, settings: Settings) -> User | None:
+def _signed_in(
+    request: Request, db: Session, settings: Settings, *, with_top_bar: bool = False
+) -> User | None:
     key = request.cookies.get(SESSION_COOKIE)
     signed_in: User | None = proxy_user(request, db, settings)
     if signed_in is None and key:
@@ -135,6 +139,12 @@ def _signed_in(request: Request, db: Session, settings: Settings) -> User | None
             absolute=timedelta(hours=settings.session_absolute_hours),
         )
     request.state.user = signed_in
+    if with_top_bar:
+        # Every page's top bar: read with the sign-in, in the same trip to a worker
+        # thread and the same transaction, fresh on every page.
+        request.state.unread, request.state.tabs = (
+            navigation.top_bar_of(db, signed_in) if signed_in is not None else (0, [])
+        )
     _end_lookup(db)
     return signed_in
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
 from sqlalchemy.orm import Session
 
 from servicebay.analytics import scope
 from servicebay.core import policies, questions
 from servicebay.core.identity import User
-from servicebay.portal.deps import DbSession, MaybeUser
 from servicebay.requests import approvals, notifications, tasks
 
 
@@ -45,9 +43,3 @@ def top_bar_of(session: Session, user: User) -> tuple[int, list[Tab]]:
         session, notifications.unread_count_of(user.id), *(question for question, _ in offered)
     )
     return int(unread), [tab for shown, (_, tab) in zip(allowed, offered, strict=True) if shown]
-
-
-def top_bar(request: Request, db: DbSession, user: MaybeUser) -> None:
-    """Every page's top bar: the reader's unread notifications and tabs (none for anyone
-    signed out), read fresh on every page, so a notice is never older than the page."""
-    request.state.unread, request.state.tabs = top_bar_of(db, user) if user is not None else (0, [])
