@@ -21,7 +21,7 @@ from servicebay.catalog.schemas import FieldType, RequestForm
 from servicebay.core.cache import PerDatabase
 from servicebay.core.identity import User
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import is_htmx, render, render_part, see_other
+from servicebay.portal.render import is_htmx, render, render_part, see_other, url_of
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
 from servicebay.requests.models import Request as ServiceRequest
@@ -222,4 +222,4 @@ def offering_request(
         return _offering_response(
             request, db, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
         )
-    return see_other(request, str(request.url_for("request_page", request_id=created.id)))
+    return see_other(request, str(url_of(request, "request_page", request_id=created.id)))
