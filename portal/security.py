@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -159,14 +158,10 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
     def _csrf_cookie(self, token: str) -> str:
-        cookie: SimpleCookie = SimpleCookie()
-        cookie[CSRF_COOKIE] = token
-        cookie[CSRF_COOKIE]["path"] = "/"
-        cookie[CSRF_COOKIE]["httponly"] = True
-        cookie[CSRF_COOKIE]["samesite"] = "lax"
-        if self.secure:
-            cookie[CSRF_COOKIE]["secure"] = True
-        return cookie.output(header="").strip()
+        """The Set-Cookie value; a token holds only URL-safe characters, so it is
+        written as it is (as the cookie library would write it)."""
+        secure = "; Secure" if self.secure else ""
+        return f"{CSRF_COOKIE}={token}; HttpOnly; Path=/; SameSite=lax{secure}"
 
 
 async def check_csrf(request: Request) -> None:
