@@ -29,7 +29,7 @@ from servicebay.portal.deps import (
     SubmittedForm,
     limit_rate,
 )
-from servicebay.portal.render import is_htmx, render, render_part, see_other
+from servicebay.portal.render import is_htmx, render, render_part, see_other, url_of
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
 from servicebay.requests.models import Request as ServiceRequest
@@ -289,4 +289,4 @@ def offering_request(
             status_code=409,
             notice=str(refused),
         )
-    return see_other(request, str(request.url_for("request_page", request_id=created.id)))
+    return see_other(request, str(url_of(request, "request_page", request_id=created.id)))

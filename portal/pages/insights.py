@@ -20,7 +20,7 @@ from servicebay.analytics.percentiles import percentiles
 from servicebay.analytics.scope import reads_insights, visible_offerings, visible_teams
 from servicebay.core.identity import User
 from servicebay.portal.deps import AnalyticsSession, DbSession, PageUser, SubmittedForm
-from servicebay.portal.render import render, see_other
+from servicebay.portal.render import render, see_other, url_of
 
 router = APIRouter()
 
@@ -152,7 +152,7 @@ def insights_digest_cadence(
         team_slug=team_slug,
         cadence_days=_number(str(data.get("cadence_days") or ""), 0, 999) or 0,
     )
-    target = str(request.url_for("insights_digest")) + "?" + urlencode({"team": team_slug})
+    target = str(url_of(request, "insights_digest")) + "?" + urlencode({"team": team_slug})
     return see_other(request, target, notice=f"The digest now comes every {days} days.")
 
 
@@ -168,7 +168,7 @@ def insights_digest_demand(
         title=str(data.get("title") or ""),
         description=str(data.get("description") or ""),
     )
-    target = str(request.url_for("demand_page", demand_id=created.id))
+    target = str(url_of(request, "demand_page", demand_id=created.id))
     return see_other(request, target, notice=f"“{created.title}” is in the team's backlog.")
 
 

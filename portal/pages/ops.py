@@ -20,7 +20,7 @@ from servicebay.core.identity import User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
-from servicebay.portal.render import render, see_other
+from servicebay.portal.render import render, see_other, url_of
 
 router = APIRouter(prefix="/ops")
 
@@ -38,7 +38,7 @@ def ops_offerings(
         db,
         catalog_service.for_ops(user, name=q),
         number=page,
-        base=str(request.url_for("ops_offerings")),
+        base=str(url_of(request, "ops_offerings")),
         params={"q": q},
     )
     rows = [
@@ -240,7 +240,7 @@ def _editor(
 
 def _see(request: Request, slug: str, notice: str) -> Response:
     """Back to the editor, with the notice as the server's own flash message."""
-    return see_other(request, str(request.url_for("ops_offering_edit", slug=slug)), notice=notice)
+    return see_other(request, str(url_of(request, "ops_offering_edit", slug=slug)), notice=notice)
 
 
 def _problems(error: CatalogError) -> dict[str, str]:
