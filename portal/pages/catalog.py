@@ -180,7 +180,7 @@ def field_options(
         "form_field": next(f for f in form.fields if f.name == field_name),
         "value": inputs.get(field_name),
         "live": found,
-        "options_url": request.url_for("field_options", slug=slug, field_name=field_name),
+        "options_url": url_of(request, "field_options", slug=slug, field_name=field_name),
     }
     return render(request, "catalog/_field_options.html", context)
 
