@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -77,20 +77,20 @@ class RejectionRow:
     rule: str = ""
 
 
-def _days(period: Period) -> tuple[date, date]:
-    """The days a period names, first and last included. The roll-up counts per UTC
-    day, so in another reporting zone these are the UTC days of the same dates."""
-    return period.first_day, period.last_day
-
-
 def _counts(
     session: Session, offering_ids: Sequence[int], period: Period, recent: rollup.Tail
 ) -> dict[tuple[int, str], int]:
-    first, last = _days(period)
-    found = rollup.counts(
-        session, offering_ids=offering_ids, first_day=first, last_day=last, recent=recent
-    )
+    found = _found(session, offering_ids, period, recent)
     return {key: events for key, (events, _) in found.items()}
+
+
+def _found(
+    session: Session, offering_ids: Sequence[int], period: Period, recent: rollup.Tail
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """(events, total) per (offering, type) over the period's local days, exactly."""
+    return rollup.counts_between(
+        session, offering_ids=offering_ids, since=period.since, until=period.until, recent=recent
+    )
 
 
 def _requesters(
@@ -281,22 +281,19 @@ def rejection(
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
     recent = rollup.tail(session, ids)
-    first, last = _days(period)
-    found = rollup.counts(session, offering_ids=ids, first_day=first, last_day=last, recent=recent)
+    last = period.last_day
+    found = _found(session, ids, period, recent)
     counts = {key: events for key, (events, _) in found.items()}
     before = _counts(session, ids, period.previous(), recent)
     reasons = _reasons(session, ids, period)
-    last_asked = rollup.last_days_with(
-        session,
-        offering_ids=ids,
-        kind="request.submitted",
-        before=last + timedelta(days=1),
-        recent=recent,
+    last_asked = rollup.last_local_days_submitted(
+        session, offering_ids=ids, until=period.until, zone=period.zone, recent=recent
     )
     rows = []
     for offering in offerings:
         ratings, rating_total = found.get((offering.id, "request.rated"), (0, 0))
-        idle = (last - last_asked.get(offering.id, offering.created_at.date())).days
+        created = offering.created_at.astimezone(period.zone).date()
+        idle = (last - last_asked.get(offering.id, created)).days
         row = RejectionRow(
             offering_id=offering.id,
             offering_slug=offering.slug,
