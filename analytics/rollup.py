@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Date, Integer, Table, case, cast, column, delete, func, select, values
+from sqlalchemy import Date, Table, case, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from servicebay.analytics.models import DailyCount, RollupState
 from servicebay.core import clock
-from servicebay.core.database import UTCDateTime, insert_or_update
+from servicebay.core.database import insert_or_update
 from servicebay.core.events import Event
 from servicebay.requests import history
 from servicebay.requests.models import Request
@@ -398,30 +398,22 @@ def _last_moments(
     session: Session, utc_days: dict[int, date], until: datetime
 ) -> dict[int, datetime]:
     """The last submission moment of each offering within its given UTC day (before until)."""
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for offering_id, day in utc_days.items():
+        by_day[day].append(offering_id)
+    windows = [
+        (Request.offering_id.in_(ids[start : start + 1000]))
+        & (Request.submitted_at >= _midnight_of(day))
+        & (Request.submitted_at < min(_midnight_of(day) + DAY, until))
+        for day, ids in by_day.items()
+        for start in range(0, len(ids), 1000)
+    ]
     found: dict[int, datetime] = {}
-    items = list(utc_days.items())
-    for start in range(0, len(items), 2000):
-        chunk = items[start : start + 2000]
-        window = values(
-            column("offering_id", Integer),
-            column("low", UTCDateTime()),
-            column("high", UTCDateTime()),
-            name="last_day",
-        ).data(
-            [
-                (offering_id, _midnight_of(day), min(_midnight_of(day) + DAY, until))
-                for offering_id, day in chunk
-            ]
-        )
+    for start in range(0, len(windows), 200):
         rows = session.execute(
-            select(window.c.offering_id, func.max(Request.submitted_at))
-            .join(
-                Request,
-                (Request.offering_id == window.c.offering_id)
-                & (Request.submitted_at >= window.c.low)
-                & (Request.submitted_at < window.c.high),
-            )
-            .group_by(window.c.offering_id)
+            select(Request.offering_id, func.max(Request.submitted_at))
+            .where(or_(*windows[start : start + 200]))
+            .group_by(Request.offering_id)
         )
         for offering_id, moment in rows:
             if moment is not None:

@@ -248,3 +248,45 @@ def test_the_digest_and_its_cadences_are_defined_in_the_metrics_document() -> No
     for finding in ("what flowed", "what waited", "what failed", "rated low", "unmet demand"):
         assert finding in section
     assert preferences.TOPICS["digest"] in section
+
+
+def test_a_team_in_rome_gets_the_week_of_romes_days(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    # Monday 15 June 01:30 in Rome, still Sunday 14 June in UTC.
+    clock.freeze(datetime(2026, 6, 14, 23, 30, tzinfo=UTC))
+    notifications.configure(sessions, email=True, base_url="https://portal.example")
+    platform = make_team(db, "platform")
+    platform.reporting_timezone = "Europe/Rome"
+    lead = make_user(db, "lead", team=platform, role=Role.LEAD)
+    postgres = make_offering(db, platform, lead, slug="postgres", name="PostgreSQL database")
+    postgres.created_at = FORTNIGHT_BEFORE
+    rome = timedelta(hours=2)  # summer time
+    in_rome = [
+        datetime(2026, 6, 8, 0, 30) - rome,  # Monday 00:30 there, Sunday evening in UTC
+        datetime(2026, 6, 14, 23, 30) - rome,
+    ]
+    outside = [
+        datetime(2026, 6, 7, 23, 30) - rome,  # Sunday before, Sunday 21:30 UTC
+        datetime(2026, 6, 15, 0, 10) - rome,  # Monday 00:10 there, Sunday 22:10 UTC
+    ]
+    for at in in_rome + outside:
+        finished = at.replace(tzinfo=UTC)
+        make_history(db, postgres, lead, _done(finished - timedelta(hours=2), hours=2))
+    db.commit()
+
+    found = digest.digest(db, viewer=lead, team_slug="platform")
+
+    assert (found.first_day.isoformat(), found.last_day.isoformat()) == (
+        "2026-06-08",
+        "2026-06-14",
+    )
+    assert found.period.since == datetime(2026, 6, 7, 22, tzinfo=UTC)
+    assert found.completed == 2
+    db.rollback()
+    # The worker sends Rome's week once Rome's Sunday has ended, UTC's or not.
+    Worker(sessions, settings, chores=(digest.send_due,))._sweep()
+    emails = _digest_emails(db)
+    assert len(emails) == 1
+    assert "2026-06-08 to 2026-06-14" in emails[0].payload["subject"]
+    assert "Completed: 2 (before: 1)" in emails[0].payload["body"]
