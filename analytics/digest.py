@@ -15,7 +15,7 @@ from datetime import UTC, date, timedelta, tzinfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, flow, health, rollup
+from servicebay.analytics import flow, rollup
 from servicebay.analytics.models import TeamDigest
 from servicebay.analytics.reports import Context
 from servicebay.analytics.scope import (
@@ -255,9 +255,7 @@ def _digest_of(
     before = Context(session, offerings, period.previous())
     summary = context.summary()
     names = {offering.id: offering.name for offering in offerings}
-    failed = sum(
-        row.failed for row in adoption.rejection(session, offerings=offerings, period=period)
-    )
+    failed = sum(row.failed for row in context.rejection_rows())
     return Digest(
         team=team,
         cadence_days=cadence_days,
@@ -273,7 +271,7 @@ def _digest_of(
         recovery_p50_hours=summary.recovery_hours.get(50),
         low_ratings=_low_ratings(session, offerings, period),
         unmet_demand=demand_service.top(session, limit=SHOWN, team_id=team.id),
-        verdict_changes=_verdict_changes(session, offerings, period),
+        verdict_changes=_verdict_changes(context, before),
     )
 
 
@@ -317,16 +315,11 @@ def _low_ratings(session: Session, offerings: list[Offering], period: Period) ->
     ]
 
 
-def _verdict_changes(
-    session: Session, offerings: list[Offering], period: Period
-) -> list[VerdictChange]:
-    before = {
-        found.offering_id: found
-        for found in health.offering_health(session, offerings=offerings, period=period.previous())
-    }
+def _verdict_changes(context: Context, before: Context) -> list[VerdictChange]:
+    earlier_of = {found.offering_id: found for found in before.health_rows()}
     changes = []
-    for now in health.offering_health(session, offerings=offerings, period=period):
-        earlier = before.get(now.offering_id)
+    for now in context.health_rows():
+        earlier = earlier_of.get(now.offering_id)
         if earlier is not None and earlier.verdict != now.verdict:
             changes.append(
                 VerdictChange(

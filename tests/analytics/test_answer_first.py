@@ -85,10 +85,10 @@ def _catalog(db: Session) -> dict[str, Offering]:
     # Growing: none before, 3 now.
     for n in range(3):
         make_history(db, made["vpn"], casey, _done(IN_PERIOD + timedelta(days=n)))
-    # Struggling: 5 before, 3 now (-40 %).
-    for n in range(5):
+    # Struggling: 10 before, 6 now (-40 %).
+    for n in range(10):
         make_history(db, made["laptop"], casey, _done(BEFORE + timedelta(days=n)))
-    for n in range(3):
+    for n in range(6):
         make_history(db, made["laptop"], dana, _done(IN_PERIOD + timedelta(days=n)))
     # Rejected: 2 of 3 requests turned down by approval.
     make_history(db, made["firewall"], casey, _done(IN_PERIOD))
@@ -137,8 +137,8 @@ def test_abandoned_forms_make_an_offering_struggle_before_they_reject_it(db: Ses
     made = _catalog(db)
     casey = db.query(User).filter_by(username="casey").one()
     # PostgreSQL: 2 of its 6 started forms were never sent (33 %: over 25 %, under 50 %).
-    _form_starts(db, made["postgres"], casey, 2)
-    for n in range(4):
+    _form_starts(db, made["postgres"], casey, 4)
+    for n in range(8):
         events.record(
             db,
             type="offering.form_started",
@@ -154,7 +154,7 @@ def test_abandoned_forms_make_an_offering_struggle_before_they_reject_it(db: Ses
     ]
 
     assert (postgres.verdict, postgres.number) == ("struggling", "33 %")
-    assert postgres.rule == "form abandonment: 2 of 6"
+    assert postgres.rule == "form abandonment: 4 of 12"
 
 
 def test_the_summary_shows_each_figure_beside_the_previous_period(db: Session) -> None:
@@ -167,7 +167,7 @@ def test_the_summary_shows_each_figure_beside_the_previous_period(db: Session) -
         figure = found.figure(key)
         return figure.value, figure.previous
 
-    assert both("requests") == (11, 7)
+    assert both("requests") == (14, 12)
     assert both("requesters") == (2, 1)
     assert both("teams") == (2, 1)
     # 4 of the 5 offerings had a request this period; 2 of 5 before.
@@ -176,7 +176,7 @@ def test_the_summary_shows_each_figure_beside_the_previous_period(db: Session) -
     assert both("rejections_organisation") == (1.0, None)
     assert both("rejections_users")[0] == 0.0
     assert both("automation_rate") == (1.0, 1.0)
-    # p85 of 9 completions is the 7th fastest (1 day); PostgreSQL's two took 2 days.
+    # p85 of 12 completions is the 10th fastest (1 day); PostgreSQL's two took 2 days.
     assert both("lead_p85_days") == (1, 1)
 
 
@@ -296,7 +296,7 @@ def test_the_api_answers_the_same_summary_health_and_versions(
 
     found = client.get("/api/v1/insights/summary", params=period, headers=headers).json()
     figures = {figure["key"]: figure for figure in found["figures"]}
-    assert (figures["requests"]["value"], figures["requests"]["previous"]) == (11, 7)
+    assert (figures["requests"]["value"], figures["requests"]["previous"]) == (14, 12)
 
     ranked = client.get("/api/v1/insights/health", params=period, headers=headers).json()
     assert [(row["offering"], row["verdict"]) for row in ranked][:2] == [
