@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import health, reports, rollup, summary, versions
+from servicebay.analytics import adoption, health, reports, rollup, summary, versions
 from servicebay.analytics.scope import Period
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering
@@ -241,6 +243,7 @@ def test_every_verdict_rule_is_defined_in_the_metrics_document() -> None:
     assert f"{health.LOW_AVERAGE}" in rules[health.REJECTED]
     assert f"{health.CHANGE_PERCENT} %" in rules[health.STRUGGLING]
     assert f"{health.STRUGGLING_PERCENT} %" in rules[health.STRUGGLING]
+    assert f"at least {health.MIN_STRUGGLING_BASE}" in rules[health.STRUGGLING]
     assert f"{health.CHANGE_PERCENT} %" in rules[health.GROWING]
 
 
@@ -388,3 +391,66 @@ def test_form_starts_count_for_the_version_current_that_day(db: Session) -> None
 
     assert (first.form_starts, first.abandoned, first.abandonment) == (2, 2, 1.0)
     assert (second.form_starts, second.abandoned, second.abandonment) == (1, 0, 0.0)
+
+
+def test_offering_health_shows_those_needing_a_decision_first_a_page_at_a_time(
+    client: TestClient, db: Session
+) -> None:
+    clock.freeze(NOW)
+    made = _catalog(db)
+    team = made["postgres"].owner_team
+    lead = db.query(User).filter_by(username="lead").one()
+    casey = db.query(User).filter_by(username="casey").one()
+    for n in range(12):  # twelve more adopted offerings, so the list runs to a second page
+        extra = make_offering(db, team, lead, slug=f"extra-{n}", name=f"Extra {n:02d}")
+        extra.created_at = BEFORE - timedelta(days=30)
+        make_history(db, extra, casey, _done(BEFORE))
+        make_history(db, extra, casey, _done(IN_PERIOD))
+    make_user(db, "ana", analyst=True)
+    db.commit()
+    sign_in(client, "ana")
+
+    html = client.get("/insights?since=2026-06-01&until=2026-06-30").text
+
+    shown = re.findall(r'class="health-item" data-offering="([^"]+)"', html)
+    assert len(shown) == 10
+    assert shown[:3] == ["firewall", "laptop", "fax"]
+    assert "3 of 17 offerings need a decision" in html
+    pager = re.search(r'href="([^"]*page=2[^"]*)" rel="next"', html)
+    assert pager is not None
+    second = client.get(pager.group(1).replace("&amp;", "&")).text
+    rest = re.findall(r'class="health-item" data-offering="([^"]+)"', second)
+    assert len(rest) == 7 and not set(rest) & set(shown)
+    assert "page 2 of 2" in second and "since=2026-06-01" in pager.group(1)
+
+
+def test_insights_counts_each_periods_adoption_and_rejection_once(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.freeze(NOW)
+    _catalog(db)
+    make_user(db, "ana", analyst=True)
+    db.commit()
+    sign_in(client, "ana")
+    counted: list[tuple[str, datetime]] = []
+    for name in ("adoption", "rejection"):
+        original = getattr(adoption, name)
+
+        def counting(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            counted.append((_name, kw["period"].since))
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(adoption, name, counting)
+
+    assert client.get("/insights?since=2026-06-01&until=2026-06-30").status_code == 200
+
+    # The period and the one before it (for the summary's "before"), each counted once
+    # and shared by the summary, offering health and the adoption and rejection tables.
+    assert sorted(counted) == sorted(
+        [
+            ("adoption", datetime(2026, 6, 1, tzinfo=UTC)),
+            ("rejection", datetime(2026, 6, 1, tzinfo=UTC)),
+            ("adoption", datetime(2026, 5, 2, tzinfo=UTC)),
+            ("rejection", datetime(2026, 5, 2, tzinfo=UTC)),
+        ]
+    )
