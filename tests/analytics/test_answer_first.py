@@ -334,14 +334,18 @@ def test_insights_tables_show_offering_names_and_percentages(
 
     adoption = client.get("/insights" + period).text.split('data-table="adoption"', 1)[1]
     adoption = adoption.split("</table>", 1)[0]
-    assert '<td data-metric="offering">Firewall change</td>' in adoption
-    assert '<td data-metric="offering">firewall</td>' not in adoption
-    # Laptop: 3 requests after 5 — a trend of -40 %, not -0.4.
+    cell = '<td data-metric="offering" data-label="Offering">{}</td>'
+    assert cell.format("Firewall change") in adoption
+    assert cell.format("firewall") not in adoption
+    # Laptop: 6 requests after 10 — a trend of -40 %, not -0.4.
     laptop = adoption.split("Laptop", 1)[1].split("</tr>", 1)[0]
-    assert 'data-metric="trend">-40 %</td>' in laptop
+    assert 'data-metric="trend" data-label="Trend">-40 %</td>' in laptop
 
     flow = client.get("/insights/flow" + period).text.split('data-table="flow"', 1)[1]
-    assert 'data-metric="automation_rate">100 %</td>' in flow.split("</table>", 1)[0]
+    assert (
+        'data-metric="automation_rate" data-label="Automation rate">100 %</td>'
+        in flow.split("</table>", 1)[0]
+    )
 
     csv = client.get("/api/v1/analytics/adoption" + period + "&format=csv").text
     assert "firewall,Firewall change" in csv and ",-0.4," in csv
