@@ -99,7 +99,7 @@ def insights(request: Request, reads: AnalyticsSession, user: PageUser) -> Respo
     paged = paginate_list(
         ranked,
         number=_number(request.query_params.get("page"), 1, 1_000_000) or 1,
-        base=str(request.url_for("insights")),
+        base=str(url_of(request, "insights")),
         params=_filters(request),
         size=HEALTH_SHOWN,
         anchor="health",
