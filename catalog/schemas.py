@@ -393,6 +393,72 @@ class ApprovalPolicy(BaseModel):
                     )
 
 
+class OperationRunner(StrEnum):
+    """Who may run a day-2 operation on an instance."""
+
+    OWNER = "owner"  # the person who owns the instance (who requested it)
+    TEAM_LEADS = "team_leads"  # leads of the instance's team
+    TEAM = "team"  # any member of the instance's team
+    OPS = "ops"  # members of the offering's owner team
+
+
+class Operation(BaseModel):
+    """A day-2 action on an instance: its own form (prefilled from the instance's spec),
+    approval policy, fulfilment and who may run it. ``retires`` marks the operation that
+    decommissions the instance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Slug
+    label: ShortText = ""
+    description: Annotated[str, Field(max_length=SUMMARY_MAX)] = ""
+    form: RequestForm = Field(default_factory=RequestForm)
+    approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    fulfilment: FulfilmentSpec = Field(default_factory=lambda: ManualFulfilment())
+    allowed: list[OperationRunner] = Field(
+        default_factory=lambda: [
+            OperationRunner.OWNER,
+            OperationRunner.TEAM_LEADS,
+            OperationRunner.OPS,
+        ],
+        min_length=1,
+    )
+    retires: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("-", " ").capitalize()
+
+    @model_validator(mode="after")
+    def _policy_names_its_fields(self) -> Operation:
+        try:
+            self.approval_policy.check_fields(set(self.form.field_names()))
+        except ValueError as error:
+            raise ValueError(f"operation {self.name!r}: {error}") from None
+        return self
+
+
+class InstancesSpec(BaseModel):
+    """A fulfilled request makes an instance: ``name_field`` names the form field whose
+    answer names it (else the offering's name and the request number)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_field: str | None = Field(default=None, max_length=64)
+    operations: list[Operation] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _operation_names_unique(self) -> InstancesSpec:
+        names = [operation.name for operation in self.operations]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError("operation names must be unique: " + ", ".join(twice))
+        return self
+
+    def operation(self, name: str) -> Operation | None:
+        return next((op for op in self.operations if op.name == name), None)
+
+
 class ServiceLevel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -445,6 +511,9 @@ class OfferingIn(BaseModel):
     cost: Annotated[float, Field(ge=0)] = 0.0
     manual_effort_minutes: Annotated[int, Field(ge=0)] = 0
     quota: Quota | None = None
+    instances: InstancesSpec | None = Field(
+        default=None, description="Set when a fulfilled request makes an instance"
+    )
 
     @field_validator("runbook_url")
     @classmethod
@@ -454,6 +523,14 @@ class OfferingIn(BaseModel):
     @model_validator(mode="after")
     def _policy_names_form_fields(self) -> OfferingIn:
         self.approval_policy.check_fields(set(self.form.field_names()))
+        if (
+            self.instances is not None
+            and self.instances.name_field
+            and self.instances.name_field not in self.form.field_names()
+        ):
+            raise ValueError(
+                f"instances.name_field names unknown field {self.instances.name_field!r}"
+            )
         return self
 
 

@@ -25,9 +25,11 @@ from servicebay.catalog.schemas import (
     ApprovalPolicy,
     Decider,
     FulfilmentSpec,
+    InstancesSpec,
     OfferingIn,
     OfferingOut,
     OfferingStatus,
+    Operation,
     Quota,
     Readiness,
     ReadinessCheck,
@@ -173,6 +175,11 @@ def _fill_version(
     version.manual_effort_minutes = definition.manual_effort_minutes
     version.quota_count = definition.quota.count if definition.quota else None
     version.quota_period_days = definition.quota.period_days if definition.quota else None
+    version.instances = (
+        definition.instances.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        if definition.instances is not None
+        else None
+    )
 
 
 def _show_details(session: Session, offering: Offering, version: OfferingVersion) -> None:
@@ -320,6 +327,7 @@ def definition_of(offering: Offering, version: OfferingVersion) -> OfferingIn:
             "cost": version.cost,
             "manual_effort_minutes": version.manual_effort_minutes,
             "quota": quota,
+            "instances": version.instances,
         },
         context=STORED,
     )
@@ -372,6 +380,19 @@ def fulfilment_shown_to(
     return FulfilmentShown(
         settings={"kind": version.fulfilment.get("kind", "manual")}, signing_secret_set=None
     )
+
+
+def instances_of(version: OfferingVersion) -> InstancesSpec | None:
+    """How the version's fulfilled requests make instances; None when they make none."""
+    if version.instances is None:
+        return None
+    return InstancesSpec.model_validate(version.instances, context=STORED)
+
+
+def operation_of(version: OfferingVersion, name: str) -> Operation | None:
+    """The version's day-2 operation of that name, if it defines one."""
+    spec = instances_of(version)
+    return spec.operation(name) if spec is not None else None
 
 
 def fulfilment_of(version: OfferingVersion) -> FulfilmentSpec:
