@@ -395,8 +395,13 @@ def operation_of(version: OfferingVersion, name: str) -> Operation | None:
     return spec.operation(name) if spec is not None else None
 
 
-def fulfilment_of(version: OfferingVersion) -> FulfilmentSpec:
-    """The version's fulfilment settings, with every default filled in."""
+def fulfilment_of(version: OfferingVersion, operation: str | None = None) -> FulfilmentSpec:
+    """The version's fulfilment settings, with every default filled in; with
+    ``operation``, those of that day-2 operation."""
+    if operation is not None:
+        found = operation_of(version, operation)
+        if found is not None:
+            return found.fulfilment
     return _FULFILMENT.validate_python(version.fulfilment)
 
 

@@ -94,9 +94,7 @@ class Request(Base):
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The instance the request made, or the instance a day-2 operation runs on (then
     # ``operation`` names the operation of the pinned version).
-    instance_id: Mapped[int | None] = mapped_column(
-        ForeignKey("requests_instance.id"), index=True
-    )
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("requests_instance.id"), index=True)
     operation: Mapped[str | None] = mapped_column(String(64))
 
     offering: Mapped[Offering] = relationship(lazy="joined")

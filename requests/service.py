@@ -18,7 +18,7 @@ from servicebay.catalog.models import Offering, OfferingVersion
 from servicebay.catalog.schemas import ManualFulfilment, RequestForm
 from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
-from servicebay.requests import approvals, lifecycle, policies, tasks
+from servicebay.requests import approvals, instances, lifecycle, policies, tasks
 from servicebay.requests.errors import (
     InvalidInput,
     NotPermitted,
@@ -139,7 +139,7 @@ def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
 def begin_fulfilment(session: Session, *, request: Request, actor_id: int | None) -> None:
     """Move into fulfilment with its run (automated) or its task (manual) in one transaction."""
     lifecycle.start_fulfilment(session, request, actor_id=actor_id)
-    spec = catalog_service.fulfilment_of(request.version)
+    spec = catalog_service.fulfilment_of(request.version, request.operation)
     if isinstance(spec, ManualFulfilment):
         tasks.create(session, request=request, checklist=list(spec.checklist))
         return
@@ -179,6 +179,7 @@ def _used_quota(session: Session, *, version: OfferingVersion, team_id: int) -> 
             Request.team_id == team_id,
             Request.submitted_at >= since,
             Request.status.not_in(NOT_COUNTED_FOR_QUOTA),
+            Request.operation.is_(None),  # an operation on an instance is no new request
         )
     )
     return int(used or 0)
@@ -206,6 +207,89 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
         requesting_team=team,
         quota_left=quota_left(session, actor=viewer, version=version) if version else None,
     )
+
+
+# --- day-2 operations on instances ------------------------------------------
+
+
+def run_operation(
+    session: Session, *, actor: User, instance_id: int, operation: str, inputs: dict[str, Any]
+) -> Request:
+    """Ask for a day-2 operation on an instance: a request on the instance, pinned to the
+    version that made it, through the operation's approvals and fulfilment. Refused, with
+    nothing written, for someone else's instance (not found), an operation the actor may
+    not run, inputs the operation's form refuses, an instance that is not active, or one
+    another operation still holds."""
+    instance = instances.get_for_viewer(session, instance_id=instance_id, viewer=actor)
+    chosen = instances.operation(instance, operation)
+    instances.check_runnable(actor, instance, chosen)
+    cleaned = instances.cleaned_inputs(instance, chosen, inputs)
+    instances.lock(session, instance)
+    instances.check_runnable(actor, instance, chosen)
+    now = clock.now()
+    request = Request(
+        offering_id=instance.offering_id,
+        offering_version_id=instance.offering_version_id,
+        requester_id=actor.id,
+        team_id=instance.team_id,
+        inputs=cleaned,
+        outputs={},
+        status=RequestStatus.SUBMITTED.value,
+        submitted_at=now,
+        updated_at=now,
+        instance_id=instance.id,
+        operation=chosen.name,
+    )
+    session.add(request)
+    session.flush()
+    events.record(
+        session,
+        type="request.submitted",
+        actor_id=actor.id,
+        offering_id=instance.offering_id,
+        request_id=request.id,
+        instance_id=instance.id,
+        data={"version": instance.version.number, "operation": chosen.name},
+        at=now,
+    )
+    instances.hold(session, instance, request)
+    steps = approvals.plan(
+        session, request=request, version=instance.version, policy=chosen.approval_policy
+    )
+    if any(step.status == "pending" for step in steps):
+        lifecycle.await_approval(session, request)
+    else:
+        begin_fulfilment(session, request=request, actor_id=None)
+    return request
+
+
+OPERATION_KEYS = "instances.operate"  # the purpose of the API's Idempotency-Keys
+
+
+def run_operation_once(
+    session: Session,
+    *,
+    actor: User,
+    key: str,
+    instance_id: int,
+    operation: str,
+    inputs: dict[str, Any],
+) -> tuple[Request, bool]:
+    """``run_operation`` at most once per user and Idempotency-Key (as ``submit_once``)."""
+    body = idempotency.fingerprint(
+        {"instance": instance_id, "operation": operation, "inputs": inputs}
+    )
+    reservation = idempotency.reserve(
+        session, user_id=actor.id, purpose=OPERATION_KEYS, key=key, body_fingerprint=body
+    )
+    if reservation.earlier is not None:
+        earlier = int(reservation.earlier["request_id"])
+        return get_for_viewer(session, request_id=earlier, viewer=actor), True
+    request = run_operation(
+        session, actor=actor, instance_id=instance_id, operation=operation, inputs=inputs
+    )
+    idempotency.settle(reservation, {"request_id": request.id})
+    return request, False
 
 
 # --- idempotency keys ---------------------------------------------------------
@@ -270,7 +354,7 @@ def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     if request.status != RequestStatus.FAILED.value:
         raise TransitionNotAllowed(f"a {request.status} request cannot be retried")
     lifecycle.start_fulfilment(session, request, actor_id=actor.id)
-    spec = catalog_service.fulfilment_of(request.version)
+    spec = catalog_service.fulfilment_of(request.version, request.operation)
     return engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
 
 

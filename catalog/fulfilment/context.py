@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 REQUEST_EVENT = "request.fulfil"
+OPERATION_EVENT = "instance.operation"  # a day-2 operation on an instance
 TEST_EVENT = "test"
 
 
@@ -27,6 +28,10 @@ class FulfilmentContext:
     event_type: str = REQUEST_EVENT
     correlation_id: str | None = None  # of the HTTP request that created the run
     delivery_id: str = ""  # the webhook-id when it is not the run id (dry runs)
+    # The instance the request makes or runs a day-2 operation on (id, name, state,
+    # spec, outputs), and the operation's name.
+    instance: dict[str, Any] | None = None
+    operation: str | None = None
 
     @property
     def webhook_id(self) -> str:
@@ -35,18 +40,19 @@ class FulfilmentContext:
 
     def envelope(self, *, timestamp: int) -> dict[str, Any]:
         """The JSON body sent to a webhook receiver."""
-        return {
-            "type": self.event_type,
-            "timestamp": timestamp,
-            "data": {
-                "request": {
-                    "id": self.request_id,
-                    "offering": self.offering_slug,
-                    "offering_version": self.offering_version,
-                    "inputs": self.inputs,
-                    "requester": self.requester,
-                },
-                "run": {"id": self.run_id, "attempt": self.attempt},
-                "callback": {"url": self.callback_url, "token": self.callback_token},
-            },
+        request: dict[str, Any] = {
+            "id": self.request_id,
+            "offering": self.offering_slug,
+            "offering_version": self.offering_version,
+            "inputs": self.inputs,
+            "requester": self.requester,
         }
+        data: dict[str, Any] = {
+            "request": request,
+            "run": {"id": self.run_id, "attempt": self.attempt},
+            "callback": {"url": self.callback_url, "token": self.callback_token},
+        }
+        if self.instance is not None:
+            request["operation"] = self.operation
+            data["instance"] = self.instance
+        return {"type": self.event_type, "timestamp": timestamp, "data": data}

@@ -26,7 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.fulfilment import plugins, webhook
-from servicebay.catalog.fulfilment.context import FulfilmentContext
+from servicebay.catalog.fulfilment.context import (
+    OPERATION_EVENT,
+    REQUEST_EVENT,
+    FulfilmentContext,
+)
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
 from servicebay.core import chat as core_chat
@@ -37,7 +41,7 @@ from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.requests.fulfilment import chat, engine, mail
 from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
-from servicebay.requests.models import RunKind
+from servicebay.requests.models import Instance, RunKind
 
 logger = logging.getLogger("servicebay.worker")
 T = TypeVar("T")
@@ -286,7 +290,8 @@ class Worker:
         if subject is None:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
-        fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
+        fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion, subject.operation)
+        instance = session.get(Instance, subject.instance_id) if subject.instance_id else None
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -304,6 +309,9 @@ class Worker:
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
             correlation_id=subject.correlation_id,
+            event_type=OPERATION_EVENT if subject.operation else REQUEST_EVENT,
+            instance=_instance_shown(instance) if instance is not None else None,
+            operation=subject.operation,
         )
         return Attempt(context, fulfilment)
 
@@ -365,6 +373,17 @@ class Worker:
             return plugins.run(context)
         kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
+
+
+def _instance_shown(instance: Instance) -> dict[str, object]:
+    """What a fulfilment receives of the instance it makes or operates on."""
+    return {
+        "id": instance.id,
+        "name": instance.name,
+        "state": instance.state,
+        "spec": dict(instance.spec or {}),
+        "outputs": dict(instance.outputs or {}),
+    }
 
 
 def _chat_destination(session: Session, payload: dict[str, object]) -> dict[str, str]:
