@@ -163,7 +163,7 @@ def _fill_version(
     version.form = definition.form.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     version.approval_policy = definition.approval_policy.model_dump(mode="json", exclude_none=True)
     version.fulfilment = definition.fulfilment.model_dump(mode="json")
-    if definition.fulfilment.kind != "webhook":
+    if not _signs_webhooks(definition):
         version.webhook_secret = None
     elif definition.webhook_secret is not None:
         version.webhook_secret = definition.webhook_secret or None
@@ -176,10 +176,18 @@ def _fill_version(
     version.quota_count = definition.quota.count if definition.quota else None
     version.quota_period_days = definition.quota.period_days if definition.quota else None
     version.instances = (
-        definition.instances.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        definition.instances.model_dump(mode="json", by_alias=True, exclude_none=True)
         if definition.instances is not None
         else None
     )
+
+
+def _signs_webhooks(definition: OfferingIn) -> bool:
+    """Whether the version sends webhooks (its fulfilment's or an operation's), all signed
+    with its one secret."""
+    operations = definition.instances.operations if definition.instances else []
+    kinds = [definition.fulfilment.kind, *(operation.fulfilment.kind for operation in operations)]
+    return "webhook" in kinds
 
 
 def _show_details(session: Session, offering: Offering, version: OfferingVersion) -> None:
@@ -220,6 +228,19 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
         problem = plugins.problem_of(definition.fulfilment.plugin, definition.fulfilment.settings)
         if problem:
             problems["fulfilment.settings"] = problem
+    for index, operation in enumerate(
+        definition.instances.operations if definition.instances else []
+    ):
+        where = f"instances.operations.{index}"
+        for number, step in enumerate(operation.approval_policy.steps):
+            if step.decider is Decider.TEAM and step.team and not _team_exists(session, step.team):
+                problems[f"{where}.approval_policy.steps.{number}.team"] = (
+                    f"Operation {operation.name!r} names a team that does not exist: {step.team!r}."
+                )
+        if operation.fulfilment.kind == "plugin":
+            problem = plugins.problem_of(operation.fulfilment.plugin, operation.fulfilment.settings)
+            if problem:
+                problems[f"{where}.fulfilment.settings"] = problem
     if problems:
         raise InvalidOffering(problems)
 

@@ -56,6 +56,7 @@ def move(
     request.updated_at = now
     if to in CLOSED:
         request.closed_at = now
+    instances.follow(session, request, to, data or {})
     events.record(
         session,
         type=f"request.{to.value}",
@@ -66,7 +67,6 @@ def move(
         data={"from": current.value, **(data or {})},
         at=now,
     )
-    instances.follow(session, request, to, data or {})
     notifications.status_changed(session, request, to, data)
 
 
