@@ -15,7 +15,7 @@ from servicebay.analytics import scope
 from servicebay.core import policies
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, MaybeUser
-from servicebay.requests import approvals, tasks
+from servicebay.requests import approvals, instances, tasks
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ def tabs_for(session: Session, user: User) -> list[Tab]:
     shown = [
         (True, Tab("home", "Catalog", "/")),
         (True, Tab("my_requests", "My requests", "/requests")),
+        (
+            instances.has_any(session, viewer=user),
+            Tab("my_instances", "My instances", "/instances"),
+        ),
         (
             approvals.decides_approvals(session, user=user),
             Tab("approvals", "Approvals", "/approvals"),

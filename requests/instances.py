@@ -35,6 +35,13 @@ from servicebay.requests.errors import (
     OperationNotFound,
 )
 from servicebay.requests.models import Instance, InstanceState, Request, RequestStatus
+from servicebay.requests.schemas import (
+    EventOut,
+    InstanceOut,
+    InstanceStoryOut,
+    OperationOut,
+    RequestOut,
+)
 
 S = InstanceState
 STATES = tuple(state.value for state in InstanceState)
@@ -79,6 +86,12 @@ def _listed(session: Session, statement: Select[Instance], state: str) -> list[I
         statement = statement.where(Instance.state == state)
     statement = statement.order_by(Instance.created_at.desc(), Instance.id.desc()).limit(500)
     return list(session.scalars(statement).unique())
+
+
+def has_any(session: Session, *, viewer: User) -> bool:
+    """Whether the viewer owns an instance or one of their teams has one."""
+    mine = or_(Instance.owner_id == viewer.id, Instance.team_id.in_(viewer.team_ids))
+    return session.scalar(select(Instance.id).where(mine).limit(1)) is not None
 
 
 def get_for_viewer(session: Session, *, instance_id: int, viewer: User) -> Instance:
@@ -389,4 +402,38 @@ def _record(
         offering_id=instance.offering_id,
         instance_id=instance.id,
         data={"request": request.id, "operation": request.operation, **data},
+    )
+
+
+# --- what the faces show ----------------------------------------------------------
+
+
+def operations_shown(viewer: User, instance: Instance) -> list[OperationOut]:
+    """The instance's operations as the viewer may run them, each with its form (as JSON
+    Schema) and the answers prefilled from the spec."""
+    return [
+        OperationOut(
+            name=offered.operation.name,
+            title=offered.operation.title,
+            description=offered.operation.description,
+            retires=offered.operation.retires,
+            allowed=offered.allowed,
+            refused_because=offered.why_not,
+            form_schema=forms.json_schema(offered.operation.form, title=offered.operation.title),
+            prefilled=prefilled(instance, offered.operation),
+        )
+        for offered in offered_to(viewer, instance)
+    ]
+
+
+def story_of(session: Session, *, viewer: User, instance_id: int) -> InstanceStoryOut:
+    """An instance the viewer may see, its operations, its timeline and its requests."""
+    instance = get_for_viewer(session, instance_id=instance_id, viewer=viewer)
+    return InstanceStoryOut(
+        instance=InstanceOut.model_validate(instance),
+        operations=operations_shown(viewer, instance),
+        timeline=[
+            EventOut.model_validate(e) for e in timeline(session, viewer=viewer, instance=instance)
+        ],
+        requests=[RequestOut.model_validate(r) for r in requests_on(session, instance=instance)],
     )
