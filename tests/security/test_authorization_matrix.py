@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.models import Offering
 from servicebay.core import identity
-from servicebay.core.identity import SCOPES, ApiToken, Role
+from servicebay.core.identity import SCOPES, ApiToken, Role, Team, User
 from servicebay.portal.deps import PAGES_TAKE_NO_TOKENS
 from servicebay.portal.security import (
     CSRF_COOKIE,
@@ -36,7 +36,7 @@ from servicebay.portal.security import (
 )
 from servicebay.requests import approvals, tasks
 from servicebay.requests import service as requests_service
-from servicebay.requests.models import FulfilmentRun
+from servicebay.requests.models import FulfilmentRun, Instance
 from tests.factories import PASSWORD, make_offering, make_team, make_user, offering_definition
 
 ROLES = ("anonymous", "consumer", "other", "member", "lead", "analyst", "admin")
@@ -56,6 +56,10 @@ RULES: dict[str, frozenset[str]] = {
     "requester": frozenset({"consumer"}),
     "requester-or-owner-team": OWNER_TEAM | {"consumer"},
     "token-owner": frozenset({"consumer"}),
+    # An instance: read by its owner, its team, the owner team of its offering and analysts;
+    # an operation run by whom the operation allows (here the default: owner, team leads, ops).
+    "instance-reader": OWNER_TEAM | {"consumer", "analyst"},
+    "instance-operator": OWNER_TEAM | {"consumer"},
     "admin": frozenset({"admin"}),
     "run-token": frozenset(),  # only the run's own callback token, which no user holds
     # Only with an identity provider set up (this app has none: 404), and its callback only
@@ -101,6 +105,10 @@ EXPECTED: dict[str, str] = {
     "approval_inbox": "signed-in",
     "decide": "approver",
     "run_callback": "run-token",
+    # instances (API)
+    "list_instances": "signed-in",
+    "get_instance": "instance-reader",
+    "run_operation": "instance-operator",
     # analytics (API): everyone signed in, each seeing the offerings they may count
     "form_started": "signed-in",
     "requests_behind": "signed-in",
@@ -141,6 +149,10 @@ EXPECTED: dict[str, str] = {
     "offering_request": "signed-in",
     "my_requests": "signed-in",
     "request_page": "request-reader",
+    "my_instances": "signed-in",
+    "team_instances": "signed-in",
+    "instance_page": "instance-reader",
+    "instance_operate": "instance-operator",
     "insights": "signed-in",
     "insights_requests": "signed-in",
     "insights_section": "signed-in",
@@ -204,6 +216,7 @@ EXPECTED: dict[str, str] = {
 CHAT = {"format": "slack", "url": "http://127.0.0.1:9/services/T0/B0/x"}
 
 INPUTS = {"name": "ledger", "size": "small"}
+SIZE = {"name": "size", "label": "Size", "type": "select", "options": ["small", "large"]}
 APPROVAL_POLICY = {"steps": [{"name": "Owner check", "decider": "owner_leads"}]}
 MANUAL = {"kind": "manual", "checklist": ["Create the account"]}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -227,6 +240,7 @@ class World:
     token_id: int
     demand_id: int
     duplicate_demand_id: int
+    instance_id: int
     bearer: dict[str, str] = field(default_factory=dict)
     session_key: dict[str, str] = field(default_factory=dict)
 
@@ -240,6 +254,8 @@ class World:
             "run_id": str(self.run_id),
             "token_id": str(self.token_id),
             "demand_id": str(self.demand_id),
+            "instance_id": str(self.instance_id),
+            "operation": "resize",
             "number": "1",
             "name": "adoption",
             "section": "flow",
@@ -263,6 +279,7 @@ def build_world(db: Session) -> World:
     (approval,) = approvals.steps_of(db, request_id=asked.id)
     (task,) = tasks.board(db, team_id=owners.id)["todo"]
     assert task.request_id == handmade.id
+    instance = _instance_of(db, owners, lead, consumer)
     run = db.scalar(select(FulfilmentRun).order_by(FulfilmentRun.id))
     spare = identity.create_token(db, user=consumer, name="spare", scopes=["read"])
     demand = demand_service.create(
@@ -286,6 +303,7 @@ def build_world(db: Session) -> World:
         token_id=spare.token.id,
         demand_id=demand.id,
         duplicate_demand_id=duplicate.id,
+        instance_id=instance.id,
     )
     assert manual.slug == "accounts"
     for role in SIGNED_IN:
@@ -296,6 +314,27 @@ def build_world(db: Session) -> World:
         world.session_key[role] = identity.start_session(db, user=user)
     db.commit()
     return world
+
+
+def _instance_of(db: Session, owners: Team, lead: User, consumer: User) -> Instance:
+    """The consumer's active instance of a manual offering with a resize operation."""
+    resize = {"name": "resize", "form": {"fields": [SIZE]}, "fulfilment": MANUAL}
+    make_offering(
+        db,
+        owners,
+        lead,
+        slug="clusters",
+        fulfilment=MANUAL,
+        instances={"name_field": "name", "operations": [resize]},
+    )
+    made = requests_service.submit(db, actor=consumer, offering_slug="clusters", inputs=INPUTS)
+    db.flush()
+    (task,) = [t for t in tasks.board(db, team_id=owners.id)["todo"] if t.request_id == made.id]
+    tasks.advance(db, actor=lead, task_id=task.id)
+    tasks.advance(db, actor=lead, task_id=task.id)
+    instance = db.get_one(Instance, made.instance_id)
+    assert instance.state == "active"
+    return instance
 
 
 def catalog_files(definition: dict[str, Any]) -> dict[str, str]:
@@ -326,12 +365,14 @@ def json_bodies(world: World) -> dict[str, Any]:
         "tick_checklist_item": {"done": True},
         "set_my_chat": CHAT,
         "set_team_chat": CHAT,
+        "run_operation": {"inputs": {"size": "large"}},
     }
 
 
 FORMS: dict[str, dict[str, str]] = {
     "login_submit": {"username": "consumer", "password": PASSWORD},
     "offering_request": INPUTS,
+    "instance_operate": {"size": "large"},
     "account_token_create": {"name": "laptop"},
     "ops_offering_create": {
         "slug": "fresh-offering",
