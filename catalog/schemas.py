@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import re2
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -446,6 +447,20 @@ class InstancesSpec(BaseModel):
 
     name_field: str | None = Field(default=None, max_length=64)
     operations: list[Operation] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml_text(cls, value: Any) -> Any:
+        """The editor sends the section as YAML text, as it reads in a catalog file."""
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ValueError(f"the instances section is not valid YAML: {error}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("the instances section must be a mapping (name_field, operations)")
+        return parsed
 
     @model_validator(mode="after")
     def _operation_names_unique(self) -> InstancesSpec:
