@@ -439,6 +439,23 @@ class Operation(BaseModel):
         return self
 
 
+class Lifetime(BaseModel):
+    """How long an instance lives: ``days`` from when it becomes active, or the answer of
+    the number field ``field`` (at most ``max_days``); reminders ``remind_days_before``
+    expiry; each extension adds ``extend_days`` (none when unset), never past ``max_days``
+    from creation. At expiry the operation that retires the instance is requested."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: Annotated[int, Field(ge=1, le=3660)] = 30
+    field: str | None = Field(default=None, max_length=64)
+    max_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+    remind_days_before: list[Annotated[int, Field(ge=0, le=365)]] = Field(
+        default_factory=lambda: [7, 1], max_length=10
+    )
+    extend_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+
+
 class InstancesSpec(BaseModel):
     """A fulfilled request makes an instance: ``name_field`` names the form field whose
     answer names it (else the offering's name and the request number)."""
@@ -447,6 +464,7 @@ class InstancesSpec(BaseModel):
 
     name_field: str | None = Field(default=None, max_length=64)
     operations: list[Operation] = Field(default_factory=list, max_length=20)
+    lifetime: Lifetime | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -468,7 +486,13 @@ class InstancesSpec(BaseModel):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError("operation names must be unique: " + ", ".join(twice))
+        if self.lifetime is not None and not any(op.retires for op in self.operations):
+            raise ValueError("a lifetime needs an operation that retires the instance")
         return self
+
+    @property
+    def retiring_operation(self) -> Operation | None:
+        return next((op for op in self.operations if op.retires), None)
 
     def operation(self, name: str) -> Operation | None:
         return next((op for op in self.operations if op.name == name), None)
@@ -546,6 +570,10 @@ class OfferingIn(BaseModel):
             raise ValueError(
                 f"instances.name_field names unknown field {self.instances.name_field!r}"
             )
+        lifetime = self.instances.lifetime if self.instances is not None else None
+        field = lifetime.field if lifetime is not None else None
+        if field and field not in self.form.field_names():
+            raise ValueError(f"instances.lifetime.field names unknown field {field!r}")
         return self
 
 

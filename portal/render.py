@@ -77,6 +77,9 @@ EVENT_WORDS = {
     "instance.retired": "Instance retired",
     "instance.operation_requested": "Operation requested",
     "instance.operation_closed": "Operation closed",
+    "instance.reminded": "Owner reminded of the expiry",
+    "instance.extended": "Lease extended",
+    "instance.expired": "Expired: decommission requested",
 }
 
 

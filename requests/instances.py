@@ -14,7 +14,7 @@ was, marked with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -306,6 +306,7 @@ def _follow_creation(
     elif to is RequestStatus.COMPLETED:
         instance.outputs = dict(request.outputs or {})
         instance.last_failure = None
+        instance.expires_at = lease_end(instance, request)
         _set_state(session, instance, S.ACTIVE, request, {})
     elif to is RequestStatus.FAILED:
         instance.last_failure = str(data.get("reason") or "fulfilment failed")[:2000]
@@ -313,6 +314,22 @@ def _follow_creation(
     elif to is RequestStatus.CANCELLED:
         instance.retired_at = clock.now()
         _set_state(session, instance, S.RETIRED, request, {"reason": "its request was cancelled"})
+
+
+def lease_end(instance: Instance, request: Request) -> datetime | None:
+    """When the instance expires, counted from now: the lifetime's days, or the days chosen
+    on the form (at most its ``max_days``); None when the offering gives no lifetime."""
+    spec = catalog_service.instances_of(request.version)
+    lifetime = spec.lifetime if spec is not None else None
+    if lifetime is None:
+        return None
+    days = lifetime.days
+    chosen = (request.inputs or {}).get(lifetime.field) if lifetime.field else None
+    if isinstance(chosen, int | float) and chosen > 0:
+        days = int(chosen)
+    if lifetime.max_days is not None:
+        days = min(days, lifetime.max_days)
+    return clock.now() + timedelta(days=days)
 
 
 def _create(session: Session, request: Request, *, name_field: str | None) -> Instance:
@@ -328,6 +345,7 @@ def _create(session: Session, request: Request, *, name_field: str | None) -> In
         outputs={},
         spec=dict(request.inputs or {}),
         state=S.PROVISIONING.value,
+        reminders_sent=[],
         created_at=now,
         updated_at=now,
     )

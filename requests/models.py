@@ -135,6 +135,12 @@ class Instance(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Its lease, when the offering gives instances a lifetime (requests/expiry.py).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The reminders sent for the current expiry, as days before it (emptied on extension).
+    reminders_sent: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # When expiry asked for its decommission: it is asked once.
+    expiry_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     offering: Mapped[Offering] = relationship(lazy="joined")
     version: Mapped[OfferingVersion] = relationship(lazy="joined")

@@ -185,6 +185,7 @@ class InstanceOut(Out):
     created_at: datetime
     updated_at: datetime
     retired_at: datetime | None
+    expires_at: datetime | None = Field(description="When its lease ends; null: never")
 
 
 class InstanceStoryOut(BaseModel):

@@ -15,7 +15,7 @@ from servicebay.catalog import forms
 from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import ManualFulfilment, RequestForm
+from servicebay.catalog.schemas import ManualFulfilment, Operation, RequestForm
 from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
 from servicebay.requests import approvals, instances, lifecycle, policies, tasks
@@ -31,6 +31,7 @@ from servicebay.requests.fulfilment import engine
 from servicebay.requests.models import (
     Comment,
     FulfilmentRun,
+    Instance,
     Request,
     RequestStatus,
     RunKind,
@@ -226,13 +227,40 @@ def run_operation(
     cleaned = instances.cleaned_inputs(instance, chosen, inputs)
     instances.lock(session, instance)
     instances.check_runnable(actor, instance, chosen)
+    return _open_operation(
+        session, requester=actor, instance=instance, chosen=chosen, inputs=cleaned
+    )
+
+
+def request_on_expiry(session: Session, *, instance: Instance) -> Request | None:
+    """The decommission an expired instance asks for itself, on its owner's behalf and
+    through the operation's approvals; None when the instance takes no operation now (it
+    is asked again at the next sweep) or its offering has no retiring operation."""
+    spec = catalog_service.instances_of(instance.version)
+    chosen = spec.retiring_operation if spec is not None else None
+    if chosen is None or instances.refusal(instance) is not None:
+        return None
+    cleaned = instances.cleaned_inputs(instance, chosen, {})
+    return _open_operation(
+        session, requester=instance.owner, instance=instance, chosen=chosen, inputs=cleaned
+    )
+
+
+def _open_operation(
+    session: Session,
+    *,
+    requester: User,
+    instance: Instance,
+    chosen: Operation,
+    inputs: dict[str, Any],
+) -> Request:
     now = clock.now()
     request = Request(
         offering_id=instance.offering_id,
         offering_version_id=instance.offering_version_id,
-        requester_id=actor.id,
+        requester_id=requester.id,
         team_id=instance.team_id,
-        inputs=cleaned,
+        inputs=inputs,
         outputs={},
         status=RequestStatus.SUBMITTED.value,
         submitted_at=now,
@@ -245,7 +273,7 @@ def run_operation(
     events.record(
         session,
         type="request.submitted",
-        actor_id=actor.id,
+        actor_id=requester.id,
         offering_id=instance.offering_id,
         request_id=request.id,
         instance_id=instance.id,

@@ -1,7 +1,8 @@
 """Instances and day-2 operations: an offering version may say that a fulfilled request
 makes an instance and which operations run on it; the instance table; a request may be
 about an instance (the one it made, or the one its operation runs on); Events may name
-the instance they happened to.
+the instance they happened to; an instance's lease (expiry, reminders sent, expiry's
+decommission asked).
 
 Revision ID: 1604ed17d8c4
 Revises: 4e2b7d9c1a35
@@ -39,6 +40,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("retired_at", UTCDateTime(), nullable=True),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.Column("reminders_sent", sa.JSON(), nullable=False),
+        sa.Column("expiry_requested_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["offering_id"],
             ["catalog_offering.id"],
@@ -60,6 +64,9 @@ def upgrade() -> None:
     with op.batch_alter_table("requests_instance", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_requests_instance_offering_id"), ["offering_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_requests_instance_expires_at"), ["expires_at"], unique=False
         )
         batch_op.create_index(
             "ix_requests_instance_owner_id_state", ["owner_id", "state"], unique=False
@@ -109,5 +116,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_requests_instance_team_id_state")
         batch_op.drop_index("ix_requests_instance_owner_id_state")
         batch_op.drop_index(batch_op.f("ix_requests_instance_offering_id"))
+        batch_op.drop_index(batch_op.f("ix_requests_instance_expires_at"))
 
     op.drop_table("requests_instance")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Resp
 from pydantic import BaseModel, Field
 
 from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
-from servicebay.requests import instances
+from servicebay.requests import expiry, instances
 from servicebay.requests import service as requests_service
 from servicebay.requests.models import Instance
 from servicebay.requests.schemas import InstanceOut, InstanceStoryOut, RequestOut
@@ -45,6 +45,16 @@ def get_instance(instance_id: int, db: DbSession, user: ApiUser) -> InstanceStor
     """An instance with its operations (whether you may run each now, and why not), its
     timeline and the requests on it; anyone else's is 404."""
     return instances.story_of(db, viewer=user, instance_id=instance_id)
+
+
+@router.post("/instances/{instance_id}/extend", response_model=InstanceOut)
+def extend_instance(request: Request, instance_id: int, db: DbSession, user: ApiUser) -> Instance:
+    """Extend the instance's lease by its offering's extension, never past the longest
+    lifetime it allows: 409 with the reason when it cannot be extended."""
+    require_scope(request, "request")
+    extended = expiry.extend(db, actor=user, instance_id=instance_id)
+    db.commit()
+    return extended
 
 
 @router.post(

@@ -13,7 +13,7 @@ from servicebay.core.identity import User
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
 from servicebay.portal.pages.catalog import inputs_from_form
 from servicebay.portal.render import render, see_other
-from servicebay.requests import instances
+from servicebay.requests import expiry, instances
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import InstanceBusy, InstanceNotOperable
 from servicebay.requests.models import Instance
@@ -93,6 +93,19 @@ def instance_operate(
     )
 
 
+@router.post("/instances/{instance_id}/extend", name="instance_extend")
+def instance_extend(request: Request, instance_id: int, db: DbSession, user: PageUser) -> Response:
+    try:
+        extended = expiry.extend(db, actor=user, instance_id=instance_id)
+    except InstanceNotOperable as refused:
+        db.rollback()
+        instance = instances.get_for_viewer(db, instance_id=instance_id, viewer=user)
+        return _instance_response(request, db, instance, user, notice=str(refused), status_code=409)
+    target = str(request.url_for("instance_page", instance_id=instance_id))
+    when = f"{extended.expires_at:%Y-%m-%d %H:%M} UTC" if extended.expires_at else ""
+    return see_other(request, target, notice=f"{extended.name} now expires on {when}.")
+
+
 def _instance_response(
     request: Request,
     db: DbSession,
@@ -119,5 +132,6 @@ def _instance_response(
         "values": values or {},
         "problems": problems or {},
         "notice": notice,
+        "extension_refused": expiry.extension_refused(user, instance),
     }
     return render(request, "requests/instance_detail.html", context, status_code=status_code)

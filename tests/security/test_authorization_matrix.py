@@ -109,6 +109,7 @@ EXPECTED: dict[str, str] = {
     "list_instances": "signed-in",
     "get_instance": "instance-reader",
     "run_operation": "instance-operator",
+    "extend_instance": "instance-operator",
     # analytics (API): everyone signed in, each seeing the offerings they may count
     "form_started": "signed-in",
     "requests_behind": "signed-in",
@@ -153,6 +154,7 @@ EXPECTED: dict[str, str] = {
     "team_instances": "signed-in",
     "instance_page": "instance-reader",
     "instance_operate": "instance-operator",
+    "instance_extend": "instance-operator",
     "insights": "signed-in",
     "insights_requests": "signed-in",
     "insights_section": "signed-in",
@@ -316,17 +318,19 @@ def build_world(db: Session) -> World:
     return world
 
 
+CLUSTERS: dict[str, Any] = {
+    "slug": "clusters",
+    "fulfilment": MANUAL,
+    "instances": {
+        "name_field": "name",
+        "operations": [{"name": "resize", "form": {"fields": [SIZE]}, "fulfilment": MANUAL}],
+    },
+}
+
+
 def _instance_of(db: Session, owners: Team, lead: User, consumer: User) -> Instance:
     """The consumer's active instance of a manual offering with a resize operation."""
-    resize = {"name": "resize", "form": {"fields": [SIZE]}, "fulfilment": MANUAL}
-    make_offering(
-        db,
-        owners,
-        lead,
-        slug="clusters",
-        fulfilment=MANUAL,
-        instances={"name_field": "name", "operations": [resize]},
-    )
+    make_offering(db, owners, lead, **CLUSTERS)
     made = requests_service.submit(db, actor=consumer, offering_slug="clusters", inputs=INPUTS)
     db.flush()
     (task,) = [t for t in tasks.board(db, team_id=owners.id)["todo"] if t.request_id == made.id]
@@ -339,7 +343,12 @@ def _instance_of(db: Session, owners: Team, lead: User, consumer: User) -> Insta
 
 def catalog_files(definition: dict[str, Any]) -> dict[str, str]:
     accounts = offering_definition(OWNERS, slug="accounts", fulfilment=MANUAL)
-    return {"database.yaml": yaml.safe_dump(definition), "accounts.yaml": yaml.safe_dump(accounts)}
+    clusters = offering_definition(OWNERS, **CLUSTERS)
+    return {
+        "database.yaml": yaml.safe_dump(definition),
+        "accounts.yaml": yaml.safe_dump(accounts),
+        "clusters.yaml": yaml.safe_dump(clusters),
+    }
 
 
 def json_bodies(world: World) -> dict[str, Any]:
