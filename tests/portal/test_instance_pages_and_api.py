@@ -209,3 +209,43 @@ def test_a_team_member_not_allowed_to_run_an_operation_is_told_who_may(
     )
     assert refused.status_code == 403
     assert "only owner, team leads, ops may run resize" in refused.json()["detail"]
+
+
+def test_the_owner_extends_a_lease_from_the_page_and_the_api_says_why_it_cannot_again(
+    client: TestClient, db: Session
+) -> None:
+    ops = make_team(db, "platform")
+    lead = make_user(db, "pat", team=ops, role=Role.LEAD)
+    lifetime = {"days": 10, "extend_days": 10, "max_days": 20}
+    operations = [{"name": "decommission", "retires": True, "fulfilment": MANUAL}]
+    make_offering(
+        db,
+        ops,
+        lead,
+        slug="namespaces",
+        fulfilment=MANUAL,
+        instances={"name_field": "name", "operations": operations, "lifetime": lifetime},
+    )
+    owner = make_user(db, "casey", team=make_team(db, "payments"))
+    made = service.submit(
+        db, actor=owner, offering_slug="namespaces", inputs={"name": "ledger", "size": "small"}
+    )
+    finish(db, lead, made)
+    db.commit()
+    instance = db.get_one(Instance, made.instance_id)
+    db.commit()
+    csrf = sign_in(client, "casey")
+    page = client.get(f"/instances/{instance.id}")
+    assert 'id="expires"' in page.text and "Extend the lease" in page.text
+    extended = client.post(
+        f"/instances/{instance.id}/extend", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert extended.status_code == 303
+    client.cookies.clear()
+    headers = token_for(db, owner)
+    db.commit()
+    again = client.post(f"/api/v1/instances/{instance.id}/extend", headers=headers)
+    assert again.status_code == 409
+    assert "at the latest its offering allows (20 days)" in again.json()["detail"]
+    shown = client.get(f"/api/v1/instances/{instance.id}", headers=headers).json()
+    assert shown["instance"]["expires_at"] is not None
