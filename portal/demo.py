@@ -128,6 +128,7 @@ OFFERINGS: list[dict[str, object]] = [
         # Each database is an instance its team resizes and, one day, decommissions.
         "instances": {
             "name_field": "database_name",
+            "lifetime": {"days": 90, "extend_days": 30, "max_days": 365},
             "operations": [
                 {
                     "name": "resize",
