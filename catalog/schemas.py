@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import re2
+import yaml
 from jsonpath_ng import JSONPath
 from jsonpath_ng.parser import parse as parse_json_path
 from pydantic import (
@@ -552,6 +553,110 @@ class ApprovalPolicy(BaseModel):
                     )
 
 
+class OperationRunner(StrEnum):
+    """Who may run a day-2 operation on an instance."""
+
+    OWNER = "owner"  # the person who owns the instance (who requested it)
+    TEAM_LEADS = "team_leads"  # leads of the instance's team
+    TEAM = "team"  # any member of the instance's team
+    OPS = "ops"  # members of the offering's owner team
+
+
+class Operation(BaseModel):
+    """A day-2 action on an instance: its own form (prefilled from the instance's spec),
+    approval policy, fulfilment and who may run it. ``retires`` marks the operation that
+    decommissions the instance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Slug
+    label: ShortText = ""
+    description: Annotated[str, Field(max_length=SUMMARY_MAX)] = ""
+    form: RequestForm = Field(default_factory=RequestForm)
+    approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    fulfilment: FulfilmentSpec = Field(default_factory=lambda: ManualFulfilment())
+    allowed: list[OperationRunner] = Field(
+        default_factory=lambda: [
+            OperationRunner.OWNER,
+            OperationRunner.TEAM_LEADS,
+            OperationRunner.OPS,
+        ],
+        min_length=1,
+    )
+    retires: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("-", " ").capitalize()
+
+    @model_validator(mode="after")
+    def _policy_names_its_fields(self) -> Operation:
+        try:
+            self.approval_policy.check_fields(set(self.form.field_names()))
+        except ValueError as error:
+            raise ValueError(f"operation {self.name!r}: {error}") from None
+        return self
+
+
+class Lifetime(BaseModel):
+    """How long an instance lives: ``days`` from when it becomes active, or the answer of
+    the number field ``field`` (at most ``max_days``); reminders ``remind_days_before``
+    expiry; each extension adds ``extend_days`` (none when unset), never past ``max_days``
+    from creation. At expiry the operation that retires the instance is requested."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: Annotated[int, Field(ge=1, le=3660)] = 30
+    field: str | None = Field(default=None, max_length=64)
+    max_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+    remind_days_before: list[Annotated[int, Field(ge=0, le=365)]] = Field(
+        default_factory=lambda: [7, 1], max_length=10
+    )
+    extend_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+
+
+class InstancesSpec(BaseModel):
+    """A fulfilled request makes an instance: ``name_field`` names the form field whose
+    answer names it (else the offering's name and the request number)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_field: str | None = Field(default=None, max_length=64)
+    operations: list[Operation] = Field(default_factory=list, max_length=20)
+    lifetime: Lifetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml_text(cls, value: Any) -> Any:
+        """The editor sends the section as YAML text, as it reads in a catalog file."""
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ValueError(f"the instances section is not valid YAML: {error}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("the instances section must be a mapping (name_field, operations)")
+        return parsed
+
+    @model_validator(mode="after")
+    def _operation_names_unique(self) -> InstancesSpec:
+        names = [operation.name for operation in self.operations]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError("operation names must be unique: " + ", ".join(twice))
+        if self.lifetime is not None and not any(op.retires for op in self.operations):
+            raise ValueError("a lifetime needs an operation that retires the instance")
+        return self
+
+    @property
+    def retiring_operation(self) -> Operation | None:
+        return next((op for op in self.operations if op.retires), None)
+
+    def operation(self, name: str) -> Operation | None:
+        return next((op for op in self.operations if op.name == name), None)
+
+
 class ServiceLevel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -604,6 +709,9 @@ class OfferingIn(BaseModel):
     cost: Annotated[float, Field(ge=0)] = 0.0
     manual_effort_minutes: Annotated[int, Field(ge=0)] = 0
     quota: Quota | None = None
+    instances: InstancesSpec | None = Field(
+        default=None, description="Set when a fulfilled request makes an instance"
+    )
 
     @field_validator("runbook_url")
     @classmethod
@@ -622,6 +730,18 @@ class OfferingIn(BaseModel):
                         f"the condition of step {position} ({step.name}) names "
                         f"{', '.join(unknown)}, which the form does not have"
                     )
+        if (
+            self.instances is not None
+            and self.instances.name_field
+            and self.instances.name_field not in self.form.field_names()
+        ):
+            raise ValueError(
+                f"instances.name_field names unknown field {self.instances.name_field!r}"
+            )
+        lifetime = self.instances.lifetime if self.instances is not None else None
+        field = lifetime.field if lifetime is not None else None
+        if field and field not in self.form.field_names():
+            raise ValueError(f"instances.lifetime.field names unknown field {field!r}")
         return self
 
 

@@ -28,6 +28,7 @@ TOPICS = {
     "demand_merged": "A need I asked for or voted for was merged into another",
     "demand_shipped": "A need I asked for or voted for shipped as an offering",
     "digest": "My team's retrospective digest is ready",
+    "expiry": "My instance is about to expire",
 }
 # What a team's chat channel can hear about, for the requests of the team's offerings and
 # the approvals the team decides; keyed like TOPICS.

@@ -40,7 +40,7 @@ from servicebay.portal.pages import api_docs
 from servicebay.portal.proxy_auth import TrustedProxyHeaders
 from servicebay.portal.render import render, see_other
 from servicebay.portal.security import SecurityHeaders
-from servicebay.requests import notifications
+from servicebay.requests import expiry, notifications
 from servicebay.requests.fulfilment import mail
 from servicebay.requests.fulfilment.engine import Timing
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
@@ -78,7 +78,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             # Woken by commits; its sweep also brings the analytics roll-up up to date and
             # sends the teams' retrospective digests that are due.
             background = BackgroundWorker(
-                Worker(sessions, settings, chores=(rollup.refresh, digest.send_due))
+                Worker(
+                    sessions, settings, chores=(rollup.refresh, digest.send_due, expiry.send_due)
+                )
             )
             background.start()
         # The agent tools' session manager runs inside the app's lifespan.

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from servicebay.analytics import scope
 from servicebay.core import policies, questions
 from servicebay.core.identity import User
-from servicebay.requests import approvals, notifications, tasks
+from servicebay.requests import approvals, instances, notifications, tasks
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ def top_bar_of(session: Session, user: User) -> tuple[int, list[Tab]]:
     offered = [
         (True, Tab("home", "Catalog", "/")),
         (True, Tab("my_requests", "My requests", "/requests")),
+        (instances.has_any_question(user), Tab("my_instances", "My instances", "/instances")),
         (approvals.decides_approvals_question(user), Tab("approvals", "Approvals", "/approvals")),
         (tasks.has_workspace_question(user), Tab("ops_board", "Ops", "/ops")),
         (scope.reads_insights_question(user), Tab("insights", "Insights", "/insights")),

@@ -20,9 +20,17 @@ from servicebay.requests.errors import (
 from servicebay.requests.models import Approval, ApprovalStatus, Request, RequestStatus
 
 
-def plan(session: Session, *, request: Request, version: OfferingVersion) -> list[Approval]:
-    """Create one row per step; steps whose condition does not hold are skipped."""
-    policy = ApprovalPolicy.model_validate(version.approval_policy or {})
+def plan(
+    session: Session,
+    *,
+    request: Request,
+    version: OfferingVersion,
+    policy: ApprovalPolicy | None = None,
+) -> list[Approval]:
+    """Create one row per step; steps whose condition does not hold are skipped. ``policy``
+    is a day-2 operation's own, in place of the version's."""
+    if policy is None:
+        policy = ApprovalPolicy.model_validate(version.approval_policy or {})
     now = clock.now()
     steps: list[Approval] = []
     for position, step in enumerate(policy.steps):

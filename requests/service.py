@@ -16,10 +16,10 @@ from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.live_options import FieldOptions, LiveOptions
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import RequestForm
+from servicebay.catalog.schemas import Operation, RequestForm
 from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
-from servicebay.requests import approvals, lifecycle, policies, tasks
+from servicebay.requests import approvals, instances, lifecycle, policies, tasks
 from servicebay.requests.errors import (
     InvalidInput,
     NotPermitted,
@@ -32,6 +32,7 @@ from servicebay.requests.fulfilment import engine, pipeline
 from servicebay.requests.models import (
     Comment,
     FulfilmentRun,
+    Instance,
     Request,
     RequestStatus,
     RunKind,
@@ -237,6 +238,7 @@ def _used_quota(session: Session, *, version: OfferingVersion, team_id: int) -> 
             Request.team_id == team_id,
             Request.submitted_at >= since,
             Request.status.not_in(NOT_COUNTED_FOR_QUOTA),
+            Request.operation.is_(None),  # an operation on an instance is no new request
         )
     )
     return int(used or 0)
@@ -263,6 +265,116 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
         requesting_team=team,
         quota_left=quota_left(session, actor=viewer, version=version) if version else None,
     )
+
+
+# --- day-2 operations on instances ------------------------------------------
+
+
+def run_operation(
+    session: Session, *, actor: User, instance_id: int, operation: str, inputs: dict[str, Any]
+) -> Request:
+    """Ask for a day-2 operation on an instance: a request on the instance, pinned to the
+    version that made it, through the operation's approvals and fulfilment. Refused, with
+    nothing written, for someone else's instance (not found), an operation the actor may
+    not run, inputs the operation's form refuses, an instance that is not active, or one
+    another operation still holds."""
+    instance = instances.get_for_viewer(session, instance_id=instance_id, viewer=actor)
+    chosen = instances.operation(instance, operation)
+    instances.check_runnable(actor, instance, chosen)
+    cleaned = instances.cleaned_inputs(instance, chosen, inputs)
+    instances.lock(session, instance)
+    instances.check_runnable(actor, instance, chosen)
+    return _open_operation(
+        session, requester=actor, instance=instance, chosen=chosen, inputs=cleaned
+    )
+
+
+def request_on_expiry(session: Session, *, instance: Instance) -> Request | None:
+    """The decommission an expired instance asks for itself, on its owner's behalf and
+    through the operation's approvals; None when the instance takes no operation now (it
+    is asked again at the next sweep) or its offering has no retiring operation."""
+    spec = catalog_service.instances_of(instance.version)
+    chosen = spec.retiring_operation if spec is not None else None
+    if chosen is None or instances.refusal(instance) is not None:
+        return None
+    cleaned = instances.cleaned_inputs(instance, chosen, {})
+    return _open_operation(
+        session, requester=instance.owner, instance=instance, chosen=chosen, inputs=cleaned
+    )
+
+
+def _open_operation(
+    session: Session,
+    *,
+    requester: User,
+    instance: Instance,
+    chosen: Operation,
+    inputs: dict[str, Any],
+) -> Request:
+    now = clock.now()
+    request = Request(
+        offering_id=instance.offering_id,
+        offering_version_id=instance.offering_version_id,
+        requester_id=requester.id,
+        team_id=instance.team_id,
+        inputs=inputs,
+        outputs={},
+        status=RequestStatus.SUBMITTED.value,
+        submitted_at=now,
+        updated_at=now,
+        instance_id=instance.id,
+        operation=chosen.name,
+    )
+    session.add(request)
+    session.flush()
+    events.record(
+        session,
+        type="request.submitted",
+        actor_id=requester.id,
+        offering_id=instance.offering_id,
+        request_id=request.id,
+        instance_id=instance.id,
+        data={"version": instance.version.number, "operation": chosen.name},
+        at=now,
+    )
+    instances.hold(session, instance, request)
+    steps = approvals.plan(
+        session, request=request, version=instance.version, policy=chosen.approval_policy
+    )
+    if any(step.status == "pending" for step in steps):
+        lifecycle.await_approval(session, request)
+    else:
+        begin_fulfilment(session, request=request, actor_id=None)
+    return request
+
+
+OPERATION_KEYS = "instances.operate"  # the purpose of the API's Idempotency-Keys
+
+
+def run_operation_once(
+    session: Session,
+    *,
+    actor: User,
+    key: str,
+    instance_id: int,
+    operation: str,
+    inputs: dict[str, Any],
+) -> tuple[Request, bool]:
+    """``run_operation`` at most once per user and Idempotency-Key (as ``submit_once``)."""
+    body = idempotency.fingerprint(
+        {"instance": instance_id, "operation": operation, "inputs": inputs}
+    )
+    reservation = idempotency.reserve(
+        session, user_id=actor.id, purpose=OPERATION_KEYS, key=key, body_fingerprint=body
+    )
+    if reservation.earlier is not None:
+        earlier = int(reservation.earlier["request_id"])
+        return get_for_viewer(session, request_id=earlier, viewer=actor), True
+    request = run_operation(
+        session, actor=actor, instance_id=instance_id, operation=operation, inputs=inputs
+    )
+    idempotency.settle(reservation, {"request_id": request.id})
+    return request, False
 
 
 # --- idempotency keys ---------------------------------------------------------
@@ -570,7 +682,7 @@ def runs_of(session: Session, *, viewer: User, request: Request) -> list[RunOut]
 
 
 def _hiding_the_address(viewer: User, request: Request) -> Callable[[str | None], str | None]:
-    steps = catalog_service.pipeline_of(request.version).steps
+    steps = catalog_service.pipeline_of(request.version, request.operation).steps
     urls = [
         url
         for step in steps

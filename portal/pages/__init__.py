@@ -14,6 +14,7 @@ from servicebay.portal.pages import (
     catalog,
     demand,
     insights,
+    instances,
     notifications,
     ops,
     ops_board,
@@ -31,6 +32,7 @@ router.include_router(auth.router)
 router.include_router(catalog.router)
 router.include_router(demand.router)
 router.include_router(requests.router)
+router.include_router(instances.router)
 router.include_router(approvals.router)
 router.include_router(ops_board.router)
 router.include_router(notifications.router)

@@ -224,6 +224,7 @@ def _editor(
         "can_lead": offering is not None and policies.can_publish_offering(user, offering),
         "preview_form": _valid_form(draft),
         "preview_problems": {},
+        "instances_text": _instances_text(draft.get("instances")),
     }
     if offering is not None and db is not None:
         head = catalog_service.head_version(db, offering)
@@ -236,6 +237,15 @@ def _editor(
         )
     code = status_code or (422 if problems else 200)
     return render(request, "catalog/offering_edit.html", context, status_code=code)
+
+
+def _instances_text(instances: Any) -> str:
+    """The instances section as the editor's text box shows it: the YAML of a catalog file."""
+    if not instances:
+        return ""
+    if isinstance(instances, str):
+        return instances
+    return as_code.dump(instances)
 
 
 def _see(request: Request, slug: str, notice: str) -> Response:
@@ -307,6 +317,8 @@ def definition_from_form(
             "count": number("quota_count"),
             "period_days": number("quota_period_days") or 30,
         }
+    if text("instances"):
+        draft["instances"] = text("instances")  # YAML, read by the definition's schema
     secret = data.get("webhook_secret")
     if isinstance(secret, str) and secret:
         draft["webhook_secret"] = secret

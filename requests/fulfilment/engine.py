@@ -223,6 +223,8 @@ _ATTEMPT_SUBJECT = (
         FulfilmentRun.correlation_id,
         Request.id.label("request_id"),
         Request.inputs,
+        Request.instance_id,
+        Request.operation,
         Offering.slug.label("offering_slug"),
         OfferingVersion,
         User.username,
@@ -236,7 +238,10 @@ _ATTEMPT_SUBJECT = (
     .where(_HELD)
     .options(
         load_only(
-            OfferingVersion.number, OfferingVersion.fulfilment, OfferingVersion.webhook_secret
+            OfferingVersion.number,
+            OfferingVersion.fulfilment,
+            OfferingVersion.webhook_secret,
+            OfferingVersion.instances,
         ),
         lazyload("*"),
     )

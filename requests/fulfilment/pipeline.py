@@ -45,7 +45,7 @@ def step_succeeded(
 ) -> None:
     """Record a step's outputs on the request and begin the next step, or complete it."""
     request.outputs = {**(request.outputs or {}), **outputs}
-    pipeline = catalog_service.pipeline_of(request.version)
+    pipeline = catalog_service.pipeline_of(request.version, request.operation)
     if len(pipeline.steps) > 1:
         events.record(
             session,
@@ -74,7 +74,7 @@ def retry_failed_step(session: Session, *, request: Request) -> FulfilmentRun | 
     return _begin(
         session,
         request=request,
-        pipeline=catalog_service.pipeline_of(request.version),
+        pipeline=catalog_service.pipeline_of(request.version, request.operation),
         position=position,
     )
 
@@ -99,7 +99,7 @@ def outputs_by_step(session: Session, *, request_id: int) -> dict[str, dict[str,
         .order_by(Task.id)
     )
     request = session.get_one(Request, request_id)
-    steps = catalog_service.pipeline_of(request.version).steps
+    steps = catalog_service.pipeline_of(request.version, request.operation).steps
     for position, outputs in done:
         if position < len(steps):
             found[steps[position].name] = dict(outputs or {})
@@ -118,7 +118,7 @@ def bounded(outputs: dict[str, Any]) -> dict[str, Any]:
 
 def cancel_url_of(request: Request, run: FulfilmentRun) -> str:
     """Where a webhook step wants to hear that its request was cancelled ('' for none)."""
-    steps = catalog_service.pipeline_of(request.version).steps
+    steps = catalog_service.pipeline_of(request.version, request.operation).steps
     step = steps[run.step] if run.step < len(steps) else None
     return step.cancel_url if isinstance(step, WebhookStep) else ""
 
@@ -126,7 +126,7 @@ def cancel_url_of(request: Request, run: FulfilmentRun) -> str:
 def _begin_after(
     session: Session, *, request: Request, position: int, actor_id: int | None, **event_data: Any
 ) -> None:
-    pipeline = catalog_service.pipeline_of(request.version)
+    pipeline = catalog_service.pipeline_of(request.version, request.operation)
     following = next_step(pipeline, after=position, inputs=request.inputs or {})
     if following is None:
         if lifecycle.can_move(request, RequestStatus.COMPLETED):

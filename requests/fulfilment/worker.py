@@ -26,7 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.fulfilment import plugins, webhook
-from servicebay.catalog.fulfilment.context import FulfilmentContext
+from servicebay.catalog.fulfilment.context import (
+    OPERATION_EVENT,
+    REQUEST_EVENT,
+    FulfilmentContext,
+)
 from servicebay.catalog.fulfilment.outcome import Outcome
 from servicebay.catalog.pipeline import rendered_params
 from servicebay.catalog.schemas import PipelineStep, PluginStep, WebhookStep
@@ -39,7 +43,7 @@ from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
 from servicebay.requests.fulfilment import cancel_call, chat, engine, mail, pipeline
 from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
-from servicebay.requests.models import RunKind
+from servicebay.requests.models import Instance, RunKind
 
 logger = logging.getLogger("servicebay.worker")
 T = TypeVar("T")
@@ -289,7 +293,7 @@ class Worker:
         if subject is None:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
-        steps = catalog_service.pipeline_of(subject.OfferingVersion).steps
+        steps = catalog_service.pipeline_of(subject.OfferingVersion, subject.operation).steps
         if run.step >= len(steps):
             return None  # not a step of its version (cannot happen but by hand)
         step = steps[run.step]
@@ -301,6 +305,7 @@ class Worker:
             params = rendered_params(step, inputs=subject.inputs, outputs=earlier)
         except TemplateFailure as failure:
             params, problem = {}, f"step {step.name!r} cannot start: {failure}"
+        instance = session.get(Instance, subject.instance_id) if subject.instance_id else None
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -321,6 +326,9 @@ class Worker:
             step={"name": step.name, "position": run.step, "params": params},
             earlier_outputs=earlier,
             cancelled=lambda: self._cancelled(run),
+            event_type=OPERATION_EVENT if subject.operation else REQUEST_EVENT,
+            instance=_instance_shown(instance) if instance is not None else None,
+            operation=subject.operation,
         )
         return Attempt(context, step, problem)
 
@@ -394,6 +402,17 @@ class Worker:
             return plugins.run(context)
         kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
+
+
+def _instance_shown(instance: Instance) -> dict[str, object]:
+    """What a fulfilment receives of the instance it makes or operates on."""
+    return {
+        "id": instance.id,
+        "name": instance.name,
+        "state": instance.state,
+        "spec": dict(instance.spec or {}),
+        "outputs": dict(instance.outputs or {}),
+    }
 
 
 def _chat_destination(session: Session, payload: dict[str, object]) -> dict[str, str]:
