@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -90,52 +89,18 @@ def _tune(cursor: Any) -> None:
 # handed to the next one the moment a transaction ends; busy_timeout still arbitrates
 # between processes (several web processes, a separate worker).
 
-class WriteLock:
-    """A lock taken in the order it was asked for: released, it passes straight to the
-    writer that has waited longest, so no writer waits behind a stream of newcomers."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._held = False
-        self._waiting: deque[threading.Lock] = deque()
-
-    def acquire(self, timeout: float) -> bool:
-        with self._guard:
-            if not self._held:
-                self._held = True
-                return True
-            turn = threading.Lock()
-            turn.acquire()
-            self._waiting.append(turn)
-        if turn.acquire(timeout=timeout):
-            return True  # handed over
-        with self._guard:
-            try:
-                self._waiting.remove(turn)
-            except ValueError:
-                return True  # handed over just as the wait ran out
-            return False
-
-    def release(self) -> None:
-        with self._guard:
-            if self._waiting:
-                self._waiting.popleft().release()  # still held: now by the next writer
-            else:
-                self._held = False
-
-
-_write_locks: dict[str, WriteLock] = {}
+_write_locks: dict[str, threading.Lock] = {}
 _write_locks_guard = threading.Lock()
 
 
-def _write_lock_for(database: str | None) -> WriteLock:
+def _write_lock_for(database: str | None) -> threading.Lock:
     """The lock shared by every engine of this process on one database file (an
     in-memory database is its engine's own)."""
     if not database or database == ":memory:" or database.startswith("file:"):
-        return WriteLock()
+        return threading.Lock()
     key = str(Path(database).resolve())
     with _write_locks_guard:
-        return _write_locks.setdefault(key, WriteLock())
+        return _write_locks.setdefault(key, threading.Lock())
 
 
 class _WritingConnection(sqlite3.Connection):
@@ -143,7 +108,7 @@ class _WritingConnection(sqlite3.Connection):
     until its transaction ends, however it ends (commit, rollback, the pool's reset,
     close)."""
 
-    write_lock: WriteLock | None = None
+    write_lock: threading.Lock | None = None
     holds_write_lock = False
 
     def begin_writing(self) -> None:
