@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, demand, flow, forecast, scope, value
+from servicebay.analytics import adoption, demand, flow, forecast, health, scope, value
 from servicebay.analytics.scope import Period
 from servicebay.catalog.models import Offering
 from servicebay.core import clock
@@ -83,6 +83,9 @@ class Context:
     reads_searches: bool = False
     _flows: list[flow.RequestFlow] | None = field(default=None, init=False, repr=False)
     _summary: flow.FlowSummary | None = field(default=None, init=False, repr=False)
+    _adoption: list[adoption.AdoptionRow] | None = field(default=None, init=False, repr=False)
+    _rejection: list[adoption.RejectionRow] | None = field(default=None, init=False, repr=False)
+    _health: list[health.Health] | None = field(default=None, init=False, repr=False)
     _slugs: dict[int, str] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -120,6 +123,29 @@ class Context:
             self._summary = flow.summary(self.flows(), self.scope)
         return self._summary
 
+    def adoption_rows(self) -> list[adoption.AdoptionRow]:
+        """Adoption per offering, counted once per view and shared by the summary, offering
+        health and the adoption table."""
+        if self._adoption is None:
+            self._adoption = adoption.adoption(
+                self.session, offerings=self.offerings, period=self.period
+            )
+        return self._adoption
+
+    def rejection_rows(self) -> list[adoption.RejectionRow]:
+        """Rejection per offering, counted once per view (as :meth:`adoption_rows`)."""
+        if self._rejection is None:
+            self._rejection = adoption.rejection(
+                self.session, offerings=self.offerings, period=self.period
+            )
+        return self._rejection
+
+    def health_rows(self) -> list[health.Health]:
+        """Offering health, judged once per view from the shared rows."""
+        if self._health is None:
+            self._health = health.judge(self.adoption_rows(), self.rejection_rows())
+        return self._health
+
 
 def context_for(
     session: Session,
@@ -152,7 +178,7 @@ def _share(key: str, label: str) -> Column:
 
 
 def adoption_table(context: Context) -> Table:
-    rows = adoption.adoption(context.session, offerings=context.offerings, period=context.period)
+    rows = context.adoption_rows()
     return Table(
         "adoption",
         "Adoption per offering",
@@ -220,14 +246,12 @@ def adoption_by_team_table(context: Context) -> Table:
 
 
 def rejection_table(context: Context) -> Table:
-    rows = adoption.rejection(context.session, offerings=context.offerings, period=context.period)
+    rows = context.rejection_rows()
     return Table(
         "rejection",
-        "Rejection by source, and each offering's class",
+        "Rejection by source",
         [
             Column("offering", "Offering"),
-            Column("classification", "Class"),
-            Column("rule", "Rule"),
             _n("form_starts", "Form starts"),
             _n("abandoned", "Abandoned forms (users)"),
             _n("cancelled", "Cancelled (users)", drill="cancelled"),
@@ -243,8 +267,6 @@ def rejection_table(context: Context) -> Table:
         [
             {
                 "offering": row.offering_slug,
-                "classification": row.classification,
-                "rule": row.rule,
                 "form_starts": row.form_starts,
                 "abandoned": row.abandoned,
                 "cancelled": row.cancelled,

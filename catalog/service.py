@@ -20,6 +20,7 @@ from servicebay.catalog.errors import (
 )
 from servicebay.catalog.fulfilment import plugins
 from servicebay.catalog.models import Offering, OfferingVersion
+from servicebay.catalog.pipeline import as_pipeline
 from servicebay.catalog.schemas import (
     STORED,
     ApprovalPolicy,
@@ -28,6 +29,8 @@ from servicebay.catalog.schemas import (
     OfferingIn,
     OfferingOut,
     OfferingStatus,
+    PipelineFulfilment,
+    PluginStep,
     Quota,
     Readiness,
     ReadinessCheck,
@@ -161,7 +164,7 @@ def _fill_version(
     version.form = definition.form.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     version.approval_policy = definition.approval_policy.model_dump(mode="json", exclude_none=True)
     version.fulfilment = definition.fulfilment.model_dump(mode="json")
-    if definition.fulfilment.kind != "webhook":
+    if not any(step.kind == "webhook" for step in as_pipeline(definition.fulfilment).steps):
         version.webhook_secret = None
     elif definition.webhook_secret is not None:
         version.webhook_secret = definition.webhook_secret or None
@@ -209,10 +212,13 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
             problems[f"visibility.{index}"] = (
                 f"Visibility names a team that does not exist: {slug!r}."
             )
-    if definition.fulfilment.kind == "plugin":
-        problem = plugins.problem_of(definition.fulfilment.plugin, definition.fulfilment.settings)
-        if problem:
-            problems["fulfilment.settings"] = problem
+    pipeline = as_pipeline(definition.fulfilment)
+    for position, pipeline_step in enumerate(pipeline.steps):
+        if isinstance(pipeline_step, PluginStep):
+            problem = plugins.problem_of(pipeline_step.plugin, pipeline_step.settings)
+            if problem:
+                where = "fulfilment" if len(pipeline.steps) == 1 else f"fulfilment.steps.{position}"
+                problems[f"{where}.settings"] = problem
     if problems:
         raise InvalidOffering(problems)
 
@@ -377,6 +383,12 @@ def fulfilment_shown_to(
 def fulfilment_of(version: OfferingVersion) -> FulfilmentSpec:
     """The version's fulfilment settings, with every default filled in."""
     return _FULFILMENT.validate_python(version.fulfilment)
+
+
+def pipeline_of(version: OfferingVersion) -> PipelineFulfilment:
+    """The version's fulfilment as the steps the engine runs (a single one is a step)."""
+    pipeline: PipelineFulfilment = as_pipeline(fulfilment_of(version))
+    return pipeline
 
 
 # --- readiness and lifecycle ---------------------------------------------------

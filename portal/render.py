@@ -102,9 +102,13 @@ def is_link(value: Any) -> bool:
 
 @pass_context
 def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
+    """The templates' ``url_for``: see url_of."""
+    return url_of(context["request"], name, **path_params)
+
+
+def url_of(request: Request, name: str, /, **path_params: Any) -> URL:
     """Starlette's ``url_for`` without trying every route in turn: a page holds dozens of
     links, and each one searched a hundred routes, raising an exception per miss."""
-    request: Request = context["request"]
     route = _named_routes(request.app).get(name)
     if route is None:
         return request.url_for(name, **path_params)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, aliased
 from servicebay.catalog import conditions
 from servicebay.catalog.models import OfferingVersion
 from servicebay.catalog.schemas import ApprovalPolicy, Decider
-from servicebay.core import clock, events
+from servicebay.core import clock, events, questions
 from servicebay.core.identity import Membership, Role, Team, User
 from servicebay.requests import lifecycle, notifications, policies
 from servicebay.requests.errors import (
@@ -149,14 +149,20 @@ def decides_approvals(session: Session, *, user: User) -> bool:
     """Whether approval steps may ever wait for this user: administrators, team leads
     (steps name the owner team's or the requester's team's leads), and members of a
     team that a step has named. Others have no approvals inbox to open."""
+    return questions.answer(session, decides_approvals_question(user))
+
+
+def decides_approvals_question(user: User) -> questions.Question:
+    """decides_approvals, to be asked with other questions in one query."""
     if user.is_admin or any(m.role == Role.LEAD.value for m in user.memberships):
         return True
     if not user.team_ids:
         return False
-    named = select(Approval.id).where(
-        Approval.decider == Decider.TEAM.value, Approval.team_id.in_(user.team_ids)
+    return questions.any_row(
+        select(Approval.id).where(
+            Approval.decider == Decider.TEAM.value, Approval.team_id.in_(user.team_ids)
+        )
     )
-    return session.scalar(named.limit(1)) is not None
 
 
 def _decidable_by(user: User) -> ColumnElement[bool]:

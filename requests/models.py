@@ -41,6 +41,7 @@ class RunKind(StrEnum):
     FULFIL = "fulfil"
     EMAIL = "email"
     CHAT = "chat"
+    CANCEL = "cancel"  # tells a step's receiver that its request was cancelled
 
 
 class AttemptStatus(StrEnum):
@@ -123,6 +124,11 @@ class FulfilmentRun(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The id of the HTTP request that created the run, so its logs can be followed into it.
     correlation_id: Mapped[str | None] = mapped_column(String(64), default=current_correlation_id)
+    # The pipeline step the run fulfils (its position from 0, and its name), and what the
+    # step gave back once it succeeded.
+    step: Mapped[int] = mapped_column(default=0, server_default="0")
+    step_name: Mapped[str] = mapped_column(String(64), default="fulfil", server_default="fulfil")
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     request: Mapped[Request] = relationship()
 
@@ -207,6 +213,8 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    step: Mapped[int] = mapped_column(default=0, server_default="0")  # its pipeline step
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # given when it is done
 
     request: Mapped[Request] = relationship(lazy="joined")
     assignee: Mapped[User | None] = relationship(lazy="joined")

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ScalarSelect, Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.core import chat, clock, notices, preferences
@@ -282,10 +282,16 @@ def newest_first(*, user_id: int) -> Select[Notification]:
 
 
 def unread_count(session: Session, *, user_id: int) -> int:
-    statement = select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)
+    return int(session.scalar(select(unread_count_of(user_id))) or 0)
+
+
+def unread_count_of(user_id: int) -> ScalarSelect[int]:
+    """unread_count as a value to read with others in one query."""
+    return (
+        select(func.count(Notification.id))
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
     )
-    return int(session.scalar(statement) or 0)
 
 
 def mark_read(session: Session, *, user_id: int) -> None:

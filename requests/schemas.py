@@ -63,6 +63,9 @@ class RunOut(Out):
     max_attempts: int
     next_attempt_at: datetime
     last_error: str | None
+    step: int = 0  # its pipeline step, from 0
+    step_name: str = "fulfil"
+    outputs: dict[str, Any] | None = None  # what the step gave back, once it succeeded
     attempts: list[AttemptOut] = Field(default_factory=list)
     log: list[LogLineOut] = Field(default_factory=list)
 

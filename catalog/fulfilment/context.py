@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 REQUEST_EVENT = "request.fulfil"
@@ -27,6 +28,12 @@ class FulfilmentContext:
     event_type: str = REQUEST_EVENT
     correlation_id: str | None = None  # of the HTTP request that created the run
     delivery_id: str = ""  # the webhook-id when it is not the run id (dry runs)
+    # The pipeline step (name, position, params) and what earlier steps gave back.
+    step: dict[str, Any] = field(default_factory=dict)
+    earlier_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The cancellation signal: true once the request was cancelled (or the attempt was
+    # taken over); a long plugin checks it and stops.
+    cancelled: Callable[[], bool] = field(default=lambda: False, compare=False, repr=False)
 
     @property
     def webhook_id(self) -> str:
@@ -48,5 +55,6 @@ class FulfilmentContext:
                 },
                 "run": {"id": self.run_id, "attempt": self.attempt},
                 "callback": {"url": self.callback_url, "token": self.callback_token},
+                **({"step": self.step, "outputs": self.earlier_outputs} if self.step else {}),
             },
         }

@@ -28,14 +28,16 @@ from servicebay.catalog import service as catalog_service
 from servicebay.catalog.fulfilment import plugins, webhook
 from servicebay.catalog.fulfilment.context import FulfilmentContext
 from servicebay.catalog.fulfilment.outcome import Outcome
-from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
+from servicebay.catalog.pipeline import rendered_params
+from servicebay.catalog.schemas import PipelineStep, PluginStep, WebhookStep
+from servicebay.catalog.templates import TemplateFailure
 from servicebay.core import chat as core_chat
 from servicebay.core import clock, idempotency, logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment import chat, engine, mail
+from servicebay.requests.fulfilment import cancel_call, chat, engine, mail, pipeline
 from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
 from servicebay.requests.models import RunKind
 
@@ -49,11 +51,12 @@ class Attempt:
     the version's fulfilment settings (an email or chat run has none)."""
 
     context: FulfilmentContext
-    fulfilment: FulfilmentSpec | None
+    fulfilment: PipelineStep | None
+    problem: str = ""  # why the step cannot run (a template that cannot be filled in)
 
 
 # The kinds of run that deliver a message rather than fulfil a request.
-MESSAGES = frozenset({RunKind.EMAIL.value, RunKind.CHAT.value})
+MESSAGES = frozenset({RunKind.EMAIL.value, RunKind.CHAT.value, RunKind.CANCEL.value})
 # A claimed run with what its handler needs, or why the attempt could not start.
 Prepared = tuple[ClaimedRun, Attempt | str | None]
 # The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
@@ -275,7 +278,7 @@ class Worker:
         """How long the lease may be renewed for this attempt: a webhook call ends by its
         timeout, so a call stuck past it is not kept alive (another worker takes the run
         over once the lease runs out). Other handlers bound their own calls."""
-        if isinstance(attempt.fulfilment, WebhookFulfilment):
+        if isinstance(attempt.fulfilment, WebhookStep | PluginStep):
             return attempt.fulfilment.timeout_seconds + self.lease.total_seconds()
         return None
 
@@ -286,7 +289,18 @@ class Worker:
         if subject is None:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
-        fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
+        steps = catalog_service.pipeline_of(subject.OfferingVersion).steps
+        if run.step >= len(steps):
+            return None  # not a step of its version (cannot happen but by hand)
+        step = steps[run.step]
+        earlier = (
+            pipeline.outputs_by_step(session, request_id=subject.request_id) if run.step else {}
+        )
+        problem = ""
+        try:
+            params = rendered_params(step, inputs=subject.inputs, outputs=earlier)
+        except TemplateFailure as failure:
+            params, problem = {}, f"step {step.name!r} cannot start: {failure}"
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -299,13 +313,21 @@ class Worker:
                 "email": subject.email,
                 "name": subject.display_name,
             },
-            spec=fulfilment.model_dump(),
+            spec=step.model_dump() | {"params": params},
             secret=subject.OfferingVersion.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
             correlation_id=subject.correlation_id,
+            step={"name": step.name, "position": run.step, "params": params},
+            earlier_outputs=earlier,
+            cancelled=lambda: self._cancelled(run),
         )
-        return Attempt(context, fulfilment)
+        return Attempt(context, step, problem)
+
+    def _cancelled(self, run: ClaimedRun) -> bool:
+        """The cancellation signal a plugin checks: its attempt no longer holds the run."""
+        with transaction(self.sessions) as session:
+            return not engine.still_held(session, run)
 
     def _prepare_message(self, session: Session, run: ClaimedRun) -> Attempt | None:
         """An email or a chat message carries what it says in its payload; a chat message's
@@ -315,8 +337,11 @@ class Worker:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
         spec = dict(subject.payload)
+        secret = None
         if run.kind == RunKind.CHAT.value:
             spec |= _chat_destination(session, spec)
+        if run.kind == RunKind.CANCEL.value:
+            secret = engine.signing_secret_of(session, request_id=subject.request_id)
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -326,7 +351,7 @@ class Worker:
             inputs={},
             requester={},
             spec=spec,
-            secret=None,
+            secret=secret,
             callback_url="",
             callback_token=token,
             correlation_id=subject.correlation_id,
@@ -357,11 +382,15 @@ class Worker:
                 policy=self.policy,
                 connections=self.connections,
             )
-        if isinstance(fulfilment, WebhookFulfilment):
+        if run.kind == RunKind.CANCEL.value:
+            return cancel_call.send(context, policy=self.policy, connections=self.connections)
+        if attempt.problem:
+            return Outcome.fatal(attempt.problem)
+        if isinstance(fulfilment, WebhookStep):
             return webhook.deliver(
                 context, fulfilment, policy=self.policy, connections=self.connections
             )
-        if isinstance(fulfilment, PluginFulfilment):
+        if isinstance(fulfilment, PluginStep):
             return plugins.run(context)
         kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")

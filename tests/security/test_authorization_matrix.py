@@ -82,6 +82,7 @@ EXPECTED: dict[str, str] = {
     "offering_version_definition": "owner-member",
     "offering_diff": "owner-member",
     "offering_schema": "signed-in",
+    "list_field_options": "signed-in",
     "apply_catalog": "owner-member",
     # requests (API)
     "submit_request": "signed-in",
@@ -138,6 +139,7 @@ EXPECTED: dict[str, str] = {
     "login_oidc_callback": "provider-sign-in",
     "home": "signed-in",
     "offering_page": "signed-in",
+    "field_options": "signed-in",
     "offering_request": "signed-in",
     "my_requests": "signed-in",
     "request_page": "request-reader",
@@ -233,6 +235,7 @@ class World:
     def params(self) -> dict[str, str]:
         return {
             "slug": self.slug,
+            "field_name": "size",
             "team_slug": self.team_slug,
             "request_id": str(self.request_id),
             "approval_id": str(self.approval_id),
