@@ -85,7 +85,13 @@ def choose(session: Session, *, user_id: int, email: bool, topics: list[str]) ->
 
 def channels(session: Session, *, user_id: int, topic: str) -> frozenset[str]:
     """Where to tell ``user_id`` about ``topic``: some of 'app' and 'email'."""
-    chosen = of(session, user_id=user_id)
+    return channels_in(session.scalar(_OF_USER, {"user_id": user_id}), topic=topic)
+
+
+def channels_in(chosen: NotificationPreference | None, *, topic: str) -> frozenset[str]:
+    """Where to tell about ``topic`` someone who chose ``chosen`` (None: the defaults)."""
+    if chosen is None:
+        return frozenset({"app", "email"})
     if topic in chosen.muted:
         return frozenset()
     return frozenset({"app", "email"}) if chosen.email else frozenset({"app"})
