@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -72,25 +72,22 @@ class RejectionRow:
     # by the system
     failed: int = 0
     retries: int = 0
-    # the verdict
-    classification: str = "adopted"
-    rule: str = ""
-
-
-def _days(period: Period) -> tuple[date, date]:
-    """The days a period names, first and last included. The roll-up counts per UTC
-    day, so in another reporting zone these are the UTC days of the same dates."""
-    return period.first_day, period.last_day
 
 
 def _counts(
     session: Session, offering_ids: Sequence[int], period: Period, recent: rollup.Tail
 ) -> dict[tuple[int, str], int]:
-    first, last = _days(period)
-    found = rollup.counts(
-        session, offering_ids=offering_ids, first_day=first, last_day=last, recent=recent
-    )
+    found = _found(session, offering_ids, period, recent)
     return {key: events for key, (events, _) in found.items()}
+
+
+def _found(
+    session: Session, offering_ids: Sequence[int], period: Period, recent: rollup.Tail
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """(events, total) per (offering, type) over the period's local days, exactly."""
+    return rollup.counts_between(
+        session, offering_ids=offering_ids, since=period.since, until=period.until, recent=recent
+    )
 
 
 def _requesters(
@@ -277,87 +274,38 @@ def _reasons(
 def rejection(
     session: Session, *, offerings: Sequence[Offering], period: Period
 ) -> list[RejectionRow]:
-    """Rejection signals per offering, by source, and the class each offering falls in."""
+    """Rejection signals per offering, by source (their verdicts: health.judge)."""
     offerings = _published(offerings)
     ids = [offering.id for offering in offerings]
     recent = rollup.tail(session, ids)
-    first, last = _days(period)
-    found = rollup.counts(session, offering_ids=ids, first_day=first, last_day=last, recent=recent)
+    last = period.last_day
+    found = _found(session, ids, period, recent)
     counts = {key: events for key, (events, _) in found.items()}
-    before = _counts(session, ids, period.previous(), recent)
     reasons = _reasons(session, ids, period)
-    last_asked = rollup.last_days_with(
-        session,
-        offering_ids=ids,
-        kind="request.submitted",
-        before=last + timedelta(days=1),
-        recent=recent,
+    last_asked = rollup.last_local_days_submitted(
+        session, offering_ids=ids, until=period.until, zone=period.zone, recent=recent
     )
     rows = []
     for offering in offerings:
         ratings, rating_total = found.get((offering.id, "request.rated"), (0, 0))
-        idle = (last - last_asked.get(offering.id, offering.created_at.date())).days
-        row = RejectionRow(
-            offering_id=offering.id,
-            offering_slug=offering.slug,
-            offering_name=offering.name,
-            form_starts=counts.get((offering.id, "offering.form_started"), 0),
-            abandoned=counts.get((offering.id, rollup.ABANDONED), 0),
-            cancelled=counts.get((offering.id, "request.cancelled"), 0),
-            ratings=ratings,
-            low_ratings=counts.get((offering.id, rollup.RATED_LOW), 0),
-            average_rating=rating_total / ratings if ratings else None,
-            days_without_uptake=idle if idle >= ZERO_UPTAKE_DAYS else None,
-            approval_rejections=counts.get((offering.id, "request.rejected"), 0),
-            reasons=reasons.get(offering.id, Counter()).most_common(),
-            failed=counts.get((offering.id, "request.failed"), 0),
-            retries=counts.get((offering.id, "run.attempt_failed"), 0),
+        created = offering.created_at.astimezone(period.zone).date()
+        idle = (last - last_asked.get(offering.id, created)).days
+        rows.append(
+            RejectionRow(
+                offering_id=offering.id,
+                offering_slug=offering.slug,
+                offering_name=offering.name,
+                form_starts=counts.get((offering.id, "offering.form_started"), 0),
+                abandoned=counts.get((offering.id, rollup.ABANDONED), 0),
+                cancelled=counts.get((offering.id, "request.cancelled"), 0),
+                ratings=ratings,
+                low_ratings=counts.get((offering.id, rollup.RATED_LOW), 0),
+                average_rating=rating_total / ratings if ratings else None,
+                days_without_uptake=idle if idle >= ZERO_UPTAKE_DAYS else None,
+                approval_rejections=counts.get((offering.id, "request.rejected"), 0),
+                reasons=reasons.get(offering.id, Counter()).most_common(),
+                failed=counts.get((offering.id, "request.failed"), 0),
+                retries=counts.get((offering.id, "run.attempt_failed"), 0),
+            )
         )
-        verdict, rule = classify(
-            row,
-            submitted=counts.get((offering.id, "request.submitted"), 0),
-            previous=before.get((offering.id, "request.submitted"), 0),
-        )
-        rows.append(_with_verdict(row, verdict, rule))
     return rows
-
-
-def _with_verdict(row: RejectionRow, verdict: str, rule: str) -> RejectionRow:
-    return replace(row, classification=verdict, rule=rule)
-
-
-def classify(row: RejectionRow, *, submitted: int, previous: int) -> tuple[str, str]:
-    """The class of an offering and the rule, with its numbers, that put it there."""
-    if submitted == 0:
-        return "unused", "no submission in the period"
-    turned_down = row.approval_rejections + row.cancelled
-    if turned_down * 2 >= submitted:
-        return (
-            "rejected",
-            f"{turned_down} of {submitted} submissions rejected or cancelled (≥ 50 %)",
-        )
-    if row.form_starts >= 4 and row.abandoned * 2 >= row.form_starts:
-        return "rejected", f"{row.abandoned} of {row.form_starts} form starts abandoned (≥ 50 %)"
-    if row.ratings >= 3 and row.average_rating is not None and row.average_rating <= 2.5:
-        return (
-            "rejected",
-            f"average rating {row.average_rating:.1f} from {row.ratings} ratings (≤ 2.5)",
-        )
-    if previous == 0 and submitted >= 3:
-        return "growing", f"{submitted} submissions after none in the previous period"
-    if previous == 0:
-        return "adopted", f"{submitted} submissions after none in the previous period (< 3)"
-    # Whole numbers: 5·change ≥ previous is "at least 20 %", with no rounding error.
-    if 5 * (submitted - previous) >= previous:
-        change = (submitted - previous) / previous
-        return (
-            "growing",
-            f"submissions {change:+.0%} vs previous period ({submitted} vs {previous})",
-        )
-    if 5 * (previous - submitted) >= previous:
-        change = (submitted - previous) / previous
-        return (
-            "declining",
-            f"submissions {change:+.0%} vs previous period ({submitted} vs {previous})",
-        )
-    return "adopted", f"{submitted} submissions, within ±20 % of the previous period ({previous})"

@@ -10,15 +10,21 @@ low and why, the top unmet demand, and offerings whose verdict changed (docs/met
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta, tzinfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, flow, health, rollup
+from servicebay.analytics import flow, rollup
 from servicebay.analytics.models import TeamDigest
 from servicebay.analytics.reports import Context
-from servicebay.analytics.scope import Period, period_of_days, visible_offerings, visible_teams
+from servicebay.analytics.scope import (
+    Period,
+    period_of_days,
+    reporting_zone,
+    visible_offerings,
+    visible_teams,
+)
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.models import Demand, Offering
 from servicebay.core import clock
@@ -98,16 +104,25 @@ class Digest:
     verdict_changes: list[VerdictChange]
 
     @property
+    def first_day(self) -> date:
+        return self.period.first_day
+
+    @property
     def last_day(self) -> date:
-        return (self.period.until - timedelta(days=1)).date()
+        return self.period.last_day
 
 
-def window(cadence_days: int, *, today: date | None = None) -> Period:
-    """The last ``cadence_days`` whole days before today: a finished window, so a digest
-    sent on Monday morning reads the same all day."""
-    today = today or clock.now().date()
+def window(cadence_days: int, *, today: date | None = None, zone: tzinfo = UTC) -> Period:
+    """The last ``cadence_days`` whole local days (of ``zone``) before today there: a
+    finished window, so a digest sent on Monday morning reads the same all day."""
+    today = today or clock.now().astimezone(zone).date()
     last = today - timedelta(days=1)
-    return period_of_days(last - timedelta(days=cadence_days - 1), last)
+    return period_of_days(last - timedelta(days=cadence_days - 1), last, zone=zone)
+
+
+def zone_of(session: Session, team: Team) -> tzinfo:
+    """Whose days the team's digest counts: the team's own zone, else the organisation's."""
+    return reporting_zone(session, team_slug=team.slug)
 
 
 def cadence_of(session: Session, *, team: Team) -> int:
@@ -150,7 +165,6 @@ def digest(session: Session, *, viewer: User, team_slug: str) -> Digest:
 def send_due(session: Session) -> None:
     """A worker chore: each owner team whose window has ended since its last digest gets
     it, in the app and by email as each member chose (topic ``digest``), once per window."""
-    today = clock.now().date()
     owners = (
         select(Team, TeamDigest)
         .outerjoin(TeamDigest, TeamDigest.team_id == Team.id)
@@ -161,9 +175,11 @@ def send_due(session: Session) -> None:
         settings: TeamDigest | None = chosen  # None for a team that never had a digest
         cadence = settings.cadence_days if settings is not None else WEEKLY
         sent = settings.sent_through if settings is not None else None
+        zone = zone_of(session, team)
+        today = clock.now().astimezone(zone).date()
         if sent is not None and today <= sent + timedelta(days=cadence):
             continue
-        last_day = (window(cadence, today=today).until - timedelta(days=1)).date()
+        last_day = window(cadence, today=today, zone=zone).last_day
         if not _claim(session, team=team, settings=settings, last_day=last_day):
             continue  # another worker sends this window
         offerings = list(
@@ -200,7 +216,7 @@ def _claim(session: Session, *, team: Team, settings: TeamDigest | None, last_da
 
 
 def _notice(found: Digest) -> notifications.Notice:
-    since, until = found.period.since.date().isoformat(), found.last_day.isoformat()
+    since, until = found.first_day.isoformat(), found.last_day.isoformat()
     details = [
         ("Completed", f"{found.completed} (before: {found.previous_completed})"),
         ("Still open", str(found.wip)),
@@ -234,14 +250,12 @@ def _readable_team(session: Session, *, viewer: User, team_slug: str) -> Team:
 def _digest_of(
     session: Session, team: Team, offerings: list[Offering], cadence_days: int
 ) -> Digest:
-    period = window(cadence_days)
+    period = window(cadence_days, zone=zone_of(session, team))
     context = Context(session, offerings, period)
     before = Context(session, offerings, period.previous())
     summary = context.summary()
     names = {offering.id: offering.name for offering in offerings}
-    failed = sum(
-        row.failed for row in adoption.rejection(session, offerings=offerings, period=period)
-    )
+    failed = sum(row.failed for row in context.rejection_rows())
     return Digest(
         team=team,
         cadence_days=cadence_days,
@@ -257,7 +271,7 @@ def _digest_of(
         recovery_p50_hours=summary.recovery_hours.get(50),
         low_ratings=_low_ratings(session, offerings, period),
         unmet_demand=demand_service.top(session, limit=SHOWN, team_id=team.id),
-        verdict_changes=_verdict_changes(session, offerings, period),
+        verdict_changes=_verdict_changes(context, before),
     )
 
 
@@ -301,16 +315,11 @@ def _low_ratings(session: Session, offerings: list[Offering], period: Period) ->
     ]
 
 
-def _verdict_changes(
-    session: Session, offerings: list[Offering], period: Period
-) -> list[VerdictChange]:
-    before = {
-        found.offering_id: found
-        for found in health.offering_health(session, offerings=offerings, period=period.previous())
-    }
+def _verdict_changes(context: Context, before: Context) -> list[VerdictChange]:
+    earlier_of = {found.offering_id: found for found in before.health_rows()}
     changes = []
-    for now in health.offering_health(session, offerings=offerings, period=period):
-        earlier = before.get(now.offering_id)
+    for now in context.health_rows():
+        earlier = earlier_of.get(now.offering_id)
         if earlier is not None and earlier.verdict != now.verdict:
             changes.append(
                 VerdictChange(

@@ -33,6 +33,10 @@ CHANGE_PERCENT = 20  # submissions above or below the previous period
 MIN_FORM_STARTS = 4  # abandonment is judged from this many form starts
 MIN_RATINGS = 3  # ratings are judged from this many ratings
 LOW_AVERAGE = 2.5  # an average rating at or below this is a rejection
+# Struggling is judged from this many: a drop from at least this many submissions in the
+# previous period, a loss of at least 25 % of a base of at least this many. Below it a
+# single request more or less would swing the verdict (1 after 2 is not a trend).
+MIN_STRUGGLING_BASE = 10
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ def verdict(row: adoption.RejectionRow, *, submitted: int, previous: int) -> tup
             f"{average:.1f} of 5",
             f"average rating {average:.1f} from {row.ratings} ratings",
         )
-    if previous and 100 * (previous - submitted) >= CHANGE_PERCENT * previous:
+    dropped = 100 * (previous - submitted) >= CHANGE_PERCENT * previous
+    if previous >= MIN_STRUGGLING_BASE and dropped:
         return (
             STRUGGLING,
             _percent(submitted - previous, previous),
@@ -133,7 +138,7 @@ def verdict(row: adoption.RejectionRow, *, submitted: int, previous: int) -> tup
             continue
         if loss.key == "low_ratings" and row.ratings < MIN_RATINGS:
             continue
-        if 100 * loss.count >= STRUGGLING_PERCENT * loss.base:
+        if loss.base >= MIN_STRUGGLING_BASE and 100 * loss.count >= STRUGGLING_PERCENT * loss.base:
             return (
                 STRUGGLING,
                 _percent(loss.count, loss.base),
@@ -153,15 +158,22 @@ def verdict(row: adoption.RejectionRow, *, submitted: int, previous: int) -> tup
 def offering_health(
     session: Session, *, offerings: Sequence[Offering], period: Period
 ) -> list[Health]:
-    """Every published offering of the view with its verdict, worst first."""
-    adopted = {
-        row.offering_id: row
-        for row in adoption.adoption(session, offerings=offerings, period=period)
-    }
-    by_id = {offering.id: offering for offering in offerings}
+    """Every published offering of the view with its verdict, worst first (a view that
+    also shows the adoption and rejection tables shares their rows: :func:`judge`)."""
+    return judge(
+        adoption.adoption(session, offerings=offerings, period=period),
+        adoption.rejection(session, offerings=offerings, period=period),
+    )
+
+
+def judge(
+    adopted: Sequence[adoption.AdoptionRow], rejected: Sequence[adoption.RejectionRow]
+) -> list[Health]:
+    """The verdict of each offering from its adoption and rejection rows, worst first."""
+    by_id = {row.offering_id: row for row in adopted}
     found = []
-    for row in adoption.rejection(session, offerings=offerings, period=period):
-        counts = adopted[row.offering_id]
+    for row in rejected:
+        counts = by_id[row.offering_id]
         submitted, previous = counts.submitted, counts.previous_submitted
         name, number, rule = verdict(row, submitted=submitted, previous=previous)
         found.append(
@@ -169,7 +181,7 @@ def offering_health(
                 offering_id=row.offering_id,
                 offering_slug=row.offering_slug,
                 offering_name=row.offering_name,
-                owner_team=by_id[row.offering_id].owner_team.name,
+                owner_team=counts.owner_team,
                 verdict=name,
                 number=number,
                 rule=rule,
@@ -179,3 +191,8 @@ def offering_health(
             )
         )
     return sorted(found, key=lambda h: (RANK[h.verdict], -h.submitted, h.offering_name))
+
+
+def needing_attention(found: Sequence[Health]) -> list[Health]:
+    """The offerings whose verdict asks for a decision: rejected, struggling, zero uptake."""
+    return [item for item in found if item.verdict in (REJECTED, STRUGGLING, ZERO_UPTAKE)]

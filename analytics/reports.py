@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, demand, flow, flow_sql, forecast, scope, value
+from servicebay.analytics import adoption, demand, flow, flow_sql, forecast, health, scope, value
 from servicebay.analytics.scope import Period
 from servicebay.catalog.models import Offering
 from servicebay.core import clock
@@ -83,6 +83,9 @@ class Context:
     reads_searches: bool = False
     _flows: list[flow.RequestFlow] | None = field(default=None, init=False, repr=False)
     _summary: flow.FlowSummary | None = field(default=None, init=False, repr=False)
+    _adoption: list[adoption.AdoptionRow] | None = field(default=None, init=False, repr=False)
+    _rejection: list[adoption.RejectionRow] | None = field(default=None, init=False, repr=False)
+    _health: list[health.Health] | None = field(default=None, init=False, repr=False)
     _slugs: dict[int, str] | None = field(default=None, init=False, repr=False)
     _in_sql: bool | None = field(default=None, init=False, repr=False)
     _facts: flow_sql.Facts | None = field(default=None, init=False, repr=False)
@@ -168,6 +171,29 @@ class Context:
             return flow_sql.open_items(self.facts(), self.session, as_of=as_of, zone=zone)
         return flow.open_items(self.flows(), as_of=as_of, zone=zone)
 
+    def adoption_rows(self) -> list[adoption.AdoptionRow]:
+        """Adoption per offering, counted once per view and shared by the summary, offering
+        health and the adoption table."""
+        if self._adoption is None:
+            self._adoption = adoption.adoption(
+                self.session, offerings=self.offerings, period=self.period
+            )
+        return self._adoption
+
+    def rejection_rows(self) -> list[adoption.RejectionRow]:
+        """Rejection per offering, counted once per view (as :meth:`adoption_rows`)."""
+        if self._rejection is None:
+            self._rejection = adoption.rejection(
+                self.session, offerings=self.offerings, period=self.period
+            )
+        return self._rejection
+
+    def health_rows(self) -> list[health.Health]:
+        """Offering health, judged once per view from the shared rows."""
+        if self._health is None:
+            self._health = health.judge(self.adoption_rows(), self.rejection_rows())
+        return self._health
+
 
 def context_for(
     session: Session,
@@ -200,7 +226,7 @@ def _share(key: str, label: str) -> Column:
 
 
 def adoption_table(context: Context) -> Table:
-    rows = adoption.adoption(context.session, offerings=context.offerings, period=context.period)
+    rows = context.adoption_rows()
     return Table(
         "adoption",
         "Adoption per offering",
@@ -268,14 +294,12 @@ def adoption_by_team_table(context: Context) -> Table:
 
 
 def rejection_table(context: Context) -> Table:
-    rows = adoption.rejection(context.session, offerings=context.offerings, period=context.period)
+    rows = context.rejection_rows()
     return Table(
         "rejection",
-        "Rejection by source, and each offering's class",
+        "Rejection by source",
         [
             Column("offering", "Offering"),
-            Column("classification", "Class"),
-            Column("rule", "Rule"),
             _n("form_starts", "Form starts"),
             _n("abandoned", "Abandoned forms (users)"),
             _n("cancelled", "Cancelled (users)", drill="cancelled"),
@@ -291,8 +315,6 @@ def rejection_table(context: Context) -> Table:
         [
             {
                 "offering": row.offering_slug,
-                "classification": row.classification,
-                "rule": row.rule,
                 "form_starts": row.form_starts,
                 "abandoned": row.abandoned,
                 "cancelled": row.cancelled,

@@ -16,10 +16,10 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Date, Table, case, cast, delete, func, select
+from sqlalchemy import Date, Table, case, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -161,35 +161,58 @@ def _judge_form_starts(session: Session, state: RollupState, now: datetime) -> N
     since = state.judged_until
     if since is not None and since >= horizon:
         return
+    abandoned: dict[tuple[date, int, str], tuple[int, int]] = {}
+    for offering, at in _abandoned_starts(session, since, horizon, now):
+        key = (at.date(), offering, ABANDONED)
+        abandoned[key] = (abandoned.get(key, (0, 0))[0] + 1, 0)
+    _add(session, abandoned)
+    state.judged_until = horizon
+
+
+def _abandoned_starts(
+    session: Session,
+    since: datetime | None,
+    before: datetime,
+    now: datetime,
+    offering_ids: Sequence[int] | None = None,
+) -> list[tuple[int, datetime]]:
+    """(offering, moment) of each form start in [since, before) with no submission by the
+    same person within 24 h; ``before`` is at least 24 h ago, so the judgement is final."""
     window: list[ColumnElement[bool]] = [
         Event.type == "offering.form_started",
-        Event.occurred_at < horizon,
+        Event.occurred_at < before,
         Event.offering_id.is_not(None),
     ]
     if since is not None:
         window.append(Event.occurred_at >= since)
+    if offering_ids is not None:
+        window.append(Event.offering_id.in_(offering_ids))
     starts = session.execute(
         select(Event.offering_id, Event.actor_id, Event.occurred_at).where(*window)
     ).all()
-    if starts:
-        first = min(at for _, _, at in starts)
-        submissions: dict[tuple[int, int | None], list[datetime]] = defaultdict(list)
-        for offering_id, requester_id, at in session.execute(
-            select(Request.offering_id, Request.requester_id, Request.submitted_at).where(
-                Request.submitted_at >= first, Request.submitted_at <= now
-            )
-        ):
-            submissions[(offering_id, requester_id)].append(at)
-        for moments in submissions.values():
-            moments.sort()
-        abandoned: dict[tuple[date, int, str], tuple[int, int]] = {}
-        for started_offering, actor_id, at in starts:
-            offering = int(started_offering or 0)
-            if not _submitted_within(submissions[(offering, actor_id)], at):
-                key = (at.date(), offering, ABANDONED)
-                abandoned[key] = (abandoned.get(key, (0, 0))[0] + 1, 0)
-        _add(session, abandoned)
-    state.judged_until = horizon
+    if not starts:
+        return []
+    first = min(at for _, _, at in starts)
+    last = min(max(at for _, _, at in starts) + ABANDON_AFTER, now)
+    asked: list[ColumnElement[bool]] = [
+        Request.submitted_at >= first,
+        Request.submitted_at <= last,
+    ]
+    if offering_ids is not None:
+        asked.append(Request.offering_id.in_(offering_ids))
+    submissions: dict[tuple[int, int | None], list[datetime]] = defaultdict(list)
+    for offering_id, requester_id, at in session.execute(
+        select(Request.offering_id, Request.requester_id, Request.submitted_at).where(*asked)
+    ):
+        submissions[(offering_id, requester_id)].append(at)
+    for moments in submissions.values():
+        moments.sort()
+    found = []
+    for started_offering, actor_id, at in starts:
+        offering = int(started_offering or 0)
+        if not _submitted_within(submissions[(offering, actor_id)], at):
+            found.append((offering, at))
+    return found
 
 
 def _submitted_within(moments: Sequence[datetime], start: datetime) -> bool:
@@ -233,6 +256,68 @@ def counts(
     return found
 
 
+def counts_between(
+    session: Session,
+    *,
+    offering_ids: Sequence[int],
+    since: datetime,
+    until: datetime,
+    recent: Tail | None = None,
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """(events, total) per (offering, type) of the events in the instants [since, until),
+    exactly, whatever time zone's midnights bound them: the whole UTC days inside from
+    the roll-up (plus the events not folded in yet), the part-days at either end counted
+    straight from the Event log (at most a day each, so the read stays short)."""
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
+    whole_from = _midnight(since) if _midnight(since) == since else _midnight(since) + DAY
+    whole_until = _midnight(until)
+    if whole_from >= whole_until:  # no whole UTC day inside: all of it from the log
+        return _from_log(session, offering_ids, since, until)
+    found = counts(
+        session,
+        offering_ids=offering_ids,
+        first_day=whole_from.date(),
+        last_day=whole_until.date() - DAY,
+        recent=recent,
+    )
+    for start, end in ((since, whole_from), (whole_until, until)):
+        if start < end:
+            for key, (count, total) in _from_log(session, offering_ids, start, end).items():
+                events, totals = found.get(key, (0, 0))
+                found[key] = (events + count, totals + total)
+    return found
+
+
+DAY = timedelta(days=1)
+
+
+def _midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time.min, UTC)
+
+
+def _from_log(
+    session: Session, offering_ids: Sequence[int], since: datetime, until: datetime
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """What the roll-up would count for the events in [since, until), read from the log:
+    the counted events, low ratings, and the form starts already judged abandoned."""
+    found: dict[tuple[int, str], tuple[int, int]] = {}
+    window = (Event.occurred_at >= since, Event.occurred_at < until)
+    aggregated = _aggregate(session, Event.offering_id.in_(offering_ids), *window)
+    for (_, offering_id, kind), (count, total) in aggregated.items():
+        events, totals = found.get((offering_id, kind), (0, 0))
+        found[(offering_id, kind)] = (events + count, totals + total)
+    state = session.scalar(select(RollupState).where(RollupState.name == STATE))
+    judged = state.judged_until if state is not None else None
+    if judged is not None and judged > since:
+        before = min(until, judged)
+        for offering_id, _ in _abandoned_starts(
+            session, since, before, clock.now(), offering_ids=offering_ids
+        ):
+            events, _ = found.get((offering_id, ABANDONED), (0, 0))
+            found[(offering_id, ABANDONED)] = (events + 1, 0)
+    return found
+
+
 def tail(
     session: Session, offering_ids: Sequence[int]
 ) -> dict[tuple[date, int, str], tuple[int, int]]:
@@ -267,3 +352,77 @@ def last_days_with(
         if tail_kind == kind and count and day < before and day > last.get(offering_id, date.min):
             last[offering_id] = day
     return last
+
+
+def last_local_days_submitted(
+    session: Session,
+    *,
+    offering_ids: Sequence[int],
+    until: datetime,
+    zone: tzinfo,
+    recent: Tail | None = None,
+) -> dict[int, date]:
+    """The local day (in ``zone``) of each offering's last submission before ``until``.
+
+    The roll-up finds the UTC day of the last one; in another zone that UTC day spans two
+    local days, so the moment is read from the requests of that one day (an index seek
+    per offering)."""
+    until = until.astimezone(UTC)
+    partial = _midnight(until) < until
+    before = _midnight(until).date() + (DAY if partial else timedelta(0))
+    found: dict[int, date] = {}
+    pending = list(offering_ids)
+    for _ in range(2):  # a second pass when the last UTC day's submissions are after until
+        utc_days = last_days_with(
+            session, offering_ids=pending, kind="request.submitted", before=before, recent=recent
+        )
+        if zone is UTC and not partial:
+            return utc_days
+        moments = _last_moments(session, utc_days, until)
+        for offering_id, day in utc_days.items():
+            moment = moments.get(offering_id)
+            if moment is not None:
+                found[offering_id] = moment.astimezone(zone).date()
+            elif day < before - DAY or not partial:
+                found[offering_id] = day  # the roll-up and the requests disagree: keep its day
+        pending = [
+            offering_id
+            for offering_id, day in utc_days.items()
+            if offering_id not in found and day == before - DAY
+        ]
+        if not pending:
+            break
+        before = before - DAY
+        partial = False
+    return found
+
+
+def _last_moments(
+    session: Session, utc_days: dict[int, date], until: datetime
+) -> dict[int, datetime]:
+    """The last submission moment of each offering within its given UTC day (before until)."""
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for offering_id, day in utc_days.items():
+        by_day[day].append(offering_id)
+    windows = [
+        (Request.offering_id.in_(ids[start : start + 1000]))
+        & (Request.submitted_at >= _midnight_of(day))
+        & (Request.submitted_at < min(_midnight_of(day) + DAY, until))
+        for day, ids in by_day.items()
+        for start in range(0, len(ids), 1000)
+    ]
+    found: dict[int, datetime] = {}
+    for start in range(0, len(windows), 200):
+        rows = session.execute(
+            select(Request.offering_id, func.max(Request.submitted_at))
+            .where(or_(*windows[start : start + 200]))
+            .group_by(Request.offering_id)
+        )
+        for offering_id, moment in rows:
+            if moment is not None:
+                found[int(offering_id)] = moment
+    return found
+
+
+def _midnight_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)

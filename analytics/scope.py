@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog.models import Offering
-from servicebay.core import clock
+from servicebay.core import clock, questions
 from servicebay.core.identity import Team, User
 from servicebay.core.settings import get_settings
 
@@ -110,12 +110,20 @@ def reads_searches(session: Session, *, viewer: User) -> bool:
     """Whether the viewer may read what people searched for (the searches that found
     nothing): analysts, administrators and members of teams that own offerings, the
     people whose catalog the searches are about. Consumers read no one's searches."""
+    return questions.answer(session, reads_searches_question(viewer))
+
+
+def reads_insights_question(viewer: User) -> questions.Question:
+    """reads_insights, to be asked with other questions in one query."""
+    return reads_searches_question(viewer)
+
+
+def reads_searches_question(viewer: User) -> questions.Question:
     if sees_everything(viewer):
         return True
     if not viewer.team_ids:
         return False
-    owning = select(Offering.id).where(Offering.owner_team_id.in_(viewer.team_ids)).limit(1)
-    return session.scalar(owning) is not None
+    return questions.any_row(select(Offering.id).where(Offering.owner_team_id.in_(viewer.team_ids)))
 
 
 def visible_teams(session: Session, *, viewer: User) -> list[Team]:

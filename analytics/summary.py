@@ -103,9 +103,8 @@ def _unmet_demand(session: Session, period: Period) -> int:
 
 
 def _measure(context: Context) -> _Measured:
-    session, offerings, period = context.session, context.offerings, context.period
-    adopted = adoption.adoption(session, offerings=offerings, period=period)
-    rejected = adoption.rejection(session, offerings=offerings, period=period)
+    session, period = context.session, context.period
+    adopted, rejected = context.adoption_rows(), context.rejection_rows()
     requesters, teams = _people(session, context.offering_ids, period)
     audience = adoption.active_users_of_eligible_teams(session)
     summary = context.summary()

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from servicebay.catalog import policies, service
 from servicebay.catalog.errors import CatalogError, CatalogPermissionDenied
 from servicebay.catalog.models import Offering, OfferingVersion
+from servicebay.catalog.pipeline import as_pipeline
 from servicebay.catalog.schemas import OfferingIn, OfferingStatus
 from servicebay.core import validation
 from servicebay.core.errors import Invalid
@@ -585,7 +586,10 @@ def _definition_changes(
     want = _comparable(offering_file.definition)
     changes = [key for key in want if have.get(key) != want[key]]
     if (
-        offering_file.definition.fulfilment.kind == "webhook"
+        any(
+            step.kind == "webhook"
+            for step in as_pipeline(offering_file.definition.fulfilment).steps
+        )
         and offering_file.definition.webhook_secret is not None
         and offering_file.definition.webhook_secret != version.webhook_secret
     ):

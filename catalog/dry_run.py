@@ -25,6 +25,7 @@ from servicebay.catalog.schemas import (
     FieldType,
     FulfilmentSpec,
     ManualFulfilment,
+    PipelineFulfilment,
     PluginFulfilment,
     RequestForm,
 )
@@ -46,7 +47,16 @@ def run(
     *,
     outbound: OutboundPolicy,
 ) -> DryRunResult:
-    """Try the version's fulfilment (``spec``, as ``catalog_service.fulfilment_of`` reads it)."""
+    """Try the version's fulfilment (``spec``, as ``catalog_service.fulfilment_of`` reads it);
+    a pipeline step by step, stopping at the first step that fails."""
+    if isinstance(spec, PipelineFulfilment):
+        said: list[str] = []
+        for position, step in enumerate(spec.steps, start=1):
+            result = run(offering, version, step, outbound=outbound)
+            said.append(f"step {position} ({step.name}): {result.message}")
+            if not result.passed:
+                return DryRunResult(False, "; ".join(said))
+        return DryRunResult(True, "; ".join(said))
     if isinstance(spec, ManualFulfilment):
         return DryRunResult(
             True,

@@ -75,3 +75,7 @@ class InvalidDemand(CatalogError, Invalid):
 
     def __init__(self, problems: Mapping[str, str]) -> None:
         super().__init__(problems=problems)
+
+
+class FieldUnknown(CatalogError, NotFound):
+    """The offering's form has no such field (or it is not one with options)."""

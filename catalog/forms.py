@@ -8,7 +8,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from servicebay.catalog.errors import InputsInvalid
+from servicebay.catalog.errors import FieldUnknown, InputsInvalid
+from servicebay.catalog.live_options import FieldOptions, LiveOptions
 from servicebay.catalog.schemas import FieldType, FormField, RequestForm, compile_pattern
 from servicebay.core import clock
 
@@ -61,10 +62,18 @@ def _in_words(value: Any) -> str:
     return str(value)
 
 
-def validate_inputs(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
+def validate_inputs(
+    form: RequestForm,
+    inputs: dict[str, Any],
+    *,
+    live: LiveOptions | None = None,
+    team: str | None = None,
+) -> dict[str, Any]:
     """Clean inputs against the form; raise InputsInvalid naming every failing field.
 
-    Hidden fields are neither required nor stored; unknown names are refused.
+    Hidden fields are neither required nor stored; unknown names are refused. A field with a
+    live source takes only a value its source offers now, for the answers above it and the
+    requester's ``team``; without ``live`` such a field cannot be checked and is refused.
     """
     problems: dict[str, str] = {}
     known = set(form.field_names())
@@ -81,7 +90,8 @@ def validate_inputs(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]
                 cleaned[form_field.name] = False
             continue
         try:
-            cleaned[form_field.name] = _clean(form_field, raw)
+            options = _options_now(form, form_field, cleaned, live=live, team=team)
+            cleaned[form_field.name] = _clean(form_field, raw, options)
         except ValueError as error:
             problems[form_field.name] = str(error)
     if problems:
@@ -89,11 +99,64 @@ def validate_inputs(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]
     return cleaned
 
 
+def _options_now(
+    form: RequestForm,
+    form_field: FormField,
+    answers: dict[str, Any],
+    *,
+    live: LiveOptions | None,
+    team: str | None,
+) -> list[str]:
+    """The values a choice field takes now: its own options, or its live source's."""
+    if form_field.options_from is None:
+        return form_field.options
+    if live is None:
+        raise ValueError("cannot be checked here: its options come from a live source")
+    found = live.for_field(form_field, answers=answers, labels=labels_of(form), team=team)
+    refusal = found.refusal()
+    if refusal is not None:
+        raise ValueError(refusal)
+    return found.values()
+
+
+def options_for(
+    form: RequestForm,
+    field_name: str,
+    inputs: dict[str, Any],
+    *,
+    live: LiveOptions,
+    team: str | None,
+) -> FieldOptions:
+    """A choice field's options for the answers given so far, as the form shows them while
+    it is filled in: each answer above it counts as ``validate_inputs`` would clean it, and
+    one it would refuse counts as not given."""
+    form_field = next((f for f in form.fields if f.name == field_name), None)
+    if form_field is None or form_field.type not in (FieldType.SELECT, FieldType.MULTISELECT):
+        raise FieldUnknown(f"this form has no choice field named {field_name!r}")
+    answers: dict[str, Any] = {}
+    for above in visible_fields(form, inputs):
+        if above.name == field_name:
+            break
+        raw = inputs.get(above.name)
+        if _is_empty(raw):
+            continue
+        try:
+            options = _options_now(form, above, answers, live=live, team=team)
+            answers[above.name] = _clean(above, raw, options)
+        except ValueError:
+            continue
+    return live.for_field(form_field, answers=answers, labels=labels_of(form), team=team)
+
+
+def labels_of(form: RequestForm) -> dict[str, str]:
+    return {form_field.name: form_field.label for form_field in form.fields}
+
+
 def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def _clean(form_field: FormField, raw: Any) -> Any:
+def _clean(form_field: FormField, raw: Any, options: list[str]) -> Any:
     kind = form_field.type
     if kind is FieldType.NUMBER:
         return _clean_number(form_field, raw)
@@ -101,7 +164,7 @@ def _clean(form_field: FormField, raw: Any) -> Any:
         return _clean_boolean(raw)
     if kind is FieldType.MULTISELECT:
         values = raw if isinstance(raw, list) else [raw]
-        wrong = [str(v) for v in values if v not in form_field.options]
+        wrong = [str(v) for v in values if v not in options]
         if wrong:
             raise ValueError(f"must be chosen from the options (not {', '.join(wrong)})")
         return [str(v) for v in values]
@@ -109,7 +172,7 @@ def _clean(form_field: FormField, raw: Any) -> Any:
         raise ValueError("must be text")
     text = raw.strip()
     _check_length(form_field, text)
-    if kind is FieldType.SELECT and text not in form_field.options:
+    if kind is FieldType.SELECT and text not in options:
         raise ValueError("must be one of the options")
     if kind is FieldType.DATE:
         _check_date(form_field, text)
@@ -235,11 +298,22 @@ def _field_schema(form_field: FormField) -> dict[str, Any]:
     if kind is FieldType.BOOLEAN:
         schema["type"] = "boolean"
         return schema
+    live = form_field.options_from
+    if live is not None:
+        # The choices depend on the answers above and change over time: say where to get them.
+        schema["description"] = _joined(
+            schema.get("description"),
+            "The options come from a live source and depend on "
+            + (_listed_names(live.parameters) or "nothing else")
+            + "; list them for your answers with the field's options endpoint.",
+        )
+        schema["x-options-from"] = {"depends_on": live.parameters}
     if kind is FieldType.MULTISELECT:
-        schema.update(type="array", items={"enum": form_field.options}, uniqueItems=True)
+        items = {"type": "string"} if live else {"enum": form_field.options}
+        schema.update(type="array", items=items, uniqueItems=True)
         return schema
     schema["type"] = "string"
-    if kind is FieldType.SELECT:
+    if kind is FieldType.SELECT and live is None:
         schema["enum"] = form_field.options
     formats = {FieldType.DATE: "date", FieldType.EMAIL: "email", FieldType.URL: "uri"}
     if kind in formats:
@@ -262,6 +336,10 @@ def _field_schema(form_field: FormField) -> dict[str, Any]:
         # JSON Schema patterns are not anchored; the server matches the whole value.
         schema["pattern"] = f"^(?:{form_field.pattern})$"
     return schema
+
+
+def _listed_names(names: list[str]) -> str:
+    return ", ".join(names)
 
 
 def _joined(first: str | None, second: str) -> str:

@@ -78,6 +78,8 @@ class OfferingVersion(Base):
     # At most quota_count requests per requesting team in any quota_period_days.
     quota_count: Mapped[int | None]
     quota_period_days: Mapped[int | None]
+    # Set when a fulfilled request makes an instance: its name field and day-2 operations.
+    instances: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The last "Test fulfilment" of this version: passed | failed, and what happened.
     dry_run_status: Mapped[str | None] = mapped_column(String(16))
     dry_run_message: Mapped[str] = mapped_column(Text, default="")

@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import re2
+import yaml
+from jsonpath_ng import JSONPath
+from jsonpath_ng.parser import parse as parse_json_path
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -17,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from uritemplate import URITemplate
 
 from servicebay.catalog.conditions import ConditionError, fields_of, parse
 from servicebay.core import clock
@@ -44,6 +48,7 @@ REASON_MAX = 2_000
 URL_MAX = 2_000
 TAG_MAX = 50
 CONDITION_MAX = 500
+PATH_MAX = 200
 # A request form's text field without its own max_length gets one by its type.
 DEFAULT_MAX_LENGTH = {
     "text": 1_000,
@@ -217,6 +222,59 @@ class ShowIf(BaseModel):
         return bool(value == self.equals)
 
 
+TEAM_PARAMETER = "team"  # the requester's team, in an options source's URL template
+
+
+class OptionsSource(BaseModel):
+    """Where a select or multiselect field fetches its options while the form is filled in:
+    an RFC 6570 URL template over the form's fields above it and ``team``, JSONPath
+    expressions to the list in the answer and to each option's value and label, and how long
+    an answer stands (see docs/catalog-as-code.md, "Live form options")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(max_length=URL_MAX)]
+    items: Annotated[str, Field(min_length=1, max_length=PATH_MAX)] = "$[*]"
+    value: Annotated[str, Field(min_length=1, max_length=PATH_MAX)] = "$"
+    label: Annotated[str, Field(min_length=1, max_length=PATH_MAX)] | None = None
+    cache_seconds: Annotated[int, Field(ge=0, le=86_400)] = 60
+    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_a_template(cls, value: str) -> str:
+        template = _url_template(value)
+        _http_url(template.expand({name: "x" for name in template.variable_names}))
+        return value
+
+    @field_validator("items", "value", "label")
+    @classmethod
+    def _path_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            json_path(value)
+        return value
+
+    @property
+    def parameters(self) -> list[str]:
+        """The names the URL takes: fields of the form, and ``team``."""
+        return sorted(_url_template(self.url).variable_names)
+
+
+def _url_template(value: str) -> URITemplate:
+    if value.count("{") != value.count("}"):
+        raise ValueError("has a { without its } (or the other way round)")
+    return URITemplate(value)
+
+
+@lru_cache(maxsize=1024)
+def json_path(expression: str) -> JSONPath:
+    """The parsed JSONPath expression; ValueError in words when it does not parse."""
+    try:
+        return parse_json_path(expression)
+    except Exception as error:  # the parser raises bare Exceptions for some inputs
+        raise ValueError(f"is not a JSONPath expression ({error})") from None
+
+
 class FormField(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -240,6 +298,9 @@ class FormField(BaseModel):
     )
     pattern: Annotated[str, Field(max_length=PATTERN_MAX_LENGTH)] | None = None
     options: list[ShortText] = Field(default_factory=list, max_length=500)
+    options_from: OptionsSource | None = Field(
+        default=None, description="Select fields: options fetched from a live source"
+    )
     show_if: ShowIf | None = None
 
     @property
@@ -269,7 +330,12 @@ class FormField(BaseModel):
 
     @model_validator(mode="after")
     def _options_where_needed(self) -> FormField:
-        if self.type in (FieldType.SELECT, FieldType.MULTISELECT) and not self.options:
+        choice = self.type in (FieldType.SELECT, FieldType.MULTISELECT)
+        if self.options_from is not None and not choice:
+            raise ValueError(f"options_from is for select and multiselect fields, not {self.type}")
+        if self.options_from is not None and self.options:
+            raise ValueError(f"field {self.name!r} has both options and options_from; keep one")
+        if choice and not self.options and self.options_from is None:
             raise ValueError(f"{self.type.value} field {self.name!r} needs options")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min is greater than max")
@@ -294,6 +360,13 @@ class RequestForm(BaseModel):
                     f"show_if of {form_field.name!r} names {form_field.show_if.field!r}, "
                     "which is not a field above it"
                 )
+            source = form_field.options_from
+            for name in source.parameters if source else []:
+                if name != TEAM_PARAMETER and name not in seen:
+                    raise ValueError(
+                        f"the options URL of {form_field.name!r} names {{{name}}}, which is "
+                        f"neither a field above it nor {{{TEAM_PARAMETER}}}"
+                    )
             seen.add(form_field.name)
         return self
 
@@ -338,8 +411,95 @@ class ManualFulfilment(BaseModel):
     max_attempts: int = 1
 
 
-FulfilmentSpec = Annotated[
+SingleFulfilment = Annotated[
     WebhookFulfilment | PluginFulfilment | ManualFulfilment, Field(discriminator="kind")
+]
+
+STEPS_MAX = 20
+StepName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=SLUG_MAX)]
+OutputName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=SLUG_MAX)]
+Template = Annotated[str, Field(max_length=SUMMARY_MAX)]
+
+
+class _StepParts(BaseModel):
+    """What every step of a pipeline has beside its kind's own settings."""
+
+    name: StepName = "fulfil"
+    when: Annotated[str, Field(max_length=CONDITION_MAX)] = Field(
+        default="", description="A condition on the inputs; the step is skipped when false"
+    )
+    outputs: list[OutputName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="The outputs later steps may refer to as steps.<name>.outputs.<output>",
+    )
+    params: dict[OutputName, Template] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Values given to the step, templates over inputs and earlier outputs",
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _when_parses(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse(value)
+            except ConditionError as error:
+                raise ValueError(f"condition {value!r}: {error}") from None
+        return value.strip()
+
+
+class WebhookStep(WebhookFulfilment, _StepParts):
+    cancel_url: Annotated[str, Field(max_length=URL_MAX)] = Field(
+        default="", description="Called (signed) when the request is cancelled during the step"
+    )
+
+    @field_validator("cancel_url")
+    @classmethod
+    def _cancel_url_is_http(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+
+class PluginStep(PluginFulfilment, _StepParts):
+    timeout_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = 300.0
+
+
+class ManualStep(ManualFulfilment, _StepParts):
+    pass
+
+
+PipelineStep = Annotated[WebhookStep | PluginStep | ManualStep, Field(discriminator="kind")]
+
+
+class PipelineFulfilment(BaseModel):
+    """An ordered list of steps; a step sees the inputs and the outputs of earlier steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["pipeline"] = "pipeline"
+    steps: list[PipelineStep] = Field(min_length=1, max_length=STEPS_MAX)
+
+    @model_validator(mode="after")
+    def _names_unique_and_references_known(self) -> PipelineFulfilment:
+        from servicebay.catalog.templates import unknown_references
+
+        declared: dict[str, set[str]] = {}
+        for position, step in enumerate(self.steps, start=1):
+            if step.name in declared:
+                raise ValueError(f"step name {step.name!r} is used twice")
+            texts = list(step.params.values())
+            if isinstance(step, ManualStep):
+                texts += step.checklist
+            for problem in unknown_references(texts, earlier=declared):
+                raise ValueError(f"step {position} ({step.name}): {problem}")
+            declared[step.name] = set(step.outputs)
+        return self
+
+
+FulfilmentSpec = Annotated[
+    WebhookFulfilment | PluginFulfilment | ManualFulfilment | PipelineFulfilment,
+    Field(discriminator="kind"),
 ]
 
 
@@ -391,6 +551,110 @@ class ApprovalPolicy(BaseModel):
                         f"condition of step {step.name!r} names unknown field(s): "
                         + ", ".join(unknown)
                     )
+
+
+class OperationRunner(StrEnum):
+    """Who may run a day-2 operation on an instance."""
+
+    OWNER = "owner"  # the person who owns the instance (who requested it)
+    TEAM_LEADS = "team_leads"  # leads of the instance's team
+    TEAM = "team"  # any member of the instance's team
+    OPS = "ops"  # members of the offering's owner team
+
+
+class Operation(BaseModel):
+    """A day-2 action on an instance: its own form (prefilled from the instance's spec),
+    approval policy, fulfilment and who may run it. ``retires`` marks the operation that
+    decommissions the instance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Slug
+    label: ShortText = ""
+    description: Annotated[str, Field(max_length=SUMMARY_MAX)] = ""
+    form: RequestForm = Field(default_factory=RequestForm)
+    approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    fulfilment: FulfilmentSpec = Field(default_factory=lambda: ManualFulfilment())
+    allowed: list[OperationRunner] = Field(
+        default_factory=lambda: [
+            OperationRunner.OWNER,
+            OperationRunner.TEAM_LEADS,
+            OperationRunner.OPS,
+        ],
+        min_length=1,
+    )
+    retires: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("-", " ").capitalize()
+
+    @model_validator(mode="after")
+    def _policy_names_its_fields(self) -> Operation:
+        try:
+            self.approval_policy.check_fields(set(self.form.field_names()))
+        except ValueError as error:
+            raise ValueError(f"operation {self.name!r}: {error}") from None
+        return self
+
+
+class Lifetime(BaseModel):
+    """How long an instance lives: ``days`` from when it becomes active, or the answer of
+    the number field ``field`` (at most ``max_days``); reminders ``remind_days_before``
+    expiry; each extension adds ``extend_days`` (none when unset), never past ``max_days``
+    from creation. At expiry the operation that retires the instance is requested."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: Annotated[int, Field(ge=1, le=3660)] = 30
+    field: str | None = Field(default=None, max_length=64)
+    max_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+    remind_days_before: list[Annotated[int, Field(ge=0, le=365)]] = Field(
+        default_factory=lambda: [7, 1], max_length=10
+    )
+    extend_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+
+
+class InstancesSpec(BaseModel):
+    """A fulfilled request makes an instance: ``name_field`` names the form field whose
+    answer names it (else the offering's name and the request number)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_field: str | None = Field(default=None, max_length=64)
+    operations: list[Operation] = Field(default_factory=list, max_length=20)
+    lifetime: Lifetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml_text(cls, value: Any) -> Any:
+        """The editor sends the section as YAML text, as it reads in a catalog file."""
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ValueError(f"the instances section is not valid YAML: {error}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("the instances section must be a mapping (name_field, operations)")
+        return parsed
+
+    @model_validator(mode="after")
+    def _operation_names_unique(self) -> InstancesSpec:
+        names = [operation.name for operation in self.operations]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError("operation names must be unique: " + ", ".join(twice))
+        if self.lifetime is not None and not any(op.retires for op in self.operations):
+            raise ValueError("a lifetime needs an operation that retires the instance")
+        return self
+
+    @property
+    def retiring_operation(self) -> Operation | None:
+        return next((op for op in self.operations if op.retires), None)
+
+    def operation(self, name: str) -> Operation | None:
+        return next((op for op in self.operations if op.name == name), None)
 
 
 class ServiceLevel(BaseModel):
@@ -445,6 +709,9 @@ class OfferingIn(BaseModel):
     cost: Annotated[float, Field(ge=0)] = 0.0
     manual_effort_minutes: Annotated[int, Field(ge=0)] = 0
     quota: Quota | None = None
+    instances: InstancesSpec | None = Field(
+        default=None, description="Set when a fulfilled request makes an instance"
+    )
 
     @field_validator("runbook_url")
     @classmethod
@@ -454,6 +721,27 @@ class OfferingIn(BaseModel):
     @model_validator(mode="after")
     def _policy_names_form_fields(self) -> OfferingIn:
         self.approval_policy.check_fields(set(self.form.field_names()))
+        if isinstance(self.fulfilment, PipelineFulfilment):
+            known = set(self.form.field_names())
+            for position, step in enumerate(self.fulfilment.steps, start=1):
+                unknown = sorted(fields_of(parse(step.when)) - known) if step.when else []
+                if unknown:
+                    raise ValueError(
+                        f"the condition of step {position} ({step.name}) names "
+                        f"{', '.join(unknown)}, which the form does not have"
+                    )
+        if (
+            self.instances is not None
+            and self.instances.name_field
+            and self.instances.name_field not in self.form.field_names()
+        ):
+            raise ValueError(
+                f"instances.name_field names unknown field {self.instances.name_field!r}"
+            )
+        lifetime = self.instances.lifetime if self.instances is not None else None
+        field = lifetime.field if lifetime is not None else None
+        if field and field not in self.form.field_names():
+            raise ValueError(f"instances.lifetime.field names unknown field {field!r}")
         return self
 
 
@@ -543,3 +831,24 @@ class DemandOut(BaseModel):
         description="When merged: the id of the demand it was merged into, where its votes count",
     )
     created_at: datetime
+
+
+class OptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    value: str
+    label: str
+
+
+class FieldOptionsOut(BaseModel):
+    """A choice field's options for the answers given: ``ready`` is false while fields it
+    depends on are unanswered (``waiting_for``) or its source cannot be read (``problem``);
+    then no value can be submitted for it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    field: str
+    ready: bool
+    options: list[OptionOut]
+    waiting_for: list[str]
+    problem: str | None

@@ -20,14 +20,19 @@ from servicebay.catalog.errors import (
 )
 from servicebay.catalog.fulfilment import plugins
 from servicebay.catalog.models import Offering, OfferingVersion
+from servicebay.catalog.pipeline import as_pipeline
 from servicebay.catalog.schemas import (
     STORED,
     ApprovalPolicy,
     Decider,
     FulfilmentSpec,
+    InstancesSpec,
     OfferingIn,
     OfferingOut,
     OfferingStatus,
+    Operation,
+    PipelineFulfilment,
+    PluginStep,
     Quota,
     Readiness,
     ReadinessCheck,
@@ -161,7 +166,7 @@ def _fill_version(
     version.form = definition.form.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     version.approval_policy = definition.approval_policy.model_dump(mode="json", exclude_none=True)
     version.fulfilment = definition.fulfilment.model_dump(mode="json")
-    if definition.fulfilment.kind != "webhook":
+    if not _signs_webhooks(definition):
         version.webhook_secret = None
     elif definition.webhook_secret is not None:
         version.webhook_secret = definition.webhook_secret or None
@@ -173,6 +178,19 @@ def _fill_version(
     version.manual_effort_minutes = definition.manual_effort_minutes
     version.quota_count = definition.quota.count if definition.quota else None
     version.quota_period_days = definition.quota.period_days if definition.quota else None
+    version.instances = (
+        definition.instances.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if definition.instances is not None
+        else None
+    )
+
+
+def _signs_webhooks(definition: OfferingIn) -> bool:
+    """Whether the version sends webhooks (its fulfilment's or an operation's), all signed
+    with its one secret."""
+    operations = definition.instances.operations if definition.instances else []
+    specs = [definition.fulfilment, *(operation.fulfilment for operation in operations)]
+    return any(step.kind == "webhook" for spec in specs for step in as_pipeline(spec).steps)
 
 
 def _show_details(session: Session, offering: Offering, version: OfferingVersion) -> None:
@@ -209,10 +227,27 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
             problems[f"visibility.{index}"] = (
                 f"Visibility names a team that does not exist: {slug!r}."
             )
-    if definition.fulfilment.kind == "plugin":
-        problem = plugins.problem_of(definition.fulfilment.plugin, definition.fulfilment.settings)
-        if problem:
-            problems["fulfilment.settings"] = problem
+    pipeline = as_pipeline(definition.fulfilment)
+    for position, pipeline_step in enumerate(pipeline.steps):
+        if isinstance(pipeline_step, PluginStep):
+            problem = plugins.problem_of(pipeline_step.plugin, pipeline_step.settings)
+            if problem:
+                where = "fulfilment" if len(pipeline.steps) == 1 else f"fulfilment.steps.{position}"
+                problems[f"{where}.settings"] = problem
+    for index, operation in enumerate(
+        definition.instances.operations if definition.instances else []
+    ):
+        where = f"instances.operations.{index}"
+        for number, step in enumerate(operation.approval_policy.steps):
+            if step.decider is Decider.TEAM and step.team and not _team_exists(session, step.team):
+                problems[f"{where}.approval_policy.steps.{number}.team"] = (
+                    f"Operation {operation.name!r} names a team that does not exist: {step.team!r}."
+                )
+        for operation_step in as_pipeline(operation.fulfilment).steps:
+            if isinstance(operation_step, PluginStep):
+                problem = plugins.problem_of(operation_step.plugin, operation_step.settings)
+                if problem:
+                    problems[f"{where}.fulfilment.settings"] = problem
     if problems:
         raise InvalidOffering(problems)
 
@@ -320,6 +355,7 @@ def definition_of(offering: Offering, version: OfferingVersion) -> OfferingIn:
             "cost": version.cost,
             "manual_effort_minutes": version.manual_effort_minutes,
             "quota": quota,
+            "instances": version.instances,
         },
         context=STORED,
     )
@@ -374,9 +410,34 @@ def fulfilment_shown_to(
     )
 
 
-def fulfilment_of(version: OfferingVersion) -> FulfilmentSpec:
-    """The version's fulfilment settings, with every default filled in."""
+def instances_of(version: OfferingVersion) -> InstancesSpec | None:
+    """How the version's fulfilled requests make instances; None when they make none."""
+    if version.instances is None:
+        return None
+    return InstancesSpec.model_validate(version.instances, context=STORED)
+
+
+def operation_of(version: OfferingVersion, name: str) -> Operation | None:
+    """The version's day-2 operation of that name, if it defines one."""
+    spec = instances_of(version)
+    return spec.operation(name) if spec is not None else None
+
+
+def fulfilment_of(version: OfferingVersion, operation: str | None = None) -> FulfilmentSpec:
+    """The version's fulfilment settings, with every default filled in; with
+    ``operation``, those of that day-2 operation."""
+    if operation is not None:
+        found = operation_of(version, operation)
+        if found is not None:
+            return found.fulfilment
     return _FULFILMENT.validate_python(version.fulfilment)
+
+
+def pipeline_of(version: OfferingVersion, operation: str | None = None) -> PipelineFulfilment:
+    """The version's fulfilment (or that of its day-2 ``operation``) as the steps the engine
+    runs (a single one is a step)."""
+    pipeline: PipelineFulfilment = as_pipeline(fulfilment_of(version, operation))
+    return pipeline
 
 
 # --- readiness and lifecycle ---------------------------------------------------

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -68,16 +71,112 @@ def _sqlite_pragmas_for_migrations(dbapi_connection: Any, _record: ConnectionPoo
     _tune(cursor)
 
 
+BUSY_SECONDS = 15.0  # how long a writer waits for another one before giving up
+
+
 def _tune(cursor: Any) -> None:
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
+# --- one writer at a time, queued in the process ----------------------------------
+#
+# SQLite lets one transaction write at a time. A writer that finds the file locked
+# sleeps in SQLite's busy handler (1, 2, 5 ... 100 ms) and tries again, so under load
+# writers sleep while the lock is free and a newcomer overtakes one that has waited
+# long. Within one process, writers therefore first queue on a lock of the process,
+# handed to the next one the moment a transaction ends; busy_timeout still arbitrates
+# between processes (several web processes, a separate worker).
+
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock_for(database: str | None) -> threading.Lock:
+    """The lock shared by every engine of this process on one database file (an
+    in-memory database is its engine's own)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return threading.Lock()
+    key = str(Path(database).resolve())
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
+class _WritingConnection(sqlite3.Connection):
+    """A SQLite connection that holds its process's write lock from BEGIN IMMEDIATE
+    until its transaction ends, however it ends (commit, rollback, the pool's reset,
+    close)."""
+
+    write_lock: threading.Lock | None = None
+    holds_write_lock = False
+
+    def begin_writing(self) -> None:
+        lock = self.write_lock
+        if lock is not None and not self.holds_write_lock:
+            if not lock.acquire(timeout=BUSY_SECONDS):
+                raise sqlite3.OperationalError("database is locked")
+            self.holds_write_lock = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self.holds_write_lock:
+            self.holds_write_lock = False
+            assert self.write_lock is not None
+            self.write_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            if not self.in_transaction:
+                self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+
+READS_ONLY = "servicebay_reads_only"  # the execution option of a transaction that only reads
+
+
+def reads_only(session: Session) -> None:
+    """Begin ``session``'s transaction as one that only reads (if none has begun yet).
+
+    On SQLite it then begins DEFERRED, without the write lock, so it runs beside the
+    writers instead of queueing behind them (WAL gives it a consistent snapshot). It
+    must not write: a write there may fail with "database is locked". On PostgreSQL
+    nothing changes.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={READS_ONLY: True})
+
+
 def _sqlite_begin(connection: Any) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on
-    # busy_timeout instead of failing with "database is locked" on upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # BEGIN IMMEDIATE takes the write lock up front, so two writers queue (on the
+    # process's lock, then busy_timeout) instead of failing with "database is locked"
+    # on upgrade.
+    if connection.get_execution_options().get(READS_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, _WritingConnection):
+        dbapi_connection.begin_writing()
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(
@@ -86,10 +185,25 @@ def make_engine(
     """An engine for ``url``; ``read_only`` for one that only reads (such as a replica, or
     a SQLite file opened with ``mode=ro``): its transactions take no write lock."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        connect_args: dict[str, Any] = {"check_same_thread": False}
+        if not read_only:
+            connect_args["factory"] = _WritingConnection
+        database = make_url(url).database
+        if database and database != ":memory:" and "poolclass" not in kwargs:
+            # Writers queue on the write lock, not on the pool: a connection for every
+            # thread the web server runs routes on (a SQLite connection is cheap).
+            kwargs.setdefault("pool_size", 40)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         pragmas = _sqlite_pragmas_for_migrations if for_migrations else _sqlite_pragmas
         event.listen(engine, "connect", pragmas)
         if not read_only:
+            lock = _write_lock_for(engine.url.database)
+
+            def share_lock(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+                if isinstance(dbapi_connection, _WritingConnection):
+                    dbapi_connection.write_lock = lock
+
+            event.listen(engine, "connect", share_lock)
             event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)

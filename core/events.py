@@ -25,6 +25,7 @@ class Event(Base):
         Index("ix_core_event_type_occurred_at", "type", "occurred_at"),
         Index("ix_core_event_offering_id_type", "offering_id", "type"),
         Index("ix_core_event_request_id", "request_id"),
+        Index("ix_core_event_instance_id", "instance_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,6 +35,7 @@ class Event(Base):
     # Plain columns, not foreign keys: the kernel knows no context's tables.
     offering_id: Mapped[int | None]
     request_id: Mapped[int | None]
+    instance_id: Mapped[int | None]
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     actor: Mapped[User | None] = relationship("User", lazy="joined")
@@ -46,6 +48,7 @@ def record(
     actor_id: int | None,
     offering_id: int | None = None,
     request_id: int | None = None,
+    instance_id: int | None = None,
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> Event:
@@ -56,6 +59,7 @@ def record(
         actor_id=actor_id,
         offering_id=offering_id,
         request_id=request_id,
+        instance_id=instance_id,
         data=data or {},
     )
     session.add(event)
@@ -72,6 +76,13 @@ def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
 def for_request(session: Session, *, request_id: int) -> list[Event]:
     statement = (
         select(Event).where(Event.request_id == request_id).order_by(Event.occurred_at, Event.id)
+    )
+    return list(session.scalars(statement))
+
+
+def for_instance(session: Session, *, instance_id: int) -> list[Event]:
+    statement = (
+        select(Event).where(Event.instance_id == instance_id).order_by(Event.occurred_at, Event.id)
     )
     return list(session.scalars(statement))
 

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship, selectinload
 
 from servicebay.core import clock, events, policies
 from servicebay.core.database import Base, UTCDateTime
@@ -596,16 +596,28 @@ def start_session(session: Session, *, user: User, provider_id_token: str | None
 def user_for_session(
     session: Session, *, key: str, idle: timedelta, absolute: timedelta
 ) -> User | None:
-    row = session.scalar(select(UserSession).where(UserSession.key_hash == hash_secret(key)))
-    if row is None or row.ended_at is not None:
+    # The session, its user and the user's teams in one query: every page asks this.
+    found = (
+        session.execute(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.key_hash == hash_secret(key))
+            .options(joinedload(User.memberships))
+        )
+        .unique()
+        .one_or_none()
+    )
+    if found is None:
+        return None
+    row, user = found
+    if row.ended_at is not None:
         return None
     now = clock.now()
     if now - row.last_seen_at > idle or now - row.created_at > absolute:
         return None
     if now - row.last_seen_at > timedelta(minutes=1):
         row.last_seen_at = now
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.is_active else None
+    return user if user.is_active else None
 
 
 def end_session(session: Session, *, key: str) -> str | None:

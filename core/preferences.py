@@ -28,6 +28,7 @@ TOPICS = {
     "demand_merged": "A need I asked for or voted for was merged into another",
     "demand_shipped": "A need I asked for or voted for shipped as an offering",
     "digest": "My team's retrospective digest is ready",
+    "expiry": "My instance is about to expire",
 }
 # What a team's chat channel can hear about, for the requests of the team's offerings and
 # the approvals the team decides; keyed like TOPICS.
@@ -84,7 +85,13 @@ def choose(session: Session, *, user_id: int, email: bool, topics: list[str]) ->
 
 def channels(session: Session, *, user_id: int, topic: str) -> frozenset[str]:
     """Where to tell ``user_id`` about ``topic``: some of 'app' and 'email'."""
-    chosen = of(session, user_id=user_id)
+    return channels_in(session.scalar(_OF_USER, {"user_id": user_id}), topic=topic)
+
+
+def channels_in(chosen: NotificationPreference | None, *, topic: str) -> frozenset[str]:
+    """Where to tell about ``topic`` someone who chose ``chosen`` (None: the defaults)."""
+    if chosen is None:
+        return frozenset({"app", "email"})
     if topic in chosen.muted:
         return frozenset()
     return frozenset({"app", "email"}) if chosen.email else frozenset({"app"})

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="URL insights and /api/v1/analytics read from, such as a read replica "
         "(only read, never written); default: database_url",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections each web process keeps open for its requests "
+        "(as many again may open for a burst and close after it)",
+    )
     secret_key: str = Field(default="", description="Signs sessions and encrypts secrets")
     previous_secret_keys: list[str] = Field(
         default_factory=list, description="Old keys, tried when decrypting during rotation"

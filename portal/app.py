@@ -39,8 +39,8 @@ from servicebay.portal.observability import DatabaseCollector
 from servicebay.portal.pages import api_docs
 from servicebay.portal.proxy_auth import TrustedProxyHeaders
 from servicebay.portal.render import render, see_other
-from servicebay.portal.security import security_middleware
-from servicebay.requests import notifications
+from servicebay.portal.security import SecurityHeaders
+from servicebay.requests import expiry, notifications
 from servicebay.requests.fulfilment import mail
 from servicebay.requests.fulfilment.engine import Timing
 from servicebay.requests.fulfilment.worker import BackgroundWorker, Worker
@@ -51,7 +51,15 @@ logger = logging.getLogger("servicebay.portal")
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
     settings.configure_secrets()
-    engine = make_engine(settings.effective_database_url)
+    # On PostgreSQL, enough kept connections for the requests one process answers at
+    # once: a connection opened for one request and closed after it costs more than it.
+    pool: dict[str, Any] = {}
+    if not settings.is_sqlite:
+        pool = {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_pool_size,
+        }
+    engine = make_engine(settings.effective_database_url, **pool)
     sessions = make_sessionmaker(engine)
     # Insights only read: from a replica when one is configured, else in the request's
     # own session (see deps.get_analytics_db).
@@ -70,7 +78,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             # Woken by commits; its sweep also brings the analytics roll-up up to date and
             # sends the teams' retrospective digests that are due.
             background = BackgroundWorker(
-                Worker(sessions, settings, chores=(rollup.refresh, digest.send_due))
+                Worker(
+                    sessions, settings, chores=(rollup.refresh, digest.send_due, expiry.send_due)
+                )
             )
             background.start()
         # The agent tools' session manager runs inside the app's lifespan.
@@ -107,8 +117,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     # Innermost first: the body limit sits next to the routes, so the error mapping
     # answers its 413; the proxy headers outermost, so everything sees the real caller.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.middleware("http")(security_middleware)
-    app.middleware("http")(observability.request_id_and_metrics)
+    app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(observability.RequestIdAndMetrics)
     app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(observability.router)

@@ -160,7 +160,7 @@ def worker(ctx: Context, concurrency: int) -> None:
     and renews it while working; start as many as you like on PostgreSQL.
     """
     from servicebay.analytics import digest, rollup
-    from servicebay.requests import notifications
+    from servicebay.requests import expiry, notifications
     from servicebay.requests.fulfilment import mail
     from servicebay.requests.fulfilment.worker import Worker
 
@@ -169,7 +169,10 @@ def worker(ctx: Context, concurrency: int) -> None:
     sessions = _sessions(settings)
     notifications.configure(sessions, email=mail.configured(settings), base_url=settings.base_url)
     fulfilment_worker = Worker(
-        sessions, settings, concurrency=concurrency, chores=(rollup.refresh, digest.send_due)
+        sessions,
+        settings,
+        concurrency=concurrency,
+        chores=(rollup.refresh, digest.send_due, expiry.send_due),
     )
     stop = threading.Event()
 

@@ -22,6 +22,7 @@ from servicebay.portal.demo_history import DAYS, Profile
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
 from servicebay.requests.fulfilment.worker import Worker
+from servicebay.requests.models import Request as ServiceRequest
 
 OPS_TEAMS = [
     ("platform", "Platform Engineering"),
@@ -77,7 +78,8 @@ TRY_AS: dict[str, str] = {
     "dara": "Data's offerings and their approvals",
     "lee": "Legal's consultative offerings",
     "fin": "Finance's approvals: purchase orders, budget transfers",
-    "casey": "Request a PostgreSQL database; your rated, commented and waiting requests",
+    "casey": "Request a PostgreSQL database, then resize it from My instances; your rated, "
+    "commented and waiting requests",
     "dana": "Your failed DNS request and its retry; vote for a need under Demand",
     "olive": "Insights for every team (analyst); Payments' own requests as its lead",
 }
@@ -123,6 +125,55 @@ OFFERINGS: list[dict[str, object]] = [
         "sle": {"percent": 85, "within_hours": 4},
         "cost": 40.0,
         "manual_effort_minutes": 45,
+        # Each database is an instance its team resizes and, one day, decommissions.
+        "instances": {
+            "name_field": "database_name",
+            "lifetime": {"days": 90, "extend_days": 30, "max_days": 365},
+            "operations": [
+                {
+                    "name": "resize",
+                    "label": "Resize",
+                    "description": "Move the database to another size; large needs a lead.",
+                    "form": {
+                        "fields": [
+                            {
+                                "name": "size",
+                                "label": "Size",
+                                "type": "select",
+                                "required": True,
+                                "options": ["small", "medium", "large"],
+                            }
+                        ]
+                    },
+                    "approval_policy": {
+                        "steps": [
+                            {
+                                "name": "Large databases",
+                                "decider": "owner_leads",
+                                "condition": 'size == "large"',
+                            }
+                        ]
+                    },
+                    "fulfilment": {
+                        "kind": "plugin",
+                        "plugin": "echo",
+                        "settings": {"message": "Database resized."},
+                    },
+                },
+                {
+                    "name": "decommission",
+                    "label": "Decommission",
+                    "description": "Take a last backup and drop the database.",
+                    "retires": True,
+                    "fulfilment": {
+                        "kind": "plugin",
+                        "plugin": "echo",
+                        "settings": {"message": "Database dropped; last backup kept 30 days."},
+                    },
+                    "allowed": ["owner", "team_leads"],
+                },
+            ],
+        },
     },
     {
         "slug": "vpn-access",
@@ -634,7 +685,29 @@ def load(
         Worker(sessions, settings).run_until_idle()
     with transaction(sessions) as session:
         _work_in_progress(session, teams["platform"].id, requested)
+    with transaction(sessions) as session:
+        _day_two(session, requested)
+    Worker(sessions, settings).run_until_idle()
     return DemoResult(created=True, passwords=passwords)
+
+
+def _day_two(session: Session, requested: dict[str, int]) -> None:
+    """Operations on today's databases: Olive's grows to medium, Dana's scratch database
+    is decommissioned (the worker's next pass completes both)."""
+    for key, username, operation, inputs in (
+        ("database-3", "olive", "resize", {"size": "medium"}),
+        ("database-2", "dana", "decommission", {}),
+    ):
+        made = session.get_one(ServiceRequest, requested[key])
+        if made.instance_id is None:
+            continue
+        requests_service.run_operation(
+            session,
+            actor=identity.get_user(session, username=username),
+            instance_id=made.instance_id,
+            operation=operation,
+            inputs=inputs,
+        )
 
 
 def _open_work(session: Session, users: dict[str, User]) -> dict[str, int]:
@@ -647,6 +720,9 @@ def _open_work(session: Session, users: dict[str, User]) -> dict[str, int]:
             "postgres-database",
             {"database_name": "payments_ledger", "size": "medium"},
         ),
+        # Databases are instances: one resized and one decommissioned below (_day_two).
+        ("database-2", "dana", "postgres-database", {"database_name": "analytics_scratch"}),
+        ("database-3", "olive", "postgres-database", {"database_name": "payments_reporting"}),
         ("vpn", "dana", "vpn-access", {"reason": "Travelling to the Lisbon office", "days": 14}),
         ("laptop", "casey", "laptop", {"model": "Standard"}),
         ("laptop-2", "dana", "laptop", {"model": "Performance", "justification": "Android builds"}),

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from servicebay.catalog import live_options
+from servicebay.catalog.live_options import LiveOptions
 from servicebay.core import identity, ratelimit
-from servicebay.core.database import transaction
-from servicebay.core.identity import User
+from servicebay.core.database import reads_only, transaction
+from servicebay.core.identity import ApiToken, User
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
+from servicebay.portal import navigation
 from servicebay.portal.proxy_auth import from_trusted_proxy, proxy_user
 from servicebay.portal.security import SESSION_COOKIE, check_csrf
 from servicebay.requests import service as requests_service
@@ -22,17 +27,37 @@ from servicebay.requests.models import Request as ServiceRequest
 RATE_WINDOW = timedelta(minutes=1)
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One transaction per HTTP request: committed when the route returns normally."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One transaction per HTTP request: committed when the route returns normally.
+
+    Opening a session touches no database, so it happens here; the commit (or the
+    rollback) runs on a worker thread, all of it in one hop.
+    """
     session: Session = request.app.state.sessions()
     request.state.rate_hits = []
     try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_roll_back, request, session)
+        raise
+    await run_in_threadpool(_commit, request, session)
+
+
+def _commit(request: Request, session: Session) -> None:
+    try:
         session.commit()
     except BaseException:
         session.rollback()
         _keep_rate_hits(request)
         raise
+    finally:
+        session.close()
+
+
+def _roll_back(request: Request, session: Session) -> None:
+    try:
+        session.rollback()
+        _keep_rate_hits(request)
     finally:
         session.close()
 
@@ -71,12 +96,20 @@ def get_analytics_db(request: Request, db: DbSession) -> Iterator[Session]:
 AnalyticsSession = Annotated[Session, Depends(get_analytics_db, scope="function")]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_live_options(settings: AppSettings) -> LiveOptions:
+    """The process's live form options, fetched under the outbound policy of the settings."""
+    return live_options.for_policy(OutboundPolicy.from_settings(settings))
+
+
+FormOptions = Annotated[LiveOptions, Depends(get_live_options)]
 
 
 def _bearer(request: Request) -> str | None:
@@ -93,6 +126,7 @@ PAGES_TAKE_NO_TOKENS = (
 
 def page_caller(request: Request, db: DbSession, settings: AppSettings) -> User | None:
     """The person on a page, by sign-in cookie or trusted proxy; None when anonymous.
+    With them, what every page's top bar shows (unread notifications, tabs).
 
     A bearer token is refused here (401): tokens have scopes, and pages would act with
     the user's full rights. The one decision for every page route.
@@ -100,10 +134,12 @@ def page_caller(request: Request, db: DbSession, settings: AppSettings) -> User 
     if _bearer(request) is not None and not from_trusted_proxy(request, settings):
         raise HTTPException(401, PAGES_TAKE_NO_TOKENS)
     request.state.token_scopes = None
-    return _signed_in(request, db, settings)
+    return _signed_in(request, db, settings, with_top_bar=True)
 
 
-def _signed_in(request: Request, db: Session, settings: Settings) -> User | None:
+def _signed_in(
+    request: Request, db: Session, settings: Settings, *, with_top_bar: bool = False
+) -> User | None:
     key = request.cookies.get(SESSION_COOKIE)
     signed_in: User | None = proxy_user(request, db, settings)
     if signed_in is None and key:
@@ -114,12 +150,18 @@ def _signed_in(request: Request, db: Session, settings: Settings) -> User | None
             absolute=timedelta(hours=settings.session_absolute_hours),
         )
     request.state.user = signed_in
+    if with_top_bar:
+        # Every page's top bar: read with the sign-in, in the same trip to a worker
+        # thread and the same transaction, fresh on every page.
+        request.state.unread, request.state.tabs = (
+            navigation.top_bar_of(db, signed_in) if signed_in is not None else (0, [])
+        )
     _end_lookup(db)
     return signed_in
 
 
 def _token_user(request: Request, db: Session, value: str) -> User:
-    found = identity.user_for_token(db, value=value)
+    found = _look_up_token(db, value)
     if found is None:
         raise HTTPException(
             401, "invalid, expired or revoked token", {"WWW-Authenticate": "Bearer"}
@@ -129,6 +171,20 @@ def _token_user(request: Request, db: Session, value: str) -> User:
     request.state.user = user
     _end_lookup(db)
     return user
+
+
+def _look_up_token(db: Session, value: str) -> tuple[User, ApiToken] | None:
+    """The token's user and token. On SQLite the lookup only reads (beside the writers,
+    without the write lock); the rare lookup that records the token's use (once a
+    minute) is done again as a writer."""
+    if db.get_bind().dialect.name != "sqlite" or db.in_transaction():
+        return identity.user_for_token(db, value=value)
+    reads_only(db)
+    found = identity.user_for_token(db, value=value)
+    if not (db.dirty or db.new or db.deleted):
+        return found
+    db.rollback()
+    return identity.user_for_token(db, value=value)
 
 
 def _end_lookup(db: Session) -> None:
@@ -192,7 +248,7 @@ def require_scope(request: Request, scope: str) -> None:
     identity.require_scope(request.state.token_scopes, scope)
 
 
-def page_user(user: MaybeUser) -> User:
+async def page_user(user: MaybeUser) -> User:
     if user is None:
         raise LoginRequired()
     return user

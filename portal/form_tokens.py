@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from servicebay.core import idempotency
 from servicebay.portal.deps import DbSession
-from servicebay.portal.security import CSRF_FIELD
+from servicebay.portal.security import CSRF_FIELD, check_csrf
 
 FIELD = "form_token"
 PURPOSE = "form"
@@ -60,7 +60,9 @@ def form_tokens(context: Any) -> Markup:
 
 
 async def once_per_form(request: Request, db: DbSession) -> AsyncIterator[None]:
-    """Reserve the post's form token before the route acts; a repeat ends here."""
+    """Check the post's CSRF token, then reserve its form token before the route acts; a
+    repeat ends here. One dependency for both, in that order, always."""
+    await check_csrf(request)
     user = getattr(request.state, "user", None)
     token = (await request.form()).get(FIELD) if request.method == "POST" else None
     if user is None or not isinstance(token, str) or not token:

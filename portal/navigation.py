@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
 from sqlalchemy.orm import Session
 
 from servicebay.analytics import scope
-from servicebay.core import policies
+from servicebay.core import policies, questions
 from servicebay.core.identity import User
-from servicebay.portal.deps import DbSession, MaybeUser
-from servicebay.requests import approvals, tasks
+from servicebay.requests import approvals, instances, notifications, tasks
 
 
 @dataclass(frozen=True)
@@ -26,20 +24,23 @@ class Tab:
 
 
 def tabs_for(session: Session, user: User) -> list[Tab]:
-    shown = [
+    return top_bar_of(session, user)[1]
+
+
+def top_bar_of(session: Session, user: User) -> tuple[int, list[Tab]]:
+    """The unread count and the tabs the reader can use, read in one query: each tab asks
+    its context's question, answered there without the database when the reader's roles
+    decide it."""
+    offered = [
         (True, Tab("home", "Catalog", "/")),
         (True, Tab("my_requests", "My requests", "/requests")),
-        (
-            approvals.decides_approvals(session, user=user),
-            Tab("approvals", "Approvals", "/approvals"),
-        ),
-        (tasks.has_workspace(session, viewer=user), Tab("ops_board", "Ops", "/ops")),
-        (scope.reads_insights(session, viewer=user), Tab("insights", "Insights", "/insights")),
+        (instances.has_any_question(user), Tab("my_instances", "My instances", "/instances")),
+        (approvals.decides_approvals_question(user), Tab("approvals", "Approvals", "/approvals")),
+        (tasks.has_workspace_question(user), Tab("ops_board", "Ops", "/ops")),
+        (scope.reads_insights_question(user), Tab("insights", "Insights", "/insights")),
         (policies.can_read_audit_trail(user), Tab("admin_audit", "Admin", "/admin")),
     ]
-    return [tab for allowed, tab in shown if allowed]
-
-
-def main_tabs(request: Request, db: DbSession, user: MaybeUser) -> None:
-    """Every page's top bar: the tabs of the signed-in person (none for anyone else)."""
-    request.state.tabs = tabs_for(db, user) if user is not None else []
+    unread, *allowed = questions.answers(
+        session, notifications.unread_count_of(user.id), *(question for question, _ in offered)
+    )
+    return int(unread), [tab for shown, (_, tab) in zip(allowed, offered, strict=True) if shown]

@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,6 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicebay.core import migrations
 from servicebay.core.logs import correlation_id
@@ -48,24 +50,38 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 router = APIRouter(include_in_schema=False)
 
 
-async def request_id_and_metrics(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else None
-    token = correlation_id.set(request_id or secrets.token_hex(8))
-    started = time.perf_counter()
-    try:
-        response = await call_next(request)
-    finally:
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        HTTP_LATENCY.labels(request.method, template).observe(elapsed)
-    HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-    response.headers[REQUEST_ID_HEADER] = correlation_id.get() or ""
-    correlation_id.reset(token)
-    return response
+class RequestIdAndMetrics:
+    """A request id on every answer (the caller's, when it is usable) and in every log
+    line meanwhile; the count and duration of every answer by route. Plain ASGI."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else None
+        token = correlation_id.set(request_id or secrets.token_hex(8))
+        status: int | None = None
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = correlation_id.get() or ""
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            if status is not None:
+                HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
+            correlation_id.reset(token)
 
 
 @router.get("/healthz")

@@ -69,6 +69,17 @@ EVENT_WORDS = {
     "task.assigned": "Task assigned",
     "run.cancelled": "Automation stopped",
     "run.attempt_failed": "Automation attempt failed",
+    "instance.provisioning": "Instance being provisioned",
+    "instance.active": "Instance active",
+    "instance.updating": "Instance being changed",
+    "instance.failed": "Instance failed",
+    "instance.retiring": "Instance being decommissioned",
+    "instance.retired": "Instance retired",
+    "instance.operation_requested": "Operation requested",
+    "instance.operation_closed": "Operation closed",
+    "instance.reminded": "Owner reminded of the expiry",
+    "instance.extended": "Lease extended",
+    "instance.expired": "Expired: decommission requested",
 }
 
 
@@ -80,6 +91,8 @@ def happened(event: Any) -> str:
         words += f" at step “{data['step']}”"
     if event.type == "run.attempt_failed" and data.get("attempt"):
         words = f"Automation attempt {data['attempt']} failed"
+    if event.type.startswith("instance.") and data.get("operation"):
+        words += f" ({data['operation']})"
     if event.type in ("request.rated", "request.rating_changed") and data.get("score"):
         words += f" {data['score']} of 5"
     return words
@@ -102,9 +115,13 @@ def is_link(value: Any) -> bool:
 
 @pass_context
 def url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> URL:
+    """The templates' ``url_for``: see url_of."""
+    return url_of(context["request"], name, **path_params)
+
+
+def url_of(request: Request, name: str, /, **path_params: Any) -> URL:
     """Starlette's ``url_for`` without trying every route in turn: a page holds dozens of
     links, and each one searched a hundred routes, raising an exception per miss."""
-    request: Request = context["request"]
     route = _named_routes(request.app).get(name)
     if route is None:
         return request.url_for(name, **path_params)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from fastapi import Request
-from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicebay.core.errors import Denied
 from servicebay.core.settings import Settings
@@ -83,10 +85,13 @@ class CsrfTokens:
 
     def of(self, request: Request) -> str:
         """The token this browser's forms must carry, as its cookies stand."""
-        session_key = request.cookies.get(SESSION_COOKIE)
+        return self.of_cookies(request.cookies)
+
+    def of_cookies(self, cookies: Mapping[str, str]) -> str:
+        session_key = cookies.get(SESSION_COOKIE)
         if session_key:
             return self.for_session(session_key)
-        carried = request.cookies.get(CSRF_COOKIE, "")
+        carried = cookies.get(CSRF_COOKIE, "")
         return carried if self.is_pre_session(carried) else self.new_pre_session()
 
 
@@ -107,32 +112,56 @@ def renew_csrf_token(request: Request, *, session_key: str | None) -> None:
     )
 
 
-async def security_middleware(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
+class SecurityHeaders:
     """Give every browser its CSRF token, every answer the security headers, and keep
-    answers to a signed-in caller out of every cache (Back after sign-out shows nothing)."""
-    request.state.csrf_token = csrf_tokens(request).of(request)
-    response = await call_next(request)
-    if request.state.csrf_token != request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(
-            CSRF_COOKIE,
-            request.state.csrf_token,
-            httponly=True,
-            samesite="lax",
-            secure=cookie_is_secure(request.app.state.settings),
-            path="/",
-        )
-    headers = response.headers
-    if getattr(request.state, "user", None) is not None:
-        headers["Cache-Control"] = "no-store"
-    headers.setdefault(
-        "Content-Security-Policy", content_security_policy(request.app.state.settings)
-    )
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    return response
+    answers to a signed-in caller out of every cache (Back after sign-out shows nothing).
+
+    Plain ASGI: it reads the cookies before the route and edits the answer's headers as
+    they leave, without wrapping the request and response in objects of its own.
+    """
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.tokens = CsrfTokens(settings.resolved_secret_key())
+        self.policy = content_security_policy(settings)
+        self.secure = cookie_is_secure(settings)
+        self.fixed = [
+            (b"content-security-policy", self.policy.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"x-frame-options", b"DENY"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookies = HTTPConnection(scope).cookies
+        state = scope.setdefault("state", {})
+        state["csrf_token"] = self.tokens.of_cookies(cookies)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                token = state.get("csrf_token", "")
+                if token != cookies.get(CSRF_COOKIE):
+                    headers.append("set-cookie", self._csrf_cookie(token))
+                if state.get("user") is not None:
+                    headers["Cache-Control"] = "no-store"
+                present = {name for name, _ in headers.raw}
+                for name, value in self.fixed:
+                    if name not in present:
+                        headers.raw.append((name, value))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _csrf_cookie(self, token: str) -> str:
+        """The Set-Cookie value; a token holds only URL-safe characters, so it is
+        written as it is (as the cookie library would write it)."""
+        secure = "; Secure" if self.secure else ""
+        return f"{CSRF_COOKIE}={token}; HttpOnly; Path=/; SameSite=lax{secure}"
 
 
 async def check_csrf(request: Request) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, aliased
 from servicebay.catalog import conditions
 from servicebay.catalog.models import OfferingVersion
 from servicebay.catalog.schemas import ApprovalPolicy, Decider
-from servicebay.core import clock, events
+from servicebay.core import clock, events, questions
 from servicebay.core.identity import Membership, Role, Team, User
 from servicebay.requests import lifecycle, notifications, policies
 from servicebay.requests.errors import (
@@ -20,9 +20,17 @@ from servicebay.requests.errors import (
 from servicebay.requests.models import Approval, ApprovalStatus, Request, RequestStatus
 
 
-def plan(session: Session, *, request: Request, version: OfferingVersion) -> list[Approval]:
-    """Create one row per step; steps whose condition does not hold are skipped."""
-    policy = ApprovalPolicy.model_validate(version.approval_policy or {})
+def plan(
+    session: Session,
+    *,
+    request: Request,
+    version: OfferingVersion,
+    policy: ApprovalPolicy | None = None,
+) -> list[Approval]:
+    """Create one row per step; steps whose condition does not hold are skipped. ``policy``
+    is a day-2 operation's own, in place of the version's."""
+    if policy is None:
+        policy = ApprovalPolicy.model_validate(version.approval_policy or {})
     now = clock.now()
     steps: list[Approval] = []
     for position, step in enumerate(policy.steps):
@@ -149,14 +157,20 @@ def decides_approvals(session: Session, *, user: User) -> bool:
     """Whether approval steps may ever wait for this user: administrators, team leads
     (steps name the owner team's or the requester's team's leads), and members of a
     team that a step has named. Others have no approvals inbox to open."""
+    return questions.answer(session, decides_approvals_question(user))
+
+
+def decides_approvals_question(user: User) -> questions.Question:
+    """decides_approvals, to be asked with other questions in one query."""
     if user.is_admin or any(m.role == Role.LEAD.value for m in user.memberships):
         return True
     if not user.team_ids:
         return False
-    named = select(Approval.id).where(
-        Approval.decider == Decider.TEAM.value, Approval.team_id.in_(user.team_ids)
+    return questions.any_row(
+        select(Approval.id).where(
+            Approval.decider == Decider.TEAM.value, Approval.team_id.in_(user.team_ids)
+        )
     )
-    return session.scalar(named.limit(1)) is not None
 
 
 def _decidable_by(user: User) -> ColumnElement[bool]:

@@ -74,3 +74,19 @@ class TeamNotFound(RequestsError, NotFound):
 
 class WipLimitInvalid(RequestsError, Invalid):
     """A WIP limit that is not a whole number above zero."""
+
+
+class InstanceNotFound(RequestsError, NotFound):
+    """No such instance, or one the caller may not see."""
+
+
+class OperationNotFound(RequestsError, NotFound):
+    """The instance's offering version defines no operation of that name."""
+
+
+class InstanceBusy(RequestsError, Conflict):
+    """Another operation is open on the instance: one runs at a time."""
+
+
+class InstanceNotOperable(RequestsError, Conflict):
+    """The instance's state takes no operations (it is retired, failed or provisioning)."""

@@ -11,7 +11,7 @@ from servicebay.core import clock, events
 
 # Imported with the lifecycle (not late, when a request first moves), so that whatever uses
 # requests also delivers the notices other contexts tell through core.notices.
-from servicebay.requests import notifications
+from servicebay.requests import instances, notifications
 from servicebay.requests.errors import TransitionNotAllowed
 from servicebay.requests.models import Request
 from servicebay.requests.models import RequestStatus as S
@@ -56,12 +56,14 @@ def move(
     request.updated_at = now
     if to in CLOSED:
         request.closed_at = now
+    instances.follow(session, request, to, data or {})
     events.record(
         session,
         type=f"request.{to.value}",
         actor_id=actor_id,
         offering_id=request.offering_id,
         request_id=request.id,
+        instance_id=request.instance_id,
         data={"from": current.value, **(data or {})},
         at=now,
     )

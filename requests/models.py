@@ -41,6 +41,7 @@ class RunKind(StrEnum):
     FULFIL = "fulfil"
     EMAIL = "email"
     CHAT = "chat"
+    CANCEL = "cancel"  # tells a step's receiver that its request was cancelled
 
 
 class AttemptStatus(StrEnum):
@@ -65,6 +66,15 @@ class TaskStatus(StrEnum):
     DONE = "done"
 
 
+class InstanceState(StrEnum):
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    UPDATING = "updating"
+    FAILED = "failed"
+    RETIRING = "retiring"
+    RETIRED = "retired"
+
+
 class Request(Base):
     __tablename__ = "requests_request"
     __table_args__ = (Index("ix_requests_request_requester_id_status", "requester_id", "status"),)
@@ -83,6 +93,10 @@ class Request(Base):
     rating: Mapped[int | None]
     rating_comment: Mapped[str | None] = mapped_column(Text)
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The instance the request made, or the instance a day-2 operation runs on (then
+    # ``operation`` names the operation of the pinned version).
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("requests_instance.id"), index=True)
+    operation: Mapped[str | None] = mapped_column(String(64))
 
     offering: Mapped[Offering] = relationship(lazy="joined")
     version: Mapped[OfferingVersion] = relationship(lazy="joined")
@@ -92,6 +106,46 @@ class Request(Base):
     def shown_inputs(self) -> list[forms.ShownInput]:
         """The answers under the labels of the form they were given to (the pinned version)."""
         return forms.shown_inputs(catalog_service.form_of(self.version), self.inputs or {})
+
+
+class Instance(Base):
+    """What a fulfilled request made (requests/instances.py holds its rules)."""
+
+    __tablename__ = "requests_instance"
+    __table_args__ = (
+        Index("ix_requests_instance_owner_id_state", "owner_id", "state"),
+        Index("ix_requests_instance_team_id_state", "team_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    offering_id: Mapped[int] = mapped_column(ForeignKey("catalog_offering.id"), index=True)
+    offering_version_id: Mapped[int] = mapped_column(ForeignKey("catalog_offering_version.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("core_user.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("core_team.id"))
+    # The request that made it. No database foreign key: request and instance refer to
+    # each other (as offering and version do).
+    request_id: Mapped[int]
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16))
+    # The operation request that holds the instance until it closes (one at a time).
+    busy_request_id: Mapped[int | None]
+    # Why the last operation failed, until one succeeds (the instance is as it was).
+    last_failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Its lease, when the offering gives instances a lifetime (requests/expiry.py).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The reminders sent for the current expiry, as days before it (emptied on extension).
+    reminders_sent: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # When expiry asked for its decommission: it is asked once.
+    expiry_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    offering: Mapped[Offering] = relationship(lazy="joined")
+    version: Mapped[OfferingVersion] = relationship(lazy="joined")
+    owner: Mapped[User] = relationship(lazy="joined")
 
 
 class FulfilmentRun(Base):
@@ -123,6 +177,11 @@ class FulfilmentRun(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The id of the HTTP request that created the run, so its logs can be followed into it.
     correlation_id: Mapped[str | None] = mapped_column(String(64), default=current_correlation_id)
+    # The pipeline step the run fulfils (its position from 0, and its name), and what the
+    # step gave back once it succeeded.
+    step: Mapped[int] = mapped_column(default=0, server_default="0")
+    step_name: Mapped[str] = mapped_column(String(64), default="fulfil", server_default="fulfil")
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     request: Mapped[Request] = relationship()
 
@@ -207,6 +266,8 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    step: Mapped[int] = mapped_column(default=0, server_default="0")  # its pipeline step
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # given when it is done
 
     request: Mapped[Request] = relationship(lazy="joined")
     assignee: Mapped[User | None] = relationship(lazy="joined")

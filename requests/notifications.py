@@ -18,11 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ScalarSelect, Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.core import chat, clock, notices, preferences
+from servicebay.core.chat import ChatDestination
 from servicebay.core.identity import Team, User
+from servicebay.core.preferences import NotificationPreference
 from servicebay.requests.models import Notification, Request, RequestStatus, RunKind
 
 EMAIL_ATTEMPTS = 8
@@ -113,7 +115,11 @@ def status_changed(
     )
     if to.value not in preferences.TEAM_TOPICS:
         return
-    team = session.get(Team, request.offering.owner_team_id)
+    owner_team_id = request.offering.owner_team_id
+    heard = chat.of_teams(session, team_ids=[owner_team_id]).values()
+    if not any(chat.hears(destination, to.value) for destination in heard):
+        return  # the team's channel does not hear this (or there is none): nothing to post
+    team = session.get(Team, owner_team_id)
     if team is None:
         return
     links = (
@@ -161,9 +167,10 @@ def tell_people(session: Session, notice: Notice, *, user_ids: Iterable[int]) ->
     if not people:
         return
     reach = engine.reach_of(session)
-    destinations = chat.of_users(session, user_ids=people)
+    how = _how_to_reach(session, user_ids=people)
     for user_id in people:
-        channels = preferences.channels(session, user_id=user_id, topic=notice.topic)
+        chosen, destination = how.get(user_id, (None, None))
+        channels = preferences.channels_in(chosen, topic=notice.topic)
         if "app" in channels:
             session.add(
                 Notification(
@@ -176,9 +183,22 @@ def tell_people(session: Session, notice: Notice, *, user_ids: Iterable[int]) ->
             )
         if "email" in channels and reach.email:
             _email(session, notice, session.get(User, user_id), base_url=reach.base_url)
-        destination = destinations.get(user_id)
         if channels and chat.hears(destination, notice.topic):
             _chat(session, notice, destination)
+
+
+def _how_to_reach(
+    session: Session, *, user_ids: list[int]
+) -> dict[int, tuple[NotificationPreference | None, ChatDestination | None]]:
+    """Each person's stored preferences and chat destination (None where they have
+    none), by person, in one query: read at every status change."""
+    rows = session.execute(
+        select(User.id, NotificationPreference, ChatDestination)
+        .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+        .outerjoin(ChatDestination, ChatDestination.user_id == User.id)
+        .where(User.id.in_(user_ids))
+    )
+    return {user_id: (chosen, destination) for user_id, chosen, destination in rows}
 
 
 def tell_teams(session: Session, notice: Notice, *, teams: Iterable[Team]) -> None:
@@ -262,10 +282,16 @@ def newest_first(*, user_id: int) -> Select[Notification]:
 
 
 def unread_count(session: Session, *, user_id: int) -> int:
-    statement = select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)
+    return int(session.scalar(select(unread_count_of(user_id))) or 0)
+
+
+def unread_count_of(user_id: int) -> ScalarSelect[int]:
+    """unread_count as a value to read with others in one query."""
+    return (
+        select(func.count(Notification.id))
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
     )
-    return int(session.scalar(statement) or 0)
 
 
 def mark_read(session: Session, *, user_id: int) -> None:

@@ -30,6 +30,8 @@ class RequestOut(Out):
     closed_at: datetime | None
     rating: int | None
     rating_comment: str | None
+    instance_id: int | None = None
+    operation: str | None = None
 
 
 class EventOut(Out):
@@ -63,6 +65,9 @@ class RunOut(Out):
     max_attempts: int
     next_attempt_at: datetime
     last_error: str | None
+    step: int = 0  # its pipeline step, from 0
+    step_name: str = "fulfil"
+    outputs: dict[str, Any] | None = None  # what the step gave back, once it succeeded
     attempts: list[AttemptOut] = Field(default_factory=list)
     log: list[LogLineOut] = Field(default_factory=list)
 
@@ -152,3 +157,42 @@ class OfferingDescription(BaseModel):
     quota_left: int | None = Field(
         description="Requests the team may still make in the quota period; null: no quota"
     )
+
+
+class OperationOut(BaseModel):
+    """A day-2 operation as one viewer may run it on one instance."""
+
+    name: str
+    title: str
+    description: str
+    retires: bool
+    allowed: bool
+    refused_because: str = Field(description="Why it cannot be run now; empty when it can")
+    form_schema: dict[str, Any]
+    prefilled: dict[str, Any]
+
+
+class InstanceOut(Out):
+    id: int
+    name: str
+    offering: str = Field(validation_alias=AliasPath("offering", "slug"))
+    offering_version: int = Field(validation_alias=AliasPath("version", "number"))
+    owner: str = Field(validation_alias=AliasPath("owner", "username"))
+    team_id: int | None
+    request_id: int = Field(description="The request that made it")
+    state: str
+    spec: dict[str, Any]
+    outputs: dict[str, Any]
+    busy_request_id: int | None = Field(description="The operation request open on it")
+    last_failure: str | None
+    created_at: datetime
+    updated_at: datetime
+    retired_at: datetime | None
+    expires_at: datetime | None = Field(description="When its lease ends; null: never")
+
+
+class InstanceStoryOut(BaseModel):
+    instance: InstanceOut
+    operations: list[OperationOut]
+    timeline: list[EventOut]
+    requests: list[RequestOut]

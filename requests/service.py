@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, joinedload, lazyload
 from servicebay.catalog import forms
 from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
+from servicebay.catalog.live_options import FieldOptions, LiveOptions
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import ManualFulfilment, RequestForm
+from servicebay.catalog.schemas import Operation, RequestForm
 from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
-from servicebay.requests import approvals, lifecycle, policies, tasks
+from servicebay.requests import approvals, instances, lifecycle, policies, tasks
 from servicebay.requests.errors import (
     InvalidInput,
     NotPermitted,
@@ -27,14 +28,16 @@ from servicebay.requests.errors import (
     RequestNotFound,
     TransitionNotAllowed,
 )
-from servicebay.requests.fulfilment import engine
+from servicebay.requests.fulfilment import engine, pipeline
 from servicebay.requests.models import (
     Comment,
     FulfilmentRun,
+    Instance,
     Request,
     RequestStatus,
     RunKind,
     RunStatus,
+    Task,
 )
 from servicebay.requests.schemas import (
     ApprovalStepOut,
@@ -49,13 +52,24 @@ from servicebay.requests.schemas import (
 )
 
 RATING_EDIT_WINDOW = timedelta(days=14)
+CANCEL_ATTEMPTS = 5
 NOT_COUNTED_FOR_QUOTA = (RequestStatus.REJECTED.value, RequestStatus.CANCELLED.value)
 
 
-def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[str, Any]) -> Request:
-    """Validate the inputs against the offering's current version and start the request."""
+def submit(
+    session: Session,
+    *,
+    actor: User,
+    offering_slug: str,
+    inputs: dict[str, Any],
+    live: LiveOptions | None = None,
+) -> Request:
+    """Validate the inputs against the offering's current version and start the request.
+
+    ``live`` reads the options of fields with a live source; without it such a field is
+    refused (a face that takes requests passes it)."""
     offering, version = _requestable(session, actor=actor, offering_slug=offering_slug)
-    cleaned = _cleaned(version, inputs)
+    cleaned = _cleaned(version, inputs, actor=actor, live=live)
     team_id = requesting_team_id(actor)
     _check_quota(session, version=version, team_id=team_id)
     now = clock.now()
@@ -90,13 +104,18 @@ def submit(session: Session, *, actor: User, offering_slug: str, inputs: dict[st
 
 
 def check_inputs(
-    session: Session, *, actor: User, offering_slug: str, inputs: dict[str, Any]
+    session: Session,
+    *,
+    actor: User,
+    offering_slug: str,
+    inputs: dict[str, Any],
+    live: LiveOptions | None = None,
 ) -> dict[str, Any]:
     """The inputs as ``submit`` would store them, or the same errors it would refuse them
     with (the offering takes no requests, a field's problem, the team's quota used up);
     nothing is written."""
     _, version = _requestable(session, actor=actor, offering_slug=offering_slug)
-    cleaned = _cleaned(version, inputs)
+    cleaned = _cleaned(version, inputs, actor=actor, live=live)
     if quota_left(session, actor=actor, version=version) == 0:
         raise QuotaExceeded(_quota_used_up(version))
     return cleaned
@@ -119,14 +138,58 @@ def _requestable(
     return offering, offering.current_version
 
 
-def _cleaned(version: OfferingVersion, inputs: dict[str, Any]) -> dict[str, Any]:
+def _cleaned(
+    version: OfferingVersion, inputs: dict[str, Any], *, actor: User, live: LiveOptions | None
+) -> dict[str, Any]:
     form = catalog_service.form_of(version)
-    return forms.validate_inputs(form, _with_defaults(form, inputs))
+    return forms.validate_inputs(
+        form, _with_defaults(form, inputs), live=live, team=requesting_team_slug(actor)
+    )
+
+
+def field_options(
+    session: Session,
+    *,
+    viewer: User,
+    offering_slug: str,
+    field_name: str,
+    inputs: dict[str, Any],
+    live: LiveOptions,
+) -> FieldOptions:
+    """A choice field's options for the answers given so far and the viewer's team, as the
+    form offers them now and as ``submit`` would accept them."""
+    offering = catalog_service.get_offering(session, slug=offering_slug, viewer=viewer)
+    version = offering.current_version
+    form = catalog_service.form_of(version) if version else RequestForm()
+    answers = _with_defaults(form, inputs)
+    return forms.options_for(
+        form, field_name, answers, live=live, team=requesting_team_slug(viewer)
+    )
+
+
+def live_choices(
+    form: RequestForm, *, viewer: User, inputs: dict[str, Any], live: LiveOptions
+) -> dict[str, FieldOptions]:
+    """The options of each field with a live source, for the answers so far: what the form
+    shows as it is drawn."""
+    answers = _with_defaults(form, inputs)
+    team = requesting_team_slug(viewer)
+    return {
+        form_field.name: forms.options_for(form, form_field.name, answers, live=live, team=team)
+        for form_field in form.fields
+        if form_field.options_from is not None
+    }
 
 
 def requesting_team_id(actor: User) -> int | None:
     """The team a request counts for (its quota, its insights): the requester's first."""
     return actor.team_ids[0] if actor.team_ids else None
+
+
+def requesting_team_slug(actor: User) -> str | None:
+    """The slug of the team a request counts for, as an options source is told it."""
+    team_id = requesting_team_id(actor)
+    return next((m.team.slug for m in actor.memberships if m.team_id == team_id), None)
 
 
 def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -139,11 +202,7 @@ def _with_defaults(form: RequestForm, inputs: dict[str, Any]) -> dict[str, Any]:
 def begin_fulfilment(session: Session, *, request: Request, actor_id: int | None) -> None:
     """Move into fulfilment with its run (automated) or its task (manual) in one transaction."""
     lifecycle.start_fulfilment(session, request, actor_id=actor_id)
-    spec = catalog_service.fulfilment_of(request.version)
-    if isinstance(spec, ManualFulfilment):
-        tasks.create(session, request=request, checklist=list(spec.checklist))
-        return
-    engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
+    pipeline.start(session, request=request, actor_id=actor_id)
 
 
 def _check_quota(session: Session, *, version: OfferingVersion, team_id: int | None) -> None:
@@ -179,6 +238,7 @@ def _used_quota(session: Session, *, version: OfferingVersion, team_id: int) -> 
             Request.team_id == team_id,
             Request.submitted_at >= since,
             Request.status.not_in(NOT_COUNTED_FOR_QUOTA),
+            Request.operation.is_(None),  # an operation on an instance is no new request
         )
     )
     return int(used or 0)
@@ -198,8 +258,7 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
     offering = catalog_service.get_offering(session, slug=slug, viewer=viewer)
     version = offering.current_version
     form = catalog_service.form_of(version) if version else RequestForm()
-    team_id = requesting_team_id(viewer)
-    team = next((m.team.slug for m in viewer.memberships if m.team_id == team_id), None)
+    team = requesting_team_slug(viewer)
     return OfferingDescription(
         offering=catalog_service.offering_out(session, offering, viewer=viewer),
         form_schema=forms.json_schema(form, title=offering.name),
@@ -208,13 +267,129 @@ def describe(session: Session, *, viewer: User, slug: str) -> OfferingDescriptio
     )
 
 
+# --- day-2 operations on instances ------------------------------------------
+
+
+def run_operation(
+    session: Session, *, actor: User, instance_id: int, operation: str, inputs: dict[str, Any]
+) -> Request:
+    """Ask for a day-2 operation on an instance: a request on the instance, pinned to the
+    version that made it, through the operation's approvals and fulfilment. Refused, with
+    nothing written, for someone else's instance (not found), an operation the actor may
+    not run, inputs the operation's form refuses, an instance that is not active, or one
+    another operation still holds."""
+    instance = instances.get_for_viewer(session, instance_id=instance_id, viewer=actor)
+    chosen = instances.operation(instance, operation)
+    instances.check_runnable(actor, instance, chosen)
+    cleaned = instances.cleaned_inputs(instance, chosen, inputs)
+    instances.lock(session, instance)
+    instances.check_runnable(actor, instance, chosen)
+    return _open_operation(
+        session, requester=actor, instance=instance, chosen=chosen, inputs=cleaned
+    )
+
+
+def request_on_expiry(session: Session, *, instance: Instance) -> Request | None:
+    """The decommission an expired instance asks for itself, on its owner's behalf and
+    through the operation's approvals; None when the instance takes no operation now (it
+    is asked again at the next sweep) or its offering has no retiring operation."""
+    spec = catalog_service.instances_of(instance.version)
+    chosen = spec.retiring_operation if spec is not None else None
+    if chosen is None or instances.refusal(instance) is not None:
+        return None
+    cleaned = instances.cleaned_inputs(instance, chosen, {})
+    return _open_operation(
+        session, requester=instance.owner, instance=instance, chosen=chosen, inputs=cleaned
+    )
+
+
+def _open_operation(
+    session: Session,
+    *,
+    requester: User,
+    instance: Instance,
+    chosen: Operation,
+    inputs: dict[str, Any],
+) -> Request:
+    now = clock.now()
+    request = Request(
+        offering_id=instance.offering_id,
+        offering_version_id=instance.offering_version_id,
+        requester_id=requester.id,
+        team_id=instance.team_id,
+        inputs=inputs,
+        outputs={},
+        status=RequestStatus.SUBMITTED.value,
+        submitted_at=now,
+        updated_at=now,
+        instance_id=instance.id,
+        operation=chosen.name,
+    )
+    session.add(request)
+    session.flush()
+    events.record(
+        session,
+        type="request.submitted",
+        actor_id=requester.id,
+        offering_id=instance.offering_id,
+        request_id=request.id,
+        instance_id=instance.id,
+        data={"version": instance.version.number, "operation": chosen.name},
+        at=now,
+    )
+    instances.hold(session, instance, request)
+    steps = approvals.plan(
+        session, request=request, version=instance.version, policy=chosen.approval_policy
+    )
+    if any(step.status == "pending" for step in steps):
+        lifecycle.await_approval(session, request)
+    else:
+        begin_fulfilment(session, request=request, actor_id=None)
+    return request
+
+
+OPERATION_KEYS = "instances.operate"  # the purpose of the API's Idempotency-Keys
+
+
+def run_operation_once(
+    session: Session,
+    *,
+    actor: User,
+    key: str,
+    instance_id: int,
+    operation: str,
+    inputs: dict[str, Any],
+) -> tuple[Request, bool]:
+    """``run_operation`` at most once per user and Idempotency-Key (as ``submit_once``)."""
+    body = idempotency.fingerprint(
+        {"instance": instance_id, "operation": operation, "inputs": inputs}
+    )
+    reservation = idempotency.reserve(
+        session, user_id=actor.id, purpose=OPERATION_KEYS, key=key, body_fingerprint=body
+    )
+    if reservation.earlier is not None:
+        earlier = int(reservation.earlier["request_id"])
+        return get_for_viewer(session, request_id=earlier, viewer=actor), True
+    request = run_operation(
+        session, actor=actor, instance_id=instance_id, operation=operation, inputs=inputs
+    )
+    idempotency.settle(reservation, {"request_id": request.id})
+    return request, False
+
+
 # --- idempotency keys ---------------------------------------------------------
 
 SUBMISSION_KEYS = "requests.submit"  # the purpose of the API's Idempotency-Keys
 
 
 def submit_once(
-    session: Session, *, actor: User, key: str, offering_slug: str, inputs: dict[str, Any]
+    session: Session,
+    *,
+    actor: User,
+    key: str,
+    offering_slug: str,
+    inputs: dict[str, Any],
+    live: LiveOptions | None = None,
 ) -> tuple[Request, bool]:
     """Submit at most once per user and Idempotency-Key: the request, and whether it is
     the one an earlier call with this key made (a replay). The key is reserved in the
@@ -228,7 +403,7 @@ def submit_once(
     if reservation.earlier is not None:
         earlier = int(reservation.earlier["request_id"])
         return get_for_viewer(session, request_id=earlier, viewer=actor), True
-    request = submit(session, actor=actor, offering_slug=offering_slug, inputs=inputs)
+    request = submit(session, actor=actor, offering_slug=offering_slug, inputs=inputs, live=live)
     idempotency.settle(reservation, {"request_id": request.id})
     return request, False
 
@@ -249,6 +424,8 @@ def cancel(session: Session, *, actor: User, request_id: int, reason: str = "") 
     if not lifecycle.can_move(request, RequestStatus.CANCELLED):
         raise TransitionNotAllowed(f"a {request.status} request cannot be cancelled")
     lifecycle.cancel(session, request, actor_id=actor.id, reason=reason.strip())
+    for run in stopped:
+        _tell_step_cancelled(session, request=request, run=run, reason=reason.strip())
     if stopped:
         events.record(
             session,
@@ -256,13 +433,42 @@ def cancel(session: Session, *, actor: User, request_id: int, reason: str = "") 
             actor_id=actor.id,
             offering_id=request.offering_id,
             request_id=request.id,
-            data={"runs": stopped},
+            data={"runs": len(stopped), "steps": sorted({run.step_name for run in stopped})},
         )
     return request
 
 
-def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
-    """The owner team tries a failed request again: a fresh run, with fresh attempts."""
+def _tell_step_cancelled(
+    session: Session, *, request: Request, run: FulfilmentRun, reason: str
+) -> None:
+    """A webhook step that was under way hears of the cancel at the address it gave, by a
+    durable run of its own (a plugin sees its run cancelled when it checks)."""
+    if run.attempt == 0:
+        return  # no attempt began: nothing was started that needs stopping
+    url = pipeline.cancel_url_of(request, run)
+    if not url:
+        return
+    engine.enqueue(
+        session,
+        request=request,
+        kind=RunKind.CANCEL,
+        max_attempts=CANCEL_ATTEMPTS,
+        step=run.step,
+        step_name=run.step_name,
+        payload={
+            "url": url,
+            "run": run.id,
+            "attempt": run.attempt,
+            "step": run.step_name,
+            "position": run.step,
+            "reason": reason[:500],
+        },
+    )
+
+
+def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun | Task:
+    """The owner team tries a failed request again from the step that failed: a fresh run
+    of that step, with fresh attempts; the steps that succeeded are not run again."""
     request = get_for_viewer(session, request_id=request_id, viewer=actor)
     if not policies.can_retry(actor, request):
         raise NotPermitted("only the owner team retries a failed request")
@@ -270,8 +476,7 @@ def retry(session: Session, *, actor: User, request_id: int) -> FulfilmentRun:
     if request.status != RequestStatus.FAILED.value:
         raise TransitionNotAllowed(f"a {request.status} request cannot be retried")
     lifecycle.start_fulfilment(session, request, actor_id=actor.id)
-    spec = catalog_service.fulfilment_of(request.version)
-    return engine.enqueue(session, request=request, max_attempts=spec.max_attempts)
+    return pipeline.retry_failed_step(session, request=request)
 
 
 def failed_on_board(
@@ -477,17 +682,26 @@ def runs_of(session: Session, *, viewer: User, request: Request) -> list[RunOut]
 
 
 def _hiding_the_address(viewer: User, request: Request) -> Callable[[str | None], str | None]:
-    url = str(request.version.fulfilment.get("url") or "")
-    if not url or catalog_policies.can_read_fulfilment(viewer, request.offering):
+    steps = catalog_service.pipeline_of(request.version, request.operation).steps
+    urls = [
+        url
+        for step in steps
+        for url in (getattr(step, "url", ""), getattr(step, "cancel_url", ""))
+        if url
+    ]
+    if not urls or catalog_policies.can_read_fulfilment(viewer, request.offering):
         return lambda text: text
-    host = urlsplit(url).hostname or ""
+    hosts = [host for host in (urlsplit(url).hostname for url in urls) if host]
     said = "the fulfilment service"
 
     def hide(text: str | None) -> str | None:
         if not text:
             return text
-        text = text.replace(url, said)
-        return text.replace(host, said) if host else text
+        for url in urls:
+            text = text.replace(url, said)
+        for host in hosts:
+            text = text.replace(host, said)
+        return text
 
     return hide
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from servicebay.catalog.models import Offering
-from servicebay.core import clock, events
+from servicebay.core import clock, events, questions
 from servicebay.core.identity import Role, Team, User
 from servicebay.requests import lifecycle, policies
 from servicebay.requests.errors import (
@@ -69,8 +69,17 @@ def workspace_teams(session: Session, *, viewer: User) -> list[Team]:
 
 
 def has_workspace(session: Session, *, viewer: User) -> bool:
-    """Whether the viewer has any team workspace to open (see workspace_teams)."""
-    return bool(workspace_teams(session, viewer=viewer))
+    """Whether the viewer has any team workspace to open (see workspace_teams): an admin
+    when some team owns an offering, anyone else when they belong to a team. Asked on
+    every page, so it reads no more than it must (nothing at all for most people)."""
+    return questions.answer(session, has_workspace_question(viewer))
+
+
+def has_workspace_question(viewer: User) -> questions.Question:
+    """has_workspace, to be asked with other questions in one query."""
+    if not viewer.is_admin:
+        return bool(viewer.memberships)
+    return questions.any_row(select(Offering.id))
 
 
 def workspace_team(session: Session, *, viewer: User, slug: str) -> Team | None:
@@ -251,9 +260,19 @@ def advance(
         at=now,
     )
     if target is TaskStatus.DONE:
-        request = task.request
-        request.outputs = {**(outputs or {}), **({"notes": task.notes} if task.notes else {})}
-        lifecycle.complete(session, request, actor_id=actor.id, task_id=task.id, manual=True)
+        # The pipeline begins the next step through this module (tasks for manual steps).
+        from servicebay.requests.fulfilment import pipeline
+
+        task.outputs = {**(outputs or {}), **({"notes": task.notes} if task.notes else {})}
+        pipeline.step_succeeded(
+            session,
+            request=task.request,
+            position=task.step,
+            outputs=task.outputs,
+            actor_id=actor.id,
+            task_id=task.id,
+            manual=True,
+        )
     return task
 
 

@@ -5,7 +5,7 @@ replays every request from the Event log into it; until then the flow views repl
 events themselves, as before.
 
 Revision ID: 6d2a9f4c8b13
-Revises: 4e2b7d9c1a35
+Revises: 1604ed17d8c4
 Create Date: 2026-12-01 23:30:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from servicebay.core.database import UTCDateTime
 
 revision: str = "6d2a9f4c8b13"
-down_revision: str | Sequence[str] | None = "4e2b7d9c1a35"
+down_revision: str | Sequence[str] | None = "1604ed17d8c4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -104,9 +104,11 @@ def post(
     connections: Connections,
     address: IPAddress | None = None,
     shown: str | None = None,
+    method: str = "POST",
 ) -> Answer | Outcome:
-    """POST ``body`` to the address the URL's host resolves to now (or ``address``, already
-    checked by ``policy``), within ``timeout`` from connecting to the answer's last byte.
+    """POST ``body`` (or send ``method``) to the address the URL's host resolves to now (or
+    ``address``, already checked by ``policy``), within ``timeout`` from connecting to the
+    answer's last byte.
 
     The receiver's answer, or the Outcome of a call that got none (refused, timed out, too
     large, unreachable). Messages name the URL as ``shown`` (the URL itself by default):
@@ -128,7 +130,7 @@ def post(
             within(timeout),
             connections.client(origin) as client,
             client.stream(
-                "POST",
+                method,
                 pinned,
                 content=body,
                 headers=headers,

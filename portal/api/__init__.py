@@ -11,6 +11,7 @@ from servicebay.portal.api import (
     chat,
     demand,
     insights,
+    instances,
     offerings,
     requests,
     runs,
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/api/v1")
 router.include_router(offerings.router)
 router.include_router(catalog.router)
 router.include_router(requests.router)
+router.include_router(instances.router)
 router.include_router(approvals.router)
 router.include_router(runs.router)
 router.include_router(analytics.router)

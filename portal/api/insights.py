@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from servicebay.analytics import health, summary, versions
+from servicebay.analytics import summary, versions
 from servicebay.core.errors import NotFound
 from servicebay.portal.api.analytics import FilterQuery, Filters, context_for
 from servicebay.portal.deps import AnalyticsSession, ApiUser
@@ -73,9 +73,7 @@ def health_of(reads: AnalyticsSession, user: ApiUser, filters: FilterQuery) -> l
                 for loss in item.losses
             ],
         }
-        for item in health.offering_health(
-            reads, offerings=context.offerings, period=context.period
-        )
+        for item in context.health_rows()
     ]
 
 

@@ -13,6 +13,7 @@ from servicebay.catalog.schemas import (
     REASON_MAX,
     SLUG_MAX,
     DryRunOut,
+    FieldOptionsOut,
     OfferingIn,
     OfferingOut,
     Readiness,
@@ -21,7 +22,15 @@ from servicebay.catalog.schemas import (
 )
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.portal.deps import ApiUser, AppSettings, DbSession, limit_rate, require_scope
+from servicebay.portal.deps import (
+    ApiUser,
+    AppSettings,
+    DbSession,
+    FormOptions,
+    limit_rate,
+    require_scope,
+)
+from servicebay.requests import service as requests_service
 
 router = APIRouter(tags=["offerings"])
 
@@ -225,3 +234,20 @@ def offering_schema(slug: str, db: DbSession, user: ApiUser) -> dict[str, Any]:
         else RequestForm()
     )
     return forms.json_schema(form, title=offering.name)
+
+
+@router.get("/offerings/{slug}/fields/{field_name}/options", response_model=FieldOptionsOut)
+def list_field_options(
+    request: Request, slug: str, field_name: str, db: DbSession, user: ApiUser, live: FormOptions
+) -> FieldOptionsOut:
+    """A choice field's options for the answers given so far, sent as query parameters
+    (`?environment=production`; a multiselect's values repeated). For a field with a live
+    source these are the options a request may take now."""
+    inputs: dict[str, Any] = {}
+    for name in request.query_params:
+        values = request.query_params.getlist(name)
+        inputs[name] = values[0] if len(values) == 1 else values
+    found = requests_service.field_options(
+        db, viewer=user, offering_slug=slug, field_name=field_name, inputs=inputs, live=live
+    )
+    return FieldOptionsOut.model_validate(found)

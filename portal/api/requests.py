@@ -13,6 +13,7 @@ from servicebay.portal.deps import (
     ApiUser,
     AppSettings,
     DbSession,
+    FormOptions,
     ViewableRequest,
     limit_rate,
     require_scope,
@@ -65,6 +66,7 @@ def submit_request(
     db: DbSession,
     user: ApiUser,
     settings: AppSettings,
+    live: FormOptions,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
@@ -80,14 +82,14 @@ def submit_request(
     )
     if idempotency_key is None:
         created = requests_service.submit(
-            db, actor=user, offering_slug=body.offering, inputs=body.inputs
+            db, actor=user, offering_slug=body.offering, inputs=body.inputs, live=live
         )
     else:
         key = idempotency_key.strip()
         if not 1 <= len(key) <= 255:
             raise HTTPException(400, "Idempotency-Key must be 1 to 255 characters")
         created, replayed = requests_service.submit_once(
-            db, actor=user, key=key, offering_slug=body.offering, inputs=body.inputs
+            db, actor=user, key=key, offering_slug=body.offering, inputs=body.inputs, live=live
         )
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"

@@ -19,11 +19,12 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.server.mcpserver.tools import Tool
 from servicebay.catalog import demand as demand_service
-from servicebay.catalog import search
+from servicebay.catalog import live_options, search
 from servicebay.catalog.models import Urgency
-from servicebay.catalog.schemas import DESCRIPTION_MAX, SLUG_MAX, DemandOut
+from servicebay.catalog.schemas import DESCRIPTION_MAX, SLUG_MAX, DemandOut, FieldOptionsOut
 from servicebay.core.errors import Invalid, ServicebayError
 from servicebay.core.identity import User
+from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.mcp.runner import Limit, ToolRunner
 from servicebay.requests import approvals
 from servicebay.requests import service as requests_service
@@ -116,6 +117,7 @@ class FailedRuns(BaseModel):
 def agent_tools(runner: ToolRunner) -> list[Tool]:
     """Every tool, each calling through ``runner``, with the JSON Schema of its answer."""
     settings = runner.settings
+    live = live_options.for_policy(OutboundPolicy.from_settings(settings))
 
     def search_offerings(
         query: Annotated[str, Field(max_length=200, description="Words to look for")] = "",
@@ -162,7 +164,7 @@ def agent_tools(runner: ToolRunner) -> list[Tool]:
         def work(db: Session, user: User) -> Validation:
             try:
                 cleaned = requests_service.check_inputs(
-                    db, actor=user, offering_slug=offering, inputs=inputs
+                    db, actor=user, offering_slug=offering, inputs=inputs, live=live
                 )
             except Invalid as error:
                 problems = [{"field": f, "message": m} for f, m in error.problems.items()]
@@ -170,6 +172,21 @@ def agent_tools(runner: ToolRunner) -> list[Tool]:
             return Validation(valid=True, inputs=cleaned, problems=[])
 
         return runner.call("validate_request", "read", work)
+
+    def list_field_options(
+        offering: Annotated[str, Field(max_length=SLUG_MAX, description="The offering's slug")],
+        field: Annotated[str, Field(max_length=64, description="A select field's name")],
+        inputs: Annotated[
+            dict[str, Any], Field(description="The answers so far: the fields it depends on")
+        ],
+    ) -> CallToolResult:
+        def work(db: Session, user: User) -> FieldOptionsOut:
+            found = requests_service.field_options(
+                db, viewer=user, offering_slug=offering, field_name=field, inputs=inputs, live=live
+            )
+            return FieldOptionsOut.model_validate(found)
+
+        return runner.call("list_field_options", "read", work)
 
     def submit_request(
         offering: Annotated[str, Field(max_length=SLUG_MAX, description="The offering's slug")],
@@ -186,7 +203,12 @@ def agent_tools(runner: ToolRunner) -> list[Tool]:
     ) -> CallToolResult:
         def work(db: Session, user: User) -> Submitted:
             created, replayed = requests_service.submit_once(
-                db, actor=user, key=idempotency_key.strip(), offering_slug=offering, inputs=inputs
+                db,
+                actor=user,
+                key=idempotency_key.strip(),
+                offering_slug=offering,
+                inputs=inputs,
+                live=live,
             )
             return Submitted(request=RequestOut.model_validate(created), replayed=replayed)
 
@@ -356,6 +378,12 @@ def agent_tools(runner: ToolRunner) -> list[Tool]:
             OfferingDescription,
         ),
         (validate_request, "Check inputs against the form; submits nothing.", READS, Validation),
+        (
+            list_field_options,
+            "A select field's options for your answers (live options depend on them).",
+            READS,
+            FieldOptionsOut,
+        ),
         (submit_request, "Submit a request (idempotent by its key).", ADDS, Submitted),
         (
             list_my_requests,

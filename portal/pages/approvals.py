@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate_list
-from servicebay.portal.render import render, see_other
+from servicebay.portal.render import render, see_other, url_of
 from servicebay.requests import approvals
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import DecisionInvalid
@@ -32,7 +32,7 @@ def _inbox(
     status_code: int = 200,
 ) -> Response:
     waiting = approvals.inbox(db, user=user)
-    paged = paginate_list(waiting, number=page, base=str(request.url_for("approvals")))
+    paged = paginate_list(waiting, number=page, base=str(url_of(request, "approvals")))
     histories = {
         approval.id: requests_service.requester_history(db, request=approval.request)
         for approval in paged.rows
@@ -66,4 +66,4 @@ def approval_decide(
         return _inbox(request, db, user, problems={approval_id: problem}, status_code=422)
     verb = "approved" if decision == "approve" else "rejected"
     notice = f"Request #{decided.request_id} {verb}."
-    return see_other(request, str(request.url_for("approvals")), notice=notice)
+    return see_other(request, str(url_of(request, "approvals")), notice=notice)

@@ -10,18 +10,26 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from servicebay.analytics import adoption, sle
 from servicebay.catalog import browse, search
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.errors import InputsInvalid
+from servicebay.catalog.live_options import LiveOptions
 from servicebay.catalog.schemas import FieldType, RequestForm
 from servicebay.core.cache import PerDatabase
 from servicebay.core.identity import User
-from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm, limit_rate
-from servicebay.portal.render import is_htmx, render, render_part, see_other
+from servicebay.portal.deps import (
+    AppSettings,
+    DbSession,
+    FormOptions,
+    PageUser,
+    SubmittedForm,
+    limit_rate,
+)
+from servicebay.portal.render import is_htmx, render, render_part, see_other, url_of
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import OfferingNotRequestable
 from servicebay.requests.models import Request as ServiceRequest
@@ -139,16 +147,56 @@ def _page_link(q: str, filters: search.Filters, number: int) -> str:
 
 
 @router.get("/offerings/{slug}", name="offering_page")
-def offering_page(request: Request, slug: str, db: DbSession, user: PageUser) -> Response:
+def offering_page(
+    request: Request, slug: str, db: DbSession, user: PageUser, live: FormOptions
+) -> Response:
     offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    # Live options are fetched before the view is recorded: on SQLite a write holds the
+    # database's one write lock until the response, and a slow source must not hold it.
+    response = _offering_response(request, db, offering, user, live, values={}, problems={})
     catalog_service.record_view(db, offering=offering, viewer=user)
-    return _offering_response(request, db, offering, values={}, problems={})
+    return response
+
+
+@router.get("/offerings/{slug}/fields/{field_name}/options", name="field_options")
+def field_options(
+    request: Request,
+    slug: str,
+    field_name: str,
+    db: DbSession,
+    user: PageUser,
+    live: FormOptions,
+) -> Response:
+    """One choice field with its options for the answers in the query (the form's current
+    values): what the form swaps in as the fields it depends on change."""
+    offering = catalog_service.get_offering(db, slug=slug, viewer=user)
+    version = offering.current_version
+    form = catalog_service.form_of(version) if version else RequestForm()
+    inputs = inputs_from_form(form, query_as_form(request))
+    found = requests_service.field_options(
+        db, viewer=user, offering_slug=slug, field_name=field_name, inputs=inputs, live=live
+    )
+    context = {
+        "form_field": next(f for f in form.fields if f.name == field_name),
+        "value": inputs.get(field_name),
+        "live": found,
+        "options_url": url_of(request, "field_options", slug=slug, field_name=field_name),
+    }
+    return render(request, "catalog/_field_options.html", context)
+
+
+def query_as_form(request: Request) -> FormData:
+    """The query string read as a submitted form (repeated names for multiselects)."""
+    items: list[tuple[str, str | UploadFile]] = list(request.query_params.multi_items())
+    return FormData(items)
 
 
 def _offering_response(
     request: Request,
     db: Session,
     offering: Any,
+    user: User,
+    live: LiveOptions,
     *,
     values: dict[str, Any],
     problems: dict[str, str],
@@ -158,6 +206,7 @@ def _offering_response(
     version = offering.current_version
     form = catalog_service.form_of(version) if version else RequestForm()
     context = {
+        "live": requests_service.live_choices(form, viewer=user, inputs=values, live=live),
         "offering": offering,
         "version": version,
         "form": form,
@@ -201,6 +250,7 @@ def offering_request(
     user: PageUser,
     data: SubmittedForm,
     settings: AppSettings,
+    live: FormOptions,
 ) -> Response:
     limit_rate(
         request, db, action="submissions", limit=settings.rate_limit_submit, who=f"user:{user.id}"
@@ -213,13 +263,30 @@ def offering_request(
     )
     inputs = inputs_from_form(form, data)
     try:
-        created = requests_service.submit(db, actor=user, offering_slug=slug, inputs=inputs)
+        created = requests_service.submit(
+            db, actor=user, offering_slug=slug, inputs=inputs, live=live
+        )
     except InputsInvalid as invalid:
         return _offering_response(
-            request, db, offering, values=inputs, problems=invalid.problems, status_code=422
+            request,
+            db,
+            offering,
+            user,
+            live,
+            values=inputs,
+            problems=invalid.problems,
+            status_code=422,
         )
     except OfferingNotRequestable as refused:
         return _offering_response(
-            request, db, offering, values=inputs, problems={}, status_code=409, notice=str(refused)
+            request,
+            db,
+            offering,
+            user,
+            live,
+            values=inputs,
+            problems={},
+            status_code=409,
+            notice=str(refused),
         )
-    return see_other(request, str(request.url_for("request_page", request_id=created.id)))
+    return see_other(request, str(url_of(request, "request_page", request_id=created.id)))

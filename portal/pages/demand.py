@@ -20,7 +20,7 @@ from servicebay.catalog.models import Demand, DemandState, Urgency
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate, paginate_list
-from servicebay.portal.render import render, see_other
+from servicebay.portal.render import render, see_other, url_of
 
 router = APIRouter()
 
@@ -46,7 +46,7 @@ def _page(
     block: str | None = None,
 ) -> Response:
     statement = demand_service.readable(user)
-    paged = paginate(db, statement, number=page, base=str(request.url_for("demands")))
+    paged = paginate(db, statement, number=page, base=str(url_of(request, "demands")))
     context = {
         "paged": paged,
         "voted": demand_service.voted_by(db, voter=user),
@@ -88,7 +88,7 @@ def demand_create(request: Request, db: DbSession, user: PageUser, data: Submitt
     except SimilarDemands as alike:
         db.rollback()
         return _page(request, db, user, values=values, similar=alike.similar)
-    target = str(request.url_for("demand_page", demand_id=created.id))
+    target = str(url_of(request, "demand_page", demand_id=created.id))
     notice = "Thank you: your need is recorded, and the ops teams will look at it."
     return see_other(request, target, notice=notice)
 
@@ -108,7 +108,7 @@ def demand_page(request: Request, demand_id: int, db: DbSession, user: PageUser)
 def demand_vote(request: Request, demand_id: int, db: DbSession, user: PageUser) -> Response:
     found = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
     demand_service.vote(db, actor=user, demand=found)
-    target = str(request.url_for("demand_page", demand_id=found.id))
+    target = str(url_of(request, "demand_page", demand_id=found.id))
     return see_other(request, target, notice=f"You voted for “{found.title}”.")
 
 
@@ -118,7 +118,7 @@ def demand_withdraw_vote(
 ) -> Response:
     found = demand_service.get_readable(db, viewer=user, demand_id=demand_id)
     demand_service.withdraw_vote(db, actor=user, demand=found)
-    target = str(request.url_for("demand_page", demand_id=found.id))
+    target = str(url_of(request, "demand_page", demand_id=found.id))
     return see_other(request, target, notice=f"Your vote for “{found.title}” is taken back.")
 
 
@@ -139,7 +139,7 @@ def _triage_page(
     problems: dict[int, str] | None = None,
 ) -> Response:
     open_demands = demand_service.open_demands(db)
-    paged = paginate_list(open_demands, number=page, base=str(request.url_for("ops_demand")))
+    paged = paginate_list(open_demands, number=page, base=str(url_of(request, "ops_demand")))
     context = {
         "paged": paged,
         "all_open": open_demands,
@@ -168,7 +168,7 @@ def ops_demand_accept(
     except (InvalidOffering, OfferingConflict, DemandConflict, InvalidDemand) as refused:
         db.rollback()
         return _triage_page(request, db, user, problems={demand_id: str(refused)})
-    target = str(request.url_for("ops_offering_edit", slug=offering.slug))
+    target = str(url_of(request, "ops_offering_edit", slug=offering.slug))
     notice = f"Demand accepted: “{offering.name}” is a draft offering of your team now."
     return see_other(request, target, notice=notice)
 
@@ -187,7 +187,7 @@ def ops_demand_decline(
         db.rollback()
         problem = "Say why it is declined: the people who asked will read it."
         return _triage_page(request, db, user, problems={demand_id: problem})
-    target = str(request.url_for("ops_demand"))
+    target = str(url_of(request, "ops_demand"))
     return see_other(request, target, notice=f"Demand #{demand_id} declined.")
 
 
@@ -205,6 +205,6 @@ def ops_demand_merge(
         db.rollback()
         problem = str(refused) if not isinstance(refused, ValueError) else "Choose a demand."
         return _triage_page(request, db, user, problems={demand_id: problem})
-    target = str(request.url_for("ops_demand"))
+    target = str(url_of(request, "ops_demand"))
     notice = f"Demand #{duplicate.id} merged into #{into.id}; its votes count there."
     return see_other(request, target, notice=notice)

@@ -20,13 +20,16 @@ from servicebay.analytics.percentiles import percentiles
 from servicebay.analytics.scope import reads_insights, visible_offerings, visible_teams
 from servicebay.core.identity import User
 from servicebay.portal.deps import AnalyticsSession, DbSession, PageUser, SubmittedForm
-from servicebay.portal.render import render, see_other
+from servicebay.portal.pages.paging import paginate_list
+from servicebay.portal.render import render, see_other, url_of
 
 router = APIRouter()
 
 # A page shows at most this many rows of a table (the CSV export has all of them), and a
 # scatter at most this many points (the most recent); percentiles always use every row.
 ROWS_SHOWN = 500
+# Offering health shows this many offerings a page, those needing a decision first.
+HEALTH_SHOWN = 10
 POINTS_SHOWN = 2000
 
 SECTIONS: dict[str, tuple[str, list[str]]] = {
@@ -92,9 +95,20 @@ def insights(request: Request, reads: AnalyticsSession, user: PageUser) -> Respo
     context = _context(request, reads, user)
     chosen = request.query_params.get("offering") and context.offerings
     offering = context.offerings[0] if chosen else None
+    ranked = context.health_rows()
+    paged = paginate_list(
+        ranked,
+        number=_number(request.query_params.get("page"), 1, 1_000_000) or 1,
+        base=str(url_of(request, "insights")),
+        params=_filters(request),
+        size=HEALTH_SHOWN,
+        anchor="health",
+    )
     answer = {
         "summary": summary.summary(context),
-        "health": health.offering_health(reads, offerings=context.offerings, period=context.period),
+        "health": paged.rows,
+        "health_paged": paged,
+        "attention": len(health.needing_attention(ranked)),
         "versions": versions.compare(reads, offering=offering) if offering else None,
         "offering": offering,
     }
@@ -152,7 +166,7 @@ def insights_digest_cadence(
         team_slug=team_slug,
         cadence_days=_number(str(data.get("cadence_days") or ""), 0, 999) or 0,
     )
-    target = str(request.url_for("insights_digest")) + "?" + urlencode({"team": team_slug})
+    target = str(url_of(request, "insights_digest")) + "?" + urlencode({"team": team_slug})
     return see_other(request, target, notice=f"The digest now comes every {days} days.")
 
 
@@ -168,7 +182,7 @@ def insights_digest_demand(
         title=str(data.get("title") or ""),
         description=str(data.get("description") or ""),
     )
-    target = str(request.url_for("demand_page", demand_id=created.id))
+    target = str(url_of(request, "demand_page", demand_id=created.id))
     return see_other(request, target, notice=f"“{created.title}” is in the team's backlog.")
 
 

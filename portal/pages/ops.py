@@ -20,13 +20,14 @@ from servicebay.core.identity import User
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
-from servicebay.portal.render import render, see_other
+from servicebay.portal.render import render, see_other, url_of
 
 router = APIRouter(prefix="/ops")
 
 BLANK_FIELD_ROWS = 2
 FIELD_KEYS = ("label", "help", "placeholder", "pattern", "min_date", "max_date")
 NUMBER_KEYS = ("min", "max", "min_length", "max_length")
+LIVE_OPTION_KEYS = ("url", "items", "value", "label", "cache_seconds", "timeout_seconds")
 
 
 @router.get("/offerings", name="ops_offerings")
@@ -37,7 +38,7 @@ def ops_offerings(
         db,
         catalog_service.for_ops(user, name=q),
         number=page,
-        base=str(request.url_for("ops_offerings")),
+        base=str(url_of(request, "ops_offerings")),
         params={"q": q},
     )
     rows = [
@@ -223,6 +224,7 @@ def _editor(
         "can_lead": offering is not None and policies.can_publish_offering(user, offering),
         "preview_form": _valid_form(draft),
         "preview_problems": {},
+        "instances_text": _instances_text(draft.get("instances")),
     }
     if offering is not None and db is not None:
         head = catalog_service.head_version(db, offering)
@@ -237,9 +239,18 @@ def _editor(
     return render(request, "catalog/offering_edit.html", context, status_code=code)
 
 
+def _instances_text(instances: Any) -> str:
+    """The instances section as the editor's text box shows it: the YAML of a catalog file."""
+    if not instances:
+        return ""
+    if isinstance(instances, str):
+        return instances
+    return as_code.dump(instances)
+
+
 def _see(request: Request, slug: str, notice: str) -> Response:
     """Back to the editor, with the notice as the server's own flash message."""
-    return see_other(request, str(request.url_for("ops_offering_edit", slug=slug)), notice=notice)
+    return see_other(request, str(url_of(request, "ops_offering_edit", slug=slug)), notice=notice)
 
 
 def _problems(error: CatalogError) -> dict[str, str]:
@@ -306,6 +317,8 @@ def definition_from_form(
             "count": number("quota_count"),
             "period_days": number("quota_period_days") or 30,
         }
+    if text("instances"):
+        draft["instances"] = text("instances")  # YAML, read by the definition's schema
     secret = data.get("webhook_secret")
     if isinstance(secret, str) and secret:
         draft["webhook_secret"] = secret
@@ -344,6 +357,10 @@ def _fields_from_form(data: FormData) -> list[dict[str, Any]]:
                 field[key] = get(key)
         if get("options"):
             field["options"] = [o.strip() for o in get("options").split(",") if o.strip()]
+        if get("options_url"):
+            field["options_from"] = {
+                key: get(f"options_{key}") for key in LIVE_OPTION_KEYS if get(f"options_{key}")
+            }
         if get("default"):
             field["default"] = get("default")
         if get("show_if_field"):
@@ -367,6 +384,13 @@ def _steps_from_form(data: FormData) -> list[dict[str, Any]]:
 
 def _fulfilment_from_form(data: FormData) -> dict[str, Any]:
     kind = str(data.get("fulfilment_kind") or "manual")
+    if kind == "pipeline":
+        raw_steps = str(data.get("pipeline_steps") or "").strip() or "[]"
+        try:
+            steps: Any = json.loads(raw_steps)
+        except json.JSONDecodeError:
+            steps = raw_steps  # refused by validation with a message naming the place
+        return {"kind": "pipeline", "steps": steps}
     if kind == "webhook":
         spec: dict[str, Any] = {"kind": "webhook", "url": str(data.get("webhook_url") or "")}
         for key in ("timeout_seconds", "max_attempts"):

@@ -20,7 +20,7 @@ from servicebay.core.errors import Invalid
 from servicebay.core.identity import Team
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.portal.deps import AppSettings, DbSession, PageUser, SubmittedForm
-from servicebay.portal.render import problem_sentence, render, see_other
+from servicebay.portal.render import problem_sentence, render, see_other, url_of
 from servicebay.requests import service as requests_service
 from servicebay.requests import tasks
 from servicebay.requests.errors import TransitionNotAllowed, WipLimitInvalid, WipLimitReached
@@ -99,7 +99,7 @@ def ops_wip_limits(
     """A team sets how many tasks each column may hold; empty means no limit."""
     chosen = tasks.workspace_team(db, viewer=user, slug=str(data.get("team") or ""))
     if chosen is None:
-        return see_other(request, str(request.url_for("ops_board")))
+        return see_other(request, str(url_of(request, "ops_board")))
     target = _board_of(request, chosen)
     limits = {column: str(data.get(column.value) or "") for column in tasks.WIP_COLUMNS}
     try:
@@ -115,7 +115,7 @@ def ops_chat(
 ) -> Response:
     """A team's leads choose where, and about what, the team is told in chat."""
     slug = str(data.get("team") or "")
-    target = str(request.url_for("ops_board")) + f"?team={quote(slug)}#chat"
+    target = str(url_of(request, "ops_board")) + f"?team={quote(slug)}#chat"
     try:
         core_chat.set_for_team(
             db,
@@ -138,7 +138,7 @@ def ops_chat_remove(
 ) -> Response:
     slug = str(data.get("team") or "")
     core_chat.remove_for_team(db, actor=user, team_slug=slug)
-    target = str(request.url_for("ops_board")) + f"?team={quote(slug)}#chat"
+    target = str(url_of(request, "ops_board")) + f"?team={quote(slug)}#chat"
     return see_other(request, target, notice="Team chat notifications turned off.")
 
 
@@ -155,5 +155,5 @@ def _team_board(request: Request, db: Session, team_id: int) -> str:
 
 
 def _board_of(request: Request, team: Team | None) -> str:
-    base = str(request.url_for("ops_board"))
+    base = str(url_of(request, "ops_board"))
     return f"{base}?team={team.slug}" if team else base

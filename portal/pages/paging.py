@@ -24,10 +24,13 @@ class Paged(Generic[T]):
     total: int
     base: str
     params: Mapping[str, str]
+    # The part of the page the links return to ("" = its top).
+    anchor: str = ""
 
     def link(self, number: int) -> str:
         kept = {key: value for key, value in self.params.items() if value}
-        return f"{self.base}?{urlencode({**kept, 'page': number})}"
+        fragment = f"#{self.anchor}" if self.anchor else ""
+        return f"{self.base}?{urlencode({**kept, 'page': number})}{fragment}"
 
     @property
     def previous(self) -> str | None:
@@ -52,12 +55,20 @@ def paginate(
 
 
 def paginate_list(
-    rows: Sequence[T], *, number: int, base: str, params: Mapping[str, str] | None = None
+    rows: Sequence[T],
+    *,
+    number: int,
+    base: str,
+    params: Mapping[str, str] | None = None,
+    size: int = PAGE_SIZE,
+    anchor: str = "",
 ) -> Paged[T]:
-    return _linked(paging.page_of_list(rows, number=number), base, params)
+    return _linked(paging.page_of_list(rows, number=number, size=size), base, params, anchor)
 
 
-def _linked(page: paging.Page[T], base: str, params: Mapping[str, str] | None) -> Paged[T]:
+def _linked(
+    page: paging.Page[T], base: str, params: Mapping[str, str] | None, anchor: str = ""
+) -> Paged[T]:
     return Paged(
         rows=page.rows,
         number=page.number,
@@ -65,4 +76,5 @@ def _linked(page: paging.Page[T], base: str, params: Mapping[str, str] | None) -
         total=page.total,
         base=base,
         params=params or {},
+        anchor=anchor,
     )

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from servicebay.core.identity import User
 from servicebay.portal.deps import DbSession, PageUser, SubmittedForm
 from servicebay.portal.pages.paging import paginate
-from servicebay.portal.render import render, see_other
+from servicebay.portal.render import render, see_other, url_of
 from servicebay.requests import approvals, lifecycle, policies
 from servicebay.requests import service as requests_service
 from servicebay.requests.errors import InvalidInput
@@ -48,7 +48,7 @@ def my_requests(
         db,
         requests_service.requests_of(user, status=status, q=q, sort=sort),
         number=page,
-        base=str(request.url_for("my_requests")),
+        base=str(url_of(request, "my_requests")),
         params={"status": status, "q": q, "sort": sort if sort != "newest" else ""},
     )
     context = {
@@ -109,7 +109,7 @@ def request_cancel(
 ) -> Response:
     reason = str(data.get("reason") or "")
     requests_service.cancel(db, actor=user, request_id=request_id, reason=reason)
-    target = str(request.url_for("request_page", request_id=request_id))
+    target = str(url_of(request, "request_page", request_id=request_id))
     return see_other(request, target, notice=f"Request #{request_id} is cancelled.")
 
 
@@ -125,7 +125,7 @@ def request_comment(
         return _request_response(
             request, db, found, user, problems={"body": str(invalid)}, values={"body": body}
         )
-    target = str(request.url_for("request_page", request_id=request_id)) + "#comments"
+    target = str(url_of(request, "request_page", request_id=request_id)) + "#comments"
     return see_other(request, target, notice="Comment added.")
 
 
@@ -135,7 +135,7 @@ def request_form_reloaded(request: Request, request_id: int, _signed_in: PageUse
     """A form of the request page that was refused answers at its own address; reloading
     that address (or opening it again) leads back to the request page, never to an error."""
     anchor = "#rating" if request.url.path.endswith("/rating") else "#comments"
-    target = str(request.url_for("request_page", request_id=request_id)) + anchor
+    target = str(url_of(request, "request_page", request_id=request_id)) + anchor
     return RedirectResponse(target, status_code=303)
 
 
@@ -153,5 +153,5 @@ def request_rate(
         return _request_response(
             request, db, found, user, problems=problems, values={"comment": comment}
         )
-    target = str(request.url_for("request_page", request_id=request_id))
+    target = str(url_of(request, "request_page", request_id=request_id))
     return see_other(request, target, notice="Thank you for rating this request.")

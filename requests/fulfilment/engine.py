@@ -105,6 +105,7 @@ class ClaimedRun:
     rescued: bool
     # Why the previous attempt was given up, when the run was taken over.
     because: str = ""
+    step: int = 0  # the pipeline step it runs (position from 0)
 
 
 def enqueue(
@@ -114,6 +115,8 @@ def enqueue(
     max_attempts: int,
     kind: RunKind = RunKind.FULFIL,
     payload: dict[str, Any] | None = None,
+    step: int = 0,
+    step_name: str = "fulfil",
 ) -> FulfilmentRun:
     """Create the run in the caller's transaction (transactional outbox); workers are woken
     when, and only if, that transaction commits. Only a message (an email or a chat post)
@@ -131,6 +134,8 @@ def enqueue(
         rescues=0,
         next_attempt_at=now,
         created_at=now,
+        step=step,
+        step_name=step_name,
     )
     session.add(run)
     session.flush()
@@ -194,7 +199,11 @@ _CLAIM = (
         started_at=bindparam("claimed_at", type_=UTCDateTime()),
     )
     .returning(
-        FulfilmentRun.id, FulfilmentRun.attempt, FulfilmentRun.request_id, FulfilmentRun.kind
+        FulfilmentRun.id,
+        FulfilmentRun.attempt,
+        FulfilmentRun.request_id,
+        FulfilmentRun.kind,
+        FulfilmentRun.step,
     )
     .execution_options(synchronize_session=False)
 )
@@ -214,6 +223,8 @@ _ATTEMPT_SUBJECT = (
         FulfilmentRun.correlation_id,
         Request.id.label("request_id"),
         Request.inputs,
+        Request.instance_id,
+        Request.operation,
         Offering.slug.label("offering_slug"),
         OfferingVersion,
         User.username,
@@ -227,7 +238,10 @@ _ATTEMPT_SUBJECT = (
     .where(_HELD)
     .options(
         load_only(
-            OfferingVersion.number, OfferingVersion.fulfilment, OfferingVersion.webhook_secret
+            OfferingVersion.number,
+            OfferingVersion.fulfilment,
+            OfferingVersion.webhook_secret,
+            OfferingVersion.instances,
         ),
         lazyload("*"),
     )
@@ -305,9 +319,9 @@ def claim(
         {"run_ids": list(previous), "owner": worker_id, "until": now + lease, "claimed_at": now},
     ).all()
     claimed: list[ClaimedRun] = []
-    for run_id, attempt, request_id, kind in rows:
+    for run_id, attempt, request_id, kind, step in rows:
         because = previous[run_id]
-        run = ClaimedRun(run_id, attempt, request_id, kind, bool(because), because)
+        run = ClaimedRun(run_id, attempt, request_id, kind, bool(because), because, step)
         if run.rescued and _rescued_too_often(session, run, timing or Timing()):
             continue
         session.add(
@@ -426,6 +440,23 @@ def message_subject(session: Session, run: ClaimedRun) -> Row[Any] | None:
     return session.execute(_MESSAGE_SUBJECT, _fence(run)).one_or_none()
 
 
+def still_held(session: Session, run: ClaimedRun) -> bool:
+    """Whether the attempt still holds its run (not cancelled, not taken over)."""
+    held = session.scalar(select(FulfilmentRun.id).where(_HELD), _fence(run))
+    return held is not None
+
+
+def signing_secret_of(session: Session, *, request_id: int | None) -> str | None:
+    """The signing secret of the version a request pinned (for calls about the request)."""
+    if request_id is None:
+        return None
+    return session.scalar(
+        select(OfferingVersion.webhook_secret)
+        .join(Request, Request.offering_version_id == OfferingVersion.id)
+        .where(Request.id == request_id)
+    )
+
+
 def set_callback_token(session: Session, *, run: ClaimedRun, token_hash: str) -> None:
     """Only the current attempt's token is accepted by callbacks."""
     session.execute(_SET_CALLBACK_TOKEN, {"run_id": run.id, "token_hash": token_hash})
@@ -536,7 +567,7 @@ def callback(
     return row
 
 
-def cancel_open_runs(session: Session, *, request_id: int) -> int:
+def cancel_open_runs(session: Session, *, request_id: int) -> list[FulfilmentRun]:
     """Stop every run of the request that has not ended; a worker still on one is fenced off."""
     rows = list(
         session.scalars(
@@ -558,7 +589,7 @@ def cancel_open_runs(session: Session, *, request_id: int) -> int:
         row.lease_owner = None
         row.lease_expires_at = None
         log(session, run_id=row.id, attempt=row.attempt, level="warning", message="cancelled")
-    return len(rows)
+    return rows
 
 
 def _succeed(session: Session, row: FulfilmentRun, outputs: dict[str, Any]) -> None:
@@ -567,10 +598,22 @@ def _succeed(session: Session, row: FulfilmentRun, outputs: dict[str, Any]) -> N
     _end_attempt(session, row.id, row.attempt, AttemptStatus.SUCCEEDED, None)
     if row.kind != RunKind.FULFIL.value:
         return
+    # The next step begins in this transaction; the pipeline module enqueues through this one.
+    from servicebay.requests.fulfilment import pipeline
+
+    row.outputs = pipeline.bounded(outputs)
     request = row.request
-    request.outputs = outputs
-    if lifecycle.can_move(request, RequestStatus.COMPLETED):
-        lifecycle.complete(session, request, actor_id=None, run_id=row.id, attempt=row.attempt)
+    if request.status != RequestStatus.IN_FULFILMENT.value:
+        return
+    pipeline.step_succeeded(
+        session,
+        request=request,
+        position=row.step,
+        outputs=row.outputs,
+        actor_id=None,
+        run_id=row.id,
+        attempt=row.attempt,
+    )
 
 
 def _fail_attempt(
@@ -630,7 +673,7 @@ def _end_dead(session: Session, row: FulfilmentRun, reason: str) -> None:
         return
     request = row.request
     if lifecycle.can_move(request, RequestStatus.FAILED):
-        lifecycle.fail(session, request, run_id=row.id, reason=reason[:500])
+        lifecycle.fail(session, request, run_id=row.id, step=row.step_name, reason=reason[:500])
 
 
 def _end_attempt(

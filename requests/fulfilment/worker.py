@@ -26,18 +26,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.fulfilment import plugins, webhook
-from servicebay.catalog.fulfilment.context import FulfilmentContext
+from servicebay.catalog.fulfilment.context import (
+    OPERATION_EVENT,
+    REQUEST_EVENT,
+    FulfilmentContext,
+)
 from servicebay.catalog.fulfilment.outcome import Outcome
-from servicebay.catalog.schemas import FulfilmentSpec, PluginFulfilment, WebhookFulfilment
+from servicebay.catalog.pipeline import rendered_params
+from servicebay.catalog.schemas import PipelineStep, PluginStep, WebhookStep
+from servicebay.catalog.templates import TemplateFailure
 from servicebay.core import chat as core_chat
 from servicebay.core import clock, idempotency, logs
 from servicebay.core.database import transaction
 from servicebay.core.identity import hash_secret
 from servicebay.core.outbound import OutboundPolicy
 from servicebay.core.settings import Settings
-from servicebay.requests.fulfilment import chat, engine, mail
+from servicebay.requests.fulfilment import cancel_call, chat, engine, mail, pipeline
 from servicebay.requests.fulfilment.engine import ClaimedRun, Timing
-from servicebay.requests.models import RunKind
+from servicebay.requests.models import Instance, RunKind
 
 logger = logging.getLogger("servicebay.worker")
 T = TypeVar("T")
@@ -49,11 +55,12 @@ class Attempt:
     the version's fulfilment settings (an email or chat run has none)."""
 
     context: FulfilmentContext
-    fulfilment: FulfilmentSpec | None
+    fulfilment: PipelineStep | None
+    problem: str = ""  # why the step cannot run (a template that cannot be filled in)
 
 
 # The kinds of run that deliver a message rather than fulfil a request.
-MESSAGES = frozenset({RunKind.EMAIL.value, RunKind.CHAT.value})
+MESSAGES = frozenset({RunKind.EMAIL.value, RunKind.CHAT.value, RunKind.CANCEL.value})
 # A claimed run with what its handler needs, or why the attempt could not start.
 Prepared = tuple[ClaimedRun, Attempt | str | None]
 # The name a worker's LISTEN connection shows in pg_stat_activity; /metrics counts them.
@@ -275,7 +282,7 @@ class Worker:
         """How long the lease may be renewed for this attempt: a webhook call ends by its
         timeout, so a call stuck past it is not kept alive (another worker takes the run
         over once the lease runs out). Other handlers bound their own calls."""
-        if isinstance(attempt.fulfilment, WebhookFulfilment):
+        if isinstance(attempt.fulfilment, WebhookStep | PluginStep):
             return attempt.fulfilment.timeout_seconds + self.lease.total_seconds()
         return None
 
@@ -286,7 +293,19 @@ class Worker:
         if subject is None:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
-        fulfilment = catalog_service.fulfilment_of(subject.OfferingVersion)
+        steps = catalog_service.pipeline_of(subject.OfferingVersion, subject.operation).steps
+        if run.step >= len(steps):
+            return None  # not a step of its version (cannot happen but by hand)
+        step = steps[run.step]
+        earlier = (
+            pipeline.outputs_by_step(session, request_id=subject.request_id) if run.step else {}
+        )
+        problem = ""
+        try:
+            params = rendered_params(step, inputs=subject.inputs, outputs=earlier)
+        except TemplateFailure as failure:
+            params, problem = {}, f"step {step.name!r} cannot start: {failure}"
+        instance = session.get(Instance, subject.instance_id) if subject.instance_id else None
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -299,13 +318,24 @@ class Worker:
                 "email": subject.email,
                 "name": subject.display_name,
             },
-            spec=fulfilment.model_dump(),
+            spec=step.model_dump() | {"params": params},
             secret=subject.OfferingVersion.webhook_secret,
             callback_url=f"{self.settings.base_url}/api/v1/runs/{run.id}/callback",
             callback_token=token,
             correlation_id=subject.correlation_id,
+            step={"name": step.name, "position": run.step, "params": params},
+            earlier_outputs=earlier,
+            cancelled=lambda: self._cancelled(run),
+            event_type=OPERATION_EVENT if subject.operation else REQUEST_EVENT,
+            instance=_instance_shown(instance) if instance is not None else None,
+            operation=subject.operation,
         )
-        return Attempt(context, fulfilment)
+        return Attempt(context, step, problem)
+
+    def _cancelled(self, run: ClaimedRun) -> bool:
+        """The cancellation signal a plugin checks: its attempt no longer holds the run."""
+        with transaction(self.sessions) as session:
+            return not engine.still_held(session, run)
 
     def _prepare_message(self, session: Session, run: ClaimedRun) -> Attempt | None:
         """An email or a chat message carries what it says in its payload; a chat message's
@@ -315,8 +345,11 @@ class Worker:
             return None
         token = self._started(session, run, max_attempts=subject.max_attempts)
         spec = dict(subject.payload)
+        secret = None
         if run.kind == RunKind.CHAT.value:
             spec |= _chat_destination(session, spec)
+        if run.kind == RunKind.CANCEL.value:
+            secret = engine.signing_secret_of(session, request_id=subject.request_id)
         context = FulfilmentContext(
             run_id=run.id,
             attempt=run.attempt,
@@ -326,7 +359,7 @@ class Worker:
             inputs={},
             requester={},
             spec=spec,
-            secret=None,
+            secret=secret,
             callback_url="",
             callback_token=token,
             correlation_id=subject.correlation_id,
@@ -357,14 +390,29 @@ class Worker:
                 policy=self.policy,
                 connections=self.connections,
             )
-        if isinstance(fulfilment, WebhookFulfilment):
+        if run.kind == RunKind.CANCEL.value:
+            return cancel_call.send(context, policy=self.policy, connections=self.connections)
+        if attempt.problem:
+            return Outcome.fatal(attempt.problem)
+        if isinstance(fulfilment, WebhookStep):
             return webhook.deliver(
                 context, fulfilment, policy=self.policy, connections=self.connections
             )
-        if isinstance(fulfilment, PluginFulfilment):
+        if isinstance(fulfilment, PluginStep):
             return plugins.run(context)
         kind = fulfilment.kind if fulfilment else None
         return Outcome.fatal(f"fulfilment kind {kind!r} is not run by workers")
+
+
+def _instance_shown(instance: Instance) -> dict[str, object]:
+    """What a fulfilment receives of the instance it makes or operates on."""
+    return {
+        "id": instance.id,
+        "name": instance.name,
+        "state": instance.state,
+        "spec": dict(instance.spec or {}),
+        "outputs": dict(instance.outputs or {}),
+    }
 
 
 def _chat_destination(session: Session, payload: dict[str, object]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import adoption, rollup
+from servicebay.analytics import adoption, health, rollup
 from servicebay.analytics.scope import Period
 from servicebay.core import clock, events
 from servicebay.core.identity import Role
@@ -120,19 +120,19 @@ def test_rejection_is_reported_by_source_with_reasons(db: Session) -> None:
     assert row.approval_rejections == 1
     assert row.reasons == [("use the shared cluster", 1)]
     assert (row.failed, row.retries) == (1, 1)
-    assert row.classification == "rejected"
-    assert row.rule == "2 of 4 submissions rejected or cancelled (≥ 50 %)"
 
 
-def test_offerings_are_classified_with_the_rule_that_placed_them(db: Session) -> None:
+def test_a_drop_is_struggling_only_from_enough_requests(db: Session) -> None:
+    """One vocabulary, health's; and a swing of a request or two among few is no verdict."""
     clock.freeze(NOW)
     team, lead = _ops(db)
     user = make_user(db, team=make_team(db))
     growing = make_offering(db, team, lead)
-    declining = make_offering(db, team, lead)
+    few = make_offering(db, team, lead)
+    many = make_offering(db, team, lead)
     steady = make_offering(db, team, lead)
     unused = make_offering(db, team, lead)
-    for offering, before, now in ((growing, 2, 5), (declining, 5, 2), (steady, 5, 5)):
+    for offering, before, now in ((growing, 2, 5), (few, 5, 2), (many, 10, 7), (steady, 5, 5)):
         for n in range(before):
             make_history(db, offering, user, _done(BEFORE + timedelta(hours=n)))
         for n in range(now):
@@ -140,16 +140,22 @@ def test_offerings_are_classified_with_the_rule_that_placed_them(db: Session) ->
     db.flush()
 
     verdicts = {
-        row.offering_id: (row.classification, row.rule)
-        for row in adoption.rejection(
-            db, offerings=[growing, declining, steady, unused], period=PERIOD
+        found.offering_id: (found.verdict, found.number, found.rule)
+        for found in health.offering_health(
+            db, offerings=[growing, few, many, steady, unused], period=PERIOD
         )
     }
 
-    assert verdicts[growing.id] == ("growing", "submissions +150% vs previous period (5 vs 2)")
-    assert verdicts[declining.id] == ("declining", "submissions -60% vs previous period (2 vs 5)")
+    assert verdicts[growing.id][:2] == ("growing", "+150 %")
+    assert verdicts[few.id][0] == "adopted", "2 after 5 is too few to call a trend"
+    assert verdicts[many.id] == (
+        "struggling",
+        "-30 %",
+        "7 requests after 10 in the previous period",
+    )
     assert verdicts[steady.id][0] == "adopted"
-    assert verdicts[unused.id] == ("unused", "no submission in the period")
+    assert verdicts[unused.id][0] == "zero uptake"
+    assert health.MIN_STRUGGLING_BASE == 10
 
 
 def test_team_members_see_only_their_teams_offerings_and_analysts_see_all(

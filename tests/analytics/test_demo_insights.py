@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from servicebay.analytics import adoption, reports
+from servicebay.analytics import health, reports
 from servicebay.analytics.scope import period_of_days
 from servicebay.catalog.models import Demand, Offering
 from servicebay.core.identity import Team
@@ -27,12 +27,14 @@ def test_demo_organisation_shows_every_class_of_adoption_and_full_flow(
         assert len(offerings) == 25
         assert {o.work_kind for o in offerings} == {"standard", "consultative"}
         period = period_of_days(None, None, default_days=60)
-        classes = {
-            row.offering_slug: row.classification
-            for row in adoption.rejection(db, offerings=offerings, period=period)
+        verdicts = {
+            found.offering_slug: found.verdict
+            for found in health.offering_health(db, offerings=offerings, period=period)
         }
-        assert {"adopted", "growing", "declining", "rejected", "unused"} <= set(classes.values())
-        assert classes["fax-line"] == "unused"
+        assert {"adopted", "growing", "struggling", "rejected", "zero uptake"} <= set(
+            verdicts.values()
+        )
+        assert verdicts["fax-line"] == "zero uptake"
         assert db.scalar(select(func.count()).select_from(Demand)) >= 5
 
         context = reports.Context(db, offerings, period, reads_searches=True)  # an analyst

@@ -74,9 +74,9 @@ def _team_week(db: Session) -> dict[str, object]:
     rated.rated_at = WEEK + timedelta(days=4, hours=3)
     # Waiting: an open request queued since the start of the week.
     make_history(db, postgres, casey, [("submitted", WEEK - timedelta(hours=1))])
-    # Laptop: growing the week before (3 after none), struggling now (1 after 3).
-    for n in range(3):
-        make_history(db, laptop, casey, _done(WEEK_BEFORE + timedelta(days=n)))
+    # Laptop: growing the week before (10 after none), struggling now (1 after 10).
+    for n in range(10):
+        make_history(db, laptop, casey, _done(WEEK_BEFORE + timedelta(hours=5 * n)))
     make_history(db, laptop, casey, _done(WEEK + timedelta(days=1)))
     # Unmet demand: the platform team's most voted need, not another team's.
     ours = demand_service.create(db, actor=casey, title="Managed Kafka", team_slug="platform")
@@ -98,7 +98,7 @@ def test_the_digest_tells_a_lead_what_the_week_held(db: Session) -> None:
         "2026-06-08",
         "2026-06-14",
     )
-    assert (found.completed, found.previous_completed) == (6, 4)
+    assert (found.completed, found.previous_completed) == (6, 11)
     assert found.lead_p85_days == 3
     assert found.failed == 1
     assert (found.recoveries, found.recovery_p50_hours) == (1, 7)
@@ -143,7 +143,7 @@ def test_the_digest_page_shows_the_week_and_files_a_finding_into_the_backlog(
     html = page.text
     assert "2026-06-08 to 2026-06-14" in html
     assert re.search(
-        r'data-finding="flowed"><strong>6</strong> requests completed \(before: 4\)', html
+        r'data-finding="flowed"><strong>6</strong> requests completed \(before: 11\)', html
     )
     assert "the database came without backups" in html
     assert "Managed Kafka" in html and "Expense cards" not in html
@@ -197,7 +197,7 @@ def test_the_worker_sends_each_member_the_digest_once_a_week_as_they_chose(
     assert [run.payload["to"] for run in emails] == [lead.email]
     body = emails[0].payload["body"]
     assert "2026-06-08 to 2026-06-14" in emails[0].payload["subject"]
-    assert "Completed: 6 (before: 4)" in body
+    assert "Completed: 6 (before: 11)" in body
     assert "Verdict changed: Laptop: growing to struggling" in body
     assert "https://portal.example/insights/digest?team=platform" in body
     in_app = db.scalars(select(Notification.user_id).where(Notification.message.contains("digest")))
@@ -235,7 +235,7 @@ def test_a_lead_sets_the_cadence_and_the_digest_spans_it(client: TestClient, db:
     assert saved.status_code == 303
     html = client.get("/insights/digest?team=platform").text
     assert "2026-06-01 to 2026-06-14 (14 days)" in html
-    assert re.search(r'data-finding="flowed"><strong>10</strong> requests completed', html)
+    assert re.search(r'data-finding="flowed"><strong>17</strong> requests completed', html)
 
 
 def test_the_digest_and_its_cadences_are_defined_in_the_metrics_document() -> None:
@@ -248,3 +248,45 @@ def test_the_digest_and_its_cadences_are_defined_in_the_metrics_document() -> No
     for finding in ("what flowed", "what waited", "what failed", "rated low", "unmet demand"):
         assert finding in section
     assert preferences.TOPICS["digest"] in section
+
+
+def test_a_team_in_rome_gets_the_week_of_romes_days(
+    db: Session, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    # Monday 15 June 01:30 in Rome, still Sunday 14 June in UTC.
+    clock.freeze(datetime(2026, 6, 14, 23, 30, tzinfo=UTC))
+    notifications.configure(sessions, email=True, base_url="https://portal.example")
+    platform = make_team(db, "platform")
+    platform.reporting_timezone = "Europe/Rome"
+    lead = make_user(db, "lead", team=platform, role=Role.LEAD)
+    postgres = make_offering(db, platform, lead, slug="postgres", name="PostgreSQL database")
+    postgres.created_at = FORTNIGHT_BEFORE
+    rome = timedelta(hours=2)  # summer time
+    in_rome = [
+        datetime(2026, 6, 8, 0, 30) - rome,  # Monday 00:30 there, Sunday evening in UTC
+        datetime(2026, 6, 14, 23, 30) - rome,
+    ]
+    outside = [
+        datetime(2026, 6, 7, 23, 30) - rome,  # Sunday before, Sunday 21:30 UTC
+        datetime(2026, 6, 15, 0, 10) - rome,  # Monday 00:10 there, Sunday 22:10 UTC
+    ]
+    for at in in_rome + outside:
+        finished = at.replace(tzinfo=UTC)
+        make_history(db, postgres, lead, _done(finished - timedelta(hours=2), hours=2))
+    db.commit()
+
+    found = digest.digest(db, viewer=lead, team_slug="platform")
+
+    assert (found.first_day.isoformat(), found.last_day.isoformat()) == (
+        "2026-06-08",
+        "2026-06-14",
+    )
+    assert found.period.since == datetime(2026, 6, 7, 22, tzinfo=UTC)
+    assert found.completed == 2
+    db.rollback()
+    # The worker sends Rome's week once Rome's Sunday has ended, UTC's or not.
+    Worker(sessions, settings, chores=(digest.send_due,))._sweep()
+    emails = _digest_emails(db)
+    assert len(emails) == 1
+    assert "2026-06-08 to 2026-06-14" in emails[0].payload["subject"]
+    assert "Completed: 2 (before: 1)" in emails[0].payload["body"]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from servicebay.analytics import reports
+from servicebay.analytics import reports, rollup
 from servicebay.catalog.models import Offering
 from servicebay.core.identity import Team
 from servicebay.core.settings import get_settings
@@ -154,3 +154,40 @@ def _rome_offset(moment: datetime) -> timedelta:
     offset = moment.replace(tzinfo=ZoneInfo("Europe/Rome")).utcoffset()
     assert offset is not None
     return offset
+
+
+def _adoption_in(db: Session, first: date, last: date) -> tuple[int, int, int]:
+    viewer = make_user(db, analyst=True)
+    context = reports.context_for(db, viewer=viewer, first_day=first, last_day=last)
+    (row,) = reports.adoption_table(context).rows
+    return row["submitted"], row["completed"], row["previous_submitted"]
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["from the log", "from the roll-up"])
+def test_adoption_counts_the_helpdesk_log_on_romes_days(
+    db: Session, database_url: str, rome_by_default: None, folded: bool
+) -> None:
+    _import_in_rome(db, database_url)
+    if folded:  # the worker has folded every event into the daily roll-up
+        rollup.refresh(db)
+        db.commit()
+    cases = _wall_clock_cases()
+    arrived = Counter(m[0].date() for m in cases.values())
+    done = Counter(m[-1].date() for m in cases.values())
+
+    def between(counter: Counter[date], first: date, last: date) -> int:
+        return sum(n for day, n in counter.items() if first <= day <= last)
+
+    before_first = FIRST - timedelta(days=(LAST - FIRST).days + 1)
+    assert _adoption_in(db, FIRST, LAST) == (
+        between(arrived, FIRST, LAST),
+        between(done, FIRST, LAST),
+        between(arrived, before_first, FIRST - timedelta(days=1)),
+    )
+    # One local day, shorter than any UTC day it overlaps, and the clock-change day.
+    for day in (date(2010, 10, 12), date(2010, 10, 31)):
+        submitted, completed, _ = _adoption_in(db, day, day)
+        assert (submitted, completed) == (arrived[day], done[day])
+    # The days differ from UTC's in this stretch, so the test tells them apart.
+    utc_arrived = Counter((m[0] - _rome_offset(m[0])).date() for m in cases.values())
+    assert any(utc_arrived[day] != arrived[day] for day in arrived)

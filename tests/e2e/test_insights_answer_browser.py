@@ -33,6 +33,10 @@ def test_analyst_reads_the_answer_and_follows_a_struggling_offering_to_its_reque
         re.compile(r"^\d+ %$")
     )
     screenshot(page, "insights-answer")
+    # Ten offerings a page, those needing a decision first, and the rest a page away.
+    expect(page.locator(".health-item")).to_have_count(10)
+    expect(page.locator("[data-health-count]")).to_contain_text("need a decision")
+    expect(page.locator('#health nav.pager a[rel="next"]')).to_be_visible()
 
     struggling = page.locator(".health-item").filter(
         has=page.locator("[data-verdict]", has_text="Struggling")
@@ -77,6 +81,7 @@ def test_the_answer_passes_axe_and_fits_a_phone(browser: Browser, live_server: L
     problems: dict[str, list[dict[str, Any]]] = {}
     for path, name in (
         ("/insights", "insights-summary"),
+        ("/insights?page=2", "insights-health-page-2"),
         ("/insights?offering=postgres-database", "insights-offering-versions"),
     ):
         for suffix, viewport in (("", DESKTOP), ("-phone", PHONE)):
@@ -89,11 +94,12 @@ def test_the_answer_passes_axe_and_fits_a_phone(browser: Browser, live_server: L
             if suffix:
                 wide = page.evaluate(
                     "Array.from(document.querySelectorAll("
-                    "'#summary, #health, #versions, #versions .table-scroll'))"
+                    "'main .panel, main .table-scroll, main table'))"
                     ".filter(e => e.scrollWidth > e.clientWidth + 1)"
                     ".map(e => e.id || e.className)"
                 )
                 assert wide == [], f"{path} is wider than a phone in {wide}"
+                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
             screenshot(page, name + suffix)
     versions = page.locator('[data-table="versions"] tbody tr')
     expect(versions.first).to_be_visible()

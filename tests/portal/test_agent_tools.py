@@ -37,6 +37,7 @@ READ_ONLY = {
     "search_offerings",
     "describe_offering",
     "validate_request",
+    "list_field_options",
     "list_my_requests",
     "get_request",
     "list_pending_approvals",

@@ -14,7 +14,7 @@ from servicebay.portal import demo
 from servicebay.requests import approvals, tasks
 from servicebay.requests import service as requests_service
 from servicebay.requests.fulfilment.worker import Worker
-from servicebay.requests.models import Request, RequestStatus
+from servicebay.requests.models import Instance, Request, RequestStatus
 
 
 def test_demo_shows_waiting_approvals_every_board_column_every_demand_state_and_a_retry(
@@ -26,6 +26,10 @@ def test_demo_shows_waiting_approvals_every_board_column_every_demand_state_and_
         waiting = approvals.inbox(db, user=pat)
         assert len(waiting) >= 2
         assert {a.request.offering.slug for a in waiting} == {"ci-runner"}
+        databases = {i.name: i for i in db.scalars(select(Instance))}
+        assert databases["payments_ledger"].state == "active"
+        assert databases["payments_reporting"].spec["size"] == "medium"  # resized
+        assert databases["analytics_scratch"].state == "retired"  # decommissioned
 
         platform = identity.get_team(db, slug="platform")
         board = tasks.board(db, team_id=platform.id)

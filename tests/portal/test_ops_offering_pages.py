@@ -314,3 +314,42 @@ def test_the_editor_sets_a_date_fields_bounds(client: TestClient, db: Session) -
     editor = client.get("/ops/offerings/vm").text
     assert re.search(r'id="field-2-not_in_past"[^>]*checked', editor)
     assert re.search(r'id="field-2-max_date"[^>]*value="2030-12-31"', editor)
+
+
+def test_the_editor_keeps_a_fields_live_options_source(client: TestClient, db: Session) -> None:
+    _lead(db)
+    cookies = _sign_in(client, "pat")
+    form = _editor_form(
+        cookies["sb_csrf"],
+        **{
+            "field-2-name": "cluster",
+            "field-2-label": "Cluster",
+            "field-2-type": "select",
+            "field-2-options_url": "https://cmdb.example.com/clusters{?team}",
+            "field-2-options_items": "$.clusters[*]",
+            "field-2-options_value": "id",
+            "field-2-options_cache_seconds": "120",
+        },
+    )
+    created = client.post("/ops/offerings/new", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+
+    editor = client.get("/ops/offerings/vm").text
+    assert re.search(
+        r'id="field-2-options_url"[^>]*value="https://cmdb.example.com/clusters\{\?team\}"', editor
+    )
+    assert re.search(r'id="field-2-options_cache_seconds"[^>]*value="120"', editor)
+    saved = client.post(
+        "/ops/offerings/vm",
+        data=_editor_form(
+            cookies["sb_csrf"],
+            **{
+                "field-2-name": "cluster",
+                "field-2-label": "Cluster",
+                "field-2-type": "select",
+                "field-2-options_url": "https://cmdb.example.com/clusters{?region}",
+            },
+        ),
+    )
+    assert saved.status_code == 422
+    assert "names {region}, which is neither a field above it nor {team}" in saved.text

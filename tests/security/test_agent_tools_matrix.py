@@ -32,6 +32,10 @@ EXPECTED: dict[str, tuple[Arguments, str]] = {
     "search_offerings": (lambda w, role: {"query": "database"}, "signed-in"),
     "describe_offering": (lambda w, role: {"slug": w.slug}, "signed-in"),
     "validate_request": (lambda w, role: {"offering": w.slug, "inputs": INPUTS}, "signed-in"),
+    "list_field_options": (
+        lambda w, role: {"offering": w.slug, "field": "size", "inputs": {}},
+        "signed-in",
+    ),
     "submit_request": (
         lambda w, role: {"offering": w.slug, "inputs": INPUTS, "idempotency_key": role},
         "signed-in",

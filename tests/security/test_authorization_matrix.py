@@ -6,6 +6,7 @@ fails the test, so nobody adds a page or an endpoint without saying who may use 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from servicebay.catalog import demand as demand_service
 from servicebay.catalog.models import Offering
 from servicebay.core import identity
-from servicebay.core.identity import SCOPES, ApiToken, Role
+from servicebay.core.identity import SCOPES, ApiToken, Role, Team, User
 from servicebay.portal.deps import PAGES_TAKE_NO_TOKENS
 from servicebay.portal.security import (
     CSRF_COOKIE,
@@ -36,7 +37,7 @@ from servicebay.portal.security import (
 )
 from servicebay.requests import approvals, tasks
 from servicebay.requests import service as requests_service
-from servicebay.requests.models import FulfilmentRun
+from servicebay.requests.models import FulfilmentRun, Instance
 from tests.factories import PASSWORD, make_offering, make_team, make_user, offering_definition
 
 ROLES = ("anonymous", "consumer", "other", "member", "lead", "analyst", "admin")
@@ -56,6 +57,10 @@ RULES: dict[str, frozenset[str]] = {
     "requester": frozenset({"consumer"}),
     "requester-or-owner-team": OWNER_TEAM | {"consumer"},
     "token-owner": frozenset({"consumer"}),
+    # An instance: read by its owner, its team, the owner team of its offering and analysts;
+    # an operation run by whom the operation allows (here the default: owner, team leads, ops).
+    "instance-reader": OWNER_TEAM | {"consumer", "analyst"},
+    "instance-operator": OWNER_TEAM | {"consumer"},
     "admin": frozenset({"admin"}),
     "run-token": frozenset(),  # only the run's own callback token, which no user holds
     # Only with an identity provider set up (this app has none: 404), and its callback only
@@ -82,6 +87,7 @@ EXPECTED: dict[str, str] = {
     "offering_version_definition": "owner-member",
     "offering_diff": "owner-member",
     "offering_schema": "signed-in",
+    "list_field_options": "signed-in",
     "apply_catalog": "owner-member",
     # requests (API)
     "submit_request": "signed-in",
@@ -101,6 +107,11 @@ EXPECTED: dict[str, str] = {
     "approval_inbox": "signed-in",
     "decide": "approver",
     "run_callback": "run-token",
+    # instances (API)
+    "list_instances": "signed-in",
+    "get_instance": "instance-reader",
+    "run_operation": "instance-operator",
+    "extend_instance": "instance-operator",
     # analytics (API): everyone signed in, each seeing the offerings they may count
     "form_started": "signed-in",
     "requests_behind": "signed-in",
@@ -138,9 +149,15 @@ EXPECTED: dict[str, str] = {
     "login_oidc_callback": "provider-sign-in",
     "home": "signed-in",
     "offering_page": "signed-in",
+    "field_options": "signed-in",
     "offering_request": "signed-in",
     "my_requests": "signed-in",
     "request_page": "request-reader",
+    "my_instances": "signed-in",
+    "team_instances": "signed-in",
+    "instance_page": "instance-reader",
+    "instance_operate": "instance-operator",
+    "instance_extend": "instance-operator",
     "insights": "signed-in",
     "insights_requests": "signed-in",
     "insights_section": "signed-in",
@@ -204,6 +221,7 @@ EXPECTED: dict[str, str] = {
 CHAT = {"format": "slack", "url": "http://127.0.0.1:9/services/T0/B0/x"}
 
 INPUTS = {"name": "ledger", "size": "small"}
+SIZE = {"name": "size", "label": "Size", "type": "select", "options": ["small", "large"]}
 APPROVAL_POLICY = {"steps": [{"name": "Owner check", "decider": "owner_leads"}]}
 MANUAL = {"kind": "manual", "checklist": ["Create the account"]}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -227,12 +245,14 @@ class World:
     token_id: int
     demand_id: int
     duplicate_demand_id: int
+    instance_id: int
     bearer: dict[str, str] = field(default_factory=dict)
     session_key: dict[str, str] = field(default_factory=dict)
 
     def params(self) -> dict[str, str]:
         return {
             "slug": self.slug,
+            "field_name": "size",
             "team_slug": self.team_slug,
             "request_id": str(self.request_id),
             "approval_id": str(self.approval_id),
@@ -240,6 +260,8 @@ class World:
             "run_id": str(self.run_id),
             "token_id": str(self.token_id),
             "demand_id": str(self.demand_id),
+            "instance_id": str(self.instance_id),
+            "operation": "resize",
             "number": "1",
             "name": "adoption",
             "section": "flow",
@@ -263,6 +285,7 @@ def build_world(db: Session) -> World:
     (approval,) = approvals.steps_of(db, request_id=asked.id)
     (task,) = tasks.board(db, team_id=owners.id)["todo"]
     assert task.request_id == handmade.id
+    instance = _instance_of(db, owners, lead, consumer)
     run = db.scalar(select(FulfilmentRun).order_by(FulfilmentRun.id))
     spare = identity.create_token(db, user=consumer, name="spare", scopes=["read"])
     demand = demand_service.create(
@@ -286,6 +309,7 @@ def build_world(db: Session) -> World:
         token_id=spare.token.id,
         demand_id=demand.id,
         duplicate_demand_id=duplicate.id,
+        instance_id=instance.id,
     )
     assert manual.slug == "accounts"
     for role in SIGNED_IN:
@@ -298,9 +322,37 @@ def build_world(db: Session) -> World:
     return world
 
 
+CLUSTERS: dict[str, Any] = {
+    "slug": "clusters",
+    "fulfilment": MANUAL,
+    "instances": {
+        "name_field": "name",
+        "operations": [{"name": "resize", "form": {"fields": [SIZE]}, "fulfilment": MANUAL}],
+    },
+}
+
+
+def _instance_of(db: Session, owners: Team, lead: User, consumer: User) -> Instance:
+    """The consumer's active instance of a manual offering with a resize operation."""
+    make_offering(db, owners, lead, **CLUSTERS)
+    made = requests_service.submit(db, actor=consumer, offering_slug="clusters", inputs=INPUTS)
+    db.flush()
+    (task,) = [t for t in tasks.board(db, team_id=owners.id)["todo"] if t.request_id == made.id]
+    tasks.advance(db, actor=lead, task_id=task.id)
+    tasks.advance(db, actor=lead, task_id=task.id)
+    instance = db.get_one(Instance, made.instance_id)
+    assert instance.state == "active"
+    return instance
+
+
 def catalog_files(definition: dict[str, Any]) -> dict[str, str]:
     accounts = offering_definition(OWNERS, slug="accounts", fulfilment=MANUAL)
-    return {"database.yaml": yaml.safe_dump(definition), "accounts.yaml": yaml.safe_dump(accounts)}
+    clusters = json.loads(json.dumps(offering_definition(OWNERS, **CLUSTERS)))  # no aliases
+    return {
+        "database.yaml": yaml.safe_dump(definition),
+        "accounts.yaml": yaml.safe_dump(accounts),
+        "clusters.yaml": yaml.safe_dump(clusters),
+    }
 
 
 def json_bodies(world: World) -> dict[str, Any]:
@@ -326,12 +378,14 @@ def json_bodies(world: World) -> dict[str, Any]:
         "tick_checklist_item": {"done": True},
         "set_my_chat": CHAT,
         "set_team_chat": CHAT,
+        "run_operation": {"inputs": {"size": "large"}},
     }
 
 
 FORMS: dict[str, dict[str, str]] = {
     "login_submit": {"username": "consumer", "password": PASSWORD},
     "offering_request": INPUTS,
+    "instance_operate": {"size": "large"},
     "account_token_create": {"name": "laptop"},
     "ops_offering_create": {
         "slug": "fresh-offering",
