@@ -227,7 +227,7 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
             problems[f"visibility.{index}"] = (
                 f"Visibility names a team that does not exist: {slug!r}."
             )
-    pipeline = as_pipeline(definition.fulfilment)
+    pipeline = _pipeline_checked(definition.fulfilment, "fulfilment", problems)
     for position, pipeline_step in enumerate(pipeline.steps):
         if isinstance(pipeline_step, PluginStep):
             problem = plugins.problem_of(pipeline_step.plugin, pipeline_step.settings)
@@ -243,13 +243,28 @@ def _check_references(session: Session, definition: OfferingIn) -> None:
                 problems[f"{where}.approval_policy.steps.{number}.team"] = (
                     f"Operation {operation.name!r} names a team that does not exist: {step.team!r}."
                 )
-        for operation_step in as_pipeline(operation.fulfilment).steps:
+        steps = _pipeline_checked(operation.fulfilment, f"{where}.fulfilment", problems).steps
+        for operation_step in steps:
             if isinstance(operation_step, PluginStep):
                 problem = plugins.problem_of(operation_step.plugin, operation_step.settings)
                 if problem:
                     problems[f"{where}.fulfilment.settings"] = problem
     if problems:
         raise InvalidOffering(problems)
+
+
+def _pipeline_checked(
+    spec: FulfilmentSpec, where: str, problems: dict[str, str]
+) -> PipelineFulfilment:
+    """The spec as the steps it runs; a template in a single fulfilment (a checklist item,
+    a parameter) that names what no step gives is a problem of the definition."""
+    try:
+        return as_pipeline(spec)
+    except ValidationError as invalid:
+        problems[where] = "; ".join(
+            str(error["msg"]).removeprefix("Value error, ") for error in invalid.errors()
+        )
+        return PipelineFulfilment.model_construct(steps=[])
 
 
 def _team(session: Session, slug: str) -> Team:

@@ -681,6 +681,11 @@ def runs_of(session: Session, *, viewer: User, request: Request) -> list[RunOut]
     ]
 
 
+def step_count(request: Request) -> int:
+    """How many steps the request's fulfilment has (a single fulfilment is one)."""
+    return len(catalog_service.pipeline_of(request.version, request.operation).steps)
+
+
 def _hiding_the_address(viewer: User, request: Request) -> Callable[[str | None], str | None]:
     steps = catalog_service.pipeline_of(request.version, request.operation).steps
     urls = [

@@ -84,6 +84,7 @@ def _request_response(
         "in_flight": status not in lifecycle.CLOSED and status is not RequestStatus.FAILED,
         "timeline": requests_service.timeline(db, viewer=user, request=found),
         "runs": runs,
+        "step_count": requests_service.step_count(found),
         "log": [line for run in runs for line in run.log],
         "steps": approvals.steps_of(db, request_id=found.id),
         "comments": requests_service.comments_of(db, request_id=found.id),

@@ -26,6 +26,10 @@ NOT_ANSWERED = {
     "servicebay.core.settings.SettingsError",
     "servicebay.core.crypto.SecretKeyMissing",
     "servicebay.catalog.fulfilment.webhook.TooLarge",
+    # Turned into what the caller sees where they are caught: a field's "cannot be loaded
+    # now" (live options), a step's failure with the template's message (pipelines).
+    "servicebay.catalog.live_options.OptionsUnavailable",
+    "servicebay.catalog.templates.TemplateFailure",
 }
 
 

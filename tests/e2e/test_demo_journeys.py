@@ -22,7 +22,7 @@ def test_consumer_finds_requests_follows_rates_and_asks_for_what_is_missing(
 ) -> None:
     sign_in(page, live_server, "casey")
     nav = _main_nav(page)
-    expect(nav.get_by_role("link")).to_have_text(["Catalog", "My requests", "Ops"])
+    expect(nav.get_by_role("link")).to_have_text(["Catalog", "My requests", "My instances", "Ops"])
     expect(page.get_by_role("heading", name="What do you need?")).to_be_visible()
     screenshots(page, "demo-casey-home")
 

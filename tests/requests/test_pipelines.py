@@ -143,6 +143,23 @@ def test_a_template_naming_an_output_no_earlier_step_declares_is_refused_with_st
         OfferingIn.model_validate(_definition(db, team_spec))
 
 
+def test_a_single_fulfilments_checklist_naming_what_no_step_gives_is_refused_at_save(
+    db: Session,
+) -> None:
+    """A manual checklist item is a template too: naming anything but the inputs and
+    earlier steps is a problem of the definition, said under "fulfilment", never a crash."""
+    from servicebay.catalog import service as catalog_service
+    from servicebay.catalog.errors import InvalidOffering
+
+    definition = _definition(db, {"kind": "manual", "checklist": ["Grant {{ request.owner }}"]})
+    with pytest.raises(InvalidOffering) as refused:
+        catalog_service.create_offering(
+            db, actor=None, definition=OfferingIn.model_validate(definition)
+        )
+    assert "'request'" in refused.value.problems["fulfilment"]
+    assert "only inputs and steps are known" in refused.value.problems["fulfilment"]
+
+
 def _definition(db: Session, fulfilment: dict[str, Any]) -> dict[str, Any]:
     from tests.factories import make_team
 

@@ -203,9 +203,18 @@ def _definition(number: int, payload: str) -> OfferingIn:
                     {"name": "notes", "label": payload[:200], "type": "textarea", "help": payload},
                 ]
             },
-            "fulfilment": {"kind": "manual", "checklist": [payload]},
+            # A checklist item is a template over the inputs and earlier steps: one that
+            # names anything else is refused when the offering is saved, so the template
+            # payload reaches it with its braces as text.
+            "fulfilment": {"kind": "manual", "checklist": [_as_template_text(payload)]},
         }
     )
+
+
+def _as_template_text(payload: str) -> str:
+    if "{{" not in payload and "{%" not in payload:
+        return payload
+    return "{% raw %}" + payload.replace("{% endraw %}", "") + "{% endraw %}"
 
 
 @pytest.fixture(scope="module")
