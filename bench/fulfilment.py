@@ -58,8 +58,43 @@ class FulfilmentFigures:
     worker_peak_rss_mb: float
 
 
+PIPELINE_SLUG = "bench-pipeline"
+PIPELINE_STEPS = 3
+
+
+def pipeline_spec(hook_url: str) -> dict[str, Any]:
+    """Three webhook steps at the receiver; the later ones are given earlier outputs."""
+    return {
+        "kind": "pipeline",
+        "steps": [
+            {
+                "name": "provision",
+                "kind": "webhook",
+                "url": f"{hook_url}/provision",
+                "outputs": ["received"],
+                "params": {"database": "db-{{ inputs.name }}"},
+            },
+            {
+                "name": "register",
+                "kind": "webhook",
+                "url": f"{hook_url}/register",
+                "outputs": ["received"],
+                "params": {"provisioned": "{{ steps.provision.outputs.received }}"},
+            },
+            {
+                "name": "hand_over",
+                "kind": "webhook",
+                "url": f"{hook_url}/hand-over",
+                "params": {"registered": "{{ steps.register.outputs.received }}"},
+            },
+        ],
+    }
+
+
 def arrange(database_url: str, hook_url: str) -> tuple[str, int]:
-    """An offering whose webhook is the receiver, and a requester; returns (slug, user id)."""
+    """An offering whose webhook is the receiver, a three-step pipeline offering
+    (``PIPELINE_SLUG``) whose steps all call the receiver, and a requester; returns (slug
+    of the one-step offering, user id)."""
     migrations.upgrade(database_url)
     crypto.configure(processes.SECRET_KEY)
     engine = make_engine(database_url)
@@ -69,34 +104,51 @@ def arrange(database_url: str, hook_url: str) -> tuple[str, int]:
         identity.add_member(session, user=lead, team=team, role=Role.LEAD)
         who = identity.create_user(session, username="requester", password="bench-password-1")
         identity.add_member(session, user=who, team=team, role=Role.MEMBER)
-        definition = OfferingIn.model_validate(
-            {
-                "slug": "bench-hook",
-                "name": "Benchmark hook",
-                "summary": "Calls the local receiver",
-                "description": "Calls the local receiver.",
-                "contact": "#bench",
-                "runbook_url": "https://runbooks.example.com/bench",
-                "sle": {"percent": 85, "within_hours": 48},
-                "owner_team": team.slug,
-                "form": {
-                    "fields": [
-                        {"name": "name", "label": "Name", "required": True},
-                        {"name": "size", "label": "Size", "required": True},
-                    ]
-                },
-                "fulfilment": {"kind": "webhook", "url": hook_url},
-                "webhook_secret": WEBHOOK_SECRET,
-            }
+        slug = _published(
+            session,
+            lead,
+            team.slug,
+            "bench-hook",
+            "Benchmark hook",
+            {"kind": "webhook", "url": hook_url},
         )
-        offering = catalog_service.create_offering(session, actor=lead, definition=definition)
-        version = catalog_service.head_version(session, offering)
-        version.dry_run_status, version.dry_run_at = "passed", clock.now()
-        session.flush()
-        catalog_service.publish(session, actor=lead, offering=offering)
-        result = (offering.slug, who.id)
+        _published(
+            session, lead, team.slug, PIPELINE_SLUG, "Benchmark pipeline", pipeline_spec(hook_url)
+        )
+        result = (slug, who.id)
     engine.dispose()
     return result
+
+
+def _published(
+    session: Session, lead: User, team: str, slug: str, name: str, spec: dict[str, Any]
+) -> str:
+    definition = OfferingIn.model_validate(
+        {
+            "slug": slug,
+            "name": name,
+            "summary": "Calls the local receiver",
+            "description": "Calls the local receiver.",
+            "contact": "#bench",
+            "runbook_url": "https://runbooks.example.com/bench",
+            "sle": {"percent": 85, "within_hours": 48},
+            "owner_team": team,
+            "form": {
+                "fields": [
+                    {"name": "name", "label": "Name", "required": True},
+                    {"name": "size", "label": "Size", "required": True},
+                ]
+            },
+            "fulfilment": spec,
+            "webhook_secret": WEBHOOK_SECRET,
+        }
+    )
+    offering = catalog_service.create_offering(session, actor=lead, definition=definition)
+    version = catalog_service.head_version(session, offering)
+    version.dry_run_status, version.dry_run_at = "passed", clock.now()
+    session.flush()
+    catalog_service.publish(session, actor=lead, offering=offering)
+    return offering.slug
 
 
 def bare_client_rate(hook_url: str, seconds: float) -> float:

@@ -24,11 +24,12 @@ from pathlib import Path
 import click
 from sqlalchemy import create_engine, text
 
-from bench import fulfilment, generate, portal_load, processes, sqlite_submit
+from bench import fulfilment, generate, pipeline, portal_load, processes, sqlite_submit
 
 PORTAL_DATABASE = "servicebay_bench_portal"
-PARTS = ("portal", "fulfilment", "sqlite")
+PARTS = ("portal", "fulfilment", "pipeline", "sqlite")
 FULFILMENT_DATABASE = "servicebay_bench_fulfilment"
+PIPELINE_DATABASE = "servicebay_bench_pipeline"
 
 
 @click.command()
@@ -36,6 +37,12 @@ FULFILMENT_DATABASE = "servicebay_bench_fulfilment"
 @click.option("--runs", default=3, show_default=True, help="Runs per figure (median).")
 @click.option("--seconds", type=float, default=None, help="Length of each timed run.")
 @click.option("--requests", "request_count", type=int, default=None, help="Generated requests.")
+@click.option(
+    "--requests-per-round",
+    type=int,
+    default=None,
+    help="Requests submitted per timed round (pipeline part).",
+)
 @click.option("--reuse-data", is_flag=True, help="Keep and reuse the generated database.")
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="Also write here.")
 @click.option(
@@ -49,6 +56,7 @@ def main(
     runs: int,
     seconds: float | None,
     request_count: int | None,
+    requests_per_round: int | None,
     reuse_data: bool,
     output: Path | None,
     only: tuple[str, ...],
@@ -92,6 +100,17 @@ def main(
                     latency_samples=30 if quick else 100,
                 )
             lines += fulfilment_report(flow)
+        if "pipeline" in parts:
+            click.echo("pipeline ...", err=True)
+            with processes.scratch_postgres(PIPELINE_DATABASE) as url:
+                steps = pipeline.measure(
+                    url,
+                    data_dir,
+                    runs=runs,
+                    seconds=seconds,
+                    requests_per_round=requests_per_round or (200 if quick else 300),
+                )
+            lines += pipeline_report(steps)
         if "sqlite" in parts:
             click.echo("sqlite submissions ...", err=True)
             embedded = sqlite_submit.measure(data_dir / "sqlite", runs=runs, seconds=seconds)
@@ -245,6 +264,54 @@ def fulfilment_report(flow: fulfilment.FulfilmentFigures) -> list[str]:
         f"{_met(flow.worker_peak_rss_mb <= 150)})",
         "",
     ]
+
+
+def pipeline_report(figures: pipeline.PipelineFigures) -> list[str]:
+    bare = figures.baseline_cost.total("client", "receiver") * 1000 / figures.baseline_posts
+    one = figures.offerings[0]
+    one_step_ms = one.all_seconds() * 1000 / one.steps
+    one_request_ms = one.all_seconds() * 1000 / one.requests
+    lines = [
+        "### A three-step webhook pipeline beside one-step runs, PostgreSQL, local receiver",
+        "",
+        f"{figures.workers} worker process(es), {figures.concurrency} threads each. Each round: "
+        f"{figures.requests_per_round} requests submitted in one commit, timed until all "
+        f"were completed; one-step and three-step rounds alternate, {figures.runs} of each. "
+        "Requests/s: requests completed per second; steps/s: step runs that succeeded per "
+        "second (medians of the rounds). CPU ms (user + system, from /proc, over all the "
+        "offering's rounds): the worker processes, their PostgreSQL backends, the receiver, "
+        "and all three together, per step and per request. Load average (1, 5, 15 min) "
+        f"before: {', '.join(f'{n:.1f}' for n in figures.load_before)}; after: "
+        f"{', '.join(f'{n:.1f}' for n in figures.load_after)}.",
+        "",
+        "| offering | steps/request | requests/s | steps/s | requests/s vs one step | CPU busy "
+        "| workers ms/step | PostgreSQL ms/step | receiver ms/step | all ms/step "
+        "| all ms/step vs one step | all ms/request | all ms/request vs one step "
+        "| benchmark ms/request | benchmark's PostgreSQL ms/request |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: |",
+        f"| bare HTTP client (baseline, per post) | | | {figures.baseline_per_second:.0f} | | "
+        f"| {figures.baseline_cost.ms_per('client', figures.baseline_posts):.3f} | | "
+        f"{figures.baseline_cost.ms_per('receiver', figures.baseline_posts):.3f} | "
+        f"{bare:.3f} | | | | | |",
+    ]
+    for offering in figures.offerings:
+        every = offering.all_seconds() * 1000
+        lines.append(
+            f"| {offering.name} | {offering.steps / offering.requests:.2f} | "
+            f"{offering.requests_per_second:.1f} | {offering.steps_per_second:.1f} | "
+            f"{offering.requests_per_second / one.requests_per_second:.2f} x | "
+            f"{offering.busy:.0%} | "
+            f"{offering.cost.ms_per('workers', offering.steps):.2f} | "
+            f"{offering.cost.ms_per('postgres', offering.steps):.2f} | "
+            f"{offering.cost.ms_per('receiver', offering.steps):.2f} | "
+            f"{every / offering.steps:.2f} | {every / offering.steps / one_step_ms:.2f} x | "
+            f"{every / offering.requests:.2f} | "
+            f"{every / offering.requests / one_request_ms:.2f} x | "
+            f"{offering.cost.ms_per('bench', offering.requests):.2f} | "
+            f"{offering.cost.ms_per('bench_postgres', offering.requests):.2f} |"
+        )
+    return [*lines, ""]
 
 
 def sqlite_report(embedded: sqlite_submit.SqliteFigures) -> list[str]:
