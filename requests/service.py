@@ -16,7 +16,7 @@ from servicebay.catalog import policies as catalog_policies
 from servicebay.catalog import service as catalog_service
 from servicebay.catalog.live_options import FieldOptions, LiveOptions
 from servicebay.catalog.models import Offering, OfferingVersion
-from servicebay.catalog.schemas import Operation, RequestForm
+from servicebay.catalog.schemas import ApprovalPolicy, Operation, RequestForm
 from servicebay.core import clock, events, idempotency
 from servicebay.core.identity import User
 from servicebay.requests import approvals, instances, lifecycle, policies, tasks
@@ -72,35 +72,58 @@ def submit(
     cleaned = _cleaned(version, inputs, actor=actor, live=live)
     team_id = requesting_team_id(actor)
     _check_quota(session, version=version, team_id=team_id)
-    now = clock.now()
-    request = Request(
-        offering_id=offering.id,
-        offering_version_id=version.id,
-        requester_id=actor.id,
-        team_id=team_id,
-        inputs=cleaned,
-        outputs={},
-        status=RequestStatus.SUBMITTED.value,
-        submitted_at=now,
-        updated_at=now,
+    request = _submitted(
+        session,
+        Request(
+            offering_id=offering.id,
+            offering_version_id=version.id,
+            requester_id=actor.id,
+            team_id=team_id,
+            inputs=cleaned,
+        ),
+        version=version,
     )
+    _to_approval_or_fulfilment(session, request, version=version)
+    return request
+
+
+def _submitted(session: Session, request: Request, *, version: OfferingVersion) -> Request:
+    """The new request stored as submitted, with its ``request.submitted`` Event."""
+    now = clock.now()
+    request.outputs = {}
+    request.status = RequestStatus.SUBMITTED.value
+    request.submitted_at = request.updated_at = now
     session.add(request)
     session.flush()
+    said: dict[str, Any] = {"version": version.number}
+    if request.operation is not None:
+        said["operation"] = request.operation
     events.record(
         session,
         type="request.submitted",
-        actor_id=actor.id,
-        offering_id=offering.id,
+        actor_id=request.requester_id,
+        offering_id=request.offering_id,
         request_id=request.id,
-        data={"version": version.number},
+        instance_id=request.instance_id,
+        data=said,
         at=now,
     )
-    steps = approvals.plan(session, request=request, version=version)
+    return request
+
+
+def _to_approval_or_fulfilment(
+    session: Session,
+    request: Request,
+    *,
+    version: OfferingVersion,
+    policy: ApprovalPolicy | None = None,
+) -> None:
+    """Wait for the approvals the policy asks of this request, or start its fulfilment."""
+    steps = approvals.plan(session, request=request, version=version, policy=policy)
     if any(step.status == "pending" for step in steps):
         lifecycle.await_approval(session, request)
     else:
         begin_fulfilment(session, request=request, actor_id=None)
-    return request
 
 
 def check_inputs(
@@ -311,40 +334,23 @@ def _open_operation(
     chosen: Operation,
     inputs: dict[str, Any],
 ) -> Request:
-    now = clock.now()
-    request = Request(
-        offering_id=instance.offering_id,
-        offering_version_id=instance.offering_version_id,
-        requester_id=requester.id,
-        team_id=instance.team_id,
-        inputs=inputs,
-        outputs={},
-        status=RequestStatus.SUBMITTED.value,
-        submitted_at=now,
-        updated_at=now,
-        instance_id=instance.id,
-        operation=chosen.name,
-    )
-    session.add(request)
-    session.flush()
-    events.record(
+    request = _submitted(
         session,
-        type="request.submitted",
-        actor_id=requester.id,
-        offering_id=instance.offering_id,
-        request_id=request.id,
-        instance_id=instance.id,
-        data={"version": instance.version.number, "operation": chosen.name},
-        at=now,
+        Request(
+            offering_id=instance.offering_id,
+            offering_version_id=instance.offering_version_id,
+            requester_id=requester.id,
+            team_id=instance.team_id,
+            inputs=inputs,
+            instance_id=instance.id,
+            operation=chosen.name,
+        ),
+        version=instance.version,
     )
     instances.hold(session, instance, request)
-    steps = approvals.plan(
-        session, request=request, version=instance.version, policy=chosen.approval_policy
+    _to_approval_or_fulfilment(
+        session, request, version=instance.version, policy=chosen.approval_policy
     )
-    if any(step.status == "pending" for step in steps):
-        lifecycle.await_approval(session, request)
-    else:
-        begin_fulfilment(session, request=request, actor_id=None)
     return request
 
 
